@@ -1,0 +1,42 @@
+/*
+ * fs_bundle: a model bundle directory, everything the detector needs to score a
+ * transaction exactly as the model was trained:
+ *   model.txt      the LightGBM model (fs_model)
+ *   stats.json     the feature statistics fitted on the training data (fs_features)
+ *   metadata.json  feature list in order, threshold (default 0.95), training data checksum,
+ *                  metrics, creation time
+ * Loading refuses a bundle whose model feature_names differ from the pipeline's feature
+ * list, naming the features that differ.
+ *
+ * Ownership: fs_bundle_load returns a bundle the caller frees with fs_bundle_free; pointers
+ * it hands out live as long as the bundle. A loaded bundle is immutable and thread-safe.
+ */
+#ifndef FS_BUNDLE_H
+#define FS_BUNDLE_H
+
+#include <stddef.h>
+
+#include "fs_model.h"
+#include "fs_txn.h"
+
+typedef struct fs_bundle fs_bundle;
+
+fs_bundle *fs_bundle_load(const char *dir, char *errstr, size_t errstr_size);
+void fs_bundle_free(fs_bundle *bundle);
+
+/* The threshold from metadata.json (0.95 if it names none). */
+double fs_bundle_threshold(const fs_bundle *bundle);
+const fs_model *fs_bundle_model(const fs_bundle *bundle);
+int fs_bundle_num_features(const fs_bundle *bundle);
+const char *fs_bundle_feature_name(const fs_bundle *bundle, int i);
+
+/* Features of one transaction into x (fs_bundle_num_features doubles). Returns 0, or -1
+ * with the reason in errstr (naming the field). */
+int fs_bundle_features(const fs_bundle *bundle, const fs_txn *t, double *x, char *errstr,
+                       size_t errstr_size);
+
+/* Features + model: the fraud probability (the model's transformed output). */
+int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, double *score, char *errstr,
+                    size_t errstr_size);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * fs_msg: the JSON codecs of the Kafka messages.
+ *   topic transactions: {"transaction_id": "<id>", "data": {<the 17 columns>}}
+ *   topic scoring:      {"transaction_id": "<id>", "score": <double>, "fraud_flag": 0|1}
+ * Scores are written with %.17g so they round-trip bit for bit.
+ * A transaction_id is 1..FS_TXN_ID_MAX printable ASCII characters.
+ */
+#ifndef FS_MSG_H
+#define FS_MSG_H
+
+#include <stddef.h>
+
+#include "fs_txn.h"
+
+#define FS_TXN_ID_MAX 128
+
+/* Parses a transactions message into t (t->transaction_id set). Returns 0, or -1 with the
+ * reason in errstr ("not JSON: ...", "missing transaction_id", "data.amount: ..."). */
+int fs_msg_parse_transaction(const char *payload, size_t len, fs_txn *t, char *errstr,
+                             size_t errstr_size);
+
+/* Writes a transactions message for t with the given id into buf. Returns the length
+ * written (without the NUL), or -1 if buf is too small. */
+int fs_msg_format_transaction(char *buf, size_t size, const char *transaction_id,
+                              const fs_txn *t);
+
+typedef struct fs_scoring_msg {
+    char transaction_id[FS_TXN_ID_MAX + 1];
+    double score;
+    int fraud_flag;
+} fs_scoring_msg;
+
+/* Writes a scoring message into buf; returns its length or -1 if buf is too small. */
+int fs_msg_format_scoring(char *buf, size_t size, const char *transaction_id, double score,
+                          int fraud_flag);
+
+/* Parses a scoring message. Returns 0, or -1 with the reason in errstr. */
+int fs_msg_parse_scoring(const char *payload, size_t len, fs_scoring_msg *out, char *errstr,
+                         size_t errstr_size);
+
+#endif
