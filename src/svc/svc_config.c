@@ -1,0 +1,184 @@
+#include "svc_config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fs_version.h"
+#include "svc_log.h"
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"};
+    static const char *no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Stores text into opt's target. source names where it came from, for the error. */
+static int set_value(const svc_option *opt, const char *text, const char *source, char *errstr,
+                     size_t errstr_size)
+{
+    if (opt->type == SVC_OPT_STRING) {
+        *(const char **)opt->target = text;
+        return 0;
+    }
+    if (text == NULL) {
+        if (opt->type == SVC_OPT_DOUBLE)
+            *(double *)opt->target = NAN;
+        return 0;
+    }
+    const int bounded = opt->min <= opt->max;
+    char *end = NULL;
+    errno = 0;
+    switch (opt->type) {
+    case SVC_OPT_INT: {
+        long v = strtol(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0') {
+            snprintf(errstr, errstr_size, "%s %s: expected an integer, got \"%s\"", source,
+                     opt->env, text);
+            return -1;
+        }
+        if (bounded && ((double)v < opt->min || (double)v > opt->max)) {
+            snprintf(errstr, errstr_size, "%s %s: %ld is outside [%.17g, %.17g]", source,
+                     opt->env, v, opt->min, opt->max);
+            return -1;
+        }
+        *(long *)opt->target = v;
+        return 0;
+    }
+    case SVC_OPT_DOUBLE: {
+        double v = strtod(text, &end);
+        if (errno != 0 || end == text || *end != '\0' || !isfinite(v)) {
+            snprintf(errstr, errstr_size, "%s %s: expected a number, got \"%s\"", source,
+                     opt->env, text);
+            return -1;
+        }
+        if (bounded && (v < opt->min || v > opt->max)) {
+            snprintf(errstr, errstr_size, "%s %s: %.17g is outside [%.17g, %.17g]", source,
+                     opt->env, v, opt->min, opt->max);
+            return -1;
+        }
+        *(double *)opt->target = v;
+        return 0;
+    }
+    case SVC_OPT_BOOL: {
+        int v = 0;
+        if (parse_bool(text, &v) != 0) {
+            snprintf(errstr, errstr_size, "%s %s: expected true/false, got \"%s\"", source,
+                     opt->env, text);
+            return -1;
+        }
+        *(int *)opt->target = v;
+        return 0;
+    }
+    case SVC_OPT_STRING:
+        break;
+    }
+    return 0;
+}
+
+void svc_config_usage(FILE *out, const char *service, const char *summary,
+                      const svc_option *opts, size_t n_opts)
+{
+    fprintf(out, "Usage: %s [--flag value]...\n", service);
+    if (summary != NULL)
+        fprintf(out, "%s\n", summary);
+    fprintf(out, "\nOptions (environment variable, flag, default; a flag overrides its "
+                 "variable):\n");
+    for (size_t i = 0; i < n_opts; i++) {
+        fprintf(out, "  %s  %s  (default: %s)  %s\n", opts[i].env, opts[i].flag,
+                opts[i].def != NULL ? opts[i].def : "unset", opts[i].help);
+    }
+    fprintf(out, "  KAFKA_<NAME>  (any)  Passed to librdkafka as <name>, lowercased with '_' "
+                 "-> '.', e.g. KAFKA_LINGER_MS=5 sets linger.ms\n");
+    fprintf(out, "  --help  Print this help.  --version  Print the version.\n");
+}
+
+int svc_config_parse(const char *service, const char *summary, const svc_option *opts,
+                     size_t n_opts, int argc, char **argv, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < n_opts; i++) {
+        if (set_value(&opts[i], opts[i].def, "default of", errstr, errstr_size) != 0)
+            return SVC_CONFIG_ERROR;
+        const char *env = getenv(opts[i].env);
+        if (env != NULL && set_value(&opts[i], env, "env", errstr, errstr_size) != 0)
+            return SVC_CONFIG_ERROR;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            svc_config_usage(stdout, service, summary, opts, n_opts);
+            return SVC_CONFIG_EXIT;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("%s %s\n", service, fs_version());
+            return SVC_CONFIG_EXIT;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        const svc_option *opt = NULL;
+        for (size_t i = 0; i < n_opts; i++) {
+            if (strlen(opts[i].flag) == name_len && strncmp(opts[i].flag, arg, name_len) == 0) {
+                opt = &opts[i];
+                break;
+            }
+        }
+        if (opt == NULL) {
+            snprintf(errstr, errstr_size, "argument %d: unknown option \"%s\" (see --help)", a,
+                     arg);
+            return SVC_CONFIG_ERROR;
+        }
+        const char *value = NULL;
+        if (eq != NULL)
+            value = eq + 1;
+        else if (opt->type == SVC_OPT_BOOL)
+            value = "true";
+        else if (a + 1 < argc)
+            value = argv[++a];
+        else {
+            snprintf(errstr, errstr_size, "argument %d: %s needs a value", a, opt->flag);
+            return SVC_CONFIG_ERROR;
+        }
+        if (set_value(opt, value, "flag for", errstr, errstr_size) != 0)
+            return SVC_CONFIG_ERROR;
+    }
+    return SVC_CONFIG_OK;
+}
+
+void svc_config_log(const svc_option *opts, size_t n_opts)
+{
+    for (size_t i = 0; i < n_opts; i++) {
+        const svc_option *o = &opts[i];
+        int secret = strstr(o->env, "PASSWORD") != NULL || strstr(o->env, "SECRET") != NULL;
+        switch (o->type) {
+        case SVC_OPT_STRING: {
+            const char *v = *(const char **)o->target;
+            SVC_LOG(SVC_LOG_INFO, NULL, "config %s=%s", o->env,
+                    v == NULL ? "(unset)" : (secret && v[0] != '\0' ? "***" : v));
+            break;
+        }
+        case SVC_OPT_INT:
+            SVC_LOG(SVC_LOG_INFO, NULL, "config %s=%ld", o->env, *(long *)o->target);
+            break;
+        case SVC_OPT_DOUBLE:
+            SVC_LOG(SVC_LOG_INFO, NULL, "config %s=%.17g", o->env, *(double *)o->target);
+            break;
+        case SVC_OPT_BOOL:
+            SVC_LOG(SVC_LOG_INFO, NULL, "config %s=%s", o->env,
+                    *(int *)o->target ? "true" : "false");
+            break;
+        }
+    }
+}

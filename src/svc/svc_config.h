@@ -1,0 +1,59 @@
+/*
+ * svc_config: one configuration table per binary, read from the environment (12-factor, what
+ * docker compose sets) and overridable by command-line flags. Each row names the env
+ * variable, the flag, the type, the default (as text), the bounds and one line of help, and
+ * points at the variable it fills. Precedence: flag > env > default.
+ *
+ * `--help` prints one line per option, each "  ENV_NAME  --flag  (default: X)  help", plus a
+ * line about the KAFKA_* pass-through (see svc_kafka.h); `--version` prints the version.
+ *
+ * Ownership: strings are never copied. A SVC_OPT_STRING target receives a pointer into
+ * environ, argv or the table's default literal, all of which outlive main's use of them;
+ * do not call setenv/unsetenv on a configured name afterwards.
+ */
+#ifndef SVC_CONFIG_H
+#define SVC_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum svc_opt_type {
+    SVC_OPT_STRING, /* target: const char ** (NULL if no default and not given) */
+    SVC_OPT_INT,    /* target: long *, bounds checked */
+    SVC_OPT_DOUBLE, /* target: double *, bounds checked; NAN if no default and not given */
+    SVC_OPT_BOOL    /* target: int *, accepts 1/0 true/false yes/no on/off */
+} svc_opt_type;
+
+typedef struct svc_option {
+    const char *env;  /* e.g. "KAFKA_BOOTSTRAP_SERVERS" */
+    const char *flag; /* e.g. "--bootstrap-servers"; a bool flag alone means true */
+    svc_opt_type type;
+    const char *def;  /* default as text, or NULL for "unset" */
+    double min, max;  /* bounds for INT and DOUBLE (ignored when min > max) */
+    const char *help; /* one line */
+    void *target;
+} svc_option;
+
+/* Result of svc_config_parse. */
+enum {
+    SVC_CONFIG_OK = 0,
+    SVC_CONFIG_EXIT = 1,   /* --help or --version printed: exit 0 */
+    SVC_CONFIG_ERROR = -1  /* errstr says which option and why: exit with usage error (2) */
+};
+
+/* Fills every target from defaults, then env, then argv[1..]. Flags take "--flag value" or
+ * "--flag=value". `--help`/`-h` prints usage to stdout, `--version` prints
+ * "<service> <version>"; both return SVC_CONFIG_EXIT. Errors name the env variable or flag
+ * and the bad value. */
+int svc_config_parse(const char *service, const char *summary, const svc_option *opts,
+                     size_t n_opts, int argc, char **argv, char *errstr, size_t errstr_size);
+
+/* Prints the --help text to out. */
+void svc_config_usage(FILE *out, const char *service, const char *summary,
+                      const svc_option *opts, size_t n_opts);
+
+/* Logs every option's effective value at info level (values of env names containing
+ * PASSWORD or SECRET are masked). */
+void svc_config_log(const svc_option *opts, size_t n_opts);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * svc_kafka: the Kafka glue every service shares.
+ *  - svc_kafka_conf_new builds an rd_kafka_conf_t with bootstrap.servers, client.id, the
+ *    log and error callbacks routed into SVC_LOG, and every environment variable KAFKA_<NAME>
+ *    passed through to librdkafka as <name> lowercased with '_' -> '.'
+ *    (KAFKA_LINGER_MS=5 -> linger.ms=5). A few KAFKA_* names used by the local stack and the
+ *    JVM tooling are not librdkafka properties and are skipped (see SVC_KAFKA_SKIP_ENV).
+ *    An unknown property is an error naming the variable, like kcat's -X.
+ *  - svc_kafka_dlq_produce dead-letters one consumed message: the original key and payload,
+ *    headers x-source-topic, x-source-partition, x-source-offset, x-error-reason, and the
+ *    same fields are in the log line.
+ *  - svc_kafka_consumer_lag sums high watermark minus position over the assignment.
+ *
+ * Ownership: svc_kafka_conf_new returns a conf the caller owns until it passes it to
+ * rd_kafka_new (which takes it on success). svc_kafka_dlq_produce copies key, payload and
+ * headers (RD_KAFKA_MSG_F_COPY); the source message stays the caller's.
+ */
+#ifndef SVC_KAFKA_H
+#define SVC_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Space-separated KAFKA_* variables that are not passed to librdkafka. */
+#define SVC_KAFKA_SKIP_ENV                                                                    \
+    "KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HEAP_OPTS KAFKA_OPTS KAFKA_JVM_PERFORMANCE_OPTS " \
+    "KAFKA_LOG4J_OPTS KAFKA_HOME KAFKA_DIR"
+
+/* Returns a new conf, or NULL with errstr ("env KAFKA_LINGER_MSS: No such configuration
+ * property ..."). bootstrap overrides any KAFKA_BOOTSTRAP_SERVERS pass-through; client_id
+ * may be NULL. */
+rd_kafka_conf_t *svc_kafka_conf_new(const char *client_id, const char *bootstrap,
+                                    char *errstr, size_t errstr_size);
+
+/* rd_kafka_conf_set with an error that names the property. Returns 0 or -1. */
+int svc_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                       char *errstr, size_t errstr_size);
+
+/* Produces msg's key and payload to dlq_topic (partition chosen by the partitioner) with the
+ * source headers and reason. Does not flush. Returns 0, or -1 with errstr. */
+int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
+                          const rd_kafka_message_t *msg, const char *reason, char *errstr,
+                          size_t errstr_size);
+
+/* Sum over the consumer's current assignment of (high watermark - committed-or-consumed
+ * position), from librdkafka's cached watermarks (no network round trip). Returns -1 if
+ * unknown (no assignment yet or no statistics). */
+int64_t svc_kafka_consumer_lag(rd_kafka_t *consumer);
+
+#endif

@@ -1,0 +1,32 @@
+#include "svc_signal.h"
+
+#include <string.h>
+#include <unistd.h>
+
+volatile sig_atomic_t svc_stop_flag = 0;
+
+static void on_signal(int sig)
+{
+    if (svc_stop_flag)
+        _exit(128 + sig);
+    svc_stop_flag = 1;
+}
+
+int svc_signal_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+int svc_stop_requested(void)
+{
+    return svc_stop_flag != 0;
+}

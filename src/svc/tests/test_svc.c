@@ -1,0 +1,152 @@
+/* Unit tests of libfssvc: config table precedence and bounds, metrics rendering,
+ * log level parsing, Kafka env pass-through. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "svc_config.h"
+#include "svc_kafka.h"
+#include "svc_log.h"
+#include "svc_metrics.h"
+
+static const char *s_broker;
+static long s_batch;
+static double s_thr;
+static int s_flag;
+
+static const svc_option opts[] = {
+    {"T_BOOTSTRAP", "--bootstrap", SVC_OPT_STRING, "localhost:9092", 0, -1, "brokers", &s_broker},
+    {"T_BATCH", "--batch", SVC_OPT_INT, "500", 1, 100000, "batch size", &s_batch},
+    {"T_THRESHOLD", "--threshold", SVC_OPT_DOUBLE, NULL, 0, 1, "threshold", &s_thr},
+    {"T_FLAG", "--flag", SVC_OPT_BOOL, "false", 0, -1, "a flag", &s_flag},
+};
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+static void test_config(void)
+{
+    char err[256];
+    char *argv0[] = {"t", NULL};
+    unsetenv("T_BOOTSTRAP");
+    unsetenv("T_BATCH");
+    unsetenv("T_THRESHOLD");
+    CHECK_EQ_INT(svc_config_parse("t", NULL, opts, N_OPTS, 1, argv0, err, sizeof err), 0);
+    CHECK_EQ_STR(s_broker, "localhost:9092");
+    CHECK_EQ_INT(s_batch, 500);
+    CHECK(isnan(s_thr));
+    CHECK_EQ_INT(s_flag, 0);
+
+    setenv("T_BATCH", "7", 1);
+    setenv("T_BOOTSTRAP", "h:1", 1);
+    CHECK_EQ_INT(svc_config_parse("t", NULL, opts, N_OPTS, 1, argv0, err, sizeof err), 0);
+    CHECK_EQ_INT(s_batch, 7);
+    CHECK_EQ_STR(s_broker, "h:1");
+
+    char *argv1[] = {"t", "--batch", "9", "--threshold=0.5", "--flag", NULL};
+    CHECK_EQ_INT(svc_config_parse("t", NULL, opts, N_OPTS, 5, argv1, err, sizeof err), 0);
+    CHECK_EQ_INT(s_batch, 9);
+    CHECK(s_thr == 0.5);
+    CHECK_EQ_INT(s_flag, 1);
+
+    setenv("T_BATCH", "0", 1);
+    CHECK_EQ_INT(svc_config_parse("t", NULL, opts, N_OPTS, 1, argv0, err, sizeof err), -1);
+    CHECK(strstr(err, "T_BATCH") != NULL);
+    setenv("T_BATCH", "12x", 1);
+    CHECK_EQ_INT(svc_config_parse("t", NULL, opts, N_OPTS, 1, argv0, err, sizeof err), -1);
+    CHECK(strstr(err, "12x") != NULL);
+    unsetenv("T_BATCH");
+
+    char *argv2[] = {"t", "--nope", NULL};
+    CHECK_EQ_INT(svc_config_parse("t", NULL, opts, N_OPTS, 2, argv2, err, sizeof err), -1);
+    CHECK(strstr(err, "--nope") != NULL);
+    char *argv3[] = {"t", "--batch", NULL};
+    CHECK_EQ_INT(svc_config_parse("t", NULL, opts, N_OPTS, 2, argv3, err, sizeof err), -1);
+}
+
+static void test_metrics(void)
+{
+    svc_metrics *m = svc_metrics_new();
+    CHECK(m != NULL);
+    svc_counter *c1 = svc_metrics_counter(m, "x_total", "xs", "topic=\"a\"");
+    svc_counter *c2 = svc_metrics_counter(m, "x_total", "xs", "topic=\"b\"");
+    svc_gauge *g = svc_metrics_gauge(m, "lag", "lag", NULL);
+    double b[] = {1, 10};
+    svc_histogram *h = svc_metrics_histogram(m, "size", "sizes", NULL, b, 2);
+    CHECK(svc_metrics_counter(m, "x_total", "xs", "topic=\"a\"") == c1);
+    CHECK(svc_metrics_gauge(m, "x_total", "xs", NULL) == NULL); /* type clash */
+    double bad[] = {2, 1};
+    CHECK(svc_metrics_histogram(m, "bad", "", NULL, bad, 2) == NULL);
+    svc_counter_add(c1, 3);
+    svc_counter_add(c2, 1);
+    svc_counter_add(NULL, 1);
+    svc_gauge_set(g, 42);
+    svc_histogram_observe(h, 0.5);
+    svc_histogram_observe(h, 5);
+    svc_histogram_observe(h, 50);
+    CHECK_EQ_INT(svc_counter_value(c1), 3);
+    CHECK_EQ_INT(svc_histogram_count(h), 3);
+    size_t len = 0;
+    char *text = svc_metrics_render(m, &len);
+    CHECK(text != NULL);
+    if (text != NULL) {
+        CHECK_EQ_INT(strlen(text), len);
+        CHECK(strstr(text, "# TYPE x_total counter\nx_total{topic=\"a\"} 3\n"
+                           "x_total{topic=\"b\"} 1\n") != NULL);
+        CHECK(strstr(text, "lag 42\n") != NULL);
+        CHECK(strstr(text, "size_bucket{le=\"1\"} 1\nsize_bucket{le=\"10\"} 2\n"
+                           "size_bucket{le=\"+Inf\"} 3\nsize_sum 55.5\nsize_count 3\n") != NULL);
+        /* HELP/TYPE once per name. */
+        CHECK(strstr(strstr(text, "# HELP x_total") + 1, "# HELP x_total") == NULL);
+    }
+    free(text);
+    svc_metrics_free(m);
+}
+
+static void test_log_level(void)
+{
+    svc_log_level l = SVC_LOG_INFO;
+    CHECK_EQ_INT(svc_log_level_parse("debug", &l), 0);
+    CHECK_EQ_INT(l, SVC_LOG_DEBUG);
+    CHECK_EQ_INT(svc_log_level_parse("warning", &l), 0);
+    CHECK_EQ_INT(l, SVC_LOG_WARN);
+    CHECK_EQ_INT(svc_log_level_parse("loud", &l), -1);
+}
+
+static void test_kafka_conf(void)
+{
+    char err[512];
+    char val[64];
+    size_t vlen = sizeof val;
+    setenv("KAFKA_LINGER_MS", "7", 1);
+    setenv("KAFKA_PORT", "19092", 1); /* skipped: a stack variable */
+    rd_kafka_conf_t *conf = svc_kafka_conf_new("t", "h:9", err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf != NULL) {
+        CHECK(rd_kafka_conf_get(conf, "linger.ms", val, &vlen) == RD_KAFKA_CONF_OK);
+        CHECK_EQ_STR(val, "7");
+        vlen = sizeof val;
+        CHECK(rd_kafka_conf_get(conf, "bootstrap.servers", val, &vlen) == RD_KAFKA_CONF_OK);
+        CHECK_EQ_STR(val, "h:9");
+        rd_kafka_conf_destroy(conf);
+    }
+    setenv("KAFKA_NO_SUCH_THING", "1", 1);
+    conf = svc_kafka_conf_new("t", "h:9", err, sizeof err);
+    CHECK(conf == NULL);
+    CHECK(strstr(err, "KAFKA_NO_SUCH_THING") != NULL);
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    unsetenv("KAFKA_NO_SUCH_THING");
+    unsetenv("KAFKA_LINGER_MS");
+    unsetenv("KAFKA_PORT");
+}
+
+int main(void)
+{
+    svc_log_init("test_svc", SVC_LOG_ERROR);
+    test_config();
+    test_metrics();
+    test_log_level();
+    test_kafka_conf();
+    return CHECK_DONE();
+}
