@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "fs_features.h"
 #include "fs_model.h"
 #include "fs_txn.h"
 
@@ -29,6 +30,8 @@ double fs_bundle_threshold(const fs_bundle *bundle);
 const fs_model *fs_bundle_model(const fs_bundle *bundle);
 int fs_bundle_num_features(const fs_bundle *bundle);
 const char *fs_bundle_feature_name(const fs_bundle *bundle, int i);
+/* The fitted statistics of the bundle. */
+const fs_stats *fs_bundle_stats(const fs_bundle *bundle);
 
 /* Features of one transaction into x (fs_bundle_num_features doubles). Returns 0, or -1
  * with the reason in errstr (naming the field). */
@@ -38,5 +41,12 @@ int fs_bundle_features(const fs_bundle *bundle, const fs_txn *t, double *x, char
 /* Features + model: the fraud probability (the model's transformed output). */
 int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, double *score, char *errstr,
                     size_t errstr_size);
+
+/* Validates the text of a metadata.json (`name` stands for its path in messages): a JSON
+ * object whose feature_names equal the pipeline's feature list (fs_features_name) and whose
+ * threshold, if present, is in [0, 1]. Sets *threshold (0.95 if absent). Returns 0, or -1
+ * with "name: what differs" in errstr. fs_bundle_load uses it; exposed for the fuzzer. */
+int fs_bundle_parse_metadata(const char *text, size_t len, const char *name, double *threshold,
+                             char *errstr, size_t errstr_size);
 
 #endif

@@ -1,0 +1,277 @@
+/*
+ * fs_bundle: loads model.txt + stats.json + metadata.json and refuses any bundle whose
+ * feature names are not the pipeline's, naming the ones that differ.
+ */
+#include "fs_bundle.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define METADATA_MAX_BYTES (4u << 20)
+#define DEFAULT_THRESHOLD 0.95
+
+struct fs_bundle {
+    fs_model *model;
+    fs_stats *stats;
+    double threshold;
+};
+
+static void seterr(char *errstr, size_t size, const char *fmt, ...)
+{
+    if (errstr == NULL || size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, size, fmt, ap);
+    va_end(ap);
+}
+
+/* Appends to buf (always NUL-terminated, silently capped: it is a message). */
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, size - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Compares a list of names with the pipeline's. Returns 0 if equal; else -1 and describes
+ * the difference in errstr: positions that differ, names missing and names extra. */
+typedef const char *(*name_at_fn)(const void *ctx, int i);
+
+static int compare_names(const char *what, name_at_fn name_at, const void *ctx, int n,
+                         char *errstr, size_t errstr_size)
+{
+    int np = fs_features_count();
+    int differ = n != np;
+    for (int i = 0; i < n && i < np && !differ; i++)
+        if (strcmp(name_at(ctx, i), fs_features_name(i)) != 0)
+            differ = 1;
+    if (!differ)
+        return 0;
+    char msg[1536];
+    snprintf(msg, sizeof msg, "%s: feature names differ from the pipeline's (%d vs %d):", what,
+             n, np);
+    int shown = 0;
+    for (int i = 0; i < n && i < np; i++) {
+        if (strcmp(name_at(ctx, i), fs_features_name(i)) == 0)
+            continue;
+        if (shown++ < 8)
+            append(msg, sizeof msg, " [%d] '%.48s' != '%s';", i, name_at(ctx, i),
+                   fs_features_name(i));
+    }
+    append(msg, sizeof msg, " missing:");
+    for (int p = 0; p < np; p++) {
+        int found = 0;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(name_at(ctx, i), fs_features_name(p)) == 0;
+        if (!found)
+            append(msg, sizeof msg, " %s", fs_features_name(p));
+    }
+    append(msg, sizeof msg, "; unknown:");
+    for (int i = 0; i < n; i++) {
+        int found = 0;
+        for (int p = 0; p < np && !found; p++)
+            found = strcmp(name_at(ctx, i), fs_features_name(p)) == 0;
+        if (!found)
+            append(msg, sizeof msg, " %.48s", name_at(ctx, i));
+    }
+    seterr(errstr, errstr_size, "%s", msg);
+    return -1;
+}
+
+static const char *json_name_at(const void *ctx, int i)
+{
+    const json_t *v = json_array_get((const json_t *)ctx, (size_t)i);
+    return json_is_string(v) ? json_string_value(v) : "(not a string)";
+}
+
+static const char *model_name_at(const void *ctx, int i)
+{
+    const char *s = fs_model_feature_name((const fs_model *)ctx, i);
+    return s ? s : "(none)";
+}
+
+int fs_bundle_parse_metadata(const char *text, size_t len, const char *name, double *threshold,
+                             char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        seterr(errstr, errstr_size, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        seterr(errstr, errstr_size, "%s: expected a JSON object", name);
+        goto out;
+    }
+    const json_t *names = json_object_get(root, "feature_names");
+    if (!json_is_array(names) || json_array_size(names) > 100000) {
+        seterr(errstr, errstr_size, "%s: feature_names: expected an array of names", name);
+        goto out;
+    }
+    if (compare_names(name, json_name_at, names, (int)json_array_size(names), errstr,
+                      errstr_size) != 0)
+        goto out;
+    const json_t *th = json_object_get(root, "threshold");
+    *threshold = DEFAULT_THRESHOLD;
+    if (th != NULL) {
+        double v = json_is_number(th) ? json_number_value(th) : -1.0;
+        if (!(v >= 0.0 && v <= 1.0)) {
+            seterr(errstr, errstr_size, "%s: threshold: expected a number in [0, 1]", name);
+            goto out;
+        }
+        *threshold = v;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* Reads a whole small file into a new buffer (caller frees). NULL with errstr on error. */
+static char *read_file(const char *path, size_t max, size_t *len, char *errstr,
+                       size_t errstr_size)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        seterr(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (*len == cap) {
+            if (cap >= max) {
+                seterr(errstr, errstr_size, "%s: larger than %zu bytes", path, max);
+                goto fail;
+            }
+            size_t ncap = cap ? cap * 2 : 16384;
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                seterr(errstr, errstr_size, "%s: out of memory", path);
+                goto fail;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t n = fread(buf + *len, 1, cap - *len, f);
+        *len += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        seterr(errstr, errstr_size, "%s: read error", path);
+        goto fail;
+    }
+    fclose(f);
+    return buf;
+fail:
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+fs_bundle *fs_bundle_load(const char *dir, char *errstr, size_t errstr_size)
+{
+    fs_bundle *b = NULL;
+    char *meta = NULL;
+    char path[4096];
+    size_t len;
+    b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        seterr(errstr, errstr_size, "%s: out of memory", dir);
+        goto fail;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/metadata.json", dir) >= sizeof path) {
+        seterr(errstr, errstr_size, "%s: path too long", dir);
+        goto fail;
+    }
+    meta = read_file(path, METADATA_MAX_BYTES, &len, errstr, errstr_size);
+    if (meta == NULL ||
+        fs_bundle_parse_metadata(meta, len, path, &b->threshold, errstr, errstr_size) != 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    b->stats = fs_stats_load(path, errstr, errstr_size);
+    if (b->stats == NULL)
+        goto fail;
+    snprintf(path, sizeof path, "%s/model.txt", dir);
+    b->model = fs_model_load_file(path, errstr, errstr_size);
+    if (b->model == NULL)
+        goto fail;
+    if (fs_model_num_outputs(b->model) != 1) {
+        seterr(errstr, errstr_size, "%s: %d outputs per row; a fraud model has one", path,
+               fs_model_num_outputs(b->model));
+        goto fail;
+    }
+    if (compare_names(path, model_name_at, b->model, fs_model_num_features(b->model), errstr,
+                      errstr_size) != 0)
+        goto fail;
+    free(meta);
+    return b;
+fail:
+    free(meta);
+    fs_bundle_free(b);
+    return NULL;
+}
+
+void fs_bundle_free(fs_bundle *b)
+{
+    if (b == NULL)
+        return;
+    fs_model_free(b->model);
+    fs_stats_free(b->stats);
+    free(b);
+}
+
+double fs_bundle_threshold(const fs_bundle *b)
+{
+    return b->threshold;
+}
+
+const fs_model *fs_bundle_model(const fs_bundle *b)
+{
+    return b->model;
+}
+
+int fs_bundle_num_features(const fs_bundle *b)
+{
+    (void)b;
+    return fs_features_count();
+}
+
+const char *fs_bundle_feature_name(const fs_bundle *b, int i)
+{
+    (void)b;
+    return fs_features_name(i);
+}
+
+const fs_stats *fs_bundle_stats(const fs_bundle *b)
+{
+    return b->stats;
+}
+
+int fs_bundle_features(const fs_bundle *b, const fs_txn *t, double *x, char *errstr,
+                       size_t errstr_size)
+{
+    return fs_features_compute(b->stats, t, x, errstr, errstr_size);
+}
+
+int fs_bundle_score(const fs_bundle *b, const fs_txn *t, double *score, char *errstr,
+                    size_t errstr_size)
+{
+    double x[FS_FEATURES_N];
+    if (fs_features_compute(b->stats, t, x, errstr, errstr_size) != 0)
+        return -1;
+    fs_model_predict(b->model, x, score, NULL);
+    return 0;
+}

@@ -1,0 +1,87 @@
+/*
+ * fs_features: the one feature pipeline, used both to build the training matrix
+ * (`fraudctl features`) and to score live transactions (fraud_detector, `fraudctl score`),
+ * so training and serving cannot drift.
+ *
+ * Three parts:
+ *  - fs_stats: statistics fitted on training data only (frequencies of the high-cardinality
+ *    strings, the 99th percentile of amount, per-category median amounts, the values that
+ *    replace missing numbers). Fitted by streaming rows through an fs_stats_fitter, stored
+ *    as stats.json, loaded read-only. Nothing is ever recomputed from the row being scored.
+ *  - the fixed, named feature list (fs_features_count / fs_features_name); a model's
+ *    feature_names must equal it, in order.
+ *  - fs_features_read_csv: reads a transactions CSV (columns matched by header name) and
+ *    hands out validated fs_txn records with their line, or errors with line and column.
+ *
+ * Missing values (NaN numbers, empty strings, empty time) are replaced as the statistics say:
+ * numbers by their training median, hour and day of week by their training mode; an empty
+ * or unseen string has frequency 0 (it was seen 0 times in training); an empty or unseen
+ * category uses the overall median amount.
+ *
+ * Ownership: every *_new / *_load / *_finish returns an object the caller frees with the
+ * matching *_free. A loaded fs_stats is immutable: any number of threads may compute
+ * features with it at once.
+ */
+#ifndef FS_FEATURES_H
+#define FS_FEATURES_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "fs_txn.h"
+
+/* Number of features and their names, in the fixed order of the feature vector. */
+#define FS_FEATURES_N 20
+int fs_features_count(void);
+const char *fs_features_name(int i); /* NULL if out of range */
+
+typedef struct fs_stats fs_stats;
+typedef struct fs_stats_fitter fs_stats_fitter;
+
+/* A fitter accumulates training rows. Returns NULL if memory ran out. */
+fs_stats_fitter *fs_stats_fitter_new(void);
+/* Adds one training row. Returns 0, or -1 with the reason in errstr (a string that is not
+ * valid UTF-8 and so cannot be stored in stats.json, a cap reached, memory). */
+int fs_stats_fitter_add(fs_stats_fitter *fitter, const fs_txn *t, char *errstr,
+                        size_t errstr_size);
+/* Fits the statistics on the rows added so far (at least one). Returns a new fs_stats the
+ * caller owns, or NULL with the reason in errstr. The fitter stays owned by the caller. */
+fs_stats *fs_stats_fitter_finish(fs_stats_fitter *fitter, char *errstr, size_t errstr_size);
+void fs_stats_fitter_free(fs_stats_fitter *fitter);
+
+/* Loads stats.json from a file, or from memory (`name` stands for the path in messages;
+ * text need not be NUL-terminated). NULL with "path: what was expected" in errstr. */
+fs_stats *fs_stats_load(const char *path, char *errstr, size_t errstr_size);
+fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, char *errstr,
+                               size_t errstr_size);
+/* Writes stats.json (keys sorted, numbers %.17g: the same statistics give the same bytes).
+ * Returns 0, or -1 with the reason in errstr. */
+int fs_stats_save(const fs_stats *stats, const char *path, char *errstr, size_t errstr_size);
+void fs_stats_free(fs_stats *stats);
+
+/* Number of training rows the statistics were fitted on. */
+long long fs_stats_rows(const fs_stats *stats);
+
+/* The feature vector of one transaction into x (FS_FEATURES_N doubles, never NaN).
+ * Returns 0, or -1 with the reason in errstr naming the field. */
+int fs_features_compute(const fs_stats *stats, const fs_txn *t, double *x, char *errstr,
+                        size_t errstr_size);
+
+/* Reading a transactions CSV. All 17 schema columns must be in the header (any order;
+ * transaction_id and target are optional; other columns are ignored).
+ * on_row receives each valid record (row = 0-based data row, line = 1-based line where it
+ * starts); the record lives only during the call. Returns 0 to go on, non-zero to stop.
+ * on_bad receives each invalid row with "name:line:column: what" (column 1-based, 0 when the
+ * whole row is wrong); returns 0 to go on (skip the row), non-zero to stop. on_bad may be
+ * NULL: the first invalid row then stops the read with its message in errstr. */
+typedef int (*fs_features_row_cb)(const fs_txn *t, size_t row, size_t line, void *opaque);
+typedef int (*fs_features_bad_cb)(size_t row, size_t line, const char *msg, void *opaque);
+
+/* Reads `in` to the end. `name` names the input in messages. Returns 0 when the whole input
+ * was read, 1 when a callback stopped it, -1 on an error (unreadable input, bad header,
+ * CSV syntax, an invalid row with on_bad NULL) with "name:line:column: what" in errstr. */
+int fs_features_read_csv(FILE *in, const char *name, fs_features_row_cb on_row,
+                         fs_features_bad_cb on_bad, void *opaque, char *errstr,
+                         size_t errstr_size);
+
+#endif
