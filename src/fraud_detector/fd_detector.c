@@ -1,0 +1,682 @@
+#include "fd_detector.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs_msg.h"
+#include "svc_kafka.h"
+#include "svc_log.h"
+
+/* Longest wait for a transactional call (send offsets, commit, abort) before it counts as
+ * timed out; a timed-out commit is retried, anything else aborts the batch. */
+#define FD_TXN_CALL_MS 30000
+/* A scoring message: the id (<= FS_TXN_ID_MAX), a %.17g score and the fraud flag. */
+#define FD_OUT_MAX (FS_TXN_ID_MAX + 128)
+
+/* The detector's series in the service's registry. */
+typedef struct fd_series {
+    svc_counter *messages_in, *messages_out, *messages_dlq, *txn_committed, *txn_aborted,
+        *rebalances, *batches_dropped;
+    svc_gauge *consumer_lag, *assigned_partitions;
+    svc_histogram *batch_size, *processing, *message_age, *score;
+} fd_series;
+
+struct fd_detector {
+    fd_config cfg;
+    const fs_bundle *bundle;
+    fd_series m;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_topic_partition_list_t *subscription;
+
+    rd_kafka_message_t **batch; /* messages of the batch being collected or processed */
+    int nbatch;
+    double *scores;  /* scores of the batch, for the histogram */
+    double *poll_ts; /* monotonic time each message was consumed */
+
+    fs_txn txn; /* reused for every message */
+
+    atomic_int txn_ready;    /* init_transactions succeeded */
+    atomic_int joined;       /* the group assigned us (possibly nothing) at least once */
+    atomic_int brokers_down; /* the last error callback said all brokers are down */
+    double last_lag_check;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void drop_batch(fd_detector *d)
+{
+    for (int i = 0; i < d->nbatch; i++)
+        rd_kafka_message_destroy(d->batch[i]);
+    d->nbatch = 0;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    fd_detector *d = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&d->brokers_down, 1);
+    SVC_LOG(err == RD_KAFKA_RESP_ERR__FATAL ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL,
+            "librdkafka %s error %s: %s", rd_kafka_name(rk),
+            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void log_partitions(const char *what, const rd_kafka_topic_partition_list_t *parts)
+{
+    char buf[512];
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < parts->cnt && len < sizeof buf - 16; i++) {
+        int n = snprintf(buf + len, sizeof buf - len, "%s%s[%" PRId32 "]", i ? "," : "",
+                         parts->elems[i].topic, parts->elems[i].partition);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+        if (len >= sizeof buf)
+            len = sizeof buf - 1;
+    }
+    SVC_LOG(SVC_LOG_INFO, NULL, "%s %d partition(s): %s", what, parts->cnt, buf);
+}
+
+/* Eager rebalancing. Runs inside rd_kafka_consumer_poll, i.e. between transactions, never
+ * while one is open. Messages collected for the next batch came from partitions that are
+ * being revoked: nothing of them was produced and their offsets were not committed, so they
+ * are dropped and the next owner reads them again. */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    fd_detector *d = opaque;
+    svc_counter_add(d->m.rebalances, 1);
+    if (d->nbatch > 0) {
+        SVC_LOG(SVC_LOG_INFO, NULL, "rebalance: dropping %d uncommitted message(s) of the batch",
+                d->nbatch);
+        drop_batch(d);
+        svc_counter_add(d->m.batches_dropped, 1);
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_partitions("assigned", parts);
+        rd_kafka_assign(rk, parts);
+        svc_gauge_set(d->m.assigned_partitions, parts->cnt);
+        atomic_store(&d->joined, 1);
+        atomic_store(&d->brokers_down, 0);
+    } else {
+        log_partitions(rd_kafka_assignment_lost(rk) ? "lost" : "revoked", parts);
+        rd_kafka_assign(rk, NULL);
+        svc_gauge_set(d->m.assigned_partitions, 0);
+        if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            SVC_LOG(SVC_LOG_WARN, NULL, "rebalance error: %s", rd_kafka_err2str(err));
+    }
+}
+
+/* Sets name=value unless the environment passes name through as KAFKA_<NAME>. */
+static int conf_default(rd_kafka_conf_t *conf, const char *name, const char *value,
+                        char *errstr, size_t errstr_size)
+{
+    char env[128] = "KAFKA_";
+    size_t n = strlen(env);
+    for (const char *p = name; *p != '\0' && n < sizeof env - 1; p++)
+        env[n++] = *p == '.' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    env[n] = '\0';
+    if (getenv(env) != NULL)
+        return 0;
+    return svc_kafka_conf_set(conf, name, value, errstr, errstr_size);
+}
+
+static rd_kafka_conf_t *make_conf(fd_detector *d, int is_producer, char *errstr,
+                                  size_t errstr_size)
+{
+    static const char *const consumer_defaults[][2] = {
+        {"auto.offset.reset", "earliest"},
+        /* Eager assignor: whole-assignment revocations, simplest to make exactly-once. */
+        {"partition.assignment.strategy", "range,roundrobin"},
+        /* A killed instance's partitions move after 6 s instead of 45 s. */
+        {"session.timeout.ms", "6000"},
+        {"heartbeat.interval.ms", "1000"},
+        {"fetch.wait.max.ms", "50"},
+        {"queued.min.messages", "20000"},
+    };
+    static const char *const consumer_required[][2] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        /* Offsets committed in transactions are read back stable (KIP-447). */
+        {"isolation.level", "read_committed"},
+    };
+    static const char *const producer_defaults[][2] = {
+        /* A killed instance's open transaction blocks read_committed readers until the
+         * restart fences it or this timeout aborts it. */
+        {"transaction.timeout.ms", "10000"},
+        {"linger.ms", "5"},
+        {"batch.num.messages", "10000"},
+        {"queue.buffering.max.messages", "1000000"},
+        {"queue.buffering.max.kbytes", "1048576"},
+    };
+    rd_kafka_conf_t *conf = svc_kafka_conf_new(d->cfg.transactional_id, d->cfg.bootstrap,
+                                               errstr, errstr_size);
+    if (conf == NULL)
+        return NULL;
+    const char *const(*defs)[2] = is_producer ? producer_defaults : consumer_defaults;
+    size_t ndefs = is_producer ? sizeof producer_defaults / sizeof producer_defaults[0]
+                               : sizeof consumer_defaults / sizeof consumer_defaults[0];
+    for (size_t i = 0; i < ndefs; i++) {
+        if (conf_default(conf, defs[i][0], defs[i][1], errstr, errstr_size) != 0)
+            goto fail;
+    }
+    if (is_producer) {
+        if (svc_kafka_conf_set(conf, "transactional.id", d->cfg.transactional_id, errstr,
+                               errstr_size) != 0)
+            goto fail;
+    } else {
+        for (size_t i = 0; i < sizeof consumer_required / sizeof consumer_required[0]; i++) {
+            if (svc_kafka_conf_set(conf, consumer_required[i][0], consumer_required[i][1],
+                                   errstr, errstr_size) != 0)
+                goto fail;
+        }
+        if (svc_kafka_conf_set(conf, "group.id", d->cfg.group_id, errstr, errstr_size) != 0)
+            goto fail;
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    }
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_opaque(conf, d);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void register_series(fd_series *m, svc_metrics *r)
+{
+    static const double batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000};
+    static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                            0.25,  0.5,    1,     2.5,  5,     10};
+    static const double score_bounds[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5,  0.6,
+                                          0.7,  0.8, 0.9, 0.95, 0.99, 1.0};
+#define NB(a) (sizeof(a) / sizeof((a)[0]))
+    m->messages_in = svc_metrics_counter(r, "fraud_detector_messages_in_total",
+                                         "Messages consumed and committed.", NULL);
+    m->messages_out = svc_metrics_counter(r, "fraud_detector_messages_out_total",
+                                          "Scores produced to the scoring topic.", NULL);
+    m->messages_dlq = svc_metrics_counter(r, "fraud_detector_messages_dead_lettered_total",
+                                          "Messages produced to the dead-letter topic.", NULL);
+    m->txn_committed = svc_metrics_counter(r, "fraud_detector_transactions_committed_total",
+                                           "Kafka transactions committed.", NULL);
+    m->txn_aborted =
+        svc_metrics_counter(r, "fraud_detector_transactions_aborted_total",
+                            "Kafka transactions aborted (their batch is consumed again).", NULL);
+    m->rebalances = svc_metrics_counter(r, "fraud_detector_rebalances_total",
+                                        "Partition assignments and revocations.", NULL);
+    m->batches_dropped = svc_metrics_counter(
+        r, "fraud_detector_batches_dropped_total",
+        "Partly collected batches dropped on revocation (read again by the new owner).", NULL);
+    m->consumer_lag = svc_metrics_gauge(
+        r, "fraud_detector_consumer_lag",
+        "Messages behind the high watermark, summed over the assigned partitions.", NULL);
+    m->assigned_partitions = svc_metrics_gauge(r, "fraud_detector_assigned_partitions",
+                                               "Partitions assigned to this instance.", NULL);
+    m->batch_size = svc_metrics_histogram(r, "fraud_detector_batch_size",
+                                          "Messages per committed Kafka transaction.", NULL,
+                                          batch_bounds, NB(batch_bounds));
+    m->processing = svc_metrics_histogram(
+        r, "fraud_detector_processing_seconds",
+        "Seconds from consuming a message to committing its transaction.", NULL,
+        latency_bounds, NB(latency_bounds));
+    m->message_age = svc_metrics_histogram(
+        r, "fraud_detector_message_age_seconds",
+        "Seconds from a message's Kafka timestamp to committing its score.", NULL,
+        latency_bounds, NB(latency_bounds));
+    m->score = svc_metrics_histogram(r, "fraud_detector_score", "Fraud scores produced.", NULL,
+                                     score_bounds, NB(score_bounds));
+#undef NB
+}
+
+fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
+                             svc_metrics *metrics, char *errstr, size_t errstr_size)
+{
+    fd_detector *d = NULL;
+    rd_kafka_conf_t *conf = NULL;
+    char why[512];
+
+    if (cfg->batch_size < 1) {
+        snprintf(errstr, errstr_size, "batch size %d: must be at least 1", cfg->batch_size);
+        goto fail;
+    }
+    d = calloc(1, sizeof *d);
+    if (d == NULL)
+        goto oom;
+    d->cfg = *cfg;
+    d->bundle = bundle;
+    register_series(&d->m, metrics);
+    d->batch = calloc((size_t)cfg->batch_size, sizeof *d->batch);
+    d->scores = calloc((size_t)cfg->batch_size, sizeof *d->scores);
+    d->poll_ts = calloc((size_t)cfg->batch_size, sizeof *d->poll_ts);
+    if (d->batch == NULL || d->scores == NULL || d->poll_ts == NULL)
+        goto oom;
+
+    conf = make_conf(d, 1, errstr, errstr_size);
+    if (conf == NULL)
+        goto fail;
+    d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (d->producer == NULL) {
+        snprintf(errstr, errstr_size, "kafka producer: %s", why);
+        goto fail;
+    }
+    conf = NULL; /* owned by the producer now */
+
+    conf = make_conf(d, 0, errstr, errstr_size);
+    if (conf == NULL)
+        goto fail;
+    d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (d->consumer == NULL) {
+        snprintf(errstr, errstr_size, "kafka consumer: %s", why);
+        goto fail;
+    }
+    conf = NULL;
+    rd_kafka_poll_set_consumer(d->consumer);
+
+    d->subscription = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(d->subscription, cfg->transactions_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    return d;
+oom:
+    snprintf(errstr, errstr_size, "out of memory creating the detector");
+fail:
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    fd_detector_free(d);
+    return NULL;
+}
+
+void fd_detector_free(fd_detector *d)
+{
+    if (d == NULL)
+        return;
+    drop_batch(d);
+    if (d->consumer != NULL)
+        rd_kafka_destroy(d->consumer);
+    if (d->producer != NULL)
+        rd_kafka_destroy(d->producer);
+    if (d->subscription != NULL)
+        rd_kafka_topic_partition_list_destroy(d->subscription);
+    free(d->batch);
+    free(d->scores);
+    free(d->poll_ts);
+    free(d);
+}
+
+int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
+{
+    if (!atomic_load(&d->txn_ready)) {
+        snprintf(reason, reason_size, "kafka: transactional producer not initialised yet");
+        return 0;
+    }
+    if (!atomic_load(&d->joined)) {
+        snprintf(reason, reason_size, "kafka: consumer group %s not joined yet",
+                 d->cfg.group_id);
+        return 0;
+    }
+    if (atomic_load(&d->brokers_down)) {
+        snprintf(reason, reason_size, "kafka: all brokers down");
+        return 0;
+    }
+    snprintf(reason, reason_size, "ok");
+    return 1;
+}
+
+/* Produces one message, waiting for room in the producer queue if it is full. */
+static rd_kafka_resp_err_t produce(fd_detector *d, const char *topic, const void *key,
+                                   size_t key_len, const void *value, size_t value_len,
+                                   rd_kafka_headers_t *headers)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        if (headers != NULL)
+            err = rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_KEY(key, key_len),
+                                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_KEY(key, key_len),
+                                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return err;
+        rd_kafka_poll(d->producer, 10);
+    }
+}
+
+/* The dead letter: original key and payload, the original headers, then where it came from
+ * and why. */
+static rd_kafka_resp_err_t dead_letter(fd_detector *d, const rd_kafka_message_t *msg,
+                                       const char *reason)
+{
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_headers_t *h;
+    char num[32];
+    if (rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig != NULL)
+        h = rd_kafka_headers_copy(orig);
+    else
+        h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "x-source-topic", -1, rd_kafka_topic_name(msg->rkt), -1);
+    snprintf(num, sizeof num, "%" PRId32, msg->partition);
+    rd_kafka_header_add(h, "x-source-partition", -1, num, -1);
+    snprintf(num, sizeof num, "%" PRId64, msg->offset);
+    rd_kafka_header_add(h, "x-source-offset", -1, num, -1);
+    rd_kafka_header_add(h, "x-error-reason", -1, reason, -1);
+    rd_kafka_resp_err_t err =
+        produce(d, d->cfg.dlq_topic, msg->key, msg->key_len, msg->payload, msg->len, h);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_headers_destroy(h); /* on success the message owns it */
+    return err;
+}
+
+/* Scores one message and produces the result (or the dead letter). Returns the produce error;
+ * *score is set (NaN for a dead letter). */
+static rd_kafka_resp_err_t handle_one(fd_detector *d, const rd_kafka_message_t *msg,
+                                      double *score)
+{
+    char why[256];
+    char reason[320];
+    char out[FD_OUT_MAX];
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    *score = NAN;
+
+    if (msg->payload == NULL) {
+        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": empty payload", topic,
+                 msg->partition, msg->offset);
+        goto dead;
+    }
+    if (fs_msg_parse_transaction(msg->payload, msg->len, &d->txn, why, sizeof why) != 0) {
+        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": %s", topic,
+                 msg->partition, msg->offset, why);
+        goto dead;
+    }
+    double s;
+    if (fs_bundle_score(d->bundle, &d->txn, &s, why, sizeof why) != 0) {
+        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": transaction %s: %s",
+                 topic, msg->partition, msg->offset, d->txn.transaction_id, why);
+        goto dead;
+    }
+    int flag = s >= d->cfg.threshold ? 1 : 0;
+    int n = fs_msg_format_scoring(out, sizeof out, d->txn.transaction_id, s, flag);
+    if (n < 0) {
+        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": scoring message too long",
+                 topic, msg->partition, msg->offset);
+        goto dead;
+    }
+    *score = s;
+    rd_kafka_resp_err_t err = produce(d, d->cfg.scoring_topic, d->txn.transaction_id,
+                                      strlen(d->txn.transaction_id), out, (size_t)n, NULL);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        svc_counter_add(d->m.messages_out, 1);
+    return err;
+dead:;
+    svc_log_ctx ctx = {topic, msg->partition, msg->offset, NULL};
+    SVC_LOG(SVC_LOG_WARN, &ctx, "dead letter: %s", reason);
+    rd_kafka_resp_err_t derr = dead_letter(d, msg, reason);
+    if (derr == RD_KAFKA_RESP_ERR_NO_ERROR)
+        svc_counter_add(d->m.messages_dlq, 1);
+    return derr;
+}
+
+/* The offsets to commit with the batch (last offset + 1 per partition) or, with first set,
+ * the batch's first offsets (where to rewind after an abort). */
+static rd_kafka_topic_partition_list_t *batch_offsets(fd_detector *d, int first)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int i = 0; i < d->nbatch; i++) {
+        const rd_kafka_message_t *msg = d->batch[i];
+        const char *topic = rd_kafka_topic_name(msg->rkt);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic, msg->partition);
+        if (p == NULL) {
+            p = rd_kafka_topic_partition_list_add(l, topic, msg->partition);
+            p->offset = first ? msg->offset : msg->offset + 1;
+        } else if (!first && msg->offset + 1 > p->offset) {
+            p->offset = msg->offset + 1;
+        } else if (first && msg->offset < p->offset) {
+            p->offset = msg->offset;
+        }
+    }
+    return l;
+}
+
+static void log_error(const char *what, const rd_kafka_error_t *error)
+{
+    SVC_LOG(SVC_LOG_WARN, NULL, "%s: %s (%s%s%s)", what, rd_kafka_error_string(error),
+            rd_kafka_error_is_fatal(error) ? "fatal" : "",
+            rd_kafka_error_txn_requires_abort(error) ? "abortable" : "",
+            rd_kafka_error_is_retriable(error) ? "retriable" : "");
+}
+
+/* After an abort: the consumer goes back to the batch's first offsets, so the batch is read
+ * and processed again. */
+static int rewind_batch(fd_detector *d)
+{
+    rd_kafka_topic_partition_list_t *l = batch_offsets(d, 1);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(d->consumer, l, FD_TXN_CALL_MS);
+    int rc = 0;
+    if (error != NULL) {
+        log_error("rewind after abort", error);
+        rd_kafka_error_destroy(error);
+        rc = -1;
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        if (l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            SVC_LOG(SVC_LOG_WARN, NULL, "rewind %s[%" PRId32 "] to %" PRId64 ": %s",
+                    l->elems[i].topic, l->elems[i].partition, l->elems[i].offset,
+                    rd_kafka_err2str(l->elems[i].err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* Aborts the open transaction and rewinds. Returns 0, or -1 if that failed fatally. */
+static int abort_batch(fd_detector *d)
+{
+    rd_kafka_error_t *error = rd_kafka_abort_transaction(d->producer, FD_TXN_CALL_MS);
+    if (error != NULL) {
+        log_error("abort_transaction", error);
+        int fatal = rd_kafka_error_is_fatal(error) || !rd_kafka_error_is_retriable(error);
+        rd_kafka_error_destroy(error);
+        if (fatal)
+            return -1;
+        /* Retriable (timed out): try once more, then give up (fatal). */
+        error = rd_kafka_abort_transaction(d->producer, FD_TXN_CALL_MS);
+        if (error != NULL) {
+            log_error("abort_transaction (retry)", error);
+            rd_kafka_error_destroy(error);
+            return -1;
+        }
+    }
+    svc_counter_add(d->m.txn_aborted, 1);
+    SVC_LOG(SVC_LOG_WARN, NULL, "transaction aborted; %d message(s) will be consumed again",
+            d->nbatch);
+    rewind_batch(d);
+    return 0;
+}
+
+/* 0 done (committed, or aborted and rewound), -1 fatal. */
+static int process_batch(fd_detector *d)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_topic_partition_list_t *offsets = NULL;
+    rd_kafka_consumer_group_metadata_t *cgmd = NULL;
+    int rc = -1;
+
+    error = rd_kafka_begin_transaction(d->producer);
+    if (error != NULL) {
+        log_error("begin_transaction", error);
+        goto out; /* only fails on misuse or a fatal state */
+    }
+    for (int i = 0; i < d->nbatch; i++) {
+        rd_kafka_resp_err_t err = handle_one(d, d->batch[i], &d->scores[i]);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            SVC_LOG(SVC_LOG_WARN, NULL, "produce: %s", rd_kafka_err2str(err));
+            if (err == RD_KAFKA_RESP_ERR__FATAL)
+                goto out;
+            rc = abort_batch(d);
+            goto out;
+        }
+    }
+    offsets = batch_offsets(d, 0);
+    cgmd = rd_kafka_consumer_group_metadata(d->consumer);
+    error = rd_kafka_send_offsets_to_transaction(d->producer, offsets, cgmd, FD_TXN_CALL_MS);
+    if (error != NULL) {
+        log_error("send_offsets_to_transaction", error);
+        if (rd_kafka_error_is_fatal(error))
+            goto out;
+        rc = abort_batch(d);
+        goto out;
+    }
+    for (int attempt = 0;; attempt++) {
+        error = rd_kafka_commit_transaction(d->producer, FD_TXN_CALL_MS);
+        if (error == NULL)
+            break;
+        log_error("commit_transaction", error);
+        if (rd_kafka_error_is_fatal(error))
+            goto out;
+        if (rd_kafka_error_txn_requires_abort(error) || attempt >= 5) {
+            rc = abort_batch(d);
+            goto out;
+        }
+        rd_kafka_error_destroy(error); /* retriable: commit again */
+        error = NULL;
+    }
+
+    /* Committed. */
+    svc_counter_add(d->m.txn_committed, 1);
+    svc_counter_add(d->m.messages_in, (uint64_t)d->nbatch);
+    svc_histogram_observe(d->m.batch_size, (double)d->nbatch);
+    double t = now_mono();
+    double wall = now_real_ms();
+    for (int i = 0; i < d->nbatch; i++) {
+        if (!isnan(d->scores[i])) /* NaN: dead-lettered, not scored */
+            svc_histogram_observe(d->m.score, d->scores[i]);
+        svc_histogram_observe(d->m.processing, t - d->poll_ts[i]);
+        rd_kafka_timestamp_type_t tt;
+        int64_t ts = rd_kafka_message_timestamp(d->batch[i], &tt);
+        if (ts > 0)
+            svc_histogram_observe(d->m.message_age, (wall - (double)ts) / 1e3);
+    }
+    rc = 0;
+out:
+    if (error != NULL)
+        rd_kafka_error_destroy(error);
+    if (offsets != NULL)
+        rd_kafka_topic_partition_list_destroy(offsets);
+    if (cgmd != NULL)
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    return rc;
+}
+
+static int init_transactions(fd_detector *d, volatile sig_atomic_t *stop)
+{
+    while (!*stop) {
+        rd_kafka_error_t *error = rd_kafka_init_transactions(d->producer, 10000);
+        if (error == NULL) {
+            atomic_store(&d->txn_ready, 1);
+            SVC_LOG(SVC_LOG_INFO, NULL, "transactional producer ready (transactional.id %s)",
+                    d->cfg.transactional_id);
+            return 0;
+        }
+        log_error("init_transactions", error);
+        int fatal = rd_kafka_error_is_fatal(error) || !rd_kafka_error_is_retriable(error);
+        rd_kafka_error_destroy(error);
+        if (fatal)
+            return -1;
+    }
+    return 1;
+}
+
+int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
+{
+    int rc = init_transactions(d, stop);
+    if (rc < 0)
+        return -1;
+    if (rc > 0)
+        return 0; /* stopped before Kafka answered */
+
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(d->consumer, d->subscription);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "subscribe %s: %s", d->cfg.transactions_topic,
+                rd_kafka_err2str(err));
+        return -1;
+    }
+    SVC_LOG(SVC_LOG_INFO, NULL, "consuming %s as group %s, producing to %s (dead letters %s)",
+            d->cfg.transactions_topic, d->cfg.group_id, d->cfg.scoring_topic, d->cfg.dlq_topic);
+
+    rc = 0;
+    while (!*stop) {
+        /* Collect a batch: wait for the first message, then up to batch_timeout_ms more. */
+        double deadline = 0;
+        while (d->nbatch < d->cfg.batch_size && !*stop) {
+            int wait_ms = 100;
+            if (d->nbatch > 0) {
+                double left = deadline - now_mono();
+                if (left <= 0)
+                    break;
+                wait_ms = (int)(left * 1e3) + 1;
+            }
+            rd_kafka_message_t *msg = rd_kafka_consumer_poll(d->consumer, wait_ms);
+            if (msg == NULL) {
+                if (d->nbatch == 0)
+                    break; /* idle: refresh the lag, check the stop flag */
+                continue;
+            }
+            if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    SVC_LOG(SVC_LOG_WARN, NULL, "consume: %s", rd_kafka_message_errstr(msg));
+                rd_kafka_message_destroy(msg);
+                continue;
+            }
+            atomic_store(&d->brokers_down, 0);
+            if (d->nbatch == 0)
+                deadline = now_mono() + d->cfg.batch_timeout_ms / 1e3;
+            d->poll_ts[d->nbatch] = now_mono();
+            d->batch[d->nbatch++] = msg;
+        }
+        if (d->nbatch > 0) {
+            int prc = process_batch(d);
+            drop_batch(d);
+            if (prc != 0) {
+                rc = -1;
+                break;
+            }
+        }
+        rd_kafka_poll(d->producer, 0); /* delivery reports and errors */
+        double t = now_mono();
+        if (t - d->last_lag_check >= 1.0) {
+            int64_t lag = svc_kafka_consumer_lag(d->consumer);
+            if (lag >= 0)
+                svc_gauge_set(d->m.consumer_lag, (double)lag);
+            d->last_lag_check = t;
+        }
+    }
+
+    drop_batch(d);
+    SVC_LOG(SVC_LOG_INFO, NULL, "%s: closing the consumer", rc ? "fatal error" : "stopping");
+    err = rd_kafka_consumer_close(d->consumer);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        SVC_LOG(SVC_LOG_WARN, NULL, "consumer close: %s", rd_kafka_err2str(err));
+    if (rc == 0)
+        rd_kafka_flush(d->producer, 5000);
+    return rc;
+}

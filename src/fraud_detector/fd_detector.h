@@ -1,0 +1,67 @@
+/*
+ * fd_detector: the consume-transform-produce loop of fraud_detector, exactly once.
+ *
+ * It reads transaction messages from one topic in a consumer group, scores each with a
+ * model bundle (fs_bundle_score) and writes {"transaction_id","score","fraud_flag"} to the
+ * scoring topic, keyed by transaction_id. Messages that cannot be parsed or scored go, with
+ * their original key, payload and headers plus source topic/partition/offset and the reason
+ * as headers, to the dead-letter topic. Each batch (batch_size messages or batch_timeout_ms,
+ * whichever first) is one Kafka transaction: begin, produce everything, send the consumer
+ * offsets with the group metadata, commit. An abortable error aborts the transaction and
+ * rewinds the consumer to the batch's first offsets (the last committed ones), so the batch
+ * is processed again; a fatal error (fenced by a newer instance with the same
+ * transactional.id, ...) makes fd_detector_run return -1 so the process exits and its
+ * supervisor restarts it. A rebalance never happens while a transaction is open: the loop
+ * only polls the consumer between transactions, and on revocation it drops the messages of
+ * the batch being collected (nothing of it was produced, the next owner reads them again).
+ *
+ * Threads: fd_detector_run runs on the caller's thread; fd_detector_ready and the metrics
+ * may be read from any thread (the HTTP thread) at the same time.
+ */
+#ifndef FD_DETECTOR_H
+#define FD_DETECTOR_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "fs_bundle.h"
+#include "svc_metrics.h"
+
+typedef struct fd_config {
+    const char *transactions_topic; /* input */
+    const char *scoring_topic;      /* output */
+    const char *dlq_topic;          /* dead letters */
+    const char *group_id;
+    const char *transactional_id; /* stable per instance so a restart fences its zombie */
+    double threshold;             /* fraud_flag = score >= threshold */
+    int batch_size;               /* messages per transaction, >= 1 */
+    int batch_timeout_ms;         /* longest wait to fill a batch once it has a message */
+    const char *bootstrap;        /* bootstrap.servers */
+} fd_config;
+
+typedef struct fd_detector fd_detector;
+
+/* Creates the consumer and the transactional producer (init_transactions is done by
+ * fd_detector_run, which retries it while Kafka is unreachable) and registers the
+ * detector's series in metrics. Kafka settings: the detector's defaults, unless the
+ * environment passes the same property through KAFKA_* (svc_kafka.h), then what exactly
+ * once needs (transactional.id, manual offsets, read_committed), which cannot be
+ * overridden. Strings in cfg are borrowed and must outlive the detector; the bundle and the
+ * registry are borrowed too. Returns NULL with the reason in errstr. */
+fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
+                             svc_metrics *metrics, char *errstr, size_t errstr_size);
+
+/* Runs until *stop becomes non-zero, then finishes the batch in hand, closes the consumer
+ * (leaving the group) and returns 0. Returns -1 after a fatal Kafka error (logged). */
+int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop);
+
+/* 1 if ready to score (producer initialised, the group joined, brokers reachable), else 0
+ * with the reason in reason. Thread-safe. */
+int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size);
+
+/* Destroys the clients (does not wait for anything: call after fd_detector_run). NULL is a
+ * no-op. */
+void fd_detector_free(fd_detector *d);
+
+#endif

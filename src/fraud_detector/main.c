@@ -1,0 +1,182 @@
+/*
+ * fraud_detector: the real-time scoring service. Reads its configuration (environment,
+ * then flags; --help lists everything), starts the health/metrics endpoint, loads the model
+ * bundle, then runs the exactly-once consume-score-produce loop (fd_detector.h) until
+ * SIGTERM/SIGINT. Exit status: 0 after a clean shutdown, 1 after a fatal error (a supervisor
+ * restarts the process), 2 for a bad configuration.
+ */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fd_detector.h"
+#include "fs_bundle.h"
+#include "fs_version.h"
+#include "svc_config.h"
+#include "svc_http.h"
+#include "svc_log.h"
+#include "svc_metrics.h"
+#include "svc_signal.h"
+
+#define SERVICE "fraud_detector"
+
+static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_group, *o_model_dir,
+    *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr;
+static double o_threshold;
+static long o_batch_size, o_batch_timeout, o_metrics_port;
+
+static const svc_option options[] = {
+    {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
+     "Kafka brokers (host:port,...)", &o_bootstrap},
+    {"TRANSACTIONS_TOPIC", "--transactions-topic", SVC_OPT_STRING, "transactions", 0, -1,
+     "topic of incoming transactions", &o_in_topic},
+    {"SCORING_TOPIC", "--scoring-topic", SVC_OPT_STRING, "scoring", 0, -1,
+     "topic the scores are produced to", &o_out_topic},
+    {"DLQ_TOPIC", "--dlq-topic", SVC_OPT_STRING, "transactions.dlq", 0, -1,
+     "dead-letter topic for messages that cannot be scored", &o_dlq_topic},
+    {"GROUP_ID", "--group-id", SVC_OPT_STRING, "fraud_detector", 0, -1,
+     "consumer group shared by all instances", &o_group},
+    {"MODEL_DIR", "--model-dir", SVC_OPT_STRING, "models/default", 0, -1,
+     "model bundle directory (model.txt, stats.json, metadata.json)", &o_model_dir},
+    {"FRAUD_THRESHOLD", "--threshold", SVC_OPT_DOUBLE, NULL, 0, 1,
+     "fraud_flag = score >= threshold (unset: the bundle's threshold)", &o_threshold},
+    {"BATCH_SIZE", "--batch-size", SVC_OPT_INT, "2000", 1, 100000,
+     "messages per Kafka transaction at most", &o_batch_size},
+    {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
+     "longest wait to fill a batch after its first message", &o_batch_timeout},
+    {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,
+     "name of this instance (unset: the host name)", &o_instance},
+    {"TRANSACTIONAL_ID", "--transactional-id", SVC_OPT_STRING, NULL, 0, -1,
+     "Kafka transactional.id, stable per instance (unset: fraud_detector-<instance>)",
+     &o_txn_id},
+    {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
+     &o_log_level},
+    {"METRICS_ADDR", "--metrics-addr", SVC_OPT_STRING, "127.0.0.1", 0, -1,
+     "address of the /healthz /readyz /metrics endpoint", &o_metrics_addr},
+    {"METRICS_PORT", "--metrics-port", SVC_OPT_INT, "8001", 0, 65535,
+     "port of the /healthz /readyz /metrics endpoint (0: any free port)", &o_metrics_port},
+};
+
+/* Readiness: the model is loaded and the detector says Kafka is usable. Runs on the HTTP
+ * thread, so it only reads atomics. */
+static atomic_int model_loaded;
+static fd_detector *_Atomic detector;
+
+static int ready(void *arg, char *reason, size_t reason_size)
+{
+    (void)arg;
+    if (!atomic_load(&model_loaded)) {
+        snprintf(reason, reason_size, "model bundle not loaded");
+        return 0;
+    }
+    fd_detector *d = atomic_load(&detector);
+    if (d == NULL) {
+        snprintf(reason, reason_size, "kafka clients not created");
+        return 0;
+    }
+    return fd_detector_ready(d, reason, reason_size);
+}
+
+int main(int argc, char **argv)
+{
+    char err[1024];
+    char host[256];
+    char txn_id[512];
+    int status = 1;
+    svc_metrics *metrics = NULL;
+    svc_http *http = NULL;
+    fs_bundle *bundle = NULL;
+    fd_detector *d = NULL;
+
+    int prc = svc_config_parse(SERVICE, "scores transactions from Kafka, exactly once", options,
+                               sizeof options / sizeof options[0], argc, argv, err, sizeof err);
+    if (prc == SVC_CONFIG_EXIT)
+        return 0;
+    if (prc != SVC_CONFIG_OK) {
+        fprintf(stderr, "%s: %s\n", SERVICE, err);
+        return 2;
+    }
+    svc_log_level level;
+    if (svc_log_level_parse(o_log_level, &level) != 0) {
+        fprintf(stderr, "%s: LOG_LEVEL %s: expected debug, info, warn or error\n", SERVICE,
+                o_log_level);
+        return 2;
+    }
+    svc_log_init(SERVICE, level);
+    if (o_instance == NULL) {
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+        o_instance = host;
+    }
+    if (o_txn_id == NULL) {
+        snprintf(txn_id, sizeof txn_id, "%s-%s", SERVICE, o_instance);
+        o_txn_id = txn_id;
+    }
+    svc_config_log(options, sizeof options / sizeof options[0]);
+    SVC_LOG(SVC_LOG_INFO, NULL, "%s %s starting, instance %s, transactional.id %s", SERVICE,
+            fs_version(), o_instance, o_txn_id);
+
+    if (svc_signal_install() != 0) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "cannot install signal handlers");
+        goto out;
+    }
+    metrics = svc_metrics_new();
+    if (metrics == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "out of memory");
+        goto out;
+    }
+    svc_gauge *g_model = svc_metrics_gauge(metrics, "fraud_detector_model_loaded",
+                                           "1 once the model bundle is loaded.", NULL);
+    http = svc_http_start(o_metrics_addr, (int)o_metrics_port, metrics, ready, NULL, err,
+                          sizeof err);
+    if (http == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "metrics endpoint: %s", err);
+        goto out;
+    }
+
+    bundle = fs_bundle_load(o_model_dir, err, sizeof err);
+    if (bundle == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "model bundle %s: %s", o_model_dir, err);
+        goto out;
+    }
+    double threshold = isnan(o_threshold) ? fs_bundle_threshold(bundle) : o_threshold;
+    atomic_store(&model_loaded, 1);
+    svc_gauge_set(g_model, 1);
+    SVC_LOG(SVC_LOG_INFO, NULL, "model bundle %s loaded: %d features, threshold %.17g",
+            o_model_dir, fs_bundle_num_features(bundle), threshold);
+
+    fd_config cfg = {
+        .transactions_topic = o_in_topic,
+        .scoring_topic = o_out_topic,
+        .dlq_topic = o_dlq_topic,
+        .group_id = o_group,
+        .transactional_id = o_txn_id,
+        .threshold = threshold,
+        .batch_size = (int)o_batch_size,
+        .batch_timeout_ms = (int)o_batch_timeout,
+        .bootstrap = o_bootstrap,
+    };
+    d = fd_detector_new(&cfg, bundle, metrics, err, sizeof err);
+    if (d == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "kafka: %s", err);
+        status = 2;
+        goto out;
+    }
+    atomic_store(&detector, d);
+    if (fd_detector_run(d, &svc_stop_flag) != 0) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "fatal Kafka error: exiting so the supervisor restarts us");
+        goto out;
+    }
+    status = 0;
+    SVC_LOG(SVC_LOG_INFO, NULL, "stopped cleanly");
+out:
+    atomic_store(&detector, NULL);
+    svc_http_stop(http); /* first, so the readiness callback no longer sees the detector */
+    fd_detector_free(d);
+    fs_bundle_free(bundle);
+    svc_metrics_free(metrics);
+    return status;
+}
