@@ -4,6 +4,11 @@
  *   topic scoring:      {"transaction_id": "<id>", "score": <double>, "fraud_flag": 0|1}
  * Scores are written with %.17g so they round-trip bit for bit.
  * A transaction_id is 1..FS_TXN_ID_MAX printable ASCII characters.
+ * Parsing is strict: duplicate keys, a score that is not a JSON number in [0, 1] (a
+ * probability), a fraud_flag other than the integers 0 and 1 are all errors; unknown
+ * top-level keys are ignored. Formatting refuses (returns -1) what parsing would refuse.
+ *
+ * Ownership: all functions write into caller-owned memory; nothing is retained.
  */
 #ifndef FS_MSG_H
 #define FS_MSG_H
@@ -13,14 +18,18 @@
 #include "fs_txn.h"
 
 #define FS_TXN_ID_MAX 128
+/* Buffer size that always holds a scoring message (every id character escaped). */
+#define FS_MSG_SCORING_MAX (96 + 2 * FS_TXN_ID_MAX)
 
 /* Parses a transactions message into t (t->transaction_id set). Returns 0, or -1 with the
  * reason in errstr ("not JSON: ...", "missing transaction_id", "data.amount: ..."). */
 int fs_msg_parse_transaction(const char *payload, size_t len, fs_txn *t, char *errstr,
                              size_t errstr_size);
 
-/* Writes a transactions message for t with the given id into buf. Returns the length
- * written (without the NUL), or -1 if buf is too small. */
+/* Writes a transactions message for t with the given id into buf: compact JSON, data keys
+ * in column order, numbers in their shortest form that reads back to the same double,
+ * missing numbers as null (the same content as fs_txn_to_json). Returns the length written (without the NUL), or -1 if buf is too
+ * small or the id is invalid. */
 int fs_msg_format_transaction(char *buf, size_t size, const char *transaction_id,
                               const fs_txn *t);
 
@@ -30,7 +39,9 @@ typedef struct fs_scoring_msg {
     int fraud_flag;
 } fs_scoring_msg;
 
-/* Writes a scoring message into buf; returns its length or -1 if buf is too small. */
+/* Writes a scoring message into buf; returns its length or -1 if buf is too small, the id
+ * is invalid, score is not in [0, 1] or fraud_flag is not 0/1. FS_MSG_SCORING_MAX bytes
+ * always suffice. */
 int fs_msg_format_scoring(char *buf, size_t size, const char *transaction_id, double score,
                           int fraud_flag);
 

@@ -11,7 +11,11 @@
  * Numbers that are missing (empty cell, JSON null or absent, "nan") are NaN; whether that is
  * acceptable is decided by the feature pipeline (fitted statistics say what replaces them),
  * not here. Malformed values (text where a number belongs, a bad time, out-of-range
- * coordinates) are errors naming the field.
+ * coordinates) are errors naming the field. transaction_time is required (every feature
+ * pipeline needs the hour); strings must be valid UTF-8 without NUL bytes.
+ *
+ * The record's string pointers point into its own text[]: copy a record with fs_txn_copy,
+ * never by plain assignment (the copy's pointers would point into the original).
  */
 #ifndef FS_TXN_H
 #define FS_TXN_H
@@ -19,6 +23,9 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "fs_csv.h"
 
 enum fs_txn_field {
     FS_F_TRANSACTION_TIME,
@@ -79,7 +86,62 @@ int fs_txn_from_json(fs_txn *t, const json_t *data, char *errstr, size_t errstr_
  * null); new reference owned by the caller, NULL if memory ran out. */
 json_t *fs_txn_to_json(const fs_txn *t);
 
-/* Parses "YYYY-MM-DD HH:MM" or "YYYY-MM-DD HH:MM:SS" into seconds since the epoch (UTC). */
+/* Parses "YYYY-MM-DD HH:MM" or "YYYY-MM-DD HH:MM:SS" into seconds since the epoch (UTC).
+ * Returns 0, or -1 if the text is not such a time or names no real date (2019-02-29). */
 int fs_parse_time(const char *s, size_t len, int64_t *out);
+
+/* Strict number: the whole text is a decimal number ([+-]digits[.digits][e[+-]digits]), no
+ * spaces, hex, inf; "" and "nan" (any case) are missing and give NaN. Returns 0, or -1 with
+ * the reason in errstr (without the field name). */
+int fs_parse_number(const char *s, size_t len, double *out, char *errstr, size_t errstr_size);
+
+/* Copies a record, pointing the copy's strings into the copy's own text[]. */
+void fs_txn_copy(fs_txn *dst, const fs_txn *src);
+
+/*
+ * CSV input: the columns of a header row, matched by exact name in any order; every one of
+ * the 17 fields must be present, transaction_id and target are optional, other columns are
+ * ignored, a column named twice is an error.
+ */
+typedef struct fs_txn_columns {
+    int col[FS_TXN_NFIELDS]; /* column index of each field */
+    int transaction_id_col;  /* -1 if absent */
+    int target_col;          /* -1 if absent */
+    size_t ncols;            /* columns in the header; every row must have exactly these */
+} fs_txn_columns;
+
+/* Maps a header row. Returns 0, or -1 with "line L: missing column 'amount'" (or a
+ * duplicate column) in errstr. */
+int fs_txn_columns_from_header(fs_txn_columns *cols, const fs_csv_row *header, char *errstr,
+                               size_t errstr_size);
+
+/* Builds a record from a data row. Returns 0, or -1 with "line L, column C: amount: not a
+ * number: \"abc\"" (or "line L: expected 17 fields, got 16") in errstr. */
+int fs_txn_from_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row,
+                    char *errstr, size_t errstr_size);
+
+/*
+ * fs_txn_reader: fs_csv + header mapping + fs_txn_from_row, the usual way to read a
+ * transactions CSV. Push bytes in chunks of any size; the callback gets each valid record
+ * with its CSV row (line, 0-based data row = row->index - 1). The first invalid row stops
+ * the reader with an error saying where; fs_txn_reader_feed/finish return -1 then, or the
+ * callback's non-zero stop value.
+ *
+ * Ownership: the record and row passed to the callback live only during the call.
+ */
+typedef struct fs_txn_reader fs_txn_reader;
+typedef int (*fs_txn_reader_cb)(const fs_txn *t, const fs_csv_row *row, void *opaque);
+
+fs_txn_reader *fs_txn_reader_new(fs_txn_reader_cb cb, void *opaque);
+void fs_txn_reader_free(fs_txn_reader *r);
+int fs_txn_reader_feed(fs_txn_reader *r, const void *data, size_t len);
+/* Ends the input; an input without a header row is an error. */
+int fs_txn_reader_finish(fs_txn_reader *r);
+const char *fs_txn_reader_error(const fs_txn_reader *r);
+/* The mapped header, valid once the header row has been read (NULL before). */
+const fs_txn_columns *fs_txn_reader_columns(const fs_txn_reader *r);
+/* Reads a whole stream (e.g. a file or stdin) through a reader. Same returns. */
+int fs_txn_read_stream(FILE *in, fs_txn_reader_cb cb, void *opaque, char *errstr,
+                       size_t errstr_size);
 
 #endif

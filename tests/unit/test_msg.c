@@ -1,0 +1,195 @@
+/*
+ * fs_msg: both message kinds, round trips (scores bit for bit), strict types, ids, buffer
+ * sizes.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "fs_msg.h"
+
+/* jansson's own messages go on with position details that vary between versions: compare
+ * the part we write and the start of jansson's text. */
+#define CHECK_PREFIX(got, want)                                                          \
+    do {                                                                                 \
+        const char *g_ = (got), *w_ = (want);                                            \
+        CHECK(strncmp(g_, w_, strlen(w_)) == 0);                                         \
+        if (strncmp(g_, w_, strlen(w_)) != 0)                                            \
+            fprintf(stderr, "  got \"%s\", want prefix \"%s\"\n", g_, w_);              \
+    } while (0)
+
+/* A tiny deterministic generator for the score round trip (splitmix64). */
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void test_scoring(void)
+{
+    char buf[512], err[256];
+    fs_scoring_msg m;
+    int n = fs_msg_format_scoring(buf, sizeof buf, "id-1", 0.5, 1);
+    CHECK_EQ_STR(buf, "{\"transaction_id\":\"id-1\",\"score\":0.5,\"fraud_flag\":1}");
+    CHECK_EQ_INT(n, (int)strlen(buf));
+    CHECK_EQ_INT(fs_msg_parse_scoring(buf, (size_t)n, &m, err, sizeof err), 0);
+    CHECK_EQ_STR(m.transaction_id, "id-1");
+    CHECK_EQ_BITS(m.score, 0.5);
+    CHECK_EQ_INT(m.fraud_flag, 1);
+
+    /* Round trip bit for bit over many doubles in [0, 1], incl. subnormals and edges. */
+    uint64_t s = 42;
+    int mismatches = 0;
+    for (int i = 0; i < 20000; i++) {
+        double x;
+        uint64_t r = mix(&s);
+        if (i % 3 == 0) {
+            x = (double)(r >> 11) / 9007199254740992.0;
+        } else {
+            uint64_t bits = r & 0x3FEFFFFFFFFFFFFFull; /* exponents below 1.0 */
+            memcpy(&x, &bits, sizeof x);
+        }
+        if (i == 0)
+            x = 0.0;
+        if (i == 1)
+            x = 1.0;
+        if (i == 2)
+            x = 4.9406564584124654e-324;
+        if (i == 3)
+            x = nextafter(1.0, 0.0);
+        n = fs_msg_format_scoring(buf, sizeof buf, "x", x, 0);
+        if (n < 0 || fs_msg_parse_scoring(buf, (size_t)n, &m, err, sizeof err) != 0 ||
+            memcmp(&m.score, &x, sizeof x) != 0)
+            mismatches++;
+    }
+    CHECK_EQ_INT(mismatches, 0);
+
+    /* Ids with quotes and backslashes are escaped. */
+    n = fs_msg_format_scoring(buf, sizeof buf, "a\"b\\c", 0.25, 0);
+    CHECK(n > 0);
+    CHECK_EQ_STR(buf, "{\"transaction_id\":\"a\\\"b\\\\c\",\"score\":0.25,\"fraud_flag\":0}");
+    CHECK_EQ_INT(fs_msg_parse_scoring(buf, (size_t)n, &m, err, sizeof err), 0);
+    CHECK_EQ_STR(m.transaction_id, "a\"b\\c");
+
+    /* Format refusals and buffer sizes. */
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, sizeof buf, "", 0.5, 0), -1);
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, sizeof buf, "a\nb", 0.5, 0), -1);
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, sizeof buf, "a", NAN, 0), -1);
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, sizeof buf, "a", 1.5, 0), -1);
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, sizeof buf, "a", 0.5, 2), -1);
+    n = fs_msg_format_scoring(buf, sizeof buf, "abc", 0.125, 1);
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, (size_t)n, "abc", 0.125, 1), -1);
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, (size_t)n + 1, "abc", 0.125, 1), n);
+    char id[FS_TXN_ID_MAX + 2];
+    memset(id, '"', sizeof id);
+    id[FS_TXN_ID_MAX] = '\0';
+    CHECK(fs_msg_format_scoring(buf, FS_MSG_SCORING_MAX, id, nextafter(0.0, 1.0), 1) > 0);
+    id[FS_TXN_ID_MAX] = 'x';
+    id[FS_TXN_ID_MAX + 1] = '\0';
+    CHECK_EQ_INT(fs_msg_format_scoring(buf, sizeof buf, id, 0.5, 1), -1);
+
+    /* Parse errors. */
+    static const struct {
+        const char *in, *want;
+    } bad[] = {
+        {"", "not JSON: '[' or '{' expected"},
+        {"[1]", "not JSON: expected an object"},
+        {"{\"score\":0.5,\"fraud_flag\":0}", "missing transaction_id"},
+        {"{\"transaction_id\":7,\"score\":0.5,\"fraud_flag\":0}",
+         "transaction_id: expected a string"},
+        {"{\"transaction_id\":\"\",\"score\":0.5,\"fraud_flag\":0}",
+         "transaction_id: expected 1..128 printable ASCII characters"},
+        {"{\"transaction_id\":\"\\u00e9\",\"score\":0.5,\"fraud_flag\":0}",
+         "transaction_id: expected 1..128 printable ASCII characters"},
+        {"{\"transaction_id\":\"a\",\"fraud_flag\":0}", "missing score"},
+        {"{\"transaction_id\":\"a\",\"score\":\"0.5\",\"fraud_flag\":0}",
+         "score: expected a number"},
+        {"{\"transaction_id\":\"a\",\"score\":1.5,\"fraud_flag\":0}",
+         "score: 1.5 outside [0, 1]"},
+        {"{\"transaction_id\":\"a\",\"score\":-0.1,\"fraud_flag\":0}",
+         "score: -0.10000000000000001 outside [0, 1]"},
+        {"{\"transaction_id\":\"a\",\"score\":0.5}", "missing fraud_flag"},
+        {"{\"transaction_id\":\"a\",\"score\":0.5,\"fraud_flag\":true}",
+         "fraud_flag: expected 0 or 1"},
+        {"{\"transaction_id\":\"a\",\"score\":0.5,\"fraud_flag\":1.0}",
+         "fraud_flag: expected 0 or 1"},
+        {"{\"transaction_id\":\"a\",\"score\":0.5,\"fraud_flag\":2}",
+         "fraud_flag: expected 0 or 1"},
+        {"{\"transaction_id\":\"a\",\"transaction_id\":\"b\",\"score\":0.5,\"fraud_flag\":1}",
+         "not JSON: duplicate object key"},
+        {"{\"transaction_id\":\"a\",\"score\":1e999,\"fraud_flag\":1}",
+         "not JSON: real number overflow"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(fs_msg_parse_scoring(bad[i].in, strlen(bad[i].in), &m, err, sizeof err), -1);
+        CHECK_PREFIX(err, bad[i].want);
+    }
+    /* Integer scores are numbers; unknown keys are ignored. */
+    static const char ok[] = "{\"transaction_id\":\"a\",\"score\":1,\"fraud_flag\":1,\"x\":[]}";
+    CHECK_EQ_INT(fs_msg_parse_scoring(ok, sizeof ok - 1, &m, err, sizeof err), 0);
+    CHECK_EQ_BITS(m.score, 1.0);
+    /* The length is honoured: no reading past it, no NUL needed. */
+    static const char tail[] = "{\"transaction_id\":\"a\",\"score\":0,\"fraud_flag\":0}garbage";
+    CHECK_EQ_INT(fs_msg_parse_scoring(tail, sizeof tail - 1 - 7, &m, err, sizeof err), 0);
+}
+
+static void test_transaction(void)
+{
+    char buf[4096], err[256];
+    static const char msg[] =
+        "{\"transaction_id\":\"0b9f6a1e-7c8d-4e2f-9a31-2b5c7d8e9f00\",\"data\":{"
+        "\"transaction_time\":\"2019-01-01 00:00\",\"merch\":\"fraud_Kirlin and Sons\","
+        "\"cat_id\":\"shopping_net\",\"amount\":281.06,\"name_1\":\"Jennifer\","
+        "\"name_2\":\"Banks\",\"gender\":\"F\",\"street\":\"561 Perry Cove\","
+        "\"one_city\":\"Moravian Falls\",\"us_state\":\"NC\",\"post_code\":28654,"
+        "\"lat\":36.0788,\"lon\":-81.1781,\"population_city\":3495,"
+        "\"jobs\":\"Psychologist, counselling\",\"merchant_lat\":36.011293,"
+        "\"merchant_lon\":-82.048315}}";
+    fs_txn t, u;
+    CHECK_EQ_INT(fs_msg_parse_transaction(msg, sizeof msg - 1, &t, err, sizeof err), 0);
+    CHECK_EQ_STR(t.transaction_id, "0b9f6a1e-7c8d-4e2f-9a31-2b5c7d8e9f00");
+    CHECK_EQ_STR(t.merch, "fraud_Kirlin and Sons");
+    CHECK_EQ_BITS(t.amount, 281.06);
+    CHECK_EQ_INT(t.time, 1546300800);
+    /* Formatting gives back exactly the canonical message. */
+    int n = fs_msg_format_transaction(buf, sizeof buf, t.transaction_id, &t);
+    CHECK_EQ_INT(n, (int)(sizeof msg - 1));
+    CHECK_EQ_STR(buf, msg);
+    CHECK_EQ_INT(fs_msg_format_transaction(buf, (size_t)n, t.transaction_id, &t), -1);
+    CHECK_EQ_INT(fs_msg_format_transaction(buf, sizeof buf, "", &t), -1);
+    CHECK_EQ_INT(fs_msg_parse_transaction(buf, (size_t)n, &u, err, sizeof err), 0);
+    CHECK_EQ_BITS(u.merchant_lon, t.merchant_lon);
+
+    static const struct {
+        const char *in, *want;
+    } bad[] = {
+        {"nope", "not JSON: '[' or '{' expected"},
+        {"{\"data\":{}}", "missing transaction_id"},
+        {"{\"transaction_id\":\"a\"}", "missing data"},
+        {"{\"transaction_id\":\"a\",\"data\":[]}", "data: expected an object, got an array"},
+        {"{\"transaction_id\":\"a\",\"data\":{}}",
+         "data.transaction_time: missing (required)"},
+        {"{\"transaction_id\":\"a\",\"data\":{\"transaction_time\":\"2019-01-01 00:00\","
+         "\"amount\":\"x\"}}",
+         "data.amount: not a number: \"x\""},
+        {"{\"transaction_id\":\"a\",\"data\":{\"transaction_time\":\"2019-01-01 00:00\","
+         "\"merch\":\"a\\u0000b\"}}",
+         "not JSON: \\u0000 is not allowed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(fs_msg_parse_transaction(bad[i].in, strlen(bad[i].in), &t, err, sizeof err),
+                     -1);
+        CHECK_PREFIX(err, bad[i].want);
+    }
+}
+
+int main(void)
+{
+    test_scoring();
+    test_transaction();
+    return CHECK_DONE();
+}
