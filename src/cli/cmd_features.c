@@ -1,12 +1,134 @@
-/* Placeholder until the features subcommand lands: says so and fails. */
+/*
+ * fraudctl features --model-dir DIR --input X.csv [--output FILE] [--with-target]
+ * Writes the feature matrix of a transactions CSV, computed with DIR/stats.json by the same
+ * code that scores in production: header = the feature names in order, one row per input
+ * row, numbers %.17g (they read back bit for bit). With --with-target a last column `target`
+ * carries the input's label (-1 when the input has none). Any invalid row stops with
+ * file:line:column: the matrix must stay aligned with the input rows.
+ */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "fraudctl.h"
+#include "fs_features.h"
+
+typedef struct feat_ctx {
+    const fs_stats *stats;
+    FILE *out;
+    const char *name;
+    int with_target;
+    char err[512];
+} feat_ctx;
+
+static int feat_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+{
+    feat_ctx *c = opaque;
+    double x[FS_FEATURES_N];
+    char why[256];
+    (void)row;
+    if (fs_features_compute(c->stats, t, x, why, sizeof why) != 0) {
+        snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, line, why);
+        return 1;
+    }
+    for (int i = 0; i < FS_FEATURES_N; i++)
+        fprintf(c->out, i ? ",%.17g" : "%.17g", x[i]);
+    if (c->with_target)
+        fprintf(c->out, ",%d", t->target);
+    fputc('\n', c->out);
+    return 0;
+}
+
+static void features_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fraudctl features --model-dir DIR --input FILE [--output FILE] "
+            "[--with-target]\n"
+            "  --model-dir DIR  directory holding stats.json (from fraudctl fit)\n"
+            "  --input FILE     transactions CSV (- = stdin)\n"
+            "  --output FILE    feature matrix CSV (default stdout)\n"
+            "  --with-target    append the input's target column (-1 if absent)\n");
+}
 
 int cmd_features(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "fraudctl features: not implemented yet\n");
-    return FS_EXIT_FAILURE;
+    const char *dir = NULL, *input = NULL, *output = NULL;
+    int with_target = 0, rc = FS_EXIT_FAILURE;
+    FILE *in = NULL, *out = NULL;
+    fs_stats *stats = NULL;
+    feat_ctx ctx = {0};
+    char err[1024] = "", path[4096];
+    static char outbuf[1 << 16];
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            features_usage(stdout);
+            return FS_EXIT_OK;
+        } else if (strcmp(argv[i], "--model-dir") == 0 && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (strcmp(argv[i], "--input") == 0 && i + 1 < argc) {
+            input = argv[++i];
+        } else if (strcmp(argv[i], "--output") == 0 && i + 1 < argc) {
+            output = argv[++i];
+        } else if (strcmp(argv[i], "--with-target") == 0) {
+            with_target = 1;
+        } else {
+            fprintf(stderr, "fraudctl features: unknown or incomplete option '%s'\n", argv[i]);
+            features_usage(stderr);
+            return FS_EXIT_USAGE;
+        }
+    }
+    if (dir == NULL || input == NULL) {
+        features_usage(stderr);
+        return FS_EXIT_USAGE;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/stats.json", dir) >= sizeof path) {
+        fprintf(stderr, "fraudctl features: %s: path too long\n", dir);
+        return FS_EXIT_USAGE;
+    }
+    stats = fs_stats_load(path, err, sizeof err);
+    if (stats == NULL) {
+        fprintf(stderr, "fraudctl features: %s\n", err);
+        goto out;
+    }
+    in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+    if (in == NULL) {
+        fprintf(stderr, "fraudctl features: %s: cannot open: %s\n", input, strerror(errno));
+        goto out;
+    }
+    out = output ? fopen(output, "wb") : stdout;
+    if (out == NULL) {
+        fprintf(stderr, "fraudctl features: %s: cannot create: %s\n", output, strerror(errno));
+        goto out;
+    }
+    setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
+    for (int i = 0; i < FS_FEATURES_N; i++)
+        fprintf(out, i ? ",%s" : "%s", fs_features_name(i));
+    fputs(with_target ? ",target\n" : "\n", out);
+    ctx.stats = stats;
+    ctx.out = out;
+    ctx.name = input;
+    ctx.with_target = with_target;
+    int r = fs_features_read_csv(in, input, feat_row, NULL, &ctx, err, sizeof err);
+    if (r != 0) {
+        fprintf(stderr, "fraudctl features: %s\n", r == 1 ? ctx.err : err);
+        goto out;
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "fraudctl features: %s: write error: %s\n", output ? output : "stdout",
+                strerror(errno));
+        goto out;
+    }
+    rc = FS_EXIT_OK;
+out:
+    if (in != NULL && in != stdin)
+        fclose(in);
+    if (out != NULL && out != stdout && fclose(out) != 0 && rc == FS_EXIT_OK) {
+        fprintf(stderr, "fraudctl features: %s: write error: %s\n", output, strerror(errno));
+        rc = FS_EXIT_FAILURE;
+    }
+    if (out == stdout)
+        fflush(stdout);
+    fs_stats_free(stats);
+    return rc;
 }

@@ -275,3 +275,8 @@ int fs_bundle_score(const fs_bundle *b, const fs_txn *t, double *score, char *er
     fs_model_predict(b->model, x, score, NULL);
     return 0;
 }
+
+int fs_bundle_flag(double score, double threshold)
+{
+    return score >= threshold ? 1 : 0;
+}

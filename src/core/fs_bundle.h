@@ -42,6 +42,10 @@ int fs_bundle_features(const fs_bundle *bundle, const fs_txn *t, double *x, char
 int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, double *score, char *errstr,
                     size_t errstr_size);
 
+/* The fraud flag of a score: 1 when score >= threshold (a score equal to the threshold is
+ * flagged), else 0. Every consumer of a bundle flags this way. */
+int fs_bundle_flag(double score, double threshold);
+
 /* Validates the text of a metadata.json (`name` stands for its path in messages): a JSON
  * object whose feature_names equal the pipeline's feature list (fs_features_name) and whose
  * threshold, if present, is in [0, 1]. Sets *threshold (0.95 if absent). Returns 0, or -1

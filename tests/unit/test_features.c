@@ -1,0 +1,397 @@
+/*
+ * Unit tests of fs_features: fitting on a handful of hand-made rows, stats.json round trip,
+ * the feature vector with hand-computed values, missing and unseen values, loader errors,
+ * and the transactions CSV reader (bad rows with line and column).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fs_features.h"
+
+/* One row: time, merch, cat_id, amount, name_1, street, one_city, lat, lon, pop, mlat, mlon;
+ * the other fields get fixed values. */
+static int make_txn(fs_txn *t, const char *time, const char *merch, const char *cat,
+                    const char *amount, const char *name_1, const char *lat, const char *lon,
+                    const char *pop, const char *mlat, const char *mlon)
+{
+    const char *v[FS_TXN_NFIELDS];
+    size_t len[FS_TXN_NFIELDS];
+    v[FS_F_TRANSACTION_TIME] = time;
+    v[FS_F_MERCH] = merch;
+    v[FS_F_CAT_ID] = cat;
+    v[FS_F_AMOUNT] = amount;
+    v[FS_F_NAME_1] = name_1;
+    v[FS_F_NAME_2] = "Smith";
+    v[FS_F_GENDER] = "F";
+    v[FS_F_STREET] = "1 Main St";
+    v[FS_F_ONE_CITY] = "Springfield";
+    v[FS_F_US_STATE] = "IL";
+    v[FS_F_POST_CODE] = "62701";
+    v[FS_F_LAT] = lat;
+    v[FS_F_LON] = lon;
+    v[FS_F_POPULATION_CITY] = pop;
+    v[FS_F_JOBS] = "Engineer";
+    v[FS_F_MERCHANT_LAT] = mlat;
+    v[FS_F_MERCHANT_LON] = mlon;
+    for (int i = 0; i < FS_TXN_NFIELDS; i++)
+        len[i] = strlen(v[i]);
+    char err[256];
+    int bad;
+    int rc = fs_txn_from_strings(t, v, len, NULL, NULL, &bad, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "make_txn: %s\n", err);
+    return rc;
+}
+
+static fs_txn txn;
+
+/* Four training rows:
+ *   amounts 10, 20, 30, 1000 (sorted) -> median 25; p99 = 30 + 0.97 * 970 = 970.9
+ *   cat grocery_pos: 10, 30 -> median 20; travel: 20, 1000 -> median 510
+ *   merch A x3, B x1 -> 0.75, 0.25; name_1 Ann x2, Bob x2 -> 0.5
+ *   lat 40, 41, 42, 43 -> median 41.5; pop 100, 200, 300, 400 -> 250
+ *   hours 23, 23, 10, 2 -> mode 23; days: 2019-01-07 is a Monday (0) */
+static fs_stats *fit_four(void)
+{
+    fs_stats_fitter *f = fs_stats_fitter_new();
+    char err[256];
+    CHECK(f != NULL);
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-07 23:00", "A", "grocery_pos", "10", "Ann", "40",
+                          "-90", "100", "40", "-90"),
+                 0);
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), 0);
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-07 23:30", "A", "travel", "20", "Ann", "41", "-91",
+                          "200", "41", "-91"),
+                 0);
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), 0);
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-08 10:00", "A", "grocery_pos", "30", "Bob", "42",
+                          "-92", "300", "42", "-92"),
+                 0);
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), 0);
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-09 02:15", "B", "travel", "1000", "Bob", "43", "-93",
+                          "400", "43", "-93"),
+                 0);
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), 0);
+    fs_stats *s = fs_stats_fitter_finish(f, err, sizeof err);
+    CHECK(s != NULL);
+    fs_stats_fitter_free(f);
+    return s;
+}
+
+static void test_names(void)
+{
+    CHECK_EQ_INT(fs_features_count(), FS_FEATURES_N);
+    CHECK_EQ_STR(fs_features_name(0), "amount");
+    CHECK_EQ_STR(fs_features_name(9), "freq_merch");
+    CHECK_EQ_STR(fs_features_name(FS_FEATURES_N - 1), "amount_to_cat_median");
+    CHECK(fs_features_name(FS_FEATURES_N) == NULL);
+    CHECK(fs_features_name(-1) == NULL);
+}
+
+static void check_known_row(const fs_stats *s)
+{
+    double x[FS_FEATURES_N];
+    char err[256];
+    /* Sunday 2019-01-13 22:00, 971 > p99, grocery_pos (median 20), merch A, name Ann, one
+     * degree of longitude east of the customer on the equator. */
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-13 22:00", "A", "grocery_pos", "971", "Ann", "0", "0",
+                          "1000", "0", "1"),
+                 0);
+    CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_BITS(x[0], 971.0);
+    CHECK_EQ_BITS(x[1], 0.0);
+    CHECK_EQ_BITS(x[3], 1000.0);
+    CHECK_EQ_BITS(x[4], 22.0);
+    CHECK_NEAR(x[5], log(972.0), 1e-12);
+    CHECK_NEAR(x[6], log(1001.0), 1e-12);
+    CHECK_EQ_BITS(x[7], 1.0);                   /* 971 > 970.9 */
+    CHECK_EQ_BITS(x[8], 2.0);                   /* grocery_pos */
+    CHECK_EQ_BITS(x[9], 0.75);                  /* merch A: 3 of 4 */
+    CHECK_EQ_BITS(x[10], 0.5);                  /* Ann: 2 of 4 */
+    CHECK_EQ_BITS(x[11], 1.0);                  /* Smith: 4 of 4 */
+    CHECK_EQ_BITS(x[16], 1.0);                  /* 22:00 is night */
+    CHECK_EQ_BITS(x[17], 6.0);                  /* Sunday */
+    CHECK_NEAR(x[18], 6371.0 * M_PI / 180.0, 1e-9); /* 111.19 km */
+    CHECK_NEAR(x[19], 971.0 / 20.0, 1e-12);
+}
+
+static void test_fit_and_compute(void)
+{
+    fs_stats *s = fit_four();
+    if (s == NULL)
+        return;
+    CHECK_EQ_INT(fs_stats_rows(s), 4);
+    check_known_row(s);
+
+    /* Round trip through stats.json gives the very same features. */
+    char err[256];
+    const char *path = "test_features_stats.json";
+    CHECK_EQ_INT(fs_stats_save(s, path, err, sizeof err), 0);
+    fs_stats *l = fs_stats_load(path, err, sizeof err);
+    CHECK(l != NULL);
+    if (l != NULL) {
+        double a[FS_FEATURES_N], b[FS_FEATURES_N];
+        CHECK_EQ_INT(make_txn(&txn, "2020-02-29 03:59", "B", "travel", "7.5", "Zed", "12.5",
+                              "-45", "77", "13", "-44"),
+                     0);
+        CHECK_EQ_INT(fs_features_compute(s, &txn, a, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute(l, &txn, b, err, sizeof err), 0);
+        for (int i = 0; i < FS_FEATURES_N; i++)
+            CHECK_EQ_BITS(a[i], b[i]);
+        CHECK_EQ_BITS(a[10], 0.0);         /* unseen name: frequency 0 */
+        CHECK_EQ_BITS(a[9], 0.25);         /* merch B: 1 of 4 */
+        CHECK_EQ_BITS(a[16], 1.0);         /* 03:59 is night */
+        CHECK_EQ_BITS(a[17], 5.0);         /* 2020-02-29 was a Saturday */
+        CHECK_NEAR(a[19], 7.5 / 510.0, 1e-12); /* travel median (20 + 1000) / 2 */
+        CHECK_EQ_BITS(a[8], 0.0);
+        /* Saving the loaded statistics gives the same bytes. */
+        CHECK_EQ_INT(fs_stats_save(l, "test_features_stats2.json", err, sizeof err), 0);
+        FILE *f1 = fopen(path, "rb"), *f2 = fopen("test_features_stats2.json", "rb");
+        CHECK(f1 != NULL && f2 != NULL);
+        if (f1 != NULL && f2 != NULL) {
+            int c1, c2;
+            do {
+                c1 = fgetc(f1);
+                c2 = fgetc(f2);
+            } while (c1 == c2 && c1 != EOF);
+            CHECK(c1 == c2);
+        }
+        if (f1)
+            fclose(f1);
+        if (f2)
+            fclose(f2);
+        fs_stats_free(l);
+    }
+    remove(path);
+    remove("test_features_stats2.json");
+    fs_stats_free(s);
+}
+
+static void test_missing_and_boundaries(void)
+{
+    fs_stats *s = fit_four();
+    if (s == NULL)
+        return;
+    double x[FS_FEATURES_N];
+    char err[256];
+    /* Missing amount, coordinates, population: training medians; unseen category: overall
+     * median amount; empty merch: frequency 0. */
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-07 04:00", "", "kids_pets", "", "Ann", "nan", "", "",
+                          "", ""),
+                 0);
+    CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_BITS(x[0], 25.0);
+    CHECK_EQ_BITS(x[1], 41.5);
+    CHECK_EQ_BITS(x[2], -91.5);
+    CHECK_EQ_BITS(x[3], 250.0);
+    CHECK_EQ_BITS(x[7], 0.0);
+    CHECK_EQ_BITS(x[8], 0.0);
+    CHECK_EQ_BITS(x[9], 0.0);
+    CHECK_EQ_BITS(x[16], 0.0); /* 04:00 is not night */
+    CHECK_EQ_BITS(x[17], 0.0); /* Monday */
+    CHECK_EQ_BITS(x[18], 0.0); /* customer and merchant both at the medians */
+    CHECK_EQ_BITS(x[19], 1.0); /* 25 / 25 */
+    for (int i = 0; i < FS_FEATURES_N; i++)
+        CHECK(!isnan(x[i]));
+    /* Night boundaries. */
+    const char *times[] = {"2019-01-07 21:59", "2019-01-07 22:00", "2019-01-08 03:59:59",
+                           "2019-01-08 00:00"};
+    double night[] = {0, 1, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(make_txn(&txn, times[i], "A", "home", "5", "Ann", "1", "1", "1", "1", "1"),
+                     0);
+        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_BITS(x[16], night[i]);
+    }
+    /* Just below p99 (970.9) is not high. */
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "home", "970", "Ann", "1", "1", "1",
+                          "1", "1"),
+                 0);
+    CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_BITS(x[7], 0.0);
+    /* Risk classes. */
+    const char *cats[] = {"shopping_net", "misc_net", "shopping_pos", "gas_transport", "home"};
+    double risk[] = {2, 2, 1, 1, 0};
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", cats[i], "5", "Ann", "1", "1", "1",
+                              "1", "1"),
+                     0);
+        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_BITS(x[8], risk[i]);
+    }
+    fs_stats_free(s);
+}
+
+static void test_fit_empty(void)
+{
+    fs_stats_fitter *f = fs_stats_fitter_new();
+    char err[256] = "";
+    CHECK(fs_stats_fitter_finish(f, err, sizeof err) == NULL);
+    CHECK(strstr(err, "no training rows") != NULL);
+    fs_stats_fitter_free(f);
+}
+
+static const char *good_stats =
+    "{\"format\":\"fs_stats/1\",\"rows\":4,\"amount_p99\":970.9,"
+    "\"fill\":{\"amount\":25,\"lat\":41.5,\"lon\":-91.5,\"population_city\":250,"
+    "\"merchant_lat\":41.5,\"merchant_lon\":-91.5,\"hour\":23,\"day_of_week\":0},"
+    "\"category_median_amount\":{\"travel\":510},"
+    "\"frequency_counts\":{\"merch\":{\"A\":3},\"name_1\":{},\"name_2\":{},\"jobs\":{},"
+    "\"us_state\":{},\"street\":{},\"one_city\":{}}}";
+
+static void expect_load_error(const char *text, const char *needle)
+{
+    char err[512] = "";
+    fs_stats *s = fs_stats_load_buffer(text, strlen(text), "x.json", err, sizeof err);
+    CHECK(s == NULL);
+    if (strstr(err, needle) == NULL) {
+        fprintf(stderr, "expected '%s' in: %s\n", needle, err);
+        CHECK(0);
+    }
+    fs_stats_free(s);
+}
+
+static char *replace(const char *s, const char *from, const char *to)
+{
+    static char buf[2048];
+    const char *p = strstr(s, from);
+    if (p == NULL)
+        return NULL;
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+    return buf;
+}
+
+static void test_load_errors(void)
+{
+    char err[512];
+    fs_stats *s = fs_stats_load_buffer(good_stats, strlen(good_stats), "x.json", err, sizeof err);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        double x[FS_FEATURES_N];
+        CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "travel", "51", "Ann", "1", "1",
+                              "1", "1", "1"),
+                     0);
+        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_BITS(x[9], 0.75);
+        CHECK_EQ_BITS(x[19], 0.1);
+        /* An amount exactly at the 99th percentile is not high. */
+        CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "travel", "970.9", "Ann", "1",
+                              "1", "1", "1", "1"),
+                     0);
+        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_BITS(x[7], 0.0);
+        fs_stats_free(s);
+    }
+    expect_load_error("{", "x.json:");
+    expect_load_error("[]", "expected a JSON object");
+    expect_load_error(replace(good_stats, "fs_stats/1", "fs_stats/9"), "format");
+    expect_load_error(replace(good_stats, "\"rows\":4", "\"rows\":0"), "rows");
+    expect_load_error(replace(good_stats, "\"A\":3", "\"A\":5"), "frequency_counts.merch");
+    expect_load_error(replace(good_stats, "\"A\":3", "\"A\":1.5"), "frequency_counts.merch");
+    expect_load_error(replace(good_stats, "\"hour\":23", "\"hour\":24"), "fill.hour");
+    expect_load_error(replace(good_stats, "\"lat\":41.5", "\"lat\":\"x\""), "fill.lat");
+    expect_load_error(replace(good_stats, ",\"one_city\":{}", ""), "frequency_counts.one_city");
+    expect_load_error(replace(good_stats, "\"travel\":510", "\"travel\":null"),
+                      "category_median_amount");
+    expect_load_error(replace(good_stats, "\"rows\":4,", "\"rows\":4,\"rows\":4,"), "x.json:");
+    s = fs_stats_load("no/such/stats.json", err, sizeof err);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "no/such/stats.json: cannot open") != NULL);
+}
+
+typedef struct read_log {
+    int rows;
+    int bad;
+    double amount_sum;
+    size_t last_row, last_line;
+    char msg[512];
+} read_log;
+
+static int on_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+{
+    read_log *l = opaque;
+    l->rows++;
+    l->amount_sum += t->amount;
+    l->last_row = row;
+    l->last_line = line;
+    return 0;
+}
+
+static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+{
+    read_log *l = opaque;
+    (void)row;
+    (void)line;
+    l->bad++;
+    snprintf(l->msg, sizeof l->msg, "%s", msg);
+    return 0;
+}
+
+#define HEADER                                                                              \
+    "transaction_time,merch,cat_id,amount,name_1,name_2,gender,street,one_city,us_state,"     \
+    "post_code,lat,lon,population_city,jobs,merchant_lat,merchant_lon\n"
+#define ROW(amount, lat)                                                                    \
+    "2019-01-01 10:00,m,home," amount ",A,B,F,\"1 Main, St\",C,IL,1," lat ",2,3,J,1,2\n"
+
+static int read_text(const char *text, read_log *l, int with_bad, char *err, size_t errsize)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "rb");
+    memset(l, 0, sizeof *l);
+    int rc = fs_features_read_csv(f, "in.csv", on_row, with_bad ? on_bad : NULL, l, err,
+                                  errsize);
+    fclose(f);
+    return rc;
+}
+
+static void test_reader(void)
+{
+    read_log l;
+    char err[512] = "";
+    CHECK_EQ_INT(read_text(HEADER ROW("1.5", "1") ROW("2.5", "1"), &l, 0, err, sizeof err), 0);
+    CHECK_EQ_INT(l.rows, 2);
+    CHECK_EQ_BITS(l.amount_sum, 4.0);
+    CHECK_EQ_INT(l.last_row, 1);
+    CHECK_EQ_INT(l.last_line, 3);
+
+    /* Bad number on line 3, column 4 (amount); strict mode stops with the position. */
+    CHECK_EQ_INT(read_text(HEADER ROW("1", "1") ROW("abc", "1") ROW("2", "1"), &l, 0, err,
+                           sizeof err),
+                 -1);
+    CHECK(strstr(err, "in.csv:3:4: amount") != NULL);
+    CHECK_EQ_INT(l.rows, 1);
+    /* With on_bad the row is skipped and reported, the rest read. */
+    CHECK_EQ_INT(read_text(HEADER ROW("1", "1") ROW("abc", "1") ROW("2", "1"), &l, 1, err,
+                           sizeof err),
+                 0);
+    CHECK_EQ_INT(l.rows, 2);
+    CHECK_EQ_INT(l.bad, 1);
+    CHECK(strstr(l.msg, "in.csv:3:4: amount") != NULL);
+    /* Out-of-range latitude: column 12. */
+    CHECK_EQ_INT(read_text(HEADER ROW("1", "91"), &l, 0, err, sizeof err), -1);
+    CHECK(strstr(err, "in.csv:2:12: lat") != NULL);
+    /* Missing column. */
+    CHECK_EQ_INT(read_text("transaction_time,merch\n2019-01-01 10:00,m\n", &l, 0, err,
+                           sizeof err),
+                 -1);
+    CHECK(strstr(err, "in.csv:1: missing column 'cat_id'") != NULL);
+    /* Wrong field count. */
+    CHECK_EQ_INT(read_text(HEADER "2019-01-01 10:00,m\n", &l, 0, err, sizeof err), -1);
+    CHECK(strstr(err, "in.csv:2: 2 fields, the header has 17") != NULL);
+    /* Empty input. */
+    CHECK_EQ_INT(read_text("", &l, 0, err, sizeof err), -1);
+    CHECK(strstr(err, "empty input") != NULL);
+}
+
+int main(void)
+{
+    test_names();
+    test_fit_and_compute();
+    test_missing_and_boundaries();
+    test_fit_empty();
+    test_load_errors();
+    test_reader();
+    return CHECK_DONE();
+}
