@@ -1,12 +1,403 @@
-/* Placeholder until the predict subcommand lands: says so and fails. */
+/*
+ * fraudctl predict: evaluates a LightGBM model.txt on a CSV of features.
+ *
+ *   fraudctl predict --model FILE [--raw] [--contrib] [--input FILE] [--output FILE]
+ *                    [--start-iteration N] [--num-iteration N]
+ *
+ * The CSV's header row names the columns; each model feature is matched by name (a model
+ * feature missing from the header is an error; extra columns are ignored). An empty cell or
+ * `nan` (any case) is NaN. One output line per input row: the prediction with %.17g,
+ * comma-separated per class for multiclass, and with --contrib per feature plus the bias
+ * column, per class, in LightGBM's order (pred_contrib=True).
+ */
+#include <csv.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "fraudctl.h"
+#include "fs_model.h"
+
+#define PREDICT_BLOCK 256
+/* Longest cell accepted in a model-feature column. */
+#define PREDICT_MAX_CELL 4096
+
+typedef struct predict_ctx {
+    const fs_model *model;
+    const char *input_name;
+    FILE *out;
+    int raw, contrib;
+    fs_predict_opts opts;
+    int nf, nout;
+
+    /* Header mapping: column -> model feature, or -1 to ignore. */
+    int *col_to_feat;
+    size_t ncols;
+    size_t cap_cols;
+    int header_done;
+
+    /* Current row. */
+    size_t col;
+    size_t row;        /* 1-based data row number (header is row 0) */
+    double *x;         /* PREDICT_BLOCK * nf */
+    size_t nrows;      /* rows in the block */
+    double *y;         /* PREDICT_BLOCK * nout, or the contrib row */
+
+    /* Header names, kept until the header row ends. */
+    char **names;
+
+    int failed;
+    char err[512];
+} predict_ctx;
+
+static void fail(predict_ctx *c, const char *fmt, const char *a, const char *b)
+{
+    if (c->failed)
+        return;
+    c->failed = 1;
+    snprintf(c->err, sizeof c->err, fmt, a, b);
+}
+
+static int parse_cell(const char *s, size_t len, double *out)
+{
+    if (len == 0) {
+        *out = NAN;
+        return 0;
+    }
+    if (len == 3 && strncasecmp(s, "nan", 3) == 0) {
+        *out = NAN;
+        return 0;
+    }
+    if (len > PREDICT_MAX_CELL)
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || (size_t)(end - s) != len)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void on_field(void *field, size_t len, void *opaque)
+{
+    predict_ctx *c = opaque;
+    const char *s = field ? field : "";
+    if (c->failed)
+        return;
+    if (!c->header_done) {
+        if (c->ncols == c->cap_cols) {
+            size_t nc = c->cap_cols ? c->cap_cols * 2 : 64;
+            char **nn = realloc(c->names, nc * sizeof(char *));
+            if (nn == NULL) {
+                fail(c, "%s%s", "out of memory", "");
+                return;
+            }
+            c->names = nn;
+            c->cap_cols = nc;
+        }
+        char *d = malloc(len + 1);
+        if (d == NULL) {
+            fail(c, "%s%s", "out of memory", "");
+            return;
+        }
+        memcpy(d, s, len);
+        d[len] = '\0';
+        c->names[c->ncols++] = d;
+        return;
+    }
+    if (c->col >= c->ncols) {
+        c->col++;
+        return;
+    }
+    int f = c->col_to_feat[c->col];
+    if (f >= 0) {
+        double v;
+        if (parse_cell(s, len, &v) != 0) {
+            char where[96];
+            snprintf(where, sizeof where, "row %zu, column %zu", c->row, c->col + 1);
+            char what[256];
+            snprintf(what, sizeof what, "%.100s: expected a number, empty or nan, found '%.60s'",
+                     c->names[c->col], s);
+            fail(c, "%s: %s", where, what);
+            return;
+        }
+        c->x[c->nrows * (size_t)c->nf + (size_t)f] = v;
+    }
+    c->col++;
+}
+
+static int print_values(FILE *out, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fprintf(out, i ? ",%.17g" : "%.17g", v[i]) < 0)
+            return -1;
+    return fputc('\n', out) == EOF ? -1 : 0;
+}
+
+static void flush_block(predict_ctx *c)
+{
+    if (c->failed || c->nrows == 0)
+        return;
+    size_t nf = (size_t)c->nf, nout = (size_t)c->nout;
+    if (c->contrib) {
+        for (size_t r = 0; r < c->nrows; r++) {
+            if (fs_model_predict_contrib(c->model, c->x + r * nf, c->y, &c->opts) != 0) {
+                fail(c, "%s%s", "contributions: out of memory or a tree too deep", "");
+                return;
+            }
+            if (print_values(c->out, c->y, nout * (nf + 1)) != 0) {
+                fail(c, "%s%s", "write error on the output", "");
+                return;
+            }
+        }
+    } else {
+        if (c->raw)
+            fs_model_predict_raw_batch(c->model, c->x, c->nrows, c->y, &c->opts);
+        else
+            fs_model_predict_batch(c->model, c->x, c->nrows, c->y, &c->opts);
+        for (size_t r = 0; r < c->nrows; r++)
+            if (print_values(c->out, c->y + r * nout, nout) != 0) {
+                fail(c, "%s%s", "write error on the output", "");
+                return;
+            }
+    }
+    c->nrows = 0;
+}
+
+static void finish_header(predict_ctx *c)
+{
+    c->col_to_feat = malloc((c->ncols ? c->ncols : 1) * sizeof(int));
+    if (c->col_to_feat == NULL) {
+        fail(c, "%s%s", "out of memory", "");
+        return;
+    }
+    for (size_t i = 0; i < c->ncols; i++)
+        c->col_to_feat[i] = -1;
+    for (int f = 0; f < c->nf; f++) {
+        const char *name = fs_model_feature_name(c->model, f);
+        int found = 0;
+        for (size_t i = 0; i < c->ncols; i++) {
+            if (strcmp(c->names[i], name) != 0)
+                continue;
+            if (found) {
+                fail(c, "header: feature '%.200s' appears twice%s", name, "");
+                return;
+            }
+            c->col_to_feat[i] = f;
+            found = 1;
+        }
+        if (!found) {
+            fail(c, "header: the model's feature '%.200s' is missing%s", name, "");
+            return;
+        }
+    }
+    c->header_done = 1;
+}
+
+static void on_row(int term, void *opaque)
+{
+    predict_ctx *c = opaque;
+    (void)term;
+    if (c->failed)
+        return;
+    if (!c->header_done) {
+        finish_header(c);
+        c->row = 1;
+        c->col = 0;
+        return;
+    }
+    if (c->col != c->ncols) {
+        char where[64], what[96];
+        snprintf(where, sizeof where, "row %zu", c->row);
+        snprintf(what, sizeof what, "expected %zu fields as in the header, found %zu", c->ncols,
+                 c->col);
+        fail(c, "%s: %s", where, what);
+        return;
+    }
+    c->nrows++;
+    c->row++;
+    c->col = 0;
+    if (c->nrows == PREDICT_BLOCK)
+        flush_block(c);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fraudctl predict --model FILE [--raw] [--contrib] [--input FILE] "
+            "[--output FILE]\n"
+            "                        [--start-iteration N] [--num-iteration N]\n"
+            "  --model FILE          LightGBM text model (model.txt)\n"
+            "  --raw                 print raw scores (no objective transform)\n"
+            "  --contrib             print TreeSHAP contributions: per class, every feature "
+            "then the bias\n"
+            "  --input FILE          CSV with a header row naming the features (default stdin)\n"
+            "  --output FILE         where to write one line per row (default stdout)\n"
+            "  --start-iteration N   first boosting iteration to use (default 0)\n"
+            "  --num-iteration N     iterations to use, <= 0 for all (default all)\n");
+}
+
+static int parse_int_arg(const char *s, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < -2147483647L || v > 2147483647L)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
 
 int cmd_predict(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "fraudctl predict: not implemented yet\n");
-    return FS_EXIT_FAILURE;
+    const char *model_path = NULL, *input = NULL, *output = NULL;
+    predict_ctx c;
+    struct csv_parser csv;
+    int csv_ready = 0, rc = FS_EXIT_FAILURE;
+    fs_model *model = NULL;
+    FILE *in = NULL;
+    char errbuf[1024];
+
+    memset(&c, 0, sizeof c);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        static const char *const with_value[] = {"--model", "--input", "--output",
+                                                 "--start-iteration", "--num-iteration"};
+        int takes = 0;
+        size_t which = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+            size_t n = strlen(with_value[k]);
+            if (strncmp(a, with_value[k], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+                takes = 1;
+                which = k;
+                val = a[n] == '=' ? a + n + 1 : NULL;
+                break;
+            }
+        }
+        if (takes) {
+            if (val == NULL) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "fraudctl predict: %s needs a value\n", a);
+                    return FS_EXIT_USAGE;
+                }
+                val = argv[++i];
+            }
+            switch (which) {
+            case 0: model_path = val; break;
+            case 1: input = val; break;
+            case 2: output = val; break;
+            case 3:
+            case 4:
+                if (parse_int_arg(val, which == 3 ? &c.opts.start_iteration
+                                                  : &c.opts.num_iteration) != 0) {
+                    fprintf(stderr, "fraudctl predict: %s: expected an integer, found '%s'\n",
+                            with_value[which], val);
+                    return FS_EXIT_USAGE;
+                }
+                break;
+            default: break;
+            }
+        } else if (strcmp(a, "--raw") == 0) {
+            c.raw = 1;
+        } else if (strcmp(a, "--contrib") == 0) {
+            c.contrib = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return FS_EXIT_OK;
+        } else {
+            fprintf(stderr, "fraudctl predict: unknown option '%s'\n", a);
+            usage(stderr);
+            return FS_EXIT_USAGE;
+        }
+    }
+    if (model_path == NULL) {
+        fprintf(stderr, "fraudctl predict: --model FILE is required\n");
+        usage(stderr);
+        return FS_EXIT_USAGE;
+    }
+
+    model = fs_model_load_file(model_path, errbuf, sizeof errbuf);
+    if (model == NULL) {
+        fprintf(stderr, "fraudctl predict: %s\n", errbuf);
+        goto out;
+    }
+    c.model = model;
+    c.nf = fs_model_num_features(model);
+    c.nout = fs_model_num_outputs(model);
+    c.input_name = input ? input : "stdin";
+    c.x = calloc((size_t)PREDICT_BLOCK * (size_t)c.nf, sizeof(double));
+    c.y = calloc((size_t)PREDICT_BLOCK * (size_t)c.nout * ((size_t)c.nf + 1), sizeof(double));
+    if (c.x == NULL || c.y == NULL) {
+        fprintf(stderr, "fraudctl predict: out of memory\n");
+        goto out;
+    }
+    in = input ? fopen(input, "rb") : stdin;
+    if (in == NULL) {
+        fprintf(stderr, "fraudctl predict: %s: cannot open: %s\n", input, strerror(errno));
+        goto out;
+    }
+    c.out = output ? fopen(output, "w") : stdout;
+    if (c.out == NULL) {
+        fprintf(stderr, "fraudctl predict: %s: cannot create: %s\n", output, strerror(errno));
+        goto out;
+    }
+    if (csv_init(&csv, CSV_APPEND_NULL) != 0) {
+        fprintf(stderr, "fraudctl predict: cannot start the CSV parser\n");
+        goto out;
+    }
+    csv_ready = 1;
+    char buf[1 << 16];
+    for (;;) {
+        size_t n = fread(buf, 1, sizeof buf, in);
+        if (n > 0 && csv_parse(&csv, buf, n, on_field, on_row, &c) != n) {
+            fprintf(stderr, "fraudctl predict: %s: row %zu: CSV error: %s\n", c.input_name,
+                    c.row, csv_strerror(csv_error(&csv)));
+            goto out;
+        }
+        if (c.failed)
+            break;
+        if (n == 0) {
+            if (ferror(in)) {
+                fprintf(stderr, "fraudctl predict: %s: read error\n", c.input_name);
+                goto out;
+            }
+            break;
+        }
+    }
+    if (!c.failed)
+        csv_fini(&csv, on_field, on_row, &c);
+    if (!c.failed && !c.header_done)
+        fail(&c, "%s%s", "expected a header row naming the features", "");
+    flush_block(&c);
+    if (c.failed) {
+        fprintf(stderr, "fraudctl predict: %s: %s\n", c.input_name, c.err);
+        goto out;
+    }
+    if (fflush(c.out) != 0) {
+        fprintf(stderr, "fraudctl predict: %s: write error\n", output ? output : "stdout");
+        goto out;
+    }
+    rc = FS_EXIT_OK;
+out:
+    if (csv_ready)
+        csv_free(&csv);
+    if (in != NULL && in != stdin)
+        fclose(in);
+    if (c.out != NULL && c.out != stdout && fclose(c.out) != 0 && rc == FS_EXIT_OK) {
+        fprintf(stderr, "fraudctl predict: %s: write error\n", output);
+        rc = FS_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < c.ncols; i++)
+        free(c.names[i]);
+    free(c.names);
+    free(c.col_to_feat);
+    free(c.x);
+    free(c.y);
+    fs_model_free(model);
+    return rc;
 }

@@ -1,0 +1,320 @@
+/*
+ * fs_model evaluation: raw scores, objective transforms, batch scoring.
+ *
+ * Exactness: per output, trees are added in file order into a double that starts at +0.0,
+ * exactly as LightGBM's GBDT::PredictRaw does, and every decision reproduces
+ * Tree::NumericalDecision / Tree::CategoricalDecision on the value LightGBM's predictor sees
+ * (|x| <= kZeroThreshold already turned into 0.0). See fs_model_impl.h for the layout.
+ *
+ * Speed: a row is first preprocessed into one value per (feature, missing type) column, so
+ * the inner loop of a numerical tree is a load, two compares and an indexed child load. The
+ * batch path scores blocks of rows tree by tree, keeping one tree hot in cache for a block.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_model_impl.h"
+
+/* Columns preprocessed on the stack; wider models fall back to per-node decisions. */
+#define FSM_STACK_COLS 512
+/* Rows per block in batch scoring. */
+#define FSM_BLOCK_ROWS 64
+
+int fs_model_num_features(const fs_model *m)
+{
+    return m->num_features;
+}
+
+const char *fs_model_feature_name(const fs_model *m, int i)
+{
+    if (i < 0 || i >= m->num_features)
+        return NULL;
+    return m->feature_names[i];
+}
+
+int fs_model_num_outputs(const fs_model *m)
+{
+    return m->num_tree_per_iteration;
+}
+
+int fs_model_num_iterations(const fs_model *m)
+{
+    return m->num_iterations;
+}
+
+const char *fs_model_objective(const fs_model *m)
+{
+    return m->objective;
+}
+
+void fsm_iteration_range(const fs_model *m, const fs_predict_opts *opts, int *first, int *count)
+{
+    int total = m->num_iterations;
+    int start = opts ? opts->start_iteration : 0;
+    int num = opts ? opts->num_iteration : 0;
+    if (start < 0)
+        start = 0;
+    if (start > total)
+        start = total;
+    if (num > 0)
+        *count = num < total - start ? num : total - start;
+    else
+        *count = total - start;
+    *first = start;
+}
+
+/* LightGBM's CategoricalDecision: NaN and negative categories go right; the value is cut to
+ * int like static_cast<int> (x86 yields INT_MIN, negative, for out-of-range values). */
+static inline int cat_left(const fs_model *m, int32_t node, double v)
+{
+    if (!(v > -1.0) || v >= 2147483648.0)
+        return 0;
+    int iv = (int)v;
+    uint32_t word = (uint32_t)iv >> 5;
+    if (word >= (uint32_t)m->cat_len[node])
+        return 0;
+    return (m->cat_words[m->cat_off[node] + (int32_t)word] >> (iv & 31)) & 1u;
+}
+
+int32_t fsm_decide_base(const fs_model *m, int32_t node, double base)
+{
+    const fsm_node *nd = &m->nodes[node];
+    int kind = m->col_kind[nd->col];
+    if (kind == FSM_COL_CAT)
+        return nd->child[!cat_left(m, node, base)];
+    double v = base;
+    if (isnan(v) && kind != FSM_COL_NAN)
+        v = 0.0;
+    if ((kind == FSM_COL_ZERO && v >= -FSM_ZERO_THRESHOLD && v <= FSM_ZERO_THRESHOLD) ||
+        (kind == FSM_COL_NAN && isnan(v)))
+        return nd->child[(nd->flags & FSM_DEFAULT_LEFT) ? 0 : 1];
+    return nd->child[v <= nd->thr ? 0 : 1];
+}
+
+/* Fills the preprocessed columns of one row. */
+static inline void prep_row(const fs_model *m, const double *x, double *cols)
+{
+    for (int32_t c = 0; c < m->num_cols; c++) {
+        double b = fsm_base_value(x[m->col_feat[c]]);
+        switch (m->col_kind[c]) {
+        case FSM_COL_NONE:
+            cols[c] = isnan(b) ? 0.0 : b;
+            break;
+        case FSM_COL_ZERO:
+            cols[c] = (isnan(b) || b == 0.0) ? NAN : b;
+            break;
+        default:
+            cols[c] = b;
+            break;
+        }
+    }
+}
+
+/* Leaf of a tree without categorical nodes, on preprocessed columns. */
+static inline int32_t leaf_num(const fsm_node *nodes, int32_t n, const double *cols)
+{
+    while (n >= 0) {
+        const fsm_node *nd = &nodes[n];
+        double v = cols[nd->col];
+        int left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
+        n = nd->child[!left];
+    }
+    return ~n;
+}
+
+/* Leaf of any tree, on preprocessed columns. */
+static inline int32_t leaf_any(const fs_model *m, int32_t n, const double *cols)
+{
+    while (n >= 0) {
+        const fsm_node *nd = &m->nodes[n];
+        double v = cols[nd->col];
+        int left;
+        if (nd->flags & FSM_CATEGORICAL)
+            left = cat_left(m, n, v);
+        else
+            left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
+        n = nd->child[!left];
+    }
+    return ~n;
+}
+
+/* Leaf from the unprocessed row (fallback for models wider than the stack buffer). */
+static int32_t leaf_direct(const fs_model *m, int32_t n, const double *x)
+{
+    while (n >= 0)
+        n = fsm_decide_base(m, n, fsm_base_value(x[fsm_node_feature(m, n)]));
+    return ~n;
+}
+
+/* Output of a leaf; a linear leaf evaluates its model on the base values (NaN falls back to
+ * the constant leaf value, as Tree::Predict does). */
+static inline double leaf_output(const fs_model *m, const fsm_tree *t, int32_t leaf,
+                                 const double *x)
+{
+    if (!t->is_linear)
+        return m->leaf_value[leaf];
+    double out = m->lin_const[leaf];
+    const int32_t *f = m->lin_feat + m->lin_off[leaf];
+    const double *w = m->lin_coeff + m->lin_off[leaf];
+    for (int32_t i = 0; i < m->lin_n[leaf]; i++) {
+        double v = fsm_base_value(x[f[i]]);
+        if (isnan(v))
+            return m->leaf_value[leaf];
+        out += w[i] * v;
+    }
+    return out;
+}
+
+static inline double tree_value(const fs_model *m, const fsm_tree *t, const double *x,
+                                const double *cols)
+{
+    int32_t leaf;
+    if (t->root < 0)
+        leaf = ~t->root;
+    else if (cols == NULL)
+        leaf = leaf_direct(m, t->root, x);
+    else if (t->has_cat)
+        leaf = leaf_any(m, t->root, cols);
+    else
+        leaf = leaf_num(m->nodes, t->root, cols);
+    return leaf_output(m, t, leaf, x);
+}
+
+void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
+                          const fs_predict_opts *opts)
+{
+    double cols_buf[FSM_STACK_COLS];
+    const double *cols = NULL;
+    int first, count;
+    int k_per = m->num_tree_per_iteration;
+
+    fsm_iteration_range(m, opts, &first, &count);
+    if (m->num_cols <= FSM_STACK_COLS) {
+        prep_row(m, x, cols_buf);
+        cols = cols_buf;
+    }
+    for (int k = 0; k < k_per; k++)
+        out[k] = 0.0;
+    const fsm_tree *t = m->trees + (size_t)first * (size_t)k_per;
+    if (k_per == 1) {
+        double s = 0.0;
+        for (int i = 0; i < count; i++)
+            s += tree_value(m, &t[i], x, cols);
+        out[0] = s;
+    } else {
+        for (int i = 0; i < count; i++)
+            for (int k = 0; k < k_per; k++)
+                out[k] += tree_value(m, &t[(size_t)i * (size_t)k_per + (size_t)k], x, cols);
+    }
+}
+
+/* GBDT::Predict after PredictRaw, in place: a random forest (average_output) divides by the
+ * number of iterations used (the raw score stays the plain sum, as LightGBM's raw_score), then
+ * the objective's ConvertOutput. */
+static void transform(const fs_model *m, double *out, int count)
+{
+    int k_per = m->num_tree_per_iteration;
+    if (m->average_output)
+        for (int k = 0; k < k_per; k++)
+            out[k] /= count;
+    switch (m->transform) {
+    case FSM_T_SIGMOID:
+        for (int k = 0; k < k_per; k++)
+            out[k] = 1.0 / (1.0 + exp(-m->sigmoid * out[k]));
+        break;
+    case FSM_T_SOFTMAX: {
+        double wmax = out[0];
+        for (int k = 1; k < k_per; k++)
+            if (out[k] > wmax)
+                wmax = out[k];
+        double wsum = 0.0;
+        for (int k = 0; k < k_per; k++) {
+            out[k] = exp(out[k] - wmax);
+            wsum += out[k];
+        }
+        for (int k = 0; k < k_per; k++)
+            out[k] /= wsum;
+        break;
+    }
+    case FSM_T_XENT:
+        out[0] = 1.0 / (1.0 + exp(-out[0]));
+        break;
+    case FSM_T_XENT_LAMBDA:
+        out[0] = log1p(exp(out[0]));
+        break;
+    case FSM_T_EXP:
+        out[0] = exp(out[0]);
+        break;
+    case FSM_T_SQUARE: {
+        double v = out[0];
+        int sign = (v > 0.0) - (v < 0.0);
+        out[0] = sign * v * v;
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+void fs_model_predict(const fs_model *m, const double *x, double *out,
+                      const fs_predict_opts *opts)
+{
+    int first, count;
+    fsm_iteration_range(m, opts, &first, &count);
+    fs_model_predict_raw(m, x, out, opts);
+    transform(m, out, count);
+}
+
+void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows, double *out,
+                                const fs_predict_opts *opts)
+{
+    int first, count;
+    int k_per = m->num_tree_per_iteration;
+    size_t nf = (size_t)m->num_features, ncols = (size_t)m->num_cols;
+
+    if (ncols > FSM_STACK_COLS || ncols * FSM_BLOCK_ROWS > 8192) {
+        for (size_t r = 0; r < nrows; r++)
+            fs_model_predict_raw(m, x + r * nf, out + r * (size_t)k_per, opts);
+        return;
+    }
+    fsm_iteration_range(m, opts, &first, &count);
+    double cols[8192];
+    const fsm_tree *trees = m->trees + (size_t)first * (size_t)k_per;
+    size_t ntrees = (size_t)count * (size_t)k_per;
+    for (size_t r0 = 0; r0 < nrows; r0 += FSM_BLOCK_ROWS) {
+        size_t nb = nrows - r0 < FSM_BLOCK_ROWS ? nrows - r0 : FSM_BLOCK_ROWS;
+        const double *xb = x + r0 * nf;
+        double *ob = out + r0 * (size_t)k_per;
+        for (size_t r = 0; r < nb; r++)
+            prep_row(m, xb + r * nf, cols + r * ncols);
+        for (size_t i = 0; i < nb * (size_t)k_per; i++)
+            ob[i] = 0.0;
+        for (size_t ti = 0; ti < ntrees; ti++) {
+            const fsm_tree *t = &trees[ti];
+            size_t k = ti % (size_t)k_per;
+            if (t->root < 0 || t->is_linear || t->has_cat) {
+                for (size_t r = 0; r < nb; r++)
+                    ob[r * (size_t)k_per + k] +=
+                        tree_value(m, t, xb + r * nf, cols + r * ncols);
+                continue;
+            }
+            const fsm_node *nodes = m->nodes;
+            const double *lv = m->leaf_value;
+            int32_t root = t->root;
+            for (size_t r = 0; r < nb; r++)
+                ob[r * (size_t)k_per + k] += lv[leaf_num(nodes, root, cols + r * ncols)];
+        }
+    }
+}
+
+void fs_model_predict_batch(const fs_model *m, const double *x, size_t nrows, double *out,
+                            const fs_predict_opts *opts)
+{
+    int k_per = m->num_tree_per_iteration, first, count;
+    fsm_iteration_range(m, opts, &first, &count);
+    fs_model_predict_raw_batch(m, x, nrows, out, opts);
+    for (size_t r = 0; r < nrows; r++)
+        transform(m, out + r * (size_t)k_per, count);
+}

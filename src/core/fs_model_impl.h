@@ -1,0 +1,135 @@
+/*
+ * fs_model internals: the in-memory form of a loaded LightGBM model, shared by the loader
+ * (fs_model_parse.c), the evaluator (fs_model.c) and TreeSHAP (fs_model_shap.c). Not a
+ * public header: only fs_model*.c include it.
+ *
+ * Layout, built for evaluation speed:
+ *  - All internal nodes of all trees live in one flat array of 24-byte fs_mnode records
+ *    (threshold, input column, flags, both children). A child >= 0 is a global node index;
+ *    a child < 0 is ~(global leaf index) into one flat leaf_value array.
+ *  - Missing-value handling is folded into a per-row preprocessing step. Every node reads a
+ *    "column", a (feature, missing type) pair: for the None type NaN becomes 0.0; for the Zero
+ *    type NaN and |x| <= 1e-35 become NaN; for the NaN type NaN stays NaN. After that every
+ *    numerical node decides with one formula: left = (v <= threshold) | (isnan(v) & default_left),
+ *    which is exactly LightGBM's Tree::NumericalDecision on the original value.
+ *  - Before anything, like LightGBM's predictor, a value with |x| <= kZeroThreshold is 0.0.
+ */
+#ifndef FS_MODEL_IMPL_H
+#define FS_MODEL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs_model.h"
+
+/* LightGBM's kZeroThreshold is declared `const double kZeroThreshold = 1e-35f;`: the float
+ * literal, widened. */
+#define FSM_ZERO_THRESHOLD ((double)1e-35f)
+
+/* Largest num_leaves LightGBM can train (its documented bound); anything above is rejected. */
+#define FSM_MAX_LEAVES 131072
+/* Caps on header counts; each is also bounded by the text that must back it. */
+#define FSM_MAX_CLASSES 65536
+#define FSM_MAX_FEATURES (1 << 22)
+/* Trees deeper than this are evaluated, but contributions refuse them (TreeSHAP's path
+ * memory grows with the square of the depth). */
+#define FSM_MAX_SHAP_DEPTH 1024
+
+/* Column kinds: how a raw feature value is preprocessed for the nodes reading it. */
+enum fsm_kind { FSM_COL_NONE = 0, FSM_COL_ZERO = 1, FSM_COL_NAN = 2, FSM_COL_CAT = 3 };
+
+/* Node flags. */
+#define FSM_DEFAULT_LEFT 1u
+#define FSM_CATEGORICAL 2u
+
+typedef struct fsm_node {
+    double thr;         /* numerical threshold */
+    int32_t col;        /* preprocessed input column */
+    uint32_t flags;     /* FSM_DEFAULT_LEFT, FSM_CATEGORICAL */
+    int32_t child[2];   /* [0] left, [1] right: >= 0 node, < 0 ~leaf (global indices) */
+} fsm_node;
+
+typedef struct fsm_tree {
+    int32_t root;       /* global node index, or ~leaf for a single-leaf tree */
+    int32_t num_leaves;
+    int32_t node_base;  /* first global node index of this tree */
+    int32_t leaf_base;  /* first global leaf index */
+    int32_t depth;      /* longest root-to-leaf path, in edges */
+    uint8_t has_cat;
+    uint8_t is_linear;
+} fsm_tree;
+
+enum fsm_transform {
+    FSM_T_IDENTITY = 0,
+    FSM_T_SIGMOID,      /* binary, multiclassova: 1 / (1 + exp(-sigmoid * x)) */
+    FSM_T_SOFTMAX,      /* multiclass */
+    FSM_T_XENT,         /* cross_entropy: 1 / (1 + exp(-x)) */
+    FSM_T_XENT_LAMBDA,  /* cross_entropy_lambda: log1p(exp(x)) */
+    FSM_T_EXP,          /* poisson, gamma, tweedie */
+    FSM_T_SQUARE,       /* regression family with sqrt: sign(x) * x * x */
+};
+
+struct fs_model {
+    int num_class;
+    int num_tree_per_iteration;
+    int num_features;      /* max_feature_idx + 1 */
+    int num_trees;
+    int num_iterations;    /* num_trees / num_tree_per_iteration */
+    int average_output;
+    int transform;         /* enum fsm_transform */
+    double sigmoid;
+    int max_depth;         /* deepest tree */
+    int has_linear;
+
+    char *objective;       /* as written, "" if absent */
+    char **feature_names;  /* num_features pointers into names_buf */
+    char *names_buf;
+
+    fsm_tree *trees;       /* num_trees */
+    fsm_node *nodes;       /* num_nodes */
+    int32_t num_nodes;
+    double *node_count;    /* internal_count per node (TreeSHAP) */
+    int32_t *cat_off;      /* per node: first bitset word of a categorical node */
+    int32_t *cat_len;      /* per node: its number of words */
+    uint32_t *cat_words;
+    int32_t num_cat_words;
+
+    double *leaf_value;    /* num_leaves_total */
+    double *leaf_count;    /* leaf_count per leaf (TreeSHAP) */
+    int32_t num_leaves_total;
+
+    /* Linear trees, per global leaf (only when has_linear). */
+    double *lin_const;
+    int32_t *lin_off;
+    int32_t *lin_n;
+    int32_t *lin_feat;
+    double *lin_coeff;
+    int32_t num_lin_terms;
+
+    /* Preprocessed columns. */
+    int32_t num_cols;
+    int32_t *col_feat;
+    uint8_t *col_kind;
+};
+
+/* Raw feature of a node (TreeSHAP indexes contributions by it). */
+static inline int fsm_node_feature(const fs_model *m, int32_t node)
+{
+    return m->col_feat[m->nodes[node].col];
+}
+
+/* Resolves LightGBM's start_iteration / num_iteration into [*first, *first + *count). */
+void fsm_iteration_range(const fs_model *m, const fs_predict_opts *opts, int *first,
+                         int *count);
+
+/* LightGBM's predictor input: |x| <= kZeroThreshold becomes +0.0, NaN stays NaN. */
+static inline double fsm_base_value(double x)
+{
+    return (x >= -FSM_ZERO_THRESHOLD && x <= FSM_ZERO_THRESHOLD) ? 0.0 : x;
+}
+
+/* The child LightGBM's Tree::Decision picks at `node` for the base (not preprocessed) value
+ * of its feature. Used by TreeSHAP and by the evaluator's fallback for very wide models. */
+int32_t fsm_decide_base(const fs_model *m, int32_t node, double base);
+
+#endif
