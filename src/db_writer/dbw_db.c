@@ -1,0 +1,297 @@
+#include "dbw_db.h"
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbw_migrations.h"
+#include "svc_log.h"
+
+/* Arbitrary constant key of the migration advisory lock ("fraud" in ASCII). */
+#define DBW_MIGRATION_LOCK_KEY "439891960932"
+
+struct dbw_db {
+    char *conninfo;
+    char *password;
+    PGconn *conn;
+    atomic_int up;
+    /* Array literals of the current batch, kept between calls to avoid reallocating. */
+    char *ids, *scores, *flags;
+    size_t ids_cap, scores_cap, flags_cap;
+};
+
+dbw_db *dbw_db_new(const char *conninfo, const char *password, char *errstr,
+                   size_t errstr_size)
+{
+    dbw_db *db = calloc(1, sizeof *db);
+    if (db == NULL)
+        goto fail;
+    db->conninfo = strdup(conninfo);
+    if (db->conninfo == NULL)
+        goto fail;
+    if (password != NULL) {
+        db->password = strdup(password);
+        if (db->password == NULL)
+            goto fail;
+    }
+    atomic_init(&db->up, 0);
+    return db;
+fail:
+    snprintf(errstr, errstr_size, "database: out of memory");
+    dbw_db_free(db);
+    return NULL;
+}
+
+void dbw_db_free(dbw_db *db)
+{
+    if (db == NULL)
+        return;
+    if (db->conn != NULL)
+        PQfinish(db->conn);
+    free(db->conninfo);
+    if (db->password != NULL) {
+        memset(db->password, 0, strlen(db->password));
+        free(db->password);
+    }
+    free(db->ids);
+    free(db->scores);
+    free(db->flags);
+    free(db);
+}
+
+int dbw_db_is_up(const dbw_db *db)
+{
+    return atomic_load(&((dbw_db *)db)->up);
+}
+
+/* Drops the connection after an error that left it unusable. */
+static void check_conn(dbw_db *db)
+{
+    if (db->conn != NULL && PQstatus(db->conn) != CONNECTION_OK) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+    if (db->conn == NULL)
+        atomic_store(&db->up, 0);
+}
+
+/* First line of a libpq error message, for one-line logs. */
+static void first_line(char *dst, size_t size, const char *msg)
+{
+    size_t n = strcspn(msg, "\n");
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, msg, n);
+    dst[n] = '\0';
+}
+
+int dbw_db_connect(dbw_db *db, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+        return 0;
+    if (db->conn != NULL) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", "keepalives_idle",
+                          "password", NULL};
+    const char *vals[] = {db->conninfo, "db_writer", "5", "10", db->password, NULL};
+    if (db->password == NULL)
+        keys[4] = NULL;
+    db->conn = PQconnectdbParams(keys, vals, 1);
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+        first_line(why, sizeof why, db->conn != NULL ? PQerrorMessage(db->conn) : "out of memory");
+        snprintf(errstr, errstr_size, "database: cannot connect: %s", why);
+        check_conn(db);
+        if (db->conn != NULL) {
+            PQfinish(db->conn);
+            db->conn = NULL;
+        }
+        return -1;
+    }
+    atomic_store(&db->up, 1);
+    SVC_LOG(SVC_LOG_INFO, NULL, "database: connected to %s:%s/%s", PQhost(db->conn),
+            PQport(db->conn), PQdb(db->conn));
+    return 0;
+}
+
+/* Runs sql; returns 0 if it ended with the expected status, else -1 with errstr. */
+static int exec_ok(dbw_db *db, PGresult *res, ExecStatusType want, const char *what,
+                   char *errstr, size_t errstr_size)
+{
+    char why[512];
+    if (res != NULL && PQresultStatus(res) == want)
+        return 0;
+    first_line(why, sizeof why,
+               res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+    snprintf(errstr, errstr_size, "database: %s: %s", what, why);
+    return -1;
+}
+
+int dbw_db_migrate(dbw_db *db, int *applied, char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    int in_txn = 0;
+    PGresult *res = NULL;
+    *applied = 0;
+    if (dbw_db_connect(db, errstr, errstr_size) != 0)
+        goto out;
+    res = PQexec(db->conn, "BEGIN");
+    if (exec_ok(db, res, PGRES_COMMAND_OK, "migrations: BEGIN", errstr, errstr_size) != 0)
+        goto out;
+    in_txn = 1;
+    PQclear(res);
+    /* Serializes concurrent writers; released at COMMIT or ROLLBACK. */
+    res = PQexec(db->conn, "SELECT pg_advisory_xact_lock(" DBW_MIGRATION_LOCK_KEY ")");
+    if (exec_ok(db, res, PGRES_TUPLES_OK, "migrations: advisory lock", errstr, errstr_size) != 0)
+        goto out;
+    PQclear(res);
+    res = PQexec(db->conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           "version integer PRIMARY KEY, name text NOT NULL, "
+                           "applied_at timestamptz NOT NULL DEFAULT now())");
+    if (exec_ok(db, res, PGRES_COMMAND_OK, "migrations: schema_migrations", errstr,
+                errstr_size) != 0)
+        goto out;
+    for (size_t i = 0; i < dbw_migrations_count; i++) {
+        const dbw_migration *m = &dbw_migrations[i];
+        char *end = NULL;
+        long version = strtol(m->name, &end, 10);
+        char vbuf[24];
+        char what[256];
+        if (end == m->name || *end != '_' || version <= 0) {
+            snprintf(errstr, errstr_size, "migration %s: name must start with NNN_", m->name);
+            goto out;
+        }
+        snprintf(vbuf, sizeof vbuf, "%ld", version);
+        const char *params[] = {vbuf, m->name};
+        PQclear(res);
+        res = PQexecParams(db->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+                           NULL, params, NULL, NULL, 0);
+        snprintf(what, sizeof what, "migration %s: lookup", m->name);
+        if (exec_ok(db, res, PGRES_TUPLES_OK, what, errstr, errstr_size) != 0)
+            goto out;
+        if (PQntuples(res) > 0)
+            continue;
+        PQclear(res);
+        res = PQexec(db->conn, m->sql);
+        snprintf(what, sizeof what, "migration %s", m->name);
+        if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+                            PQresultStatus(res) != PGRES_TUPLES_OK)) {
+            exec_ok(db, res, PGRES_COMMAND_OK, what, errstr, errstr_size);
+            goto out;
+        }
+        PQclear(res);
+        res = PQexecParams(db->conn, "INSERT INTO schema_migrations (version, name) "
+                                     "VALUES ($1, $2)",
+                           2, NULL, params, NULL, NULL, 0);
+        snprintf(what, sizeof what, "migration %s: record", m->name);
+        if (exec_ok(db, res, PGRES_COMMAND_OK, what, errstr, errstr_size) != 0)
+            goto out;
+        SVC_LOG(SVC_LOG_INFO, NULL, "database: applied migration %s", m->name);
+        (*applied)++;
+    }
+    PQclear(res);
+    res = PQexec(db->conn, "COMMIT");
+    in_txn = 0;
+    if (exec_ok(db, res, PGRES_COMMAND_OK, "migrations: COMMIT", errstr, errstr_size) != 0)
+        goto out;
+    rc = 0;
+out:
+    PQclear(res);
+    if (in_txn && db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+    if (rc != 0)
+        *applied = 0;
+    if (db->conn != NULL)
+        check_conn(db);
+    return rc;
+}
+
+static int reserve(char **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    char *p = realloc(*buf, need);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = need;
+    return 0;
+}
+
+/* Builds the three PostgreSQL array literals for rows. */
+static int build_arrays(dbw_db *db, const fs_scoring_msg *rows, size_t n)
+{
+    /* An id is at most FS_TXN_ID_MAX chars, each escaped to at most 2, plus quotes and comma. */
+    if (reserve(&db->ids, &db->ids_cap, n * (2 * FS_TXN_ID_MAX + 3) + 3) != 0 ||
+        reserve(&db->scores, &db->scores_cap, n * 32 + 3) != 0 ||
+        reserve(&db->flags, &db->flags_cap, n * 2 + 3) != 0)
+        return -1;
+    size_t a = 0, b = 0, c = 0;
+    db->ids[a++] = '{';
+    db->scores[b++] = '{';
+    db->flags[c++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            db->ids[a++] = ',';
+            db->scores[b++] = ',';
+            db->flags[c++] = ',';
+        }
+        db->ids[a++] = '"';
+        for (const char *s = rows[i].transaction_id; *s != '\0'; s++) {
+            if (*s == '"' || *s == '\\')
+                db->ids[a++] = '\\';
+            db->ids[a++] = *s;
+        }
+        db->ids[a++] = '"';
+        /* %.17g round-trips every double; PostgreSQL's float8 input is correctly rounded. */
+        int k = snprintf(db->scores + b, db->scores_cap - b, "%.17g", rows[i].score);
+        if (k < 0 || (size_t)k >= db->scores_cap - b)
+            return -1;
+        b += (size_t)k;
+        db->flags[c++] = rows[i].fraud_flag ? '1' : '0';
+    }
+    db->ids[a++] = '}';
+    db->ids[a] = '\0';
+    db->scores[b++] = '}';
+    db->scores[b] = '\0';
+    db->flags[c++] = '}';
+    db->flags[c] = '\0';
+    return 0;
+}
+
+int dbw_db_insert(dbw_db *db, const fs_scoring_msg *rows, size_t n, long *inserted,
+                  char *errstr, size_t errstr_size)
+{
+    static const char sql[] =
+        "INSERT INTO transactions (transaction_id, score, fraud_flag) "
+        "SELECT u.id, u.score, u.flag "
+        "FROM unnest($1::text[], $2::float8[], $3::int2[]) AS u(id, score, flag) "
+        "ON CONFLICT (transaction_id) DO NOTHING";
+    int rc = -1;
+    PGresult *res = NULL;
+    *inserted = 0;
+    if (n == 0)
+        return 0;
+    if (dbw_db_connect(db, errstr, errstr_size) != 0)
+        goto out;
+    if (build_arrays(db, rows, n) != 0) {
+        snprintf(errstr, errstr_size, "database: insert of %zu rows: out of memory", n);
+        goto out;
+    }
+    const char *params[] = {db->ids, db->scores, db->flags};
+    res = PQexecParams(db->conn, sql, 3, NULL, params, NULL, NULL, 0);
+    if (exec_ok(db, res, PGRES_COMMAND_OK, "insert batch", errstr, errstr_size) != 0)
+        goto out;
+    *inserted = strtol(PQcmdTuples(res), NULL, 10);
+    rc = 0;
+out:
+    PQclear(res);
+    check_conn(db);
+    if (rc == 0)
+        atomic_store(&db->up, 1);
+    return rc;
+}

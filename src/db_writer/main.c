@@ -1,0 +1,593 @@
+/*
+ * db_writer: stores the scores of the `scoring` topic in PostgreSQL (fraud_db, table
+ * transactions). It consumes read_committed with auto-commit off, collects a batch, writes it
+ * in one idempotent statement (dbw_db.h), and only then commits the batch's Kafka offsets,
+ * synchronously. Invalid messages go to `scoring.dlq` (original key and payload, source
+ * topic/partition/offset and reason in headers) and are flushed before their offsets are
+ * committed. PostgreSQL down: the batch is retried with capped exponential backoff, nothing
+ * is committed meanwhile, so nothing is lost; a replay inserts nothing twice.
+ *
+ * Exit status: 0 after a clean shutdown, 1 after a fatal error, 2 for a bad configuration.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dbw_db.h"
+#include "fs_msg.h"
+#include "fs_version.h"
+#include "svc_config.h"
+#include "svc_http.h"
+#include "svc_kafka.h"
+#include "svc_log.h"
+#include "svc_metrics.h"
+#include "svc_signal.h"
+
+#define SERVICE "db_writer"
+#define PASSWORD_MAX 1024
+
+static const char *o_bootstrap, *o_topic, *o_dlq_topic, *o_group, *o_database_url,
+    *o_password_file, *o_log_level, *o_metrics_addr;
+static long o_batch_size, o_batch_timeout, o_retry_max, o_metrics_port;
+
+static const svc_option options[] = {
+    {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
+     "Kafka brokers (host:port,...)", &o_bootstrap},
+    {"SCORING_TOPIC", "--scoring-topic", SVC_OPT_STRING, "scoring", 0, -1,
+     "topic of the scores to store", &o_topic},
+    {"DLQ_TOPIC", "--dlq-topic", SVC_OPT_STRING, "scoring.dlq", 0, -1,
+     "dead-letter topic for messages that cannot be stored", &o_dlq_topic},
+    {"GROUP_ID", "--group-id", SVC_OPT_STRING, "db_writer", 0, -1,
+     "consumer group shared by all instances", &o_group},
+    {"DATABASE_URL", "--database-url", SVC_OPT_STRING, "dbname=fraud_db", 0, -1,
+     "libpq connection string or URI (PGHOST, PGPORT, PGUSER, PGPASSWORD also apply)",
+     &o_database_url},
+    {"PGPASSWORD_FILE", "--password-file", SVC_OPT_STRING, NULL, 0, -1,
+     "file holding the database password (overrides PGPASSWORD)", &o_password_file},
+    {"BATCH_SIZE", "--batch-size", SVC_OPT_INT, "2000", 1, 100000,
+     "rows per database transaction at most", &o_batch_size},
+    {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
+     "longest wait to fill a batch after its first message", &o_batch_timeout},
+    {"DB_RETRY_MAX_MS", "--db-retry-max-ms", SVC_OPT_INT, "5000", 10, 600000,
+     "cap of the backoff between database retries", &o_retry_max},
+    {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
+     &o_log_level},
+    {"METRICS_ADDR", "--metrics-addr", SVC_OPT_STRING, "127.0.0.1", 0, -1,
+     "address of the /healthz /readyz /metrics endpoint", &o_metrics_addr},
+    {"METRICS_PORT", "--metrics-port", SVC_OPT_INT, "8002", 0, 65535,
+     "port of the /healthz /readyz /metrics endpoint (0: any free port)", &o_metrics_port},
+};
+
+typedef struct series {
+    svc_counter *consumed, *written, *duplicates, *dead_lettered, *db_errors, *db_retries,
+        *commit_errors, *batches, *consumer_errors, *rebalances;
+    svc_gauge *lag, *db_up, *assigned;
+    svc_histogram *batch_size, *db_seconds, *commit_seconds;
+} series;
+
+typedef struct writer {
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer; /* dead letters */
+    dbw_db *db;
+    series m;
+    fs_scoring_msg *rows;
+    size_t nrows;
+    size_t npending;                          /* messages in the batch, valid or not */
+    rd_kafka_message_t **dead;                /* dead-lettered messages kept until commit */
+    size_t ndead;
+    rd_kafka_topic_partition_list_t *offsets; /* next offset per partition of the batch */
+    double batch_start;
+    atomic_int migrated;
+    atomic_int kafka_up;
+    atomic_int dlq_failures;
+} writer;
+
+static writer W;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps ms milliseconds in small steps; returns early (1) when a stop was requested. */
+static int sleep_ms(long ms)
+{
+    while (ms > 0 && !svc_stop_requested()) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+    return svc_stop_requested();
+}
+
+static int ready(void *arg, char *reason, size_t reason_size)
+{
+    writer *w = arg;
+    if (!atomic_load(&w->migrated)) {
+        snprintf(reason, reason_size, "database not connected or migrations not applied");
+        return 0;
+    }
+    if (w->db == NULL || !dbw_db_is_up(w->db)) {
+        snprintf(reason, reason_size, "database unreachable (retrying)");
+        return 0;
+    }
+    if (!atomic_load(&w->kafka_up)) {
+        snprintf(reason, reason_size, "kafka unreachable");
+        return 0;
+    }
+    return 1;
+}
+
+static void register_series(series *m, svc_metrics *r)
+{
+    static const double sizes[] = {1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 50000};
+    static const double secs[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+    m->consumed = svc_metrics_counter(r, "db_writer_messages_consumed_total",
+                                      "Messages read from the scoring topic.", NULL);
+    m->written = svc_metrics_counter(r, "db_writer_rows_written_total",
+                                     "Rows inserted into transactions.", NULL);
+    m->duplicates = svc_metrics_counter(
+        r, "db_writer_duplicates_total",
+        "Valid messages whose transaction_id was already stored (replays).", NULL);
+    m->dead_lettered = svc_metrics_counter(r, "db_writer_messages_dead_lettered_total",
+                                           "Invalid messages sent to the DLQ topic.", NULL);
+    m->db_errors = svc_metrics_counter(r, "db_writer_db_errors_total",
+                                       "Failed database operations (connect or write).", NULL);
+    m->db_retries = svc_metrics_counter(r, "db_writer_db_retries_total",
+                                        "Batch writes retried after a database error.", NULL);
+    m->commit_errors = svc_metrics_counter(r, "db_writer_kafka_commit_errors_total",
+                                           "Offset commits that failed (the batch will be "
+                                           "re-read and found already stored).",
+                                           NULL);
+    m->batches = svc_metrics_counter(r, "db_writer_batches_total", "Batches committed.", NULL);
+    m->consumer_errors = svc_metrics_counter(r, "db_writer_consumer_errors_total",
+                                             "Errors reported by the Kafka consumer.", NULL);
+    m->rebalances = svc_metrics_counter(r, "db_writer_rebalances_total",
+                                        "Partition assignments and revocations.", NULL);
+    m->lag = svc_metrics_gauge(r, "db_writer_consumer_lag",
+                               "Messages behind the high watermark over the assignment.", NULL);
+    m->db_up = svc_metrics_gauge(r, "db_writer_db_up", "1 while the database answers.", NULL);
+    m->assigned = svc_metrics_gauge(r, "db_writer_assigned_partitions",
+                                    "Partitions of the scoring topic assigned here.", NULL);
+    m->batch_size = svc_metrics_histogram(r, "db_writer_batch_size", "Messages per batch.",
+                                          NULL, sizes, sizeof sizes / sizeof sizes[0]);
+    m->db_seconds = svc_metrics_histogram(r, "db_writer_db_write_seconds",
+                                          "Time to write one batch (successful attempt).",
+                                          NULL, secs, sizeof secs / sizeof secs[0]);
+    m->commit_seconds = svc_metrics_histogram(
+        r, "db_writer_commit_seconds",
+        "Time from the batch being full to its Kafka offsets committed (DLQ flush, database "
+        "write with retries, offset commit).",
+        NULL, secs, sizeof secs / sizeof secs[0]);
+}
+
+static void reset_batch(writer *w)
+{
+    for (size_t i = 0; i < w->ndead; i++)
+        rd_kafka_message_destroy(w->dead[i]);
+    w->ndead = 0;
+    w->nrows = 0;
+    w->npending = 0;
+    if (w->offsets != NULL)
+        rd_kafka_topic_partition_list_destroy(w->offsets);
+    w->offsets = rd_kafka_topic_partition_list_new(8);
+}
+
+/* Dead letters of the batch are delivered (idempotent producer) before their offsets are
+ * committed; a failed delivery re-produces them all (the DLQ is at-least-once). Returns 0,
+ * or -1 if a stop was requested first. */
+static int flush_dead_letters(writer *w)
+{
+    char err[512];
+    long backoff = 100;
+    if (w->ndead == 0)
+        return 0;
+    for (;;) {
+        while (rd_kafka_outq_len(w->producer) > 0) {
+            rd_kafka_flush(w->producer, 1000);
+            if (svc_stop_requested() && rd_kafka_outq_len(w->producer) > 0)
+                return -1;
+        }
+        if (atomic_exchange(&w->dlq_failures, 0) == 0)
+            return 0;
+        SVC_LOG(SVC_LOG_WARN, NULL, "dead-letter delivery failed; re-producing %zu messages",
+                w->ndead);
+        if (sleep_ms(backoff))
+            return -1;
+        backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+        for (size_t i = 0; i < w->ndead; i++) {
+            const char *reason = "invalid message (re-sent)";
+            if (svc_kafka_dlq_produce(w->producer, o_dlq_topic, w->dead[i], reason, err,
+                                      sizeof err) != 0)
+                SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
+        }
+    }
+}
+
+/* Writes the batch (retrying until it succeeds or a stop is requested), then commits its
+ * offsets. Returns 0, or -1 if it gave up (nothing committed). */
+static int flush_batch(writer *w)
+{
+    char err[1024];
+    long backoff = 100;
+    long inserted = 0;
+    if (w->npending == 0)
+        return 0;
+    double t0 = now_s();
+    if (flush_dead_letters(w) != 0)
+        return -1;
+    for (int attempt = 0; w->nrows > 0; attempt++) {
+        double t1 = now_s();
+        if (dbw_db_insert(w->db, w->rows, w->nrows, &inserted, err, sizeof err) == 0) {
+            svc_histogram_observe(w->m.db_seconds, now_s() - t1);
+            svc_gauge_set(w->m.db_up, 1);
+            if (attempt > 0)
+                SVC_LOG(SVC_LOG_INFO, NULL, "database back: batch of %zu written after %d "
+                        "retries", w->nrows, attempt);
+            break;
+        }
+        svc_counter_add(w->m.db_errors, 1);
+        svc_gauge_set(w->m.db_up, dbw_db_is_up(w->db));
+        SVC_LOG(attempt == 0 ? SVC_LOG_WARN : SVC_LOG_DEBUG, NULL,
+                "%s; batch of %zu rows kept, retry in %ld ms", err, w->nrows, backoff);
+        if (sleep_ms(backoff)) {
+            SVC_LOG(SVC_LOG_WARN, NULL, "stopping with an unwritten batch of %zu rows; its "
+                    "offsets are not committed, so it will be read again", w->nrows);
+            return -1;
+        }
+        backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+        svc_counter_add(w->m.db_retries, 1);
+    }
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(w->consumer, w->offsets, 0);
+    if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        svc_counter_add(w->m.commit_errors, 1);
+        SVC_LOG(SVC_LOG_WARN, NULL, "offset commit of %d partitions failed: %s (the batch is "
+                "stored; a re-read will find it there)", w->offsets->cnt,
+                rd_kafka_err2str(cerr));
+    } else {
+        atomic_store(&w->kafka_up, 1);
+    }
+    svc_counter_add(w->m.written, (uint64_t)inserted);
+    svc_counter_add(w->m.duplicates, (uint64_t)((long)w->nrows - inserted));
+    svc_counter_add(w->m.batches, 1);
+    svc_histogram_observe(w->m.batch_size, (double)w->npending);
+    svc_histogram_observe(w->m.commit_seconds, now_s() - t0);
+    SVC_LOG(SVC_LOG_DEBUG, NULL, "batch: %zu messages, %ld rows new, %zu duplicates, %zu dead",
+            w->npending, inserted, w->nrows - (size_t)inserted, w->ndead);
+    reset_batch(w);
+    return 0;
+}
+
+static void add_offset(writer *w, const rd_kafka_message_t *msg)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    rd_kafka_topic_partition_t *p =
+        rd_kafka_topic_partition_list_find(w->offsets, topic, msg->partition);
+    if (p == NULL)
+        p = rd_kafka_topic_partition_list_add(w->offsets, topic, msg->partition);
+    if (msg->offset + 1 > p->offset)
+        p->offset = msg->offset + 1;
+}
+
+/* Takes ownership of msg. */
+static void handle_message(writer *w, rd_kafka_message_t *msg)
+{
+    char err[512];
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            svc_counter_add(w->m.consumer_errors, 1);
+            svc_log_ctx ctx = {msg->rkt != NULL ? rd_kafka_topic_name(msg->rkt) : NULL,
+                               msg->partition, msg->offset, NULL};
+            SVC_LOG(SVC_LOG_WARN, &ctx, "consumer: %s", rd_kafka_message_errstr(msg));
+            if (msg->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                atomic_store(&w->kafka_up, 0);
+        }
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    atomic_store(&w->kafka_up, 1);
+    if (w->npending == 0)
+        w->batch_start = now_s();
+    svc_counter_add(w->m.consumed, 1);
+    add_offset(w, msg);
+    w->npending++;
+    const char *payload = msg->payload != NULL ? msg->payload : "";
+    if (fs_msg_parse_scoring(payload, msg->len, &w->rows[w->nrows], err, sizeof err) == 0) {
+        w->nrows++;
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    char reason[600];
+    snprintf(reason, sizeof reason, "invalid scoring message: %s", err);
+    if (svc_kafka_dlq_produce(w->producer, o_dlq_topic, msg, reason, err, sizeof err) != 0) {
+        /* Queue full or similar: flush_dead_letters re-produces on failure; count it so. */
+        SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
+        atomic_fetch_add(&w->dlq_failures, 1);
+    }
+    svc_counter_add(w->m.dead_lettered, 1);
+    w->dead[w->ndead++] = msg;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    writer *w = opaque;
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_fetch_add(&w->dlq_failures, 1);
+        SVC_LOG(SVC_LOG_WARN, NULL, "dead letter not delivered: %s", rd_kafka_err2str(msg->err));
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    writer *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&w->kafka_up, 0);
+    SVC_LOG(err == RD_KAFKA_RESP_ERR__FATAL ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL,
+            "librdkafka %s: %s: %s", rd_kafka_name(rk),
+            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* Eager rebalance: before partitions are taken away, the open batch is written and
+ * committed (or, if that cannot be done, dropped uncommitted so the next owner re-reads it). */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    writer *w = opaque;
+    svc_counter_add(w->m.rebalances, 1);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        SVC_LOG(SVC_LOG_INFO, NULL, "assigned %d partitions", parts->cnt);
+        svc_gauge_set(w->m.assigned, parts->cnt);
+        rd_kafka_assign(rk, parts);
+        return;
+    }
+    SVC_LOG(SVC_LOG_INFO, NULL, "revoking %d partitions; flushing the open batch", parts->cnt);
+    if (flush_batch(w) != 0)
+        reset_batch(w);
+    svc_gauge_set(w->m.assigned, 0);
+    rd_kafka_assign(rk, NULL);
+}
+
+static int read_password_file(const char *path, char *buf, size_t size, char *errstr,
+                              size_t errstr_size)
+{
+    int rc = -1;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(errstr, errstr_size, "PGPASSWORD_FILE %s: %s", path, strerror(errno));
+        goto out;
+    }
+    size_t n = fread(buf, 1, size - 1, f);
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "PGPASSWORD_FILE %s: read error", path);
+        goto out;
+    }
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    rc = 0;
+out:
+    if (f != NULL)
+        fclose(f);
+    return rc;
+}
+
+static int create_clients(writer *w, char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    rd_kafka_conf_t *conf = svc_kafka_conf_new("db_writer", o_bootstrap, errstr, errstr_size);
+    if (conf == NULL)
+        goto out;
+    static const char *const consumer_required[][2] = {
+        {"enable.auto.commit", "false"},     {"enable.auto.offset.store", "false"},
+        {"isolation.level", "read_committed"}, {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},   {"max.poll.interval.ms", "600000"}};
+    for (size_t i = 0; i < sizeof consumer_required / sizeof consumer_required[0]; i++)
+        if (svc_kafka_conf_set(conf, consumer_required[i][0], consumer_required[i][1], errstr,
+                               errstr_size) != 0)
+            goto out;
+    if (svc_kafka_conf_set(conf, "group.id", o_group, errstr, errstr_size) != 0)
+        goto out;
+    rd_kafka_conf_set_opaque(conf, w);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (w->consumer == NULL)
+        goto out;
+    conf = NULL; /* owned by the consumer now */
+    rd_kafka_poll_set_consumer(w->consumer);
+
+    conf = svc_kafka_conf_new("db_writer-dlq", o_bootstrap, errstr, errstr_size);
+    if (conf == NULL)
+        goto out;
+    if (svc_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
+        svc_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) != 0)
+        goto out;
+    rd_kafka_conf_set_opaque(conf, w);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (w->producer == NULL)
+        goto out;
+    conf = NULL;
+
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, o_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(w->consumer, topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "subscribe %s: %s", o_topic, rd_kafka_err2str(err));
+        goto out;
+    }
+    atomic_store(&w->kafka_up, 1);
+    rc = 0;
+out:
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    if (topics != NULL)
+        rd_kafka_topic_partition_list_destroy(topics);
+    return rc;
+}
+
+/* Connects and migrates, retrying with backoff until it works or a stop is requested. */
+static int prepare_database(writer *w)
+{
+    char err[1024];
+    long backoff = 100;
+    int applied = 0;
+    for (;;) {
+        if (dbw_db_migrate(w->db, &applied, err, sizeof err) == 0)
+            break;
+        svc_counter_add(w->m.db_errors, 1);
+        SVC_LOG(SVC_LOG_WARN, NULL, "%s; retry in %ld ms", err, backoff);
+        if (sleep_ms(backoff))
+            return -1;
+        backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+    }
+    SVC_LOG(SVC_LOG_INFO, NULL, "database: schema ready (%d migrations applied now)", applied);
+    svc_gauge_set(w->m.db_up, 1);
+    atomic_store(&w->migrated, 1);
+    return 0;
+}
+
+static int run(writer *w)
+{
+    double last_lag = 0;
+    while (!svc_stop_requested()) {
+        int timeout = 500;
+        if (w->npending > 0) {
+            double left = w->batch_start + (double)o_batch_timeout / 1e3 - now_s();
+            timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
+        }
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, timeout);
+        if (msg != NULL)
+            handle_message(w, msg);
+        double t = now_s();
+        if (w->npending >= (size_t)o_batch_size ||
+            (w->npending > 0 && t >= w->batch_start + (double)o_batch_timeout / 1e3)) {
+            if (flush_batch(w) != 0)
+                break; /* stop requested during a database outage */
+        }
+        if (t - last_lag >= 1.0) {
+            last_lag = t;
+            int64_t lag = svc_kafka_consumer_lag(w->consumer);
+            if (lag >= 0)
+                svc_gauge_set(w->m.lag, (double)lag);
+        }
+    }
+    SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batch of %zu messages",
+            w->npending);
+    if (flush_batch(w) != 0)
+        reset_batch(w);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char err[1024];
+    char password[PASSWORD_MAX];
+    int status = 1;
+    svc_metrics *metrics = NULL;
+    svc_http *http = NULL;
+    writer *w = &W;
+
+    int prc = svc_config_parse(SERVICE, "stores Kafka scores in PostgreSQL, exactly once",
+                               options, sizeof options / sizeof options[0], argc, argv, err,
+                               sizeof err);
+    if (prc == SVC_CONFIG_EXIT)
+        return 0;
+    if (prc != SVC_CONFIG_OK) {
+        fprintf(stderr, "%s: %s\n", SERVICE, err);
+        return 2;
+    }
+    svc_log_level level;
+    if (svc_log_level_parse(o_log_level, &level) != 0) {
+        fprintf(stderr, "%s: LOG_LEVEL %s: expected debug, info, warn or error\n", SERVICE,
+                o_log_level);
+        return 2;
+    }
+    svc_log_init(SERVICE, level);
+    const char *pw = NULL;
+    if (o_password_file != NULL) {
+        if (read_password_file(o_password_file, password, sizeof password, err, sizeof err) !=
+            0) {
+            fprintf(stderr, "%s: %s\n", SERVICE, err);
+            return 2;
+        }
+        pw = password;
+    }
+    svc_config_log(options, sizeof options / sizeof options[0]);
+    SVC_LOG(SVC_LOG_INFO, NULL, "%s %s starting", SERVICE, fs_version());
+
+    atomic_init(&w->migrated, 0);
+    atomic_init(&w->kafka_up, 0);
+    atomic_init(&w->dlq_failures, 0);
+    if (svc_signal_install() != 0) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "cannot install signal handlers");
+        goto out;
+    }
+    w->rows = calloc((size_t)o_batch_size, sizeof w->rows[0]);
+    w->dead = calloc((size_t)o_batch_size, sizeof w->dead[0]);
+    metrics = svc_metrics_new();
+    if (w->rows == NULL || w->dead == NULL || metrics == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "out of memory");
+        goto out;
+    }
+    register_series(&w->m, metrics);
+    reset_batch(w);
+    w->db = dbw_db_new(o_database_url, pw, err, sizeof err);
+    memset(password, 0, sizeof password);
+    if (w->db == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "%s", err);
+        goto out;
+    }
+    http = svc_http_start(o_metrics_addr, (int)o_metrics_port, metrics, ready, w, err,
+                          sizeof err);
+    if (http == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "metrics endpoint: %s", err);
+        goto out;
+    }
+    if (prepare_database(w) != 0) {
+        status = 0; /* stopped while waiting for the database */
+        goto out;
+    }
+    if (create_clients(w, err, sizeof err) != 0) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "kafka: %s", err);
+        goto out;
+    }
+    SVC_LOG(SVC_LOG_INFO, NULL, "consuming %s as group %s (read_committed), batch %ld / %ld ms",
+            o_topic, o_group, o_batch_size, o_batch_timeout);
+    run(w);
+    status = 0;
+out:
+    /* Messages must be destroyed before their client. */
+    for (size_t i = 0; i < w->ndead; i++)
+        rd_kafka_message_destroy(w->dead[i]);
+    w->ndead = 0;
+    if (w->consumer != NULL) {
+        rd_kafka_consumer_close(w->consumer);
+        rd_kafka_destroy(w->consumer);
+    }
+    if (w->producer != NULL) {
+        rd_kafka_flush(w->producer, 5000);
+        rd_kafka_destroy(w->producer);
+    }
+    if (w->offsets != NULL)
+        rd_kafka_topic_partition_list_destroy(w->offsets);
+    svc_http_stop(http);
+    dbw_db_free(w->db);
+    svc_metrics_free(metrics);
+    free(w->rows);
+    free(w->dead);
+    SVC_LOG(SVC_LOG_INFO, NULL, "%s stopped (status %d)", SERVICE, status);
+    return status;
+}
