@@ -16,8 +16,8 @@
 /* Longest wait for a transactional call (send offsets, commit, abort) before it counts as
  * timed out; a timed-out commit is retried, anything else aborts the batch. */
 #define FD_TXN_CALL_MS 30000
-/* A scoring message: the id (<= FS_TXN_ID_MAX), a %.17g score and the fraud flag. */
-#define FD_OUT_MAX (FS_TXN_ID_MAX + 128)
+/* A scoring message always fits in this many bytes (fs_msg.h). */
+#define FD_OUT_MAX (64 + 2 * FS_TXN_ID_MAX)
 
 /* The detector's series in the service's registry. */
 typedef struct fd_series {
@@ -415,7 +415,7 @@ static rd_kafka_resp_err_t handle_one(fd_detector *d, const rd_kafka_message_t *
                  topic, msg->partition, msg->offset, d->txn.transaction_id, why);
         goto dead;
     }
-    int flag = s >= d->cfg.threshold ? 1 : 0;
+    int flag = fs_bundle_flag(s, d->cfg.threshold);
     int n = fs_msg_format_scoring(out, sizeof out, d->txn.transaction_id, s, flag);
     if (n < 0) {
         snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": scoring message too long",
@@ -520,6 +520,7 @@ static int process_batch(fd_detector *d)
     rd_kafka_topic_partition_list_t *offsets = NULL;
     rd_kafka_consumer_group_metadata_t *cgmd = NULL;
     int rc = -1;
+    double t_start = now_mono();
 
     error = rd_kafka_begin_transaction(d->producer);
     if (error != NULL) {
@@ -536,6 +537,7 @@ static int process_batch(fd_detector *d)
             goto out;
         }
     }
+    double t_produced = now_mono();
     offsets = batch_offsets(d, 0);
     cgmd = rd_kafka_consumer_group_metadata(d->consumer);
     error = rd_kafka_send_offsets_to_transaction(d->producer, offsets, cgmd, FD_TXN_CALL_MS);
@@ -546,6 +548,7 @@ static int process_batch(fd_detector *d)
         rc = abort_batch(d);
         goto out;
     }
+    double t_offsets = now_mono();
     for (int attempt = 0;; attempt++) {
         error = rd_kafka_commit_transaction(d->producer, FD_TXN_CALL_MS);
         if (error == NULL)
@@ -562,6 +565,12 @@ static int process_batch(fd_detector *d)
     }
 
     /* Committed. */
+    double t_done = now_mono();
+    SVC_LOG(SVC_LOG_DEBUG, NULL,
+            "committed %d message(s): collect %.1f ms, score+produce %.1f ms, offsets %.1f ms, "
+            "commit %.1f ms",
+            d->nbatch, (t_start - d->poll_ts[0]) * 1e3, (t_produced - t_start) * 1e3,
+            (t_offsets - t_produced) * 1e3, (t_done - t_offsets) * 1e3);
     svc_counter_add(d->m.txn_committed, 1);
     svc_counter_add(d->m.messages_in, (uint64_t)d->nbatch);
     svc_histogram_observe(d->m.batch_size, (double)d->nbatch);

@@ -34,7 +34,7 @@ typedef struct fd_config {
     const char *dlq_topic;          /* dead letters */
     const char *group_id;
     const char *transactional_id; /* stable per instance so a restart fences its zombie */
-    double threshold;             /* fraud_flag = score >= threshold */
+    double threshold;             /* fraud_flag = fs_bundle_flag(score, threshold) */
     int batch_size;               /* messages per transaction, >= 1 */
     int batch_timeout_ms;         /* longest wait to fill a batch once it has a message */
     const char *bootstrap;        /* bootstrap.servers */
