@@ -157,16 +157,36 @@ int svc_config_parse(const char *service, const char *summary, const svc_option 
     return SVC_CONFIG_OK;
 }
 
+/* Copies a URL with the password of its user info replaced by ***
+ * (postgresql://u:secret@h/db -> postgresql://u:***@h/db). */
+static const char *mask_url(const char *v, char *buf, size_t size)
+{
+    const char *scheme = strstr(v, "://");
+    if (scheme == NULL)
+        return v;
+    const char *user = scheme + 3;
+    const char *at = strchr(user, '@');
+    const char *colon = strchr(user, ':');
+    if (at == NULL || colon == NULL || colon > at)
+        return v;
+    snprintf(buf, size, "%.*s:***%s", (int)(colon - v), v, at);
+    return buf;
+}
+
 void svc_config_log(const svc_option *opts, size_t n_opts)
 {
+    char masked[1024];
     for (size_t i = 0; i < n_opts; i++) {
         const svc_option *o = &opts[i];
         int secret = strstr(o->env, "PASSWORD") != NULL || strstr(o->env, "SECRET") != NULL;
         switch (o->type) {
         case SVC_OPT_STRING: {
             const char *v = *(const char **)o->target;
-            SVC_LOG(SVC_LOG_INFO, NULL, "config %s=%s", o->env,
-                    v == NULL ? "(unset)" : (secret && v[0] != '\0' ? "***" : v));
+            if (v != NULL && secret && v[0] != '\0')
+                v = "***";
+            else if (v != NULL)
+                v = mask_url(v, masked, sizeof masked);
+            SVC_LOG(SVC_LOG_INFO, NULL, "config %s=%s", o->env, v == NULL ? "(unset)" : v);
             break;
         }
         case SVC_OPT_INT:

@@ -254,8 +254,12 @@ static void fmt_num(char *buf, size_t size, double v)
         snprintf(buf, size, "NaN");
     else if (isinf(v))
         snprintf(buf, size, v > 0 ? "+Inf" : "-Inf");
-    else
-        snprintf(buf, size, "%.17g", v);
+    else {
+        /* Shortest of %.15g / %.17g that reads back as v ("0.005", not "0.0050000000000000001"). */
+        snprintf(buf, size, "%.15g", v);
+        if (strtod(buf, NULL) != v)
+            snprintf(buf, size, "%.17g", v);
+    }
 }
 
 static void render_one(outbuf *o, const struct svc_metric *x)
