@@ -1,0 +1,656 @@
+/*
+ * The upload pipeline: multipart -> CSV -> validation -> Kafka, one chunk at a time.
+ */
+#include "ui_upload.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/random.h>
+#include <uuid/uuid.h>
+
+#include "fs_csv.h"
+#include "fs_msg.h"
+#include "fs_multipart.h"
+#include "fs_txn.h"
+#include "svc_log.h"
+
+#define UI_FAILURE_KINDS 8  /* distinct delivery failure reasons kept per upload */
+#define UI_CSV_MAX_FIELD 4096
+#define UI_CSV_MAX_FIELDS 256
+#define UI_MSG_MAX 8192     /* one transactions message; a record's text is capped at 2 KiB */
+#define UI_KEY_MAX 2048
+
+enum up_state { UP_RECEIVING, UP_SENDING, UP_DONE, UP_FAILED, UP_REJECTED };
+static const char *const state_names[] = {"receiving", "sending", "done", "failed", "rejected"};
+
+struct row_error {
+    size_t line;
+    char reason[200];
+};
+
+struct failure {
+    char reason[160];
+    unsigned long long count;
+};
+
+struct ui_upload {
+    ui_uploads *reg;
+    int in_use;
+    unsigned long long seq; /* creation order, for recycling and listing */
+    char id[40];
+    time_t created;
+
+    /* Written by the request thread, read anywhere. */
+    atomic_int state;
+    atomic_int body_done;
+    atomic_ullong bytes, rows, valid, invalid, sent;
+    /* Written by the delivery thread. */
+    atomic_ullong acked, failed;
+
+    pthread_mutex_t lock; /* guards everything below that is read by status */
+    char filename[FS_MULTIPART_VALUE_MAX];
+    char message[512];
+    unsigned status; /* HTTP status once rejected or failed */
+    struct row_error errors[UI_UPLOAD_ERRORS_MAX];
+    size_t nerrors;
+    struct failure failures[UI_FAILURE_KINDS];
+    size_t nfailures;
+
+    /* Request-thread only. */
+    fs_multipart *mp;
+    fs_csv *csv;
+    int in_file;   /* inside the "file" part */
+    int seen_file; /* a "file" part was seen */
+    int discard;   /* an error was recorded: ignore the rest of the body */
+    int have_header;
+    fs_txn_columns cols;
+    fs_txn txn;
+    char msg[UI_MSG_MAX];
+    unsigned char rnd[4096]; /* random bytes for transaction ids, refilled in bulk */
+    size_t rnd_used;
+};
+
+struct ui_uploads {
+    rd_kafka_t *rk;
+    const char *topic;
+    ui_upload_limits limits;
+    pthread_mutex_t lock; /* guards slot allocation */
+    unsigned long long next_seq;
+    ui_upload slots[UI_UPLOADS_MAX];
+    svc_counter *m_uploads, *m_valid, *m_invalid, *m_acked, *m_failed, *m_rejected;
+    svc_gauge *m_in_flight;
+};
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+    va_list ap;
+    if (errstr == NULL || errstr_size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
+
+ui_uploads *ui_uploads_new(rd_kafka_t *rk, const char *topic, const ui_upload_limits *limits,
+                           svc_metrics *metrics, char *errstr, size_t errstr_size)
+{
+    ui_uploads *u = calloc(1, sizeof *u);
+    if (u == NULL) {
+        set_err(errstr, errstr_size, "uploads: out of memory");
+        return NULL;
+    }
+    u->rk = rk;
+    u->topic = topic;
+    u->limits = *limits;
+    pthread_mutex_init(&u->lock, NULL);
+    for (size_t i = 0; i < UI_UPLOADS_MAX; i++) {
+        pthread_mutex_init(&u->slots[i].lock, NULL);
+        u->slots[i].reg = u;
+    }
+    u->m_uploads = svc_metrics_counter(metrics, "interface_uploads_total",
+                                       "Uploads started.", NULL);
+    u->m_rejected = svc_metrics_counter(metrics, "interface_uploads_rejected_total",
+                                        "Uploads rejected or failed before the end.", NULL);
+    u->m_valid = svc_metrics_counter(metrics, "interface_rows_total",
+                                     "CSV data rows read, by validation result.",
+                                     "result=\"valid\"");
+    u->m_invalid = svc_metrics_counter(metrics, "interface_rows_total",
+                                       "CSV data rows read, by validation result.",
+                                       "result=\"invalid\"");
+    u->m_acked = svc_metrics_counter(metrics, "interface_messages_delivered_total",
+                                     "Messages to the transactions topic, by delivery result.",
+                                     "result=\"acked\"");
+    u->m_failed = svc_metrics_counter(metrics, "interface_messages_delivered_total",
+                                      "Messages to the transactions topic, by delivery result.",
+                                      "result=\"failed\"");
+    u->m_in_flight = svc_metrics_gauge(metrics, "interface_messages_in_flight",
+                                       "Messages produced and not yet acknowledged.", NULL);
+    return u;
+}
+
+void ui_uploads_free(ui_uploads *u)
+{
+    if (u == NULL)
+        return;
+    for (size_t i = 0; i < UI_UPLOADS_MAX; i++) {
+        fs_multipart_free(u->slots[i].mp);
+        fs_csv_free(u->slots[i].csv);
+        pthread_mutex_destroy(&u->slots[i].lock);
+    }
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}
+
+const char *ui_upload_id(const ui_upload *up)
+{
+    return up->id;
+}
+
+static int recyclable(ui_upload *up)
+{
+    if (!up->in_use)
+        return 1;
+    unsigned long long done = atomic_load(&up->acked) + atomic_load(&up->failed);
+    return atomic_load(&up->body_done) && done >= atomic_load(&up->sent);
+}
+
+/* Records the first error of an upload that ends it (rejected or failed), keeps the rest
+ * of the body from being processed. */
+static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
+{
+    if (up->discard)
+        return;
+    up->discard = 1;
+    pthread_mutex_lock(&up->lock);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(up->message, sizeof up->message, fmt, ap);
+    va_end(ap);
+    up->status = status;
+    pthread_mutex_unlock(&up->lock);
+    /* Nothing sent yet: the request itself was bad. Otherwise it broke off midway. */
+    atomic_store(&up->state, atomic_load(&up->sent) == 0 ? UP_REJECTED : UP_FAILED);
+    svc_counter_add(up->reg->m_rejected, 1);
+    SVC_LOG(SVC_LOG_WARN, NULL, "upload %s: %s", up->id, up->message);
+}
+
+static void row_error(ui_upload *up, size_t line, const char *reason)
+{
+    atomic_fetch_add(&up->invalid, 1);
+    svc_counter_add(up->reg->m_invalid, 1);
+    pthread_mutex_lock(&up->lock);
+    if (up->nerrors < UI_UPLOAD_ERRORS_MAX) {
+        up->errors[up->nerrors].line = line;
+        snprintf(up->errors[up->nerrors].reason, sizeof up->errors[0].reason, "%s", reason);
+        up->nerrors++;
+    }
+    pthread_mutex_unlock(&up->lock);
+}
+
+/* Names every missing column (fs_txn_columns_from_header stops at the first). */
+static void missing_columns(ui_upload *up, const fs_csv_row *row, const char *first_err)
+{
+    char names[400];
+    size_t n = 0, count = 0;
+    names[0] = '\0';
+    for (int f = 0; f < FS_TXN_NFIELDS; f++) {
+        int found = 0;
+        for (size_t i = 0; i < row->nfields && !found; i++)
+            found = fs_txn_field_lookup(row->fields[i], row->lens[i]) == f;
+        if (found)
+            continue;
+        int w = snprintf(names + n, sizeof names - n, "%s%s", count ? ", " : "",
+                         fs_txn_field_name((enum fs_txn_field)f));
+        if (w > 0 && (size_t)w < sizeof names - n)
+            n += (size_t)w;
+        count++;
+    }
+    if (count == 0)
+        up_fail(up, 422, "CSV header: %s", first_err);
+    else
+        up_fail(up, 422, "CSV header (line %zu): missing column%s: %s", row->line,
+                count > 1 ? "s" : "", names);
+}
+
+/* A random (version 4) UUID. libuuid's uuid_generate_random reseeds libc's random() on
+ * every call, which cost a fifth of the upload path's CPU; the kernel's random bytes are
+ * fetched 4 KiB at a time instead and libuuid formats them. */
+static int random_uuid(ui_upload *up, char out[37])
+{
+    if (up->rnd_used + 16 > sizeof up->rnd || up->rnd_used == 0) {
+        size_t got = 0;
+        while (got < sizeof up->rnd) {
+            ssize_t n = getrandom(up->rnd + got, sizeof up->rnd - got, 0);
+            if (n <= 0)
+                return -1;
+            got += (size_t)n;
+        }
+        up->rnd_used = 0;
+    }
+    uuid_t uu;
+    memcpy(uu, up->rnd + up->rnd_used, 16);
+    up->rnd_used += 16;
+    if (up->rnd_used == sizeof up->rnd)
+        up->rnd_used = 0; /* refill next time */
+    uu[6] = (unsigned char)((uu[6] & 0x0f) | 0x40); /* version 4 */
+    uu[8] = (unsigned char)((uu[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    uuid_unparse_lower(uu, out);
+    return 0;
+}
+
+/* Produces one message, waiting for room when the local queue is full. */
+static int produce(ui_upload *up, const char *key, size_t key_len, size_t msg_len)
+{
+    ui_uploads *u = up->reg;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            u->rk, RD_KAFKA_V_TOPIC(u->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(up->msg, msg_len),
+            RD_KAFKA_V_OPAQUE(up), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            up_fail(up, 503, "Kafka produce to %s: %s", u->topic, rd_kafka_err2str(err));
+            return -1;
+        }
+        /* The delivery thread drains the queue; give it a moment. */
+        rd_kafka_poll(u->rk, 10);
+    }
+    atomic_fetch_add(&up->sent, 1);
+    svc_gauge_add(u->m_in_flight, 1);
+    return 0;
+}
+
+static int on_row(const fs_csv_row *row, void *opaque)
+{
+    ui_upload *up = opaque;
+    char err[512];
+    if (!up->have_header) {
+        if (fs_txn_columns_from_header(&up->cols, row, err, sizeof err) != 0) {
+            missing_columns(up, row, err);
+            return 1;
+        }
+        up->have_header = 1;
+        return 0;
+    }
+    unsigned long long rows = atomic_fetch_add(&up->rows, 1) + 1;
+    if (rows > up->reg->limits.max_rows) {
+        atomic_fetch_sub(&up->rows, 1);
+        up_fail(up, 413, "more than %llu data rows (MAX_ROWS); rows up to line %zu were "
+                "processed", up->reg->limits.max_rows, row->line > 0 ? row->line - 1 : 0);
+        return 1;
+    }
+    if (fs_txn_from_row(&up->txn, &up->cols, row, err, sizeof err) != 0) {
+        row_error(up, row->line, err);
+        return 0;
+    }
+    char idbuf[40];
+    const char *id = up->txn.transaction_id;
+    if (id == NULL || id[0] == '\0') {
+        if (random_uuid(up, idbuf) != 0) {
+            up_fail(up, 500, "getrandom failed: cannot make transaction ids");
+            return 1;
+        }
+        id = idbuf;
+    }
+    int n = fs_msg_format_transaction(up->msg, sizeof up->msg, id, &up->txn);
+    if (n < 0) {
+        row_error(up, row->line, "cannot encode the row as a transactions message");
+        return 0;
+    }
+    /* The customer key keeps one customer's transactions in order on one partition. */
+    static const enum fs_txn_field key_fields[] = {FS_F_NAME_1, FS_F_NAME_2, FS_F_STREET,
+                                                   FS_F_POST_CODE};
+    char key[UI_KEY_MAX];
+    size_t klen = 0;
+    for (size_t k = 0; k < sizeof key_fields / sizeof key_fields[0]; k++) {
+        size_t c = (size_t)up->cols.col[key_fields[k]];
+        size_t len = row->lens[c];
+        if (klen + len + 1 > sizeof key)
+            len = sizeof key - klen - 1; /* fields are capped far below; never truncates */
+        if (k > 0)
+            key[klen++] = '|';
+        memcpy(key + klen, row->fields[c], len);
+        klen += len;
+    }
+    atomic_fetch_add(&up->valid, 1);
+    svc_counter_add(up->reg->m_valid, 1);
+    return produce(up, key, klen, (size_t)n) == 0 ? 0 : 1;
+}
+
+/* Part types a browser may give a .csv file (Windows says application/vnd.ms-excel). */
+static int csv_like(const char *type)
+{
+    static const char *const ok[] = {"",
+                                     "text/csv",
+                                     "text/plain",
+                                     "application/csv",
+                                     "text/comma-separated-values",
+                                     "application/vnd.ms-excel",
+                                     "application/octet-stream"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(type, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int on_part_begin(const fs_multipart_part *part, void *opaque)
+{
+    ui_upload *up = opaque;
+    if (strcmp(part->name, "file") != 0)
+        return 0; /* other form fields are ignored */
+    if (up->seen_file) {
+        up_fail(up, 400, "more than one \"file\" part");
+        return 1;
+    }
+    if (!csv_like(part->content_type)) {
+        up_fail(up, 415, "the file part is %s, expected text/csv", part->content_type);
+        return 1;
+    }
+    up->seen_file = 1;
+    up->in_file = 1;
+    pthread_mutex_lock(&up->lock);
+    snprintf(up->filename, sizeof up->filename, "%s", part->filename);
+    pthread_mutex_unlock(&up->lock);
+    return 0;
+}
+
+static int on_part_data(const void *data, size_t len, void *opaque)
+{
+    ui_upload *up = opaque;
+    if (!up->in_file)
+        return 0;
+    if (!up->have_header && atomic_load(&up->rows) == 0 && memchr(data, '\0', len) != NULL) {
+        up_fail(up, 415, "the file is not text (NUL byte before the CSV header ended)");
+        return 1;
+    }
+    int rc = fs_csv_feed(up->csv, data, len);
+    if (rc == -1) {
+        up_fail(up, 422, "CSV: %s", fs_csv_error(up->csv));
+        return 1;
+    }
+    return rc;
+}
+
+static int on_part_end(void *opaque)
+{
+    ui_upload *up = opaque;
+    if (!up->in_file)
+        return 0;
+    up->in_file = 0;
+    int rc = fs_csv_finish(up->csv);
+    if (rc == -1) {
+        up_fail(up, 422, "CSV: %s", fs_csv_error(up->csv));
+        return 1;
+    }
+    if (rc == 0 && !up->have_header) {
+        up_fail(up, 422, "the file is empty (no CSV header)");
+        return 1;
+    }
+    return rc;
+}
+
+static void verdict(ui_upload_verdict *v, unsigned status, const char *msg)
+{
+    v->status = status;
+    snprintf(v->error, sizeof v->error, "%s", msg);
+}
+
+ui_upload *ui_upload_begin(ui_uploads *u, const char *content_type, long long content_length,
+                           ui_upload_verdict *v)
+{
+    char boundary[FS_MULTIPART_BOUNDARY_MAX + 1], err[256];
+    ui_upload *up = NULL;
+    if (fs_multipart_boundary(content_type, boundary, sizeof boundary, err, sizeof err) != 0) {
+        verdict(v, 415, err);
+        goto out;
+    }
+    if (content_length >= 0 && (unsigned long long)content_length > u->limits.max_bytes) {
+        char m[200];
+        snprintf(m, sizeof m, "body of %lld bytes is over the limit of %llu (MAX_UPLOAD_BYTES)",
+                 content_length, u->limits.max_bytes);
+        verdict(v, 413, m);
+        goto out;
+    }
+    pthread_mutex_lock(&u->lock);
+    for (size_t i = 0; i < UI_UPLOADS_MAX; i++) {
+        ui_upload *c = &u->slots[i];
+        if (recyclable(c) && (up == NULL || !c->in_use || (up->in_use && c->seq < up->seq)))
+            up = c;
+    }
+    if (up != NULL) {
+        fs_multipart_free(up->mp);
+        fs_csv_free(up->csv);
+        up->mp = NULL;
+        up->csv = NULL;
+        up->in_use = 1;
+        up->seq = ++u->next_seq;
+    }
+    pthread_mutex_unlock(&u->lock);
+    if (up == NULL) {
+        verdict(v, 503, "too many uploads in progress; try again shortly");
+        goto out;
+    }
+    /* Reset everything; the slot is ours (recyclable means no delivery report is due). */
+    pthread_mutex_lock(&up->lock);
+    up->filename[0] = '\0';
+    up->message[0] = '\0';
+    up->status = 0;
+    up->nerrors = 0;
+    up->nfailures = 0;
+    pthread_mutex_unlock(&up->lock);
+    atomic_store(&up->state, UP_RECEIVING);
+    atomic_store(&up->body_done, 0);
+    atomic_store(&up->bytes, 0);
+    atomic_store(&up->rows, 0);
+    atomic_store(&up->valid, 0);
+    atomic_store(&up->invalid, 0);
+    atomic_store(&up->sent, 0);
+    atomic_store(&up->acked, 0);
+    atomic_store(&up->failed, 0);
+    up->in_file = up->seen_file = up->discard = up->have_header = 0;
+    up->rnd_used = 0;
+    up->created = time(NULL);
+    uuid_t uu;
+    char uid[37];
+    uuid_generate_random(uu);
+    uuid_unparse_lower(uu, uid);
+    snprintf(up->id, sizeof up->id, "u-%s", uid);
+    fs_multipart_callbacks cb = {on_part_begin, on_part_data, on_part_end};
+    up->mp = fs_multipart_new(boundary, &cb, up, err, sizeof err);
+    up->csv = fs_csv_new(on_row, up, UI_CSV_MAX_FIELD, UI_CSV_MAX_FIELDS);
+    if (up->mp == NULL || up->csv == NULL)
+        up_fail(up, 500, "out of memory");
+    svc_counter_add(u->m_uploads, 1);
+    SVC_LOG(SVC_LOG_INFO, NULL, "upload %s: started (declared %lld bytes)", up->id,
+            content_length);
+    v->status = 202;
+    v->error[0] = '\0';
+out:
+    return up;
+}
+
+int ui_upload_feed(ui_upload *up, const char *data, size_t len, ui_upload_verdict *v)
+{
+    unsigned long long total = atomic_fetch_add(&up->bytes, len) + len;
+    if (total > up->reg->limits.max_bytes) {
+        up_fail(up, 413, "body is over the limit of %llu bytes (MAX_UPLOAD_BYTES)",
+                up->reg->limits.max_bytes);
+        up->discard = 1;
+        pthread_mutex_lock(&up->lock);
+        v->status = up->status;
+        snprintf(v->error, sizeof v->error, "%s", up->message);
+        pthread_mutex_unlock(&up->lock);
+        atomic_store(&up->body_done, 1);
+        return 1;
+    }
+    if (up->discard)
+        return 0;
+    int rc = fs_multipart_feed(up->mp, data, len);
+    if (rc == -1)
+        up_fail(up, 400, "%s", fs_multipart_error(up->mp));
+    return 0;
+}
+
+void ui_upload_end(ui_upload *up, ui_upload_verdict *v)
+{
+    if (!up->discard) {
+        int rc = fs_multipart_finish(up->mp);
+        if (rc == -1)
+            up_fail(up, 400, "%s", fs_multipart_error(up->mp));
+        else if (!up->seen_file)
+            up_fail(up, 400, "no form field named \"file\" in the upload");
+    }
+    if (!up->discard)
+        atomic_store(&up->state, UP_SENDING);
+    atomic_store(&up->body_done, 1);
+    pthread_mutex_lock(&up->lock);
+    if (up->discard) {
+        v->status = up->status;
+        snprintf(v->error, sizeof v->error, "%s", up->message);
+    } else {
+        v->status = 202;
+        v->error[0] = '\0';
+    }
+    pthread_mutex_unlock(&up->lock);
+    SVC_LOG(SVC_LOG_INFO, NULL,
+            "upload %s: body done: %llu bytes, %llu rows, %llu valid, %llu invalid, %llu sent",
+            up->id, atomic_load(&up->bytes), atomic_load(&up->rows), atomic_load(&up->valid),
+            atomic_load(&up->invalid), atomic_load(&up->sent));
+}
+
+void ui_upload_abort(ui_upload *up)
+{
+    if (!atomic_load(&up->body_done)) {
+        up_fail(up, 400, "the connection closed before the upload was complete");
+        atomic_store(&up->body_done, 1);
+    }
+}
+
+void ui_upload_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    ui_upload *up = msg->_private;
+    if (up == NULL)
+        return;
+    ui_uploads *u = up->reg;
+    svc_gauge_add(u->m_in_flight, -1);
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_fetch_add(&up->acked, 1);
+        svc_counter_add(u->m_acked, 1);
+        return;
+    }
+    const char *why = rd_kafka_err2str(msg->err);
+    pthread_mutex_lock(&up->lock);
+    size_t i = 0;
+    while (i < up->nfailures && strcmp(up->failures[i].reason, why) != 0)
+        i++;
+    if (i == up->nfailures && i < UI_FAILURE_KINDS) {
+        snprintf(up->failures[i].reason, sizeof up->failures[i].reason, "%s", why);
+        up->failures[i].count = 0;
+        up->nfailures++;
+    }
+    if (i < up->nfailures)
+        up->failures[i].count++;
+    pthread_mutex_unlock(&up->lock);
+    /* Counted last, so a status showing acked + failed == sent has every reason listed. */
+    atomic_fetch_add(&up->failed, 1);
+    svc_counter_add(u->m_failed, 1);
+}
+
+static void iso_time(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_t *ui_upload_status(ui_upload *up)
+{
+    char created[32];
+    json_t *errors = json_array(), *failures = json_array();
+    unsigned long long sent = atomic_load(&up->sent);
+    unsigned long long failed = atomic_load(&up->failed);
+    unsigned long long acked = atomic_load(&up->acked);
+    unsigned long long invalid = atomic_load(&up->invalid);
+    int state = atomic_load(&up->state);
+    if (state == UP_SENDING && acked + failed >= sent)
+        state = UP_DONE;
+    iso_time(up->created, created, sizeof created);
+    pthread_mutex_lock(&up->lock);
+    for (size_t i = 0; i < up->nerrors; i++)
+        json_array_append_new(errors, json_pack("{s:I,s:s}", "line", (json_int_t)up->errors[i].line,
+                                                "reason", up->errors[i].reason));
+    for (size_t i = 0; i < up->nfailures; i++)
+        json_array_append_new(failures, json_pack("{s:s,s:I}", "reason", up->failures[i].reason,
+                                                  "count", (json_int_t)up->failures[i].count));
+    json_t *j = json_pack(
+        "{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:b,s:o,s:s,s:s}", "id", up->id,
+        "filename", up->filename, "state", state_names[state], "bytes",
+        (json_int_t)atomic_load(&up->bytes), "rows", (json_int_t)atomic_load(&up->rows),
+        "valid", (json_int_t)atomic_load(&up->valid), "invalid", (json_int_t)invalid, "sent",
+        (json_int_t)sent, "acked", (json_int_t)acked, "failed", (json_int_t)failed, "errors",
+        errors, "errors_truncated", invalid > up->nerrors, "failures", failures, "message",
+        up->message, "created_at", created);
+    pthread_mutex_unlock(&up->lock);
+    return j;
+}
+
+json_t *ui_uploads_status(ui_uploads *u, const char *id)
+{
+    json_t *j = NULL;
+    pthread_mutex_lock(&u->lock);
+    for (size_t i = 0; i < UI_UPLOADS_MAX && j == NULL; i++) {
+        ui_upload *up = &u->slots[i];
+        if (up->in_use && strcmp(up->id, id) == 0)
+            j = ui_upload_status(up);
+    }
+    pthread_mutex_unlock(&u->lock);
+    return j;
+}
+
+json_t *ui_uploads_list(ui_uploads *u)
+{
+    ui_upload *order[UI_UPLOADS_MAX];
+    size_t n = 0;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&u->lock);
+    for (size_t i = 0; i < UI_UPLOADS_MAX; i++)
+        if (u->slots[i].in_use)
+            order[n++] = &u->slots[i];
+    /* Newest first: insertion sort on seq (at most 64 entries). */
+    for (size_t i = 1; i < n; i++)
+        for (size_t k = i; k > 0 && order[k - 1]->seq < order[k]->seq; k--) {
+            ui_upload *t = order[k];
+            order[k] = order[k - 1];
+            order[k - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, ui_upload_status(order[i]));
+    pthread_mutex_unlock(&u->lock);
+    return arr;
+}
+
+unsigned long long ui_uploads_in_flight(ui_uploads *u)
+{
+    unsigned long long n = 0;
+    for (size_t i = 0; i < UI_UPLOADS_MAX; i++) {
+        ui_upload *up = &u->slots[i];
+        unsigned long long done = atomic_load(&up->acked) + atomic_load(&up->failed);
+        unsigned long long sent = atomic_load(&up->sent);
+        if (sent > done)
+            n += sent - done;
+    }
+    return n;
+}
