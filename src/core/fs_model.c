@@ -197,6 +197,8 @@ void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
     }
     for (int k = 0; k < k_per; k++)
         out[k] = 0.0;
+    if (count == 0)
+        return;
     const fsm_tree *t = m->trees + (size_t)first * (size_t)k_per;
     if (k_per == 1) {
         double s = 0.0;
@@ -281,6 +283,11 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
     }
     fsm_iteration_range(m, opts, &first, &count);
     double cols[8192];
+    if (count == 0) {
+        for (size_t i = 0; i < nrows * (size_t)k_per; i++)
+            out[i] = 0.0;
+        return;
+    }
     const fsm_tree *trees = m->trees + (size_t)first * (size_t)k_per;
     size_t ntrees = (size_t)count * (size_t)k_per;
     for (size_t r0 = 0; r0 < nrows; r0 += FSM_BLOCK_ROWS) {

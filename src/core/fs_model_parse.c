@@ -354,7 +354,8 @@ static int check_structure(parser *p, size_t line, const int32_t *left, const in
     }
     for (int i = 0; i < ni; i++)
         if (!seen_node[i]) {
-            perr(p, line, "node %d is not reachable from the root: expected a tree", i);
+            perr(p, line, "node %d is not reachable from the root (a cycle or a detached subtree): "
+                 "expected a tree", i);
             goto out;
         }
     for (int i = 0; i < num_leaves; i++)
