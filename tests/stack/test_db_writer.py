@@ -1,0 +1,233 @@
+"""db_writer on the real stack: exactly-once storage, replay, faults, dead letters,
+migrations. Expected rows are what the test produced, never what the writer reports."""
+import glob
+import os
+import random
+import signal
+import threading
+import time
+import uuid
+
+import psycopg
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from conftest import (ROOT, committed_offsets, consume_all, db_query, produce,
+                      scoring_message, stack, wait_for)
+
+
+def make_rows(n, prefix):
+    rng = random.Random(prefix)
+    edge = [0.0, 1.0, 5e-324, 0.1 + 0.2, 0.95, 1 - 2**-53]
+    rows = []
+    for i in range(n):
+        score = edge[i] if i < len(edge) else rng.random()
+        rows.append((f"{prefix}-{i:07d}", score, 1 if score >= 0.5 else 0))
+    return rows
+
+
+def stored(db_url, prefix):
+    return {r[0]: (r[1], r[2], r[3]) for r in db_query(
+        db_url, "SELECT transaction_id, score, fraud_flag, created_at FROM transactions "
+                "WHERE transaction_id LIKE %s", (prefix + "-%",))}
+
+
+def count(db_url, prefix):
+    return db_query(db_url, "SELECT count(*) FROM transactions WHERE transaction_id LIKE %s",
+                    (prefix + "-%",))[0][0]
+
+
+def wait_count(db_url, prefix, n, timeout=90):
+    wait_for(lambda: count(db_url, prefix) >= n, timeout, f"{n} rows for {prefix}")
+    time.sleep(0.5)
+    return count(db_url, prefix)
+
+
+def check_exact(db_url, prefix, rows):
+    got = stored(db_url, prefix)
+    assert len(got) == len(rows)
+    for tid, score, flag in rows:
+        s, f, _ = got[tid]
+        assert s == score and s.hex() == score.hex(), (tid, s, score)
+        assert f == flag, tid
+
+
+def test_writes_each_message_exactly_once(bootstrap, db_url, topics, writers):
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(20000, prefix)
+    w = writers(topics).start()
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in rows])
+    assert wait_count(db_url, prefix, len(rows)) == len(rows)
+    check_exact(db_url, prefix, rows)
+    m = w.metrics()
+    assert m["db_writer_messages_consumed_total"] == len(rows)
+    assert m["db_writer_rows_written_total"] == len(rows)
+    assert m["db_writer_messages_dead_lettered_total"] == 0
+    assert m["db_writer_batch_size_count"] >= len(rows) / 500
+
+
+def test_replay_changes_nothing(bootstrap, db_url, topics, writers):
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(3000, prefix)
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in rows])
+    w = writers(topics).start()
+    wait_count(db_url, prefix, len(rows))
+    before = stored(db_url, prefix)
+    assert w.stop() == 0
+    # Reset the group to the beginning: every message is read again.
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fut = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
+        topics.group, [TopicPartition(topics.scoring, p, 0) for p in range(3)])])
+    for f in fut.values():
+        f.result(30)
+    assert set(committed_offsets(bootstrap, topics.group, topics.scoring).values()) == {0}
+    w2 = writers(topics, name="replay").start()
+    wait_for(lambda: w2.metrics()["db_writer_messages_consumed_total"] >= len(rows), 60,
+             "replayed messages consumed")
+    wait_for(lambda: w2.metrics()["db_writer_duplicates_total"] >= len(rows), 30,
+             "replay written")
+    after = stored(db_url, prefix)
+    assert after == before  # same rows, scores, flags and created_at
+    m = w2.metrics()
+    assert m["db_writer_rows_written_total"] == 0
+    assert m["db_writer_duplicates_total"] == len(rows)
+
+
+def test_postgres_restart_loses_nothing(bootstrap, db_url, topics, writers):
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(6000, prefix)
+    first, second = rows[:3000], rows[3000:]
+    w = writers(topics).start()
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in first])
+    wait_count(db_url, prefix, len(first))
+    stack("stop-service", "postgres", "--kill")
+    try:
+        produce(bootstrap, topics.scoring, [scoring_message(*r) for r in second])
+        wait_for(lambda: w.metrics()["db_writer_db_errors_total"] > 0, 30,
+                 "the writer noticing the database is down")
+        code, body = w.http("/readyz")
+        assert code == 503 and "database" in body
+        time.sleep(1.5)
+        # Nothing of the second half may be committed while it is not stored.
+        offs = committed_offsets(bootstrap, topics.group, topics.scoring)
+        assert sum(o for o in offs.values() if o > 0) == len(first)
+    finally:
+        stack("start-service", "postgres")
+    assert wait_count(db_url, prefix, len(rows)) == len(rows)
+    check_exact(db_url, prefix, rows)
+    assert w.metrics()["db_writer_db_retries_total"] > 0
+    wait_for(lambda: w.http("/readyz")[0] == 200, 30, "ready again")
+    assert w.proc.poll() is None
+
+
+def test_kill9_writer_mid_run(bootstrap, db_url, topics, writers):
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(40000, prefix)
+    done = threading.Event()
+
+    def producer():
+        try:
+            for i in range(0, len(rows), 2000):
+                produce(bootstrap, topics.scoring,
+                        [scoring_message(*r) for r in rows[i:i + 2000]])
+                time.sleep(0.25)
+        finally:
+            done.set()
+
+    w = writers(topics, extra={"BATCH_SIZE": "200"}).start()
+    t = threading.Thread(target=producer)
+    t.start()
+    kills = 0
+    try:
+        for _ in range(2):
+            wait_for(lambda: count(db_url, prefix) > 0, 60, "first rows")
+            time.sleep(0.7)
+            assert not done.is_set(), "production finished before the kill: not mid-run"
+            w.stop(signal.SIGKILL)
+            kills += 1
+            w = writers(topics, name=f"restart{kills}").start()
+    finally:
+        t.join()
+    assert kills == 2
+    assert wait_count(db_url, prefix, len(rows), timeout=120) == len(rows)
+    check_exact(db_url, prefix, rows)
+
+
+def test_poison_messages_go_to_dlq(bootstrap, db_url, topics, writers):
+    prefix = uuid.uuid4().hex[:10]
+    good = make_rows(10, prefix)
+    poison = [b"not json", b"", None, b'{"score": 0.5, "fraud_flag": 1}',
+              b'{"transaction_id": "p1", "score": 1.5, "fraud_flag": 0}',
+              b'{"transaction_id": "p2", "score": 0.5, "fraud_flag": 2}', b"[1, 2]",
+              b'{"transaction_id": "p3", "score": "0.5", "fraud_flag": 0}']
+    payloads = []
+    for i, r in enumerate(good):
+        payloads.append(scoring_message(*r))
+        if i < len(poison):
+            payloads.append(poison[i])
+    keys = [f"k{i}".encode() for i in range(len(payloads))]
+    where = produce(bootstrap, topics.scoring, payloads, keys)
+    w = writers(topics).start()
+    assert wait_count(db_url, prefix, len(good)) == len(good)
+    check_exact(db_url, prefix, good)
+    dead = consume_all(bootstrap, topics.dlq, len(poison))
+    assert len(dead) == len(poison)
+    expected = {(where[i][0], where[i][1]): (payloads[i], keys[i])
+                for i in range(len(payloads)) if payloads[i] in poison}
+    for m in dead:
+        h = {k: v.decode() for k, v in m.headers()}
+        assert h["x-source-topic"] == topics.scoring
+        src = (int(h["x-source-partition"]), int(h["x-source-offset"]))
+        assert src in expected, src
+        payload, key = expected.pop(src)
+        assert (m.value() or b"") == (payload or b"")
+        assert m.key() == key
+        assert h["x-error-reason"].startswith("invalid scoring message: ")
+    assert not expected
+    assert w.metrics()["db_writer_messages_dead_lettered_total"] == len(poison)
+    # The stream went on: offsets past the poison are committed.
+    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
+             == len(payloads), 30, "offsets committed past the poison messages")
+
+
+def test_sigterm_commits_and_exits_cleanly(bootstrap, db_url, topics, writers):
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(5000, prefix)
+    w = writers(topics).start()
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in rows])
+    wait_count(db_url, prefix, len(rows))
+    assert w.stop(signal.SIGTERM) == 0
+    assert "stopped (status 0)" in w.tail()
+    offs = committed_offsets(bootstrap, topics.group, topics.scoring)
+    assert sum(offs.values()) == len(rows)
+
+
+def test_migrations_concurrent_and_idempotent(bootstrap, db_url, topics, writers):
+    name = "mig_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = db_url.rsplit("/", 1)[0] + "/" + name
+    files = sorted(os.path.basename(f) for f in glob.glob(os.path.join(ROOT, "sql",
+                                                                      "migrations", "*.sql")))
+    assert files, "no migrations"
+    # Three writers start at once on an empty database.
+    ws = [writers(topics, name=f"mig{i}", extra={"DATABASE_URL": url}).start(False)
+          for i in range(3)]
+    for w in ws:
+        wait_for(lambda: w.http("/readyz")[0] == 200, 60, "writer ready")
+    got = db_query(url, "SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [g[1] for g in got] == files
+    assert [g[0] for g in got] == [int(f.split("_", 1)[0]) for f in files]
+    applied = sum(int(line.split("(")[1].split(" ")[0]) for w in ws
+                  for line in w.tail(200).splitlines() if "schema ready" in line)
+    assert applied == len(files)
+    for w in ws:
+        assert w.stop() == 0
+    # Restart: nothing applied again.
+    w = writers(topics, name="mig-again", extra={"DATABASE_URL": url}).start()
+    assert "schema ready (0 migrations applied now)" in w.tail()
+    assert db_query(url, "SELECT count(*) FROM schema_migrations")[0][0] == len(files)
+    idx = db_query(url, "SELECT indexdef FROM pg_indexes WHERE tablename = 'transactions'")
+    defs = " | ".join(i[0] for i in idx)
+    assert "created_at DESC" in defs and "WHERE (fraud_flag = 1)" in defs
+    w.stop()

@@ -1,0 +1,65 @@
+"""scripts/stack itself: up is idempotent, status and env say the truth, the topics are the
+ones compose creates; --help of db_writer lists its options with their env names."""
+import os
+import re
+import subprocess
+
+from confluent_kafka.admin import AdminClient
+
+from conftest import ROOT, db_query, parse_env, stack
+
+
+def test_env_prints_the_connection_settings(stack_env):
+    env = stack_env
+    for key in ("STACK_DIR", "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "UI_URL",
+                "DETECTOR_METRICS_URL", "WRITER_METRICS_URL"):
+        assert key in env, key
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{os.environ['KAFKA_PORT']}"
+    assert env["DATABASE_URL"].endswith(f":{os.environ['PG_PORT']}/fraud_db")
+    assert env["STACK_DIR"] == os.environ["STACK_DIR"]
+
+
+def test_status_reports_kafka_and_postgres_up(stack_env):
+    p = stack("status")
+    lines = {line.split()[0]: line for line in p.stdout.splitlines() if line.strip()}
+    assert set(lines) == {"kafka", "postgres", "fraud_detector", "db_writer", "interface"}
+    for comp in ("kafka", "postgres"):
+        pid = lines[comp].split()[1]
+        assert pid.isdigit() and os.path.exists(f"/proc/{pid}"), lines[comp]
+        assert " up " in lines[comp] + " ", lines[comp]
+    for svc in ("fraud_detector", "db_writer", "interface"):  # STACK_SERVICES=""
+        assert "not running" in lines[svc]
+
+
+def test_up_twice_is_fine(stack_env):
+    before = stack("status").stdout
+    stack("up")
+    after = stack("status").stdout
+    pids = lambda text: [line.split()[1] for line in text.splitlines()]
+    assert pids(before) == pids(after)
+    assert parse_env(stack("env").stdout) == stack_env
+
+
+def test_topics_and_database_exist(bootstrap, db_url):
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    want = {"transactions": 3, "scoring": 3, "transactions.dlq": 1, "scoring.dlq": 1}
+    for name, parts in want.items():
+        assert name in md.topics, name
+        assert len(md.topics[name].partitions) == parts, name
+    assert db_query(db_url, "SELECT current_database()")[0][0] == "fraud_db"
+
+
+def test_db_writer_help_and_version():
+    exe = os.path.join(os.environ.get("STACK_BUILD_DIR", os.path.join(ROOT, "build")),
+                       "src", "db_writer", "db_writer")
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    for env in ("KAFKA_BOOTSTRAP_SERVERS", "SCORING_TOPIC", "DLQ_TOPIC", "GROUP_ID",
+                "DATABASE_URL", "PGPASSWORD_FILE", "BATCH_SIZE", "LOG_LEVEL", "METRICS_PORT"):
+        assert any(re.match(rf"  {env}  --[a-z-]+  \(default: ", line) for line in lines), env
+    assert any(line.startswith("  KAFKA_<NAME>") for line in lines)
+    v = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    assert v.returncode == 0 and v.stdout.startswith("db_writer ")
+    bad = subprocess.run([exe, "--batch-size", "0"], capture_output=True, text=True, timeout=10)
+    assert bad.returncode == 2 and "BATCH_SIZE" in bad.stderr
