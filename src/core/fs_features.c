@@ -634,10 +634,25 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
         seterr(errstr, errstr_size, "%s: fill: expected an object", name);
         goto fail;
     }
-    for (int i = 0; i < NFILL; i++)
+    for (int i = 0; i < NFILL; i++) {
         if (get_number(fill, fill_names[i], "fill.", &s->fill[i], name, errstr, errstr_size) !=
             0)
             goto fail;
+        /* The same ranges fs_txn enforces on the values they stand in for. */
+        double lim = (i == FILL_LAT || i == FILL_MLAT) ? 90.0
+                     : (i == FILL_LON || i == FILL_MLON) ? 180.0
+                                                         : HUGE_VAL;
+        double lo = lim == HUGE_VAL ? 0.0 : -lim;
+        if (!(s->fill[i] >= lo && s->fill[i] <= lim)) {
+            seterr(errstr, errstr_size, "%s: fill.%s: %.17g is out of range", name,
+                   fill_names[i], s->fill[i]);
+            goto fail;
+        }
+    }
+    if (!(s->amount_p99 >= 0.0)) {
+        seterr(errstr, errstr_size, "%s: amount_p99: expected a number >= 0", name);
+        goto fail;
+    }
     long long h, d;
     if (get_int(fill, "hour", "fill.", 0, 23, &h, name, errstr, errstr_size) != 0 ||
         get_int(fill, "day_of_week", "fill.", 0, 6, &d, name, errstr, errstr_size) != 0)
@@ -693,11 +708,12 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
     json_object_foreach((json_t *)cats, key, v)
     {
         size_t klen = strlen(key);
-        if (!json_is_number(v) || !isfinite(json_number_value(v)) || klen == 0 ||
+        if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+            json_number_value(v) < 0.0 || klen == 0 ||
             klen >= FS_TXN_TEXT_MAX) {
             seterr(errstr, errstr_size,
                    "%s: category_median_amount \"%.64s\": expected a non-empty name and a "
-                   "finite number",
+                   "finite number >= 0",
                    name, key);
             goto fail;
         }

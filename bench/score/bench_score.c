@@ -1,0 +1,199 @@
+/*
+ * bench_score: how fast `fraudctl score` scores a transactions CSV, against plain parsing of
+ * the same bytes in the same run. The file is read into memory first, so the disk is not
+ * measured; every stage runs on one thread, best of --repeat runs:
+ *   parse     fs_csv only (the baseline: the least any CSV consumer must pay)
+ *   records   + header mapping and fs_txn validation (fs_features_read_csv)
+ *   features  + the feature vector (fs_features_compute)
+ *   score     + the model (fs_bundle_score), i.e. fraudctl score without its output
+ *   output    + the output line formatted as fraudctl score writes it, to /dev/null
+ * Prints rows/s per stage and each stage's time relative to the parse baseline.
+ *
+ *   bench_score --model-dir DIR --input FILE [--repeat N]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs_bundle.h"
+#include "fs_csv.h"
+#include "fs_features.h"
+
+enum stage { PARSE, RECORDS, FEATURES, SCORE, OUTPUT, NSTAGES };
+static const char *const stage_names[NSTAGES] = {"parse", "records", "features", "score",
+                                                 "output"};
+
+typedef struct ctx {
+    enum stage stage;
+    const fs_bundle *bundle;
+    double threshold;
+    FILE *devnull;
+    size_t rows;
+    double sink;
+} ctx;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int on_csv_row(const fs_csv_row *row, void *opaque)
+{
+    ctx *c = opaque;
+    c->rows += row->index > 0;
+    return 0;
+}
+
+static int on_txn(const fs_txn *t, size_t row, size_t line, void *opaque)
+{
+    ctx *c = opaque;
+    double x[FS_FEATURES_N], score;
+    char err[256];
+    (void)line;
+    c->rows++;
+    switch (c->stage) {
+    case RECORDS:
+        c->sink += t->amount;
+        break;
+    case FEATURES:
+        if (fs_bundle_features(c->bundle, t, x, err, sizeof err) != 0)
+            return 1;
+        c->sink += x[0];
+        break;
+    case SCORE:
+        if (fs_bundle_score(c->bundle, t, &score, err, sizeof err) != 0)
+            return 1;
+        c->sink += score;
+        break;
+    default:
+        if (fs_bundle_score(c->bundle, t, &score, err, sizeof err) != 0)
+            return 1;
+        fprintf(c->devnull, "%zu,%s,%.17g,%d\n", row, t->transaction_id, score,
+                fs_bundle_flag(score, c->threshold));
+        break;
+    }
+    return 0;
+}
+
+static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+{
+    (void)row;
+    (void)line;
+    (void)opaque;
+    fprintf(stderr, "bench_score: invalid row: %s\n", msg);
+    return 1;
+}
+
+/* One pass of a stage over the buffer; returns seconds, or -1 on error. */
+static double run_stage(ctx *c, const char *buf, size_t len)
+{
+    char err[1024];
+    c->rows = 0;
+    double t0 = now();
+    if (c->stage == PARSE) {
+        fs_csv *csv = fs_csv_new(on_csv_row, c, 8192, 256);
+        if (csv == NULL || fs_csv_feed(csv, buf, len) != 0 || fs_csv_finish(csv) != 0) {
+            fprintf(stderr, "bench_score: parse: %s\n", csv ? fs_csv_error(csv) : "no memory");
+            fs_csv_free(csv);
+            return -1;
+        }
+        fs_csv_free(csv);
+    } else {
+        FILE *in = fmemopen((void *)buf, len, "rb");
+        if (in == NULL)
+            return -1;
+        int rc = fs_features_read_csv(in, "input", on_txn, on_bad, c, err, sizeof err);
+        fclose(in);
+        if (rc != 0) {
+            fprintf(stderr, "bench_score: %s\n", rc < 0 ? err : "stopped");
+            return -1;
+        }
+    }
+    return now() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL, *input = NULL;
+    int repeat = 3, rc = 1;
+    char *buf = NULL, err[2048];
+    size_t len = 0, cap = 0;
+    fs_bundle *bundle = NULL;
+    ctx c = {0};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--model-dir") == 0)
+            dir = argv[i + 1];
+        else if (strcmp(argv[i], "--input") == 0)
+            input = argv[i + 1];
+        else if (strcmp(argv[i], "--repeat") == 0)
+            repeat = (int)strtol(argv[i + 1], NULL, 10);
+    }
+    if (dir == NULL || input == NULL || repeat < 1) {
+        fprintf(stderr, "usage: bench_score --model-dir DIR --input FILE [--repeat N]\n");
+        return 2;
+    }
+    bundle = fs_bundle_load(dir, err, sizeof err);
+    if (bundle == NULL) {
+        fprintf(stderr, "bench_score: %s\n", err);
+        goto out;
+    }
+    FILE *f = fopen(input, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "bench_score: %s: cannot open\n", input);
+        goto out;
+    }
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : (1u << 20);
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                fclose(f);
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    fclose(f);
+    c.bundle = bundle;
+    c.threshold = fs_bundle_threshold(bundle);
+    c.devnull = fopen("/dev/null", "w");
+    if (c.devnull == NULL)
+        goto out;
+    double best[NSTAGES];
+    size_t rows = 0;
+    for (int s = 0; s < NSTAGES; s++) {
+        c.stage = (enum stage)s;
+        best[s] = -1;
+        for (int r = 0; r < repeat; r++) {
+            double t = run_stage(&c, buf, len);
+            if (t < 0)
+                goto out;
+            if (best[s] < 0 || t < best[s])
+                best[s] = t;
+        }
+        rows = c.rows;
+    }
+    printf("bench_score: %s, %zu rows, %.1f MB, model %s, best of %d, one thread\n", input,
+           rows, (double)len / 1e6, dir, repeat);
+    printf("%-9s %12s %14s %16s\n", "stage", "seconds", "rows/s", "time vs parse");
+    for (int s = 0; s < NSTAGES; s++)
+        printf("%-9s %12.3f %14.0f %15.2fx\n", stage_names[s], best[s], (double)rows / best[s],
+               best[s] / best[PARSE]);
+    printf("score throughput (output stage): %.0f rows/s (target >= 300000)\n",
+           (double)rows / best[OUTPUT]);
+    rc = 0;
+out:
+    if (c.devnull != NULL)
+        fclose(c.devnull);
+    free(buf);
+    fs_bundle_free(bundle);
+    return rc;
+}
