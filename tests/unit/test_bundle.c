@@ -1,0 +1,226 @@
+/*
+ * Unit tests of fs_bundle: a bundle written here by hand (a two-split model on the pipeline's
+ * 20 features, statistics fitted on one row, metadata) loads and scores with hand-computed
+ * probabilities; bundles whose feature names differ are refused naming them; the threshold
+ * and the flag rule.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "fs_bundle.h"
+
+static char dir[64];
+
+static const char *names_line =
+    "amount lat lon population_city hour log1p_amount log1p_population_city high_amount "
+    "cat_id_risk freq_merch freq_name_1 freq_name_2 freq_jobs freq_us_state freq_street "
+    "freq_one_city night day_of_week distance_km amount_to_cat_median";
+
+/* One tree: node 0 splits night (16) <= 0.5: left leaf 0 = -2; right node 1 splits amount
+ * (0) <= 100: leaf 1 = 0.5, leaf 2 = 3. */
+static void write_model(const char *names, int max_feature_idx)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.txt", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fprintf(f,
+            "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+            "max_feature_idx=%d\nobjective=binary sigmoid:1\nfeature_names=%s\n"
+            "tree_sizes=1\n\n"
+            "Tree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature=16 0\nsplit_gain=1 1\n"
+            "threshold=0.5 100\ndecision_type=2 2\nleft_child=-1 -2\nright_child=1 -3\n"
+            "leaf_value=-2 0.5 3\nleaf_weight=1 1 1\nleaf_count=1 1 1\n"
+            "internal_value=0 0\ninternal_weight=0 0\ninternal_count=3 2\nis_linear=0\n"
+            "shrinkage=1\n\n\nend of trees\n",
+            max_feature_idx, names);
+    fclose(f);
+}
+
+static void write_text(const char *file, const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fputs(text, f);
+    fclose(f);
+}
+
+/* metadata.json with the names given as a JSON array body. */
+static void write_metadata(const char *names_json, const char *extra)
+{
+    char text[2048];
+    snprintf(text, sizeof text, "{\"feature_names\": [%s]%s}\n", names_json, extra);
+    write_text("metadata.json", text);
+}
+
+static const char *names_json =
+    "\"amount\",\"lat\",\"lon\",\"population_city\",\"hour\",\"log1p_amount\","
+    "\"log1p_population_city\",\"high_amount\",\"cat_id_risk\",\"freq_merch\","
+    "\"freq_name_1\",\"freq_name_2\",\"freq_jobs\",\"freq_us_state\",\"freq_street\","
+    "\"freq_one_city\",\"night\",\"day_of_week\",\"distance_km\",\"amount_to_cat_median\"";
+
+static fs_txn txn;
+
+static int make_txn(const char *time, const char *amount)
+{
+    const char *v[FS_TXN_NFIELDS] = {time,    "m",         "travel", amount, "Ann",
+                                     "Smith", "F",         "1 Main", "City", "IL",
+                                     "62701", "40",        "-90",    "1000", "Engineer",
+                                     "40.5",  "-90.5"};
+    size_t len[FS_TXN_NFIELDS];
+    char err[256];
+    int bad;
+    for (int i = 0; i < FS_TXN_NFIELDS; i++)
+        len[i] = strlen(v[i]);
+    return fs_txn_from_strings(&txn, v, len, NULL, NULL, &bad, err, sizeof err);
+}
+
+static void write_stats(void)
+{
+    char err[256], path[128];
+    fs_stats_fitter *f = fs_stats_fitter_new();
+    CHECK_EQ_INT(make_txn("2019-01-07 12:00", "10"), 0);
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), 0);
+    fs_stats *s = fs_stats_fitter_finish(f, err, sizeof err);
+    CHECK(s != NULL);
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    CHECK_EQ_INT(fs_stats_save(s, path, err, sizeof err), 0);
+    fs_stats_free(s);
+    fs_stats_fitter_free(f);
+}
+
+static void test_good_bundle(void)
+{
+    char err[2048] = "";
+    write_model(names_line, 19);
+    write_metadata(names_json, ", \"threshold\": 0.9");
+    fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
+    if (b == NULL) {
+        fprintf(stderr, "load: %s\n", err);
+        CHECK(0);
+        return;
+    }
+    CHECK_EQ_INT(fs_bundle_num_features(b), 20);
+    CHECK_EQ_STR(fs_bundle_feature_name(b, 18), "distance_km");
+    CHECK(fs_bundle_stats(b) != NULL);
+    CHECK(fs_bundle_model(b) != NULL);
+    CHECK_EQ_BITS(fs_bundle_threshold(b), 0.9);
+
+    double score, x[FS_FEATURES_N];
+    /* Daytime: leaf -2. */
+    CHECK_EQ_INT(make_txn("2019-01-07 12:00", "500"), 0);
+    CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
+    CHECK_NEAR(score, 1.0 / (1.0 + exp(2.0)), 1e-15);
+    CHECK_EQ_INT(fs_bundle_flag(score, fs_bundle_threshold(b)), 0);
+    /* Night, amount 50 <= 100: leaf 0.5. */
+    CHECK_EQ_INT(make_txn("2019-01-07 23:00", "50"), 0);
+    CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
+    CHECK_NEAR(score, 1.0 / (1.0 + exp(-0.5)), 1e-15);
+    /* Night, amount 500: leaf 3 -> 0.9526 >= 0.9: flagged. */
+    CHECK_EQ_INT(make_txn("2019-01-08 02:00", "500"), 0);
+    CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
+    CHECK_NEAR(score, 1.0 / (1.0 + exp(-3.0)), 1e-15);
+    CHECK_EQ_INT(fs_bundle_flag(score, fs_bundle_threshold(b)), 1);
+    CHECK_EQ_INT(fs_bundle_features(b, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_BITS(x[16], 1.0);
+    CHECK_EQ_BITS(x[0], 500.0);
+    fs_bundle_free(b);
+
+    /* No threshold in the metadata: 0.95. */
+    write_metadata(names_json, "");
+    b = fs_bundle_load(dir, err, sizeof err);
+    CHECK(b != NULL);
+    if (b != NULL)
+        CHECK_EQ_BITS(fs_bundle_threshold(b), 0.95);
+    fs_bundle_free(b);
+}
+
+static void test_flag_rule(void)
+{
+    CHECK_EQ_INT(fs_bundle_flag(0.95, 0.95), 1);
+    CHECK_EQ_INT(fs_bundle_flag(nextafter(0.95, 0.0), 0.95), 0);
+    CHECK_EQ_INT(fs_bundle_flag(1.0, 0.95), 1);
+    CHECK_EQ_INT(fs_bundle_flag(0.0, 0.0), 1);
+}
+
+static void expect_refused(const char *what, const char *n1, const char *n2)
+{
+    char err[2048] = "";
+    fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
+    CHECK(b == NULL);
+    fs_bundle_free(b);
+    const char *needles[] = {what, n1, n2};
+    for (int i = 0; i < 3; i++) {
+        if (needles[i] != NULL && strstr(err, needles[i]) == NULL) {
+            fprintf(stderr, "expected '%s' in: %s\n", needles[i], err);
+            CHECK(0);
+        }
+    }
+}
+
+static void test_mismatches(void)
+{
+    char renamed[1024];
+    /* The model names distance_km "dist_km": refused, naming both. */
+    snprintf(renamed, sizeof renamed, "%s", names_line);
+    char *p = strstr(renamed, "distance_km");
+    memmove(p + 4, p + 8, strlen(p + 8) + 1); /* drop "ance" */
+    write_metadata(names_json, "");
+    write_model(renamed, 19);
+    expect_refused("model.txt", "distance_km", "dist_km");
+    /* Nineteen features. */
+    char shorter[1024];
+    snprintf(shorter, sizeof shorter, "%s", names_line);
+    *strrchr(shorter, ' ') = '\0';
+    write_model(shorter, 18);
+    expect_refused("model.txt", "(19 vs 20)", "amount_to_cat_median");
+    write_model(names_line, 19);
+    /* Metadata with two names swapped. */
+    char swapped[2048];
+    snprintf(swapped, sizeof swapped, "\"lat\",\"amount\"%s", strstr(names_json, ",\"lon\""));
+    write_metadata(swapped, "");
+    expect_refused("metadata.json", "'lat' != 'amount'", "'amount' != 'lat'");
+    /* Bad threshold, missing files. */
+    write_metadata(names_json, ", \"threshold\": 1.5");
+    expect_refused("threshold", NULL, NULL);
+    write_metadata(names_json, "");
+    char path[128];
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    rename(path, "test_bundle_stats.json");
+    expect_refused("stats.json: cannot open", NULL, NULL);
+    rename("test_bundle_stats.json", path);
+    snprintf(path, sizeof path, "%s/metadata.json", dir);
+    remove(path);
+    expect_refused("metadata.json: cannot open", NULL, NULL);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/test_bundle.XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    write_stats();
+    test_good_bundle();
+    test_flag_rule();
+    test_mismatches();
+    const char *files[] = {"model.txt", "stats.json", "metadata.json"};
+    for (int i = 0; i < 3; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        remove(path);
+    }
+    rmdir(dir);
+    return CHECK_DONE();
+}
