@@ -234,16 +234,13 @@ static enum MHD_Result handle_upload(ui_http *h, struct MHD_Connection *c,
         *con_cls = rq;
         return MHD_YES;
     }
-    if (rq->ended) {
-        *upload_data_size = 0; /* answered early: drop the rest */
-        return MHD_YES;
-    }
     if (*upload_data_size > 0) {
-        int now = ui_upload_feed(rq->up, upload_data, *upload_data_size, &v);
+        int rc = ui_upload_feed(rq->up, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        if (now) {
-            rq->ended = 1;
-            return upload_answer(h, c, rq->up, &v);
+        if (rc != 0) {
+            SVC_LOG(SVC_LOG_WARN, NULL, "upload %s: body far over the limit, connection dropped",
+                    ui_upload_id(rq->up));
+            return MHD_NO;
         }
         return MHD_YES;
     }

@@ -168,7 +168,8 @@ static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
 {
-    if (up->discard)
+    /* The first error wins, except that a body over the size limit is always a 413. */
+    if (up->discard && (status != 413 || up->status == 413))
         return;
     up->discard = 1;
     pthread_mutex_lock(&up->lock);
@@ -179,8 +180,10 @@ static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
     up->status = status;
     pthread_mutex_unlock(&up->lock);
     /* Nothing sent yet: the request itself was bad. Otherwise it broke off midway. */
+    int first = atomic_load(&up->state) == UP_RECEIVING;
     atomic_store(&up->state, atomic_load(&up->sent) == 0 ? UP_REJECTED : UP_FAILED);
-    svc_counter_add(up->reg->m_rejected, 1);
+    if (first)
+        svc_counter_add(up->reg->m_rejected, 1);
     SVC_LOG(SVC_LOG_WARN, NULL, "upload %s: %s", up->id, up->message);
 }
 
@@ -480,24 +483,19 @@ out:
     return up;
 }
 
-int ui_upload_feed(ui_upload *up, const char *data, size_t len, ui_upload_verdict *v)
+int ui_upload_feed(ui_upload *up, const char *data, size_t len)
 {
+    unsigned long long max = up->reg->limits.max_bytes;
     unsigned long long total = atomic_fetch_add(&up->bytes, len) + len;
-    if (total > up->reg->limits.max_bytes) {
-        up_fail(up, 413, "body is over the limit of %llu bytes (MAX_UPLOAD_BYTES)",
-                up->reg->limits.max_bytes);
-        up->discard = 1;
-        pthread_mutex_lock(&up->lock);
-        v->status = up->status;
-        snprintf(v->error, sizeof v->error, "%s", up->message);
-        pthread_mutex_unlock(&up->lock);
-        atomic_store(&up->body_done, 1);
-        return 1;
+    if (total > max) {
+        /* libmicrohttpd can only answer once the body is in, so the rest is read and
+         * dropped; a body twice over the limit is not worth reading: drop the connection. */
+        up_fail(up, 413, "body is over the limit of %llu bytes (MAX_UPLOAD_BYTES)", max);
+        return total > 2 * max ? -1 : 0;
     }
     if (up->discard)
         return 0;
-    int rc = fs_multipart_feed(up->mp, data, len);
-    if (rc == -1)
+    if (fs_multipart_feed(up->mp, data, len) == -1)
         up_fail(up, 400, "%s", fs_multipart_error(up->mp));
     return 0;
 }

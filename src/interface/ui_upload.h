@@ -44,8 +44,8 @@ void ui_uploads_free(ui_uploads *u);
 /* The delivery report callback to set on the producer's conf (rd_kafka_conf_set_dr_msg_cb). */
 void ui_upload_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
-/* HTTP status and JSON error the request should get once its body is complete (or right
- * away when *respond_now is set, e.g. an oversized body). */
+/* HTTP status and JSON error the request gets: before its body (ui_upload_begin) or once
+ * the body is complete (ui_upload_end). */
 typedef struct ui_upload_verdict {
     unsigned status;   /* 202 accepted, 4xx/5xx rejected */
     char error[512];   /* "" when accepted */
@@ -56,10 +56,11 @@ typedef struct ui_upload_verdict {
  * The returned upload belongs to the registry. */
 ui_upload *ui_upload_begin(ui_uploads *u, const char *content_type, long long content_length,
                            ui_upload_verdict *v);
-/* Feeds a body chunk. Returns 0 to go on; 1 if the request must be answered now with *v
- * (the body exceeded max_bytes). Errors that do not need an early answer are remembered
- * and the rest of the body is discarded. */
-int ui_upload_feed(ui_upload *up, const char *data, size_t len, ui_upload_verdict *v);
+/* Feeds a body chunk. Returns 0 to go on, -1 if the connection should be dropped (a body
+ * more than twice MAX_UPLOAD_BYTES). Errors are remembered for the answer at the end and
+ * the rest of the body is then read and discarded (libmicrohttpd can only answer a request
+ * before its body or after all of it). */
+int ui_upload_feed(ui_upload *up, const char *data, size_t len);
 /* Ends the body and fills *v with the answer (202 with the status, or the error). */
 void ui_upload_end(ui_upload *up, ui_upload_verdict *v);
 /* Marks an upload whose connection went away before its body ended. */
