@@ -49,6 +49,7 @@ def main():
     fd_load = os.path.join(build, "bench/pipeline/fd_load")
     stack = os.path.join(ROOT, "scripts/stack")
     work = tempfile.mkdtemp(prefix="fs-bench-pipeline.")
+    os.chmod(work, 0o755)  # PostgreSQL runs as user postgres when we are root
     env_vars = dict(os.environ, STACK_DIR=os.path.join(work, "stack"), STACK_SERVICES="",
                     STACK_SKIP_SETUP="1", STACK_BUILD_DIR=build, **PORTS)
     os.environ.update({k: v for k, v in env_vars.items() if k.startswith("STACK_")})

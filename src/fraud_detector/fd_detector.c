@@ -191,6 +191,10 @@ static rd_kafka_conf_t *make_conf(fd_detector *d, int is_producer, char *errstr,
         }
         if (svc_kafka_conf_set(conf, "group.id", d->cfg.group_id, errstr, errstr_size) != 0)
             goto fail;
+        if (d->cfg.group_instance_id != NULL &&
+            svc_kafka_conf_set(conf, "group.instance.id", d->cfg.group_instance_id, errstr,
+                               errstr_size) != 0)
+            goto fail;
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     }
     rd_kafka_conf_set_error_cb(conf, error_cb);

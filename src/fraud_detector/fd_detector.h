@@ -34,6 +34,9 @@ typedef struct fd_config {
     const char *dlq_topic;          /* dead letters */
     const char *group_id;
     const char *transactional_id; /* stable per instance so a restart fences its zombie */
+    /* Static group membership (group.instance.id), or NULL: a restarted instance takes its
+     * partitions back at once instead of waiting for its old session to time out. */
+    const char *group_instance_id;
     double threshold;             /* fraud_flag = fs_bundle_flag(score, threshold) */
     int batch_size;               /* messages per transaction, >= 1 */
     int batch_timeout_ms;         /* longest wait to fill a batch once it has a message */

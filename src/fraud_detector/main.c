@@ -25,6 +25,7 @@
 static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_group, *o_model_dir,
     *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr;
 static double o_threshold;
+static int o_static;
 static long o_batch_size, o_batch_timeout, o_metrics_port;
 
 static const svc_option options[] = {
@@ -51,6 +52,10 @@ static const svc_option options[] = {
     {"TRANSACTIONAL_ID", "--transactional-id", SVC_OPT_STRING, NULL, 0, -1,
      "Kafka transactional.id, stable per instance (unset: fraud_detector-<instance>)",
      &o_txn_id},
+    {"STATIC_MEMBERSHIP", "--static-membership", SVC_OPT_BOOL, "true", 0, -1,
+     "join the group as static member <instance> so a restart resumes at once (each "
+     "instance needs its own INSTANCE_ID)",
+     &o_static},
     {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
      &o_log_level},
     {"METRICS_ADDR", "--metrics-addr", SVC_OPT_STRING, "127.0.0.1", 0, -1,
@@ -154,6 +159,7 @@ int main(int argc, char **argv)
         .dlq_topic = o_dlq_topic,
         .group_id = o_group,
         .transactional_id = o_txn_id,
+        .group_instance_id = o_static ? o_instance : NULL,
         .threshold = threshold,
         .batch_size = (int)o_batch_size,
         .batch_timeout_ms = (int)o_batch_timeout,

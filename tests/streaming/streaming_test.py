@@ -1,0 +1,288 @@
+"""The streaming suite: fraud_detector and db_writer on the real Kafka and PostgreSQL that
+tests/streaming/run started. Each test uses its own transaction_id prefix, so they share
+one stack and still count only their own rows. Prints one line per check and ends with
+"N passed, M failed".
+
+Usage (normally through tests/streaming/run):
+  streaming_test.py --build DIR --bootstrap HOST:PORT --pg-port P --model-dir D --work DIR
+"""
+import argparse
+import collections
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import streamlib as sl  # noqa: E402
+
+PASSED = 0
+FAILED = 0
+
+
+def check(ok, what):
+    global PASSED, FAILED
+    if ok:
+        PASSED += 1
+        print(f"  ok    {what}", flush=True)
+    else:
+        FAILED += 1
+        print(f"  FAIL  {what}", flush=True)
+    return ok
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def compare_scores(env, prefix, exp, n):
+    """Checks PostgreSQL holds exactly the n rows of prefix, each with the expected score
+    bits and flag; returns the mismatches."""
+    rows = sl.db_rows(env, prefix)
+    check(len(rows) == n, f"{prefix}: exactly {n} rows in PostgreSQL (found {len(rows)})")
+    bad = []
+    seen = set()
+    for tid, score, flag in rows:
+        i = int(tid[len(prefix):])
+        seen.add(i)
+        want = exp.get(i)
+        if want is None or sl.bits(score) != sl.bits(want[0]) or flag != want[1]:
+            bad.append((tid, score, flag, want))
+    check(len(seen) == n and not bad,
+          f"{prefix}: every score equals `fraudctl score` bit for bit, flags equal "
+          f"({len(bad)} differ{'; first ' + repr(bad[0]) if bad else ''})")
+    return bad
+
+
+def check_topic_once(env, prefix, n):
+    """No duplicates and nothing missing in `scoring` as a read_committed consumer sees it."""
+    msgs = sl.read_topic(env, "scoring", match=lambda k: k is not None and k.startswith(prefix))
+    ids = collections.Counter()
+    for k, v in msgs:
+        body = json.loads(v)
+        ids[body["transaction_id"]] += 1
+    dups = sum(c - 1 for c in ids.values() if c > 1)
+    check(len(msgs) == n and len(ids) == n and dups == 0,
+          f"{prefix}: `scoring` (read_committed) has {len(msgs)} messages, {len(ids)} distinct "
+          f"ids, {dups} duplicates; expected {n}/{n}/0")
+
+
+def check_nothing_left(env):
+    for group, topic in (("fraud_detector", "transactions"), ("db_writer", "scoring")):
+        n = sl.left_behind(env, group, topic)
+        check(n == 0, f"group {group} has consumed and committed all of {topic} "
+                      f"({n} messages after its committed offsets)")
+
+
+def data(env, work, name, rows, seed):
+    path = sl.generate(env, rows, seed, os.path.join(work, f"{name}.csv"))
+    exp = sl.expected_scores(env, path)
+    recs = sl.read_rows(path)
+    if len(recs) != rows or len(exp) != rows:
+        raise RuntimeError(f"{name}: generated {len(recs)} rows, scored {len(exp)}")
+    return recs, exp
+
+
+# ---------------------------------------------------------------- tests
+
+def test_end_to_end(env, work, svc):
+    log("end to end: 5000 generated transactions")
+    prefix = "e2e-"
+    recs, exp = data(env, work, "e2e", 5000, 11)
+    sl.produce(env, "transactions", ((f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r))
+                                     for i, r in enumerate(recs)))
+    got = sl.wait_rows(env, prefix, len(recs), 120)
+    log(f"  {got} rows")
+    compare_scores(env, prefix, exp, len(recs))
+    check_topic_once(env, prefix, len(recs))
+    out = svc["d1"].metric("fraud_detector_messages_out_total")
+    check(out is not None and out >= len(recs),
+          f"detector /metrics counts the messages it produced ({out})")
+    code, body = sl.http_get(f"http://127.0.0.1:{svc['d1'].port}/readyz")
+    check(code == 200, f"detector /readyz is 200 while running ({code} {body.strip()})")
+
+
+def test_poison(env, work, svc):
+    log("poison messages: bad ones go to transactions.dlq with reasons, good ones flow")
+    prefix = "psn-"
+    recs, exp = data(env, work, "poison", 300, 12)
+    good = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    base = json.loads(good[0][1])
+    bad_amount = json.loads(good[1][1])
+    bad_amount["data"]["amount"] = "twelve"
+    bad_time = json.loads(good[2][1])
+    bad_time["data"]["transaction_time"] = "2019-02-30 10:00"
+    no_id = {"data": base["data"]}
+    poison = [
+        ("poison-notjson", b"{this is not json", "json"),
+        ("poison-noid", json.dumps(no_id), "transaction_id"),
+        ("poison-amount", json.dumps(bad_amount), "amount"),
+        ("poison-time", json.dumps(bad_time), "transaction_time"),
+        ("poison-array", b"[1,2,3]", ""),
+        ("poison-empty", b"", ""),
+    ]
+    items = []
+    for i, g in enumerate(good):  # the poison is spread among the good messages
+        items.append(g)
+        if i % 50 == 25 and poison[i // 50:]:
+            k, v, _ = poison[i // 50]
+            items.append((k, v))
+    sl.produce(env, "transactions", items)
+    got = sl.wait_rows(env, prefix, len(good), 120)
+    log(f"  {got} good rows")
+    compare_scores(env, prefix, exp, len(good))
+    deadline = time.monotonic() + 60
+    while True:
+        dlq = sl.read_topic(env, "transactions.dlq", match=lambda k: k and k.startswith("poison-"),
+                            with_headers=True)
+        if len(dlq) >= len(poison) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    by_key = {k: (v, dict((hk, hv.decode() if hv else "") for hk, hv in h)) for k, v, h in dlq}
+    check(len(dlq) == len(poison) and len(by_key) == len(poison),
+          f"transactions.dlq holds each poison message once ({len(dlq)} of {len(poison)})")
+    for k, v, reason_word in poison:
+        got = by_key.get(k)
+        want_v = v if isinstance(v, bytes) else v.encode()
+        if got is None:
+            check(False, f"{k}: dead-lettered")
+            continue
+        payload, h = got
+        ok = ((payload or b"") == want_v
+              and h.get("x-source-topic") == "transactions"
+              and h.get("x-source-partition", "").isdigit()
+              and h.get("x-source-offset", "").isdigit()
+              and h.get("x-error-reason", "") != ""
+              and reason_word.lower() in h.get("x-error-reason", "").lower())
+        check(ok, f"{k}: original payload, source topic/partition/offset and a reason "
+                  f"mentioning '{reason_word}' ({h.get('x-error-reason')!r})")
+    dl = svc["d1"].metric("fraud_detector_messages_dead_lettered_total")
+    check(dl is not None and dl >= len(poison), f"dead letters are counted in /metrics ({dl})")
+
+
+def test_two_instances(env, work, svc):
+    log("two detector instances share the 3 partitions (joins and leaves mid-stream)")
+    prefix = "two-"
+    n = 30000
+    recs, exp = data(env, work, "two", n, 13)
+    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    d2 = sl.detector(env, 28003, "two")
+    svc["d2"] = d2
+    t = threading.Thread(target=sl.produce, args=(env, "transactions", items),
+                         kwargs={"rate": 6000})
+    t.start()
+    time.sleep(1.5)
+    d2.start()                      # joins: the group rebalances mid-stream
+    log("  second instance joined")
+    time.sleep(2.5)
+    p1 = svc["d1"].metric("fraud_detector_assigned_partitions")
+    p2 = d2.metric("fraud_detector_assigned_partitions")
+    check(p1 is not None and p2 is not None and p1 >= 1 and p2 >= 1 and p1 + p2 == 3,
+          f"the 3 partitions are split between the instances ({p1} + {p2})")
+    t.join()
+    got = sl.wait_rows(env, prefix, n, 120)
+    log(f"  {got} rows")
+    m2 = d2.metric("fraud_detector_messages_in_total")
+    check(m2 is not None and m2 > 0, f"the second instance scored messages ({m2})")
+    rc = d2.stop()                  # leaves: another rebalance
+    check(rc == 0, f"SIGTERM: the second instance finished and exited 0 ({rc})")
+    compare_scores(env, prefix, exp, n)
+    check_topic_once(env, prefix, n)
+
+
+def test_faults(env, work, svc, stack):
+    n = 100000
+    log(f"faults: {n} transactions; kill -9 the detector 3 times, the writer once, "
+        f"restart PostgreSQL")
+    prefix = "flt-"
+    recs, exp = data(env, work, "faults", n, 14)
+    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    t = threading.Thread(target=sl.produce, args=(env, "transactions", items),
+                         kwargs={"rate": 4000})
+    t.start()
+    t0 = time.monotonic()
+
+    def at(sec):
+        left = sec - (time.monotonic() - t0)
+        if left > 0:
+            time.sleep(left)
+
+    def progress():
+        return sl.db_count(env, prefix)
+
+    for k, sec in enumerate((4, 11, 18)):
+        at(sec)
+        svc["d1"].kill9()
+        log(f"  kill -9 detector #{k + 1} at {sec} s ({progress()} rows)")
+        svc["d1"].start()
+        if k == 1:
+            svc["w"].kill9()
+            log(f"  kill -9 writer ({progress()} rows)")
+            svc["w"].start(wait_ready=False)
+    at(22)
+    log(f"  restarting PostgreSQL (immediate stop) ({progress()} rows)")
+    sl.run([stack, "stop-service", "postgres", "--kill"], stdout=sys.stderr)
+    time.sleep(2)
+    sl.run([stack, "start-service", "postgres"], stdout=sys.stderr)
+    t.join()
+    log(f"  all {n} produced after {time.monotonic() - t0:.0f} s")
+    last = [0]
+
+    def show(c):
+        if c is not None and c - last[0] >= 20000:
+            last[0] = c
+            log(f"  {c} rows")
+    got = sl.wait_rows(env, prefix, n, 240, progress=show)
+    log(f"  {got} rows after {time.monotonic() - t0:.0f} s")
+    time.sleep(2)  # let late duplicates, if any, arrive before counting
+    compare_scores(env, prefix, exp, n)
+    check_topic_once(env, prefix, n)
+    aborted = svc["d1"].metric("fraud_detector_transactions_aborted_total")
+    log(f"  restarted detector: {aborted} aborted transactions since its last start")
+    check_nothing_left(env)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--pg-port", required=True)
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--stack", required=True)
+    ap.add_argument("--only", nargs="*")
+    a = ap.parse_args()
+    env = sl.Env(os.getcwd(), a.build, a.bootstrap, a.pg_port, a.model_dir,
+                 os.path.join(a.work, "logs"))
+    os.makedirs(env.logs, exist_ok=True)
+    svc = {"d1": sl.detector(env, 28001, "one"), "w": sl.writer(env, 28002)}
+    tests = [("end_to_end", lambda: test_end_to_end(env, a.work, svc)),
+             ("poison", lambda: test_poison(env, a.work, svc)),
+             ("two_instances", lambda: test_two_instances(env, a.work, svc)),
+             ("faults", lambda: test_faults(env, a.work, svc, a.stack))]
+    try:
+        svc["w"].start(wait_ready=False)
+        svc["d1"].start()
+        for name, fn in tests:
+            if a.only and name not in a.only:
+                continue
+            t0 = time.monotonic()
+            try:
+                fn()
+            except Exception:
+                traceback.print_exc()
+                check(False, f"{name}: raised")
+            log(f"{name}: {time.monotonic() - t0:.0f} s")
+    finally:
+        for s in svc.values():
+            rc = s.stop()
+            if s.name == "fraud_detector[one]":
+                check(rc == 0, f"SIGTERM: {s.name} left cleanly with status 0 ({rc})")
+    print(f"{PASSED} passed, {FAILED} failed", flush=True)
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
