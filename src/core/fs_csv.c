@@ -84,14 +84,16 @@ static void on_field(void *data, size_t len, void *opaque)
         return;
     if (c->row_line == 0)
         c->row_line = c->line;
-    if (c->nfields >= c->max_fields) {
-        set_error(c, current_row_line(c), c->nfields + 1, "more than %zu fields in a row",
-                  c->max_fields);
-        return;
-    }
+    /* Length before count: a field in progress may already have been caught by the length
+     * check in after_piece, and the error must not depend on how the input was chunked. */
     if (len > c->max_field) {
         set_error(c, current_row_line(c), c->nfields + 1, "field longer than %zu bytes",
                   c->max_field);
+        return;
+    }
+    if (c->nfields >= c->max_fields) {
+        set_error(c, current_row_line(c), c->nfields + 1, "more than %zu fields in a row",
+                  c->max_fields);
         return;
     }
     size_t need = c->buf_len + len + 1;
@@ -207,7 +209,12 @@ static void after_piece(fs_csv *c)
 static void parse_error(fs_csv *c)
 {
     int e = csv_error(&c->p);
-    if (e == CSV_EPARSE)
+    /* A field already over the cap is reported as such, whatever bytes follow: the same
+     * error for the same input however it was chunked. */
+    if (c->p.entry_pos > c->max_field)
+        set_error(c, current_row_line(c), c->nfields + 1, "field longer than %zu bytes",
+                  c->max_field);
+    else if (e == CSV_EPARSE)
         set_error(c, c->line, c->nfields + 1,
                   "malformed quoting (a quote inside an unquoted field, or text after a "
                   "closing quote)");
