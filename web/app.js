@@ -193,6 +193,8 @@
     bytesLoaded = 0;
     bytesTotal = chosen.size;
     lastUpload = null;
+    delete $("progress").dataset.acked;
+    delete $("progress").dataset.total;
     $("summary").hidden = true;
     setState("receiving", t("upload.sending"));
     renderProgress();
