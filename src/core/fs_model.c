@@ -112,32 +112,37 @@ static inline void prep_row(const fs_model *m, const double *x, double *cols)
     }
 }
 
-/* Leaf of a tree without categorical nodes, on preprocessed columns. */
-static inline int32_t leaf_num(const fsm_node *nodes, int32_t n, const double *cols)
+/* Categorical decision on the execution array. */
+static inline int xcat_left(const fs_model *m, int32_t n, double v)
 {
-    while (n >= 0) {
-        const fsm_node *nd = &nodes[n];
-        double v = cols[nd->col];
-        int left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
-        n = nd->child[!left];
-    }
-    return ~n;
+    if (!(v > -1.0) || v >= 2147483648.0)
+        return 0;
+    int iv = (int)v;
+    uint32_t word = (uint32_t)iv >> 5;
+    if (word >= (uint32_t)m->xcat_len[n])
+        return 0;
+    return (m->cat_words[m->xcat_off[n] + (int32_t)word] >> (iv & 31)) & 1u;
 }
 
-/* Leaf of any tree, on preprocessed columns. */
-static inline int32_t leaf_any(const fs_model *m, int32_t n, const double *cols)
+/* One step down the execution array; a leaf steps onto itself. */
+static inline int32_t xstep_num(const fsm_node *xn, int32_t n, const double *cols)
 {
-    while (n >= 0) {
-        const fsm_node *nd = &m->nodes[n];
-        double v = cols[nd->col];
-        int left;
-        if (nd->flags & FSM_CATEGORICAL)
-            left = cat_left(m, n, v);
-        else
-            left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
-        n = nd->child[!left];
-    }
-    return ~n;
+    const fsm_node *nd = &xn[n];
+    double v = cols[nd->col];
+    int left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
+    return nd->child[!left];
+}
+
+static inline int32_t xstep_any(const fs_model *m, int32_t n, const double *cols)
+{
+    const fsm_node *nd = &m->xnodes[n];
+    double v = cols[nd->col];
+    int left;
+    if (nd->flags & FSM_CATEGORICAL)
+        left = xcat_left(m, n, v);
+    else
+        left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
+    return nd->child[!left];
 }
 
 /* Leaf from the unprocessed row (fallback for models wider than the stack buffer). */
@@ -167,49 +172,99 @@ static inline double leaf_output(const fs_model *m, const fsm_tree *t, int32_t l
     return out;
 }
 
+/* Value of the leaf xnode n reached in tree t. */
+static inline double xvalue(const fs_model *m, const fsm_tree *t, int32_t n, const double *x)
+{
+    if (!t->is_linear)
+        return m->xnodes[n].thr;
+    return leaf_output(m, t, m->xleaf[n], x);
+}
+
+/* One tree, one row, on preprocessed columns. */
 static inline double tree_value(const fs_model *m, const fsm_tree *t, const double *x,
                                 const double *cols)
 {
-    int32_t leaf;
-    if (t->root < 0)
-        leaf = ~t->root;
-    else if (cols == NULL)
-        leaf = leaf_direct(m, t->root, x);
-    else if (t->has_cat)
-        leaf = leaf_any(m, t->root, cols);
+    int32_t n = t->xroot;
+    if (m->has_cat)
+        for (int32_t d = 0; d < t->depth; d++)
+            n = xstep_any(m, n, cols);
     else
-        leaf = leaf_num(m->nodes, t->root, cols);
-    return leaf_output(m, t, leaf, x);
+        for (int32_t d = 0; d < t->depth; d++)
+            n = xstep_num(m->xnodes, n, cols);
+    return xvalue(m, t, n, x);
+}
+
+/* Trees walked together in the single-row path. */
+#define FSM_GROUP 8
+
+/* Adds trees [0, ntrees) of `trees` into out (class of tree i: i % k_per), in file order. */
+static void sum_trees(const fs_model *m, const fsm_tree *trees, size_t ntrees, int k_per,
+                      const double *x, const double *cols, double *out)
+{
+    size_t i = 0;
+    double s = out[0];
+    for (; i + FSM_GROUP <= ntrees; i += FSM_GROUP) {
+        const fsm_tree *t = trees + i;
+        int32_t n[FSM_GROUP];
+        int32_t maxd = 0;
+        for (int g = 0; g < FSM_GROUP; g++) {
+            n[g] = t[g].xroot;
+            if (t[g].depth > maxd)
+                maxd = t[g].depth;
+        }
+        if (m->has_cat) {
+            for (int32_t d = 0; d < maxd; d++)
+                for (int g = 0; g < FSM_GROUP; g++)
+                    n[g] = xstep_any(m, n[g], cols);
+        } else {
+            const fsm_node *xn = m->xnodes;
+            for (int32_t d = 0; d < maxd; d++)
+                for (int g = 0; g < FSM_GROUP; g++)
+                    n[g] = xstep_num(xn, n[g], cols);
+        }
+        if (k_per == 1) {
+            for (int g = 0; g < FSM_GROUP; g++)
+                s += xvalue(m, &t[g], n[g], x);
+        } else {
+            for (int g = 0; g < FSM_GROUP; g++)
+                out[(i + (size_t)g) % (size_t)k_per] += xvalue(m, &t[g], n[g], x);
+        }
+    }
+    for (; i < ntrees; i++) {
+        if (k_per == 1)
+            s += tree_value(m, &trees[i], x, cols);
+        else
+            out[i % (size_t)k_per] += tree_value(m, &trees[i], x, cols);
+    }
+    if (k_per == 1)
+        out[0] = s;
 }
 
 void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
                           const fs_predict_opts *opts)
 {
-    double cols_buf[FSM_STACK_COLS];
-    const double *cols = NULL;
+    double cols[FSM_STACK_COLS];
     int first, count;
     int k_per = m->num_tree_per_iteration;
 
     fsm_iteration_range(m, opts, &first, &count);
-    if (m->num_cols <= FSM_STACK_COLS) {
-        prep_row(m, x, cols_buf);
-        cols = cols_buf;
-    }
     for (int k = 0; k < k_per; k++)
         out[k] = 0.0;
     if (count == 0)
         return;
     const fsm_tree *t = m->trees + (size_t)first * (size_t)k_per;
-    if (k_per == 1) {
-        double s = 0.0;
-        for (int i = 0; i < count; i++)
-            s += tree_value(m, &t[i], x, cols);
-        out[0] = s;
-    } else {
-        for (int i = 0; i < count; i++)
-            for (int k = 0; k < k_per; k++)
-                out[k] += tree_value(m, &t[(size_t)i * (size_t)k_per + (size_t)k], x, cols);
+    size_t ntrees = (size_t)count * (size_t)k_per;
+    if (m->num_cols > FSM_STACK_COLS) {
+        for (size_t i = 0; i < ntrees; i++) {
+            const fsm_tree *ti = &t[i];
+            int32_t leaf = ti->root < 0 ? ~ti->root : leaf_direct(m, ti->root, x);
+            out[i % (size_t)k_per] += leaf_output(m, ti, leaf, x);
+        }
+        return;
     }
+    cols[0] = 0.0; /* leaves read column 0 even in a model without splits */
+    prep_row(m, x, cols);
+    sum_trees(m, t, ntrees, k_per, x, cols, out);
 }
 
 /* GBDT::Predict after PredictRaw, in place: a random forest (average_output) divides by the
@@ -290,6 +345,7 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
     }
     const fsm_tree *trees = m->trees + (size_t)first * (size_t)k_per;
     size_t ntrees = (size_t)count * (size_t)k_per;
+    cols[0] = 0.0; /* leaves read column 0 even in a model without splits */
     for (size_t r0 = 0; r0 < nrows; r0 += FSM_BLOCK_ROWS) {
         size_t nb = nrows - r0 < FSM_BLOCK_ROWS ? nrows - r0 : FSM_BLOCK_ROWS;
         const double *xb = x + r0 * nf;
@@ -301,17 +357,23 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
         for (size_t ti = 0; ti < ntrees; ti++) {
             const fsm_tree *t = &trees[ti];
             size_t k = ti % (size_t)k_per;
-            if (t->root < 0 || t->is_linear || t->has_cat) {
-                for (size_t r = 0; r < nb; r++)
-                    ob[r * (size_t)k_per + k] +=
-                        tree_value(m, t, xb + r * nf, cols + r * ncols);
-                continue;
+            int32_t depth = t->depth, root = t->xroot;
+            size_t r = 0;
+            if (!m->has_cat && !t->is_linear) {
+                const fsm_node *xn = m->xnodes;
+                for (; r + FSM_GROUP <= nb; r += FSM_GROUP) {
+                    int32_t n[FSM_GROUP];
+                    for (int g = 0; g < FSM_GROUP; g++)
+                        n[g] = root;
+                    for (int32_t d = 0; d < depth; d++)
+                        for (int g = 0; g < FSM_GROUP; g++)
+                            n[g] = xstep_num(xn, n[g], cols + (r + (size_t)g) * ncols);
+                    for (int g = 0; g < FSM_GROUP; g++)
+                        ob[(r + (size_t)g) * (size_t)k_per + k] += xn[n[g]].thr;
+                }
             }
-            const fsm_node *nodes = m->nodes;
-            const double *lv = m->leaf_value;
-            int32_t root = t->root;
-            for (size_t r = 0; r < nb; r++)
-                ob[r * (size_t)k_per + k] += lv[leaf_num(nodes, root, cols + r * ncols)];
+            for (; r < nb; r++)
+                ob[r * (size_t)k_per + k] += tree_value(m, t, xb + r * nf, cols + r * ncols);
         }
     }
 }

@@ -41,6 +41,7 @@ enum fsm_kind { FSM_COL_NONE = 0, FSM_COL_ZERO = 1, FSM_COL_NAN = 2, FSM_COL_CAT
 /* Node flags. */
 #define FSM_DEFAULT_LEFT 1u
 #define FSM_CATEGORICAL 2u
+#define FSM_LEAF 4u
 
 typedef struct fsm_node {
     double thr;         /* numerical threshold */
@@ -54,6 +55,7 @@ typedef struct fsm_tree {
     int32_t num_leaves;
     int32_t node_base;  /* first global node index of this tree */
     int32_t leaf_base;  /* first global leaf index */
+    int32_t xroot;      /* root in the execution array (xnodes) */
     int32_t depth;      /* longest root-to-leaf path, in edges */
     uint8_t has_cat;
     uint8_t is_linear;
@@ -105,6 +107,18 @@ struct fs_model {
     int32_t *lin_feat;
     double *lin_coeff;
     int32_t num_lin_terms;
+
+    /* Execution array: every tree as one block of nodes where leaves are nodes too (flag
+     * FSM_LEAF, both children pointing to themselves, thr = the leaf value). A walk of
+     * exactly `depth` steps from xroot ends on the leaf whatever the path, so several trees
+     * (or rows) can be walked in lockstep without branches: independent chains of loads the
+     * CPU overlaps. */
+    fsm_node *xnodes;
+    int32_t *xleaf;        /* global leaf index of a leaf xnode, -1 for internal nodes */
+    int32_t *xcat_off;
+    int32_t *xcat_len;
+    int32_t num_xnodes;
+    int has_cat;
 
     /* Preprocessed columns. */
     int32_t num_cols;

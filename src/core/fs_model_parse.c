@@ -665,6 +665,54 @@ out:
     return rc;
 }
 
+/* Builds the execution array (see fs_model_impl.h) from the parsed trees. */
+static int build_exec(fs_model *m)
+{
+    size_t total = 0;
+    for (int t = 0; t < m->num_trees; t++)
+        total += 2 * (size_t)m->trees[t].num_leaves - 1;
+    if (total > INT32_MAX)
+        return -1;
+    m->xnodes = malloc((total ? total : 1) * sizeof(fsm_node));
+    m->xleaf = malloc((total ? total : 1) * sizeof(int32_t));
+    m->xcat_off = calloc(total ? total : 1, sizeof(int32_t));
+    m->xcat_len = calloc(total ? total : 1, sizeof(int32_t));
+    if (!m->xnodes || !m->xleaf || !m->xcat_off || !m->xcat_len)
+        return -1;
+    int32_t base = 0;
+    for (int ti = 0; ti < m->num_trees; ti++) {
+        fsm_tree *t = &m->trees[ti];
+        int32_t ni = t->num_leaves - 1;
+        for (int32_t i = 0; i < ni; i++) {
+            int32_t g = t->node_base + i;
+            fsm_node *x = &m->xnodes[base + i];
+            *x = m->nodes[g];
+            for (int k = 0; k < 2; k++) {
+                int32_t c = m->nodes[g].child[k];
+                x->child[k] = c >= 0 ? base + (c - t->node_base) : base + ni + (~c - t->leaf_base);
+            }
+            m->xleaf[base + i] = -1;
+            m->xcat_off[base + i] = m->cat_off[g];
+            m->xcat_len[base + i] = m->cat_len[g];
+            if (m->nodes[g].flags & FSM_CATEGORICAL)
+                m->has_cat = 1;
+        }
+        for (int32_t j = 0; j < t->num_leaves; j++) {
+            int32_t self = base + ni + j;
+            fsm_node *x = &m->xnodes[self];
+            x->thr = m->leaf_value[t->leaf_base + j];
+            x->col = 0;
+            x->flags = FSM_LEAF;
+            x->child[0] = x->child[1] = self;
+            m->xleaf[self] = t->leaf_base + j;
+        }
+        t->xroot = ni > 0 ? base : base + ni;
+        base += 2 * t->num_leaves - 1;
+    }
+    m->num_xnodes = base;
+    return 0;
+}
+
 static int set_objective(parser *p, fs_model *m, size_t line)
 {
     char name[64];
@@ -972,6 +1020,10 @@ fs_model *fs_model_load_buffer(const char *text, size_t len, const char *name, c
         goto out;
     }
     m->num_iterations = m->num_trees / m->num_tree_per_iteration;
+    if (build_exec(m) != 0) {
+        perr(&p, p.line, "out of memory");
+        goto out;
+    }
     /* The rest (feature_importances, parameters, pandas_categorical) is not needed. */
     ok = 1;
 out:
@@ -1057,5 +1109,9 @@ void fs_model_free(fs_model *m)
     free(m->lin_coeff);
     free(m->col_feat);
     free(m->col_kind);
+    free(m->xnodes);
+    free(m->xleaf);
+    free(m->xcat_off);
+    free(m->xcat_len);
     free(m);
 }

@@ -1,0 +1,225 @@
+/*
+ * bench_engine: single-row latency and one-thread batch throughput of our engine (fs_model)
+ * against LightGBM's own C API, both in this process, on the same model files and rows.
+ *
+ *   bench_engine LIB_LIGHTGBM_SO DATA_DIR
+ *
+ * DATA_DIR holds fraud.txt, large.txt and X.f64 (written by bench/engine/train.py).
+ * LightGBM paths: LGBM_BoosterPredictForMatSingleRowFast (after ...FastInit, num_threads=1)
+ * and LGBM_BoosterPredictForMat (num_threads=1). Ours: fs_model_predict and
+ * fs_model_predict_batch. Every timing is the best of several repetitions; the two engines'
+ * outputs are compared bit for bit on every row as a sanity check. Prints ratios
+ * (LightGBM time / our time), so > 1 means we are faster.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs_model.h"
+
+typedef void *BoosterHandle;
+typedef void *FastConfigHandle;
+typedef int (*create_fn)(const char *, int *, BoosterHandle *);
+typedef int (*free_fn)(BoosterHandle);
+typedef int (*fast_init_fn)(BoosterHandle, int, int, int, int, int32_t, const char *,
+                            FastConfigHandle *);
+typedef int (*fast_fn)(FastConfigHandle, const void *, int64_t *, double *);
+typedef int (*fast_free_fn)(FastConfigHandle);
+typedef int (*mat_fn)(BoosterHandle, const void *, int, int32_t, int32_t, int, int, int, int,
+                      const char *, int64_t *, double *);
+typedef const char *(*err_fn)(void);
+
+#define C_API_DTYPE_FLOAT64 1
+#define C_API_PREDICT_NORMAL 0
+
+static struct {
+    create_fn create;
+    free_fn free_booster;
+    fast_init_fn fast_init;
+    fast_fn fast;
+    fast_free_fn fast_free;
+    mat_fn mat;
+    err_fn last_error;
+} lgb;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int load_lib(const char *path)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        fprintf(stderr, "bench_engine: %s: %s\n", path, dlerror());
+        return -1;
+    }
+    struct {
+        const char *name;
+        void **slot;
+    } syms[] = {
+        {"LGBM_BoosterCreateFromModelfile", (void **)&lgb.create},
+        {"LGBM_BoosterFree", (void **)&lgb.free_booster},
+        {"LGBM_BoosterPredictForMatSingleRowFastInit", (void **)&lgb.fast_init},
+        {"LGBM_BoosterPredictForMatSingleRowFast", (void **)&lgb.fast},
+        {"LGBM_FastConfigFree", (void **)&lgb.fast_free},
+        {"LGBM_BoosterPredictForMat", (void **)&lgb.mat},
+        {"LGBM_GetLastError", (void **)&lgb.last_error},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        void *p = dlsym(h, syms[i].name);
+        if (p == NULL) {
+            fprintf(stderr, "bench_engine: %s: no symbol %s\n", path, syms[i].name);
+            return -1;
+        }
+        memcpy(syms[i].slot, &p, sizeof p);
+    }
+    return 0;
+}
+
+static double *read_rows(const char *path, int nf, size_t *nrows)
+{
+    FILE *f = fopen(path, "rb");
+    double *x = NULL;
+    if (f == NULL) {
+        fprintf(stderr, "bench_engine: %s: cannot open\n", path);
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0)
+        goto out;
+    long size = ftell(f);
+    if (size <= 0 || fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    *nrows = (size_t)size / (sizeof(double) * (size_t)nf);
+    x = malloc(*nrows * (size_t)nf * sizeof(double));
+    if (x == NULL || fread(x, sizeof(double), *nrows * (size_t)nf, f) != *nrows * (size_t)nf) {
+        free(x);
+        x = NULL;
+    }
+out:
+    fclose(f);
+    return x;
+}
+
+static int same_bits(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* One model: returns 0 if both engines ran and agreed. */
+static int bench_model(const char *label, const char *model_path, const double *x, size_t nrows,
+                       int reps)
+{
+    char err[512];
+    int rc = -1, iters = 0;
+    BoosterHandle booster = NULL;
+    FastConfigHandle fast = NULL;
+    double *ours = NULL, *theirs = NULL;
+    fs_model *m = fs_model_load_file(model_path, err, sizeof err);
+    if (m == NULL) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        goto out;
+    }
+    int nf = fs_model_num_features(m);
+    if (lgb.create(model_path, &iters, &booster) != 0 ||
+        lgb.fast_init(booster, C_API_PREDICT_NORMAL, 0, -1, C_API_DTYPE_FLOAT64, nf,
+                      "num_threads=1", &fast) != 0) {
+        fprintf(stderr, "bench_engine: LightGBM: %s\n", lgb.last_error());
+        goto out;
+    }
+    ours = malloc(nrows * sizeof(double));
+    theirs = malloc(nrows * sizeof(double));
+    if (ours == NULL || theirs == NULL)
+        goto out;
+
+    /* Single row: every row once per repetition, best repetition. */
+    size_t nsingle = nrows < 20000 ? nrows : 20000;
+    double best_lgb = 1e30, best_ours = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        for (size_t i = 0; i < nsingle; i++) {
+            int64_t len = 0;
+            lgb.fast(fast, x + i * (size_t)nf, &len, &theirs[i]);
+        }
+        double t1 = now();
+        for (size_t i = 0; i < nsingle; i++)
+            fs_model_predict(m, x + i * (size_t)nf, &ours[i], NULL);
+        double t2 = now();
+        if (t1 - t0 < best_lgb)
+            best_lgb = t1 - t0;
+        if (t2 - t1 < best_ours)
+            best_ours = t2 - t1;
+    }
+    size_t mism = 0;
+    for (size_t i = 0; i < nsingle; i++)
+        mism += !same_bits(ours[i], theirs[i]);
+    printf("%-6s single row: LightGBM %8.3f us/row, ours %8.3f us/row, ratio %6.1fx  "
+           "(%zu rows, %zu differ)\n",
+           label, best_lgb / (double)nsingle * 1e6, best_ours / (double)nsingle * 1e6,
+           best_lgb / best_ours, nsingle, mism);
+
+    /* Batch: all rows in one call, one thread. */
+    best_lgb = best_ours = 1e30;
+    for (int r = 0; r < reps; r++) {
+        int64_t len = 0;
+        double t0 = now();
+        if (lgb.mat(booster, x, C_API_DTYPE_FLOAT64, (int32_t)nrows, nf, 1, C_API_PREDICT_NORMAL,
+                    0, -1, "num_threads=1", &len, theirs) != 0) {
+            fprintf(stderr, "bench_engine: LightGBM: %s\n", lgb.last_error());
+            goto out;
+        }
+        double t1 = now();
+        fs_model_predict_batch(m, x, nrows, ours, NULL);
+        double t2 = now();
+        if (t1 - t0 < best_lgb)
+            best_lgb = t1 - t0;
+        if (t2 - t1 < best_ours)
+            best_ours = t2 - t1;
+    }
+    mism = 0;
+    for (size_t i = 0; i < nrows; i++)
+        mism += !same_bits(ours[i], theirs[i]);
+    printf("%-6s batch:      LightGBM %8.0f rows/s,  ours %8.0f rows/s,  ratio %6.1fx  "
+           "(%zu rows, %zu differ)\n",
+           label, (double)nrows / best_lgb, (double)nrows / best_ours, best_lgb / best_ours,
+           nrows, mism);
+    rc = mism == 0 ? 0 : -1;
+out:
+    if (fast != NULL)
+        lgb.fast_free(fast);
+    if (booster != NULL)
+        lgb.free_booster(booster);
+    free(ours);
+    free(theirs);
+    fs_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench_engine LIB_LIGHTGBM_SO DATA_DIR\n");
+        return 2;
+    }
+    if (load_lib(argv[1]) != 0)
+        return 1;
+    char path[4096];
+    size_t nrows = 0;
+    snprintf(path, sizeof path, "%s/X.f64", argv[2]);
+    double *x = read_rows(path, 16, &nrows);
+    if (x == NULL)
+        return 1;
+    int rc = 0;
+    snprintf(path, sizeof path, "%s/fraud.txt", argv[2]);
+    rc |= bench_model("fraud", path, x, nrows, 5) != 0;
+    snprintf(path, sizeof path, "%s/large.txt", argv[2]);
+    rc |= bench_model("large", path, x, nrows < 20000 ? nrows : 20000, 3) != 0;
+    free(x);
+    return rc;
+}
