@@ -201,6 +201,39 @@ int fs_parse_number(const char *s, size_t len, double *out, char *errstr, size_t
         errf(errstr, errstr_size, "number longer than %d characters: \"%s\"", NUMBER_MAX, ex);
         return -1;
     }
+    /* Clinger's fast path: up to 15 significant digits and a power of ten up to 22 are
+     * both exact doubles, so one IEEE multiply or divide rounds correctly, as strtod
+     * would; everything else goes to strtod. */
+    {
+        uint64_t m = 0;
+        int nd = 0, scale = 0, neg = s[0] == '-';
+        size_t k = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+        for (; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
+            if (m == 0 && s[k] == '0')
+                continue;
+            m = m * 10 + (uint64_t)(s[k] - '0');
+            nd++;
+        }
+        if (k < len && s[k] == '.') {
+            for (k++; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
+                scale--;
+                if (m == 0 && s[k] == '0')
+                    continue;
+                m = m * 10 + (uint64_t)(s[k] - '0');
+                nd++;
+                if (nd > 15)
+                    break;
+            }
+        }
+        if (k == len && nd <= 15 && scale >= -22) {
+            static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                         1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                         1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+            double v = (double)m / p10[-scale];
+            *out = neg ? -v : v;
+            return 0;
+        }
+    }
     memcpy(buf, s, len);
     buf[len] = '\0';
     errno = 0;
@@ -256,6 +289,14 @@ static int valid_text(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
+    /* Eight bytes at a time while they are plain ASCII without NUL (nearly all data). */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if ((w & 0x8080808080808080ull) != 0 ||
+            ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0)
+            break;
+    }
     while (i < len) {
         unsigned c = s[i];
         if (c == 0)

@@ -134,6 +134,11 @@ int main(void)
            "line 2, column 2: quoted field not closed at end of input");
     expect("a,b,c,d\n", 8, -1, "line 1, column 4: more than 3 fields in a row", 64, 3);
     expect("ok\n0123456789\n", 14, -1, "line 2, column 1: field longer than 5 bytes", 5, 3);
+    /* A quoted field of exactly the cap is fine however it is chunked (libcsv holds the
+     * closing quote in its buffer until the next byte: a fuzz finding). */
+    expect("\"abcde\",x\n", 10, 0, "L1#0:[abcde][x]\n", 5, 3);
+    expect("\"ab\"\"de\"\n", 9, 0, "L1#0:[ab\"de]\n", 5, 3);
+    expect("\"ab\"\"def\"\n", 10, -1, "line 1, column 1: field longer than 5 bytes", 5, 3);
     /* A field that never ends is caught by the cap, not by memory exhaustion. */
     {
         size_t n = 1u << 20;
