@@ -187,6 +187,17 @@ def docker_ignored(relpath, pats):
     return ignored
 
 
+def free_ports(n):
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
 
@@ -329,6 +340,8 @@ class Deploy:
         self.with_defaults = interpolate(self.raw, {})
         self.svcs = self.with_example["services"]
         self.stages = parse_dockerfile(ROOT / "docker" / "Dockerfile")
+        self.live_metrics = set()  # metric families seen on the running binaries' /metrics
+        self.live_services = set()
 
     def stage(self, name):
         for s in self.stages:
@@ -564,6 +577,60 @@ class Deploy:
         need(stack_topics == topics, f"kafka-setup {topics} != scripts/stack {stack_topics}")
         return " ".join(f"{k}:{v}" for k, v in topics.items()) + " (= scripts/stack)"
 
+    def check_kafka_setup_script(self):
+        # Runs kafka-setup's own script (after compose interpolation, under /bin/sh) against a
+        # real Kafka 3.9.1 broker started by scripts/stack (its jars, its own port and
+        # directory), with kafka-topics.sh being Kafka's TopicCommand from the same jars.
+        libs = ROOT / ".deps" / "kafka" / "libs"
+        if not shutil.which("java") or not libs.is_dir():
+            raise Skip("no java or .deps/kafka/libs (scripts/setup installs them)")
+        script = self.svcs["kafka-setup"]["entrypoint"]
+        need(script[:2] == ["/bin/sh", "-ec"] and len(script) == 3,
+             f"kafka-setup entrypoint is not [/bin/sh, -ec, script]: {script[:2]}")
+        env_setup = env_dict(self.svcs["kafka-setup"])
+        ports = free_ports(2)
+        with tempfile.TemporaryDirectory(prefix="deploy-kafka-") as d:
+            stack_env = {**os.environ, "STACK_DIR": f"{d}/stack", "KAFKA_PORT": str(ports[0]),
+                         "KAFKA_CONTROLLER_PORT": str(ports[1]), "STACK_SKIP_SETUP": "1",
+                         "KAFKA_HEAP_OPTS": "-Xms64m -Xmx256m"}
+            stack = [str(ROOT / "scripts" / "stack")]
+            try:
+                r = subprocess.run(stack + ["start-service", "kafka"], env=stack_env,
+                                   capture_output=True, text=True, timeout=180)
+                need(r.returncode == 0, f"scripts/stack start-service kafka: {r.stderr[-400:]}")
+                bindir = Path(d) / "bin"
+                bindir.mkdir()
+                tool = bindir / "kafka-topics.sh"
+                tool.write_text("#!/bin/sh\nexec java -Xmx128m -Dlog4j.configuration=file:"
+                                f"{ROOT}/tools/kafka/log4j-tools.properties -cp '{libs}/*' "
+                                "org.apache.kafka.tools.TopicCommand \"$@\"\n")
+                tool.chmod(0o755)
+                body = script[2].replace("/opt/kafka/bin/", f"{bindir}/")
+                need(body != script[2], "kafka-setup does not run /opt/kafka/bin tools")
+                boot = f"127.0.0.1:{ports[0]}"
+
+                def setup(topics):
+                    r = subprocess.run(["/bin/sh", "-ec", body], capture_output=True, text=True,
+                                       timeout=180, env={"PATH": os.environ["PATH"],
+                                                         "BOOTSTRAP": boot, "TOPICS": topics})
+                    need(r.returncode == 0, f"kafka-setup script exited {r.returncode}: "
+                                            f"{(r.stdout + r.stderr)[-400:]}")
+                    return r.stdout
+                # The stack made the real topics already: the script must leave them be
+                # (idempotent); then it must create a new one.
+                setup(env_setup["TOPICS"])
+                extra = "deploy.check:2"
+                out = setup(extra)
+                got = dict(re.findall(r"Topic: (\S+)\s+TopicId: \S+\s+PartitionCount: (\d+)",
+                                      out))
+                for spec in (env_setup["TOPICS"] + " " + extra).split():
+                    n, _, p = spec.partition(":")
+                    need(got.get(n) == p, f"after kafka-setup, {n} has {got.get(n)} "
+                                          f"partitions, want {p}")
+            finally:
+                subprocess.run(stack + ["down"], env=stack_env, capture_output=True, timeout=120)
+        return f"created and re-ran idempotently on Kafka at {boot}"
+
     def check_binaries_env(self):
         exes = cmake_executables()
         built, missing, out = [], [], []
@@ -607,6 +674,86 @@ class Deploy:
         if missing:
             raise Skip(f"not built yet: {', '.join(missing)} (run scripts/build, or set "
                        f"DEPLOY_BUILD_DIR); checked: {'; '.join(out) or 'none'}")
+        return "; ".join(out)
+
+    def check_live_endpoints(self):
+        # Starts each built binary with the environment compose gives it (addresses of other
+        # containers pointed at a closed local port, its HTTP port at a free one, /opt/fraud
+        # paths at the repository), then probes the health check URL, /healthz and /metrics
+        # the way the healthcheck and Prometheus do, and stops it with SIGTERM like
+        # `docker stop`, which must finish within stop_grace_period.
+        import time
+        import urllib.error
+        import urllib.request
+        exes = cmake_executables()
+        out, todo = [], []
+        svc_names = [n for n in self.svcs]
+
+        def localize(val):
+            val = re.sub(r"host=(%s) port=\d+" % "|".join(map(re.escape, svc_names)),
+                         "host=127.0.0.1 port=1", val)
+            val = re.sub(r"\b(%s):\d+" % "|".join(map(re.escape, svc_names)), "127.0.0.1:1", val)
+            return val.replace("/opt/fraud/", f"{ROOT}/")
+
+        def get(url):
+            try:
+                with urllib.request.urlopen(url, timeout=3) as r:
+                    return r.status, r.read().decode(errors="replace")
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode(errors="replace")
+            except OSError:
+                return None, ""
+        for name in APP_SERVICES:
+            binary = BUILD / exes.get(name, "?") / name
+            if not binary.is_file():
+                todo.append(name)
+                continue
+            svc = self.svcs[name]
+            env = {k: localize(v) for k, v in env_dict(svc).items() if v is not None}
+            port = str(free_ports(1)[0])
+            env[HTTP_PORT_ENV[name]] = port
+            env["METRICS_ADDR" if name != "interface" else "LISTEN_ADDR"] = "127.0.0.1"
+            env["PATH"] = "/usr/bin:/bin"
+            _, _, path = healthcheck_url(svc)
+            grace = float(str(svc["stop_grace_period"]).rstrip("s"))
+            with tempfile.TemporaryFile() as log:
+                p = subprocess.Popen([str(binary)] + svc["command"][1:], env=env, cwd=ROOT,
+                                     stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    t0 = time.monotonic()
+                    code = None
+                    while time.monotonic() - t0 < 15 and p.poll() is None:
+                        code, body = get(f"http://127.0.0.1:{port}/healthz")
+                        if code == 200:
+                            break
+                        time.sleep(0.2)
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace")[-500:]
+                    need(p.poll() is None, f"{name} exited {p.returncode} with the compose "
+                                           f"environment: {tail!r}")
+                    need(code == 200, f"{name}: /healthz answered {code}")
+                    code, body = get(f"http://127.0.0.1:{port}{path}")
+                    need(code in (200, 503) and '"ready"' in body,
+                         f"{name}: healthcheck {path} answered {code} {body[:100]!r}")
+                    mcode, metrics = get(f"http://127.0.0.1:{port}/metrics")
+                    need(mcode == 200 and "# TYPE " in metrics, f"{name}: /metrics {mcode}")
+                    self.live_metrics |= set(re.findall(r"^# TYPE (\S+)", metrics, re.M))
+                    self.live_services.add(name)
+                    p.send_signal(15)
+                    t1 = time.monotonic()
+                    try:
+                        p.wait(timeout=grace)
+                    except subprocess.TimeoutExpired:
+                        raise Fail(f"{name} still running {grace:.0f} s after SIGTERM "
+                                   f"(stop_grace_period): docker would SIGKILL it")
+                    out.append(f"{name}: {path} {code}, stopped in "
+                               f"{time.monotonic() - t1:.1f} s")
+                finally:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+        if todo:
+            raise Skip(f"not built yet: {todo}; checked: {'; '.join(out) or 'none'}")
         return "; ".join(out)
 
     # -- Dockerfile -----------------------------------------------------------------------
@@ -743,6 +890,10 @@ class Deploy:
         need(any(instr == "COPY" and not rest.startswith("--from") and
                  rel.startswith(shlex.split(rest)[0].rstrip("/")) for instr, rest in steps),
              f"MODEL_DIR {model_dir} is not copied from the repository")
+        files = set(git_files())
+        lacking = [f for f in ("model.txt", "stats.json", "metadata.json")
+                   if f"{rel}/{f}" not in files]
+        need(not lacking, f"the bundle the image copies lacks {lacking} in git ({rel}/)")
         todo = self.unwritten_targets()
         if todo:
             raise Skip(f"all else ok, but no add_executable yet for {todo}")
@@ -890,10 +1041,17 @@ class Deploy:
                     used |= promql_metrics(t.get("expr", ""))
         unknown = sorted(n for n in used if not metric_known(n, known))
         need(not unknown, f"dashboard queries metrics no service exports: {unknown}")
+        # Names of a service that ran in live_endpoints must be on its real /metrics page.
+        not_live = sorted(n for n in used if any(n.startswith(s + "_") for s in
+                                                 self.live_services)
+                          and not metric_known(n, self.live_metrics))
+        need(not not_live, f"dashboard metrics missing from the running services' /metrics: "
+                           f"{not_live}")
         blob = " ".join(titles).lower()
         for topic in ("throughput", "latency", "lag", "fraud rate", "dlq"):
             need(topic in blob, f"dashboard has no panel about {topic}")
-        return f"{len(titles)} panels, {len(used)} metric names all exported"
+        return (f"{len(titles)} panels, {len(used)} metric names all registered in src/ "
+                f"(and served live by {sorted(self.live_services) or 'none'})")
 
     # -- docs -----------------------------------------------------------------------------
     def doc_ports(self, text):
