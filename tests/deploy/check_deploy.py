@@ -17,7 +17,6 @@ import sys
 import tempfile
 import traceback
 import xml.etree.ElementTree as ET
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import yaml
@@ -512,9 +511,33 @@ class Deploy:
                 if spec.get("condition") == "service_healthy":
                     need(self.svcs[dep].get("healthcheck"), f"{name} waits for {dep} healthy, "
                                                             f"which has no healthcheck")
+        for name, svc in self.svcs.items():
+            for dep in deps(name):
+                need(set(self.svcs[dep].get("profiles", [])) <= set(svc.get("profiles", [])),
+                     f"{name} depends on {dep}, which only runs in profiles "
+                     f"{self.svcs[dep].get('profiles')}")
         need(self.svcs["kafka-setup"].get("restart", "no") == "no",
              "kafka-setup must not restart (it runs once and exits 0)")
         return "start order: kafka -> kafka-setup -> services; postgres -> db_writer -> interface"
+
+    def check_volumes(self):
+        declared = set(self.raw.get("volumes") or {})
+        used = set()
+        for name, svc in self.svcs.items():
+            for v in svc.get("volumes", []) or []:
+                src = v.get("source") if isinstance(v, dict) else str(v).split(":")[0]
+                if src.startswith((".", "/", "~")):
+                    need((ROOT / src).exists(), f"{name} mounts {src}, which does not exist")
+                    continue
+                need(src in declared, f"{name} uses volume {src}, not declared at top level")
+                used.add(src)
+        need(declared <= used, f"declared but unused volumes: {sorted(declared - used)}")
+        for name, path in (("postgres", "/var/lib/postgresql/data"),
+                           ("kafka", env_dict(self.svcs["kafka"]).get("KAFKA_LOG_DIRS"))):
+            need(any(str(v).split(":")[1:2] == [path] and not str(v).startswith((".", "/"))
+                     for v in self.svcs[name].get("volumes", [])),
+                 f"{name} keeps {path} outside a named volume")
+        return ", ".join(sorted(used))
 
     def check_healthchecks(self):
         svc_http = "".join(p.read_text() for p in (ROOT / "src" / "svc").glob("*.c"))
@@ -568,12 +591,12 @@ class Deploy:
         if not stack.is_file():
             raise Skip("scripts/stack not there yet: topics not compared with the local stack")
         text = stack.read_text()
+        m = re.search(r"^TOPICS=\(([^)]*)\)", text, re.M)
+        need(m, "found no TOPICS=(name:partitions ...) list in scripts/stack")
         stack_topics = {}
-        for line in text.splitlines():
-            if "ensure" in line or "TOPICS" in line:
-                for m in re.finditer(r"\b((?:transactions|scoring)(?:\.dlq)?):(\d+)\b", line):
-                    stack_topics[m.group(1)] = int(m.group(2))
-        need(stack_topics, "found no name:partitions topic list in scripts/stack")
+        for spec in m.group(1).split():
+            n, _, p = spec.partition(":")
+            stack_topics[n] = int(p or "1")
         need(stack_topics == topics, f"kafka-setup {topics} != scripts/stack {stack_topics}")
         return " ".join(f"{k}:{v}" for k, v in topics.items()) + " (= scripts/stack)"
 
