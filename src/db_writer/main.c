@@ -482,6 +482,15 @@ static int run(writer *w)
             int64_t lag = svc_kafka_consumer_lag(w->consumer);
             if (lag >= 0)
                 svc_gauge_set(w->m.lag, (double)lag);
+            /* After "all brokers down", readiness comes back with the first answer, even
+             * when no message flows. */
+            const struct rd_kafka_metadata *md = NULL;
+            if (!atomic_load(&w->kafka_up) &&
+                rd_kafka_metadata(w->consumer, 0, NULL, &md, 500) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR) {
+                atomic_store(&w->kafka_up, 1);
+                rd_kafka_metadata_destroy(md);
+            }
         }
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batch of %zu messages",

@@ -123,16 +123,21 @@ def test_postgres_restart_loses_nothing(bootstrap, db_url, topics, writers):
 def test_kill9_writer_mid_run(bootstrap, db_url, topics, writers):
     prefix = uuid.uuid4().hex[:10]
     rows = make_rows(40000, prefix)
-    done = threading.Event()
+    chunk = 2000
+    kills_done = threading.Event()
+    errors = []
 
     def producer():
+        # The last chunk waits for the kills, so both happen while messages still flow.
         try:
-            for i in range(0, len(rows), 2000):
+            for i in range(0, len(rows), chunk):
+                if i + chunk >= len(rows):
+                    kills_done.wait(300)
                 produce(bootstrap, topics.scoring,
-                        [scoring_message(*r) for r in rows[i:i + 2000]])
-                time.sleep(0.25)
-        finally:
-            done.set()
+                        [scoring_message(*r) for r in rows[i:i + chunk]])
+                time.sleep(0.1)
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
 
     w = writers(topics, extra={"BATCH_SIZE": "200"}).start()
     t = threading.Thread(target=producer)
@@ -140,14 +145,17 @@ def test_kill9_writer_mid_run(bootstrap, db_url, topics, writers):
     kills = 0
     try:
         for _ in range(2):
-            wait_for(lambda: count(db_url, prefix) > 0, 60, "first rows")
-            time.sleep(0.7)
-            assert not done.is_set(), "production finished before the kill: not mid-run"
+            seen = count(db_url, prefix)
+            wait_for(lambda: count(db_url, prefix) > seen, 60, "rows flowing")
+            time.sleep(0.3)
             w.stop(signal.SIGKILL)
             kills += 1
+            assert count(db_url, prefix) < len(rows)
             w = writers(topics, name=f"restart{kills}").start()
     finally:
+        kills_done.set()
         t.join()
+    assert not errors, errors
     assert kills == 2
     assert wait_count(db_url, prefix, len(rows), timeout=120) == len(rows)
     check_exact(db_url, prefix, rows)
