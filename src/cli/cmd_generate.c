@@ -28,7 +28,7 @@ static void usage(FILE *out)
             "  --output FILE     write to FILE instead of stdout\n"
             "  --start DATE      first day, YYYY-MM-DD (default 2019-01-01)\n"
             "  --fraud-rate R    share of fraud rows, 0..0.5 (default 0.005)\n"
-            "  --customers N     cards in the simulated world (default 1000)\n"
+            "  --customers N     cards in the simulated world, 1..100000 (default 1000)\n"
             "  --merchants N     merchants, 14..10000 (default 700)\n"
             "  --no-target       leave out the target column (the test.csv schema)\n");
 }
@@ -112,8 +112,8 @@ int cmd_generate(int argc, char **argv)
             }
             o.fraud_rate = r;
         } else if (strcmp(a, "--customers") == 0) {
-            if (parse_int(v, 1, 1000000, &o.customers) != 0) {
-                fprintf(stderr, "fraudctl generate: --customers: expected 1..1000000, got '%s'\n",
+            if (parse_int(v, 1, 100000, &o.customers) != 0) {
+                fprintf(stderr, "fraudctl generate: --customers: expected 1..100000, got '%s'\n",
                         v);
                 return FS_EXIT_USAGE;
             }

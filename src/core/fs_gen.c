@@ -562,8 +562,8 @@ fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
         errf(errstr, errstr_size, "fraud rate %g outside [0, 0.5]", o.fraud_rate);
         return NULL;
     }
-    if (o.customers < 1 || o.customers > 1000000) {
-        errf(errstr, errstr_size, "customers %d outside [1, 1000000]", o.customers);
+    if (o.customers < 1 || o.customers > 100000) {
+        errf(errstr, errstr_size, "customers %d outside [1, 100000]", o.customers);
         return NULL;
     }
     if (o.merchants < FS_GEN_NCATEGORIES || o.merchants > 10000) {

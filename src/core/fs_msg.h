@@ -18,6 +18,9 @@
 #include "fs_txn.h"
 
 #define FS_TXN_ID_MAX 128
+/* Buffer size that always holds a transactions message: every byte of a record's text
+ * escaped as \u00XX, the id escaped, keys and numbers. */
+#define FS_MSG_TRANSACTION_MAX (6 * FS_TXN_TEXT_MAX + 2 * FS_TXN_ID_MAX + 1024)
 /* Buffer size that always holds a scoring message (every id character escaped). */
 #define FS_MSG_SCORING_MAX (96 + 2 * FS_TXN_ID_MAX)
 
@@ -28,7 +31,8 @@ int fs_msg_parse_transaction(const char *payload, size_t len, fs_txn *t, char *e
 
 /* Writes a transactions message for t with the given id into buf: compact JSON, data keys
  * in column order, numbers in their shortest form that reads back to the same double,
- * missing numbers as null (the same content as fs_txn_to_json). Returns the length written (without the NUL), or -1 if buf is too
+ * missing numbers as null (the same content as fs_txn_to_json). FS_MSG_TRANSACTION_MAX bytes
+ * always suffice. Returns the length written (without the NUL), or -1 if buf is too
  * small or the id is invalid. */
 int fs_msg_format_transaction(char *buf, size_t size, const char *transaction_id,
                               const fs_txn *t);

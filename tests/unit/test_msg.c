@@ -164,6 +164,46 @@ static void test_transaction(void)
     CHECK_EQ_INT(fs_msg_parse_transaction(buf, (size_t)n, &u, err, sizeof err), 0);
     CHECK_EQ_BITS(u.merchant_lon, t.merchant_lon);
 
+    /* The worst case fits FS_MSG_TRANSACTION_MAX: every text byte a control character. */
+    {
+        static char cells[FS_TXN_NFIELDS][256];
+        const char *values[FS_TXN_NFIELDS];
+        size_t lens[FS_TXN_NFIELDS];
+        /* text[0], the time and its NUL, and room for the id the parse stores too */
+        size_t room = FS_TXN_TEXT_MAX - 1 - 16 - 1 - (FS_TXN_ID_MAX + 1);
+        for (int f = 0; f < FS_TXN_NFIELDS; f++) {
+            values[f] = cells[f];
+            lens[f] = 0;
+            if (f == FS_F_TRANSACTION_TIME) {
+                memcpy(cells[f], "2019-01-01 00:00", 17);
+                lens[f] = 16;
+            } else if (!fs_txn_field_is_numeric((enum fs_txn_field)f)) {
+                size_t k = room / 9 - 1 < 255 ? room / 9 - 1 : 255; /* 9 string fields */
+                memset(cells[f], 0x01, k);
+                lens[f] = k;
+            } else {
+                memcpy(cells[f], "-0.00012345678901234567", 24);
+                lens[f] = 23;
+                if (f == FS_F_AMOUNT || f == FS_F_POPULATION_CITY || f == FS_F_POST_CODE) {
+                    memcpy(cells[f], "12345678901234567890123", 24);
+                }
+            }
+        }
+        int bad_field;
+        CHECK_EQ_INT(fs_txn_from_strings(&t, values, lens, NULL, NULL, &bad_field, err,
+                                         sizeof err),
+                     0);
+        static char big[FS_MSG_TRANSACTION_MAX];
+        char id[FS_TXN_ID_MAX + 1];
+        memset(id, '\\', FS_TXN_ID_MAX);
+        id[FS_TXN_ID_MAX] = '\0';
+        n = fs_msg_format_transaction(big, sizeof big, id, &t);
+        CHECK(n > 5 * (FS_TXN_TEXT_MAX - 300));
+        CHECK_EQ_INT(fs_msg_parse_transaction(big, (size_t)n, &u, err, sizeof err), 0);
+        CHECK_EQ_STR(u.street, t.street);
+        CHECK_EQ_STR(u.transaction_id, id);
+    }
+
     static const struct {
         const char *in, *want;
     } bad[] = {
