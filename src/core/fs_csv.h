@@ -2,9 +2,14 @@
  * fs_csv: a streaming CSV reader over libcsv that hands out whole rows with their position.
  * Push model: feed bytes in chunks of any size as they arrive (a file read, an HTTP upload
  * body); the row callback receives each complete row. Handles a UTF-8 BOM, CRLF and LF,
- * quoted fields with commas, quotes and newlines. Every growable buffer is capped.
+ * quoted fields with commas, quotes and newlines. Blank lines are skipped (but counted);
+ * spaces are data, never trimmed. Every growable buffer is capped: a field at max_field
+ * bytes, a row at max_fields fields. The same input gives the same rows and the same error
+ * however it is split into chunks. Lines are counted by LF.
  *
- * Ownership: the fields passed to the callback live only for the duration of the call.
+ * Ownership: fs_csv_new returns a parser the caller frees with fs_csv_free (NULL if memory
+ * ran out or a cap is 0). The fields passed to the callback live only for the duration of
+ * the call; fs_csv_error's string lives as long as the parser.
  */
 #ifndef FS_CSV_H
 #define FS_CSV_H
@@ -29,7 +34,8 @@ fs_csv *fs_csv_new(fs_csv_row_cb cb, void *opaque, size_t max_field, size_t max_
 void fs_csv_free(fs_csv *csv);
 
 /* Feeds a chunk. Returns 0, the callback's non-zero stop value, or -1 on a parse error
- * (fs_csv_error then says what and where: "line L, column C: ..."). */
+ * (fs_csv_error then says what and where: "line L, column C: ...", C = 1-based field).
+ * After a non-zero return the parser is spent: later calls return the same value. */
 int fs_csv_feed(fs_csv *csv, const void *data, size_t len);
 /* Ends the input: flushes a last row without a newline. Same returns as fs_csv_feed. */
 int fs_csv_finish(fs_csv *csv);
