@@ -45,7 +45,7 @@ struct msg {
 struct prep {
     struct msg *m;
     size_t n, cap;
-    char buf[8192];
+    char buf[FS_MSG_TRANSACTION_MAX];
 };
 
 static int prep_row(const fs_txn *t, const fs_csv_row *row, void *opaque)

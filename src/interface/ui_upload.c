@@ -23,7 +23,7 @@
 #define UI_FAILURE_KINDS 8  /* distinct delivery failure reasons kept per upload */
 #define UI_CSV_MAX_FIELD 4096
 #define UI_CSV_MAX_FIELDS 256
-#define UI_MSG_MAX 8192     /* one transactions message; a record's text is capped at 2 KiB */
+#define UI_MSG_MAX FS_MSG_TRANSACTION_MAX
 #define UI_KEY_MAX 2048
 
 enum up_state { UP_RECEIVING, UP_SENDING, UP_DONE, UP_FAILED, UP_REJECTED };
