@@ -98,12 +98,16 @@ static double baseline(const char *bootstrap, const char *topic, struct prep *p)
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* The interface's producer defaults (src/interface/ui_main.c). */
-    const char *props[][2] = {{"bootstrap.servers", bootstrap}, {"enable.idempotence", "true"},
-                              {"linger.ms", "20"},           {"batch.num.messages", "10000"},
-                              {"compression.type", "lz4"},   {"queue.buffering.max.messages", "500000"},
+    const char *props[][2] = {{"bootstrap.servers", bootstrap},
+                              {"enable.idempotence", "true"},
+                              {"linger.ms", "20"},
+                              {"batch.num.messages", "10000"},
+                              {"compression.type", "lz4"},
+                              {"queue.buffering.max.messages", "500000"},
                               {"message.timeout.ms", "60000"}};
     for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
-        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof err) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof err) !=
+            RD_KAFKA_CONF_OK) {
             fprintf(stderr, "bench_upload: %s: %s\n", props[i][0], err);
             exit(1);
         }
@@ -229,13 +233,15 @@ static double interface_run(const char *host, const char *port, const char *csv,
         exit(1);
     }
     int pl = snprintf(pre, sizeof pre,
-                      "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.csv\"\r\n"
-                      "Content-Type: text/csv\r\n\r\n", boundary);
+                      "--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                      "filename=\"bench.csv\"\r\nContent-Type: text/csv\r\n\r\n",
+                      boundary);
     int ql = snprintf(post, sizeof post, "\r\n--%s--\r\n", boundary);
     long long total = pl + (long long)st.st_size + ql;
     int hl = snprintf(head, sizeof head,
                       "POST /api/uploads HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-                      "Content-Type: multipart/form-data; boundary=%s\r\nContent-Length: %lld\r\n\r\n",
+                      "Content-Type: multipart/form-data; boundary=%s\r\n"
+                      "Content-Length: %lld\r\n\r\n",
                       host, boundary, total);
     FILE *f = fopen(csv, "rb");
     int fd = connect_to(host, port);

@@ -432,7 +432,8 @@ int fs_multipart_feed(fs_multipart *mp, const void *data, size_t len)
             if (mp->line_len == 0) {
                 mp->state = MP_BODY;
                 mp->match = 0;
-                if (mp->cb.part_begin != NULL && (rc = mp->cb.part_begin(&mp->part, mp->opaque)) != 0)
+                if (mp->cb.part_begin != NULL &&
+                    (rc = mp->cb.part_begin(&mp->part, mp->opaque)) != 0)
                     return stopped(mp, rc);
                 break;
             }

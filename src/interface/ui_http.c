@@ -52,7 +52,8 @@ static void count_response(ui_http *h, unsigned status)
 }
 
 static enum MHD_Result send_buf(ui_http *h, struct MHD_Connection *c, unsigned status,
-                                const char *type, char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+                                const char *type, char *body, size_t len,
+                                enum MHD_ResponseMemoryMode mode)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
     if (r == NULL) {

@@ -85,8 +85,10 @@ static int set_defaults(rd_kafka_conf_t *conf, char *err, size_t err_size)
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         char env[128];
         size_t n = (size_t)snprintf(env, sizeof env, "KAFKA_%s", defaults[i][0]);
-        for (size_t k = 6; k < n; k++)
-            env[k] = env[k] == '.' ? '_' : (char)(env[k] >= 'a' && env[k] <= 'z' ? env[k] - 32 : env[k]);
+        for (size_t k = 6; k < n; k++) {
+            char ch = env[k];
+            env[k] = ch == '.' ? '_' : (char)(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
+        }
         if (getenv(env) != NULL)
             continue;
         if (svc_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, err_size) != 0)
