@@ -229,6 +229,7 @@ static enum MHD_Result handle_upload(ui_http *h, struct MHD_Connection *c,
         rq = calloc(1, sizeof *rq);
         if (rq == NULL) {
             ui_upload_abort(up);
+            ui_upload_release(up);
             return send_error(h, c, 500, "out of memory");
         }
         rq->up = up;
@@ -279,6 +280,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     if (!rq->ended || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         ui_upload_abort(rq->up);
+    ui_upload_release(rq->up);
     free(rq);
     *con_cls = NULL;
 }

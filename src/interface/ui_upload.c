@@ -49,6 +49,7 @@ struct ui_upload {
     /* Written by the request thread, read anywhere. */
     atomic_int state;
     atomic_int body_done;
+    atomic_int pinned; /* its request is still being answered: not to be recycled */
     atomic_ullong bytes, rows, valid, invalid, sent;
     /* Written by the delivery thread. */
     atomic_ullong acked, failed;
@@ -159,7 +160,8 @@ static int recyclable(ui_upload *up)
     if (!up->in_use)
         return 1;
     unsigned long long done = atomic_load(&up->acked) + atomic_load(&up->failed);
-    return atomic_load(&up->body_done) && done >= atomic_load(&up->sent);
+    return !atomic_load(&up->pinned) && atomic_load(&up->body_done) &&
+           done >= atomic_load(&up->sent);
 }
 
 /* Records the first error of an upload that ends it (rejected or failed), keeps the rest
@@ -454,6 +456,7 @@ ui_upload *ui_upload_begin(ui_uploads *u, const char *content_type, long long co
     pthread_mutex_unlock(&up->lock);
     atomic_store(&up->state, UP_RECEIVING);
     atomic_store(&up->body_done, 0);
+    atomic_store(&up->pinned, 1);
     atomic_store(&up->bytes, 0);
     atomic_store(&up->rows, 0);
     atomic_store(&up->valid, 0);
@@ -533,6 +536,11 @@ void ui_upload_abort(ui_upload *up)
         up_fail(up, 400, "the connection closed before the upload was complete");
         atomic_store(&up->body_done, 1);
     }
+}
+
+void ui_upload_release(ui_upload *up)
+{
+    atomic_store(&up->pinned, 0);
 }
 
 void ui_upload_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)

@@ -9,10 +9,10 @@
  * Delivery reports update the upload's counters from librdkafka's poll thread.
  *
  * Lifetime: the registry owns every upload. An upload stays valid while the registry lives
- * and is only recycled (oldest first) once its body is done and every message it produced
- * has a delivery report, so the pointer handed to librdkafka as message opaque never
- * dangles. Counters are atomics and lists are under a per-upload lock, so status can be read
- * from any thread while the upload runs.
+ * and is only recycled (oldest first) once its body is done, its request answered and every
+ * message it produced has a delivery report, so the pointer handed to librdkafka as message
+ * opaque never dangles. Counters are atomics and lists are under a per-upload lock, so status
+ * can be read from any thread while the upload runs.
  */
 #ifndef UI_UPLOAD_H
 #define UI_UPLOAD_H
@@ -65,6 +65,10 @@ int ui_upload_feed(ui_upload *up, const char *data, size_t len);
 void ui_upload_end(ui_upload *up, ui_upload_verdict *v);
 /* Marks an upload whose connection went away before its body ended. */
 void ui_upload_abort(ui_upload *up);
+
+/* Ends the request's hold on the upload (it stays readable by id, but may be recycled once
+ * finished). Call exactly once per ui_upload_begin, after the last use of the pointer. */
+void ui_upload_release(ui_upload *up);
 
 /* The id ("u-" + UUID) of an upload. */
 const char *ui_upload_id(const ui_upload *up);

@@ -446,6 +446,19 @@ def test_concurrent_uploads():
     assert ids <= listed
 
 
+def test_finished_uploads_are_recycled_oldest_first():
+    ids = []
+    for i in range(70):
+        status, _, body = post_file(to_csv([row(i)]), filename=f"r{i}.csv")
+        assert status == 202
+        ids.append(body["id"])
+        wait_upload(body["id"])
+    for uid in ids[-64:]:
+        assert request("GET", "/api/uploads/" + uid)[0] == 200
+    for uid in ids[:6]:
+        assert_json_error(*request("GET", "/api/uploads/" + uid), 404)
+
+
 # ---------------------------------------------------------------- results and the database
 
 def db_rows():
