@@ -239,3 +239,19 @@ def test_migrations_concurrent_and_idempotent(bootstrap, db_url, topics, writers
     defs = " | ".join(i[0] for i in idx)
     assert "created_at DESC" in defs and "WHERE (fraud_flag = 1)" in defs
     w.stop()
+
+
+def test_awkward_transaction_ids_stored_verbatim(bootstrap, db_url, topics, writers):
+    """Array-literal syntax inside ids (quotes, backslashes, braces, commas, NULL, spaces)
+    must not change what is stored."""
+    import json
+    prefix = uuid.uuid4().hex[:10]
+    suffixes = ['a"b', "c\\d", "NULL", "{x,y}", " spaced ", "%_'", "q\\\"}"]
+    ids = [f"{prefix}-{s}" for s in suffixes]
+    ids.append(prefix + "-" + "z" * (128 - len(prefix) - 1))  # the longest allowed id
+    payloads = [json.dumps({"transaction_id": t, "score": 0.25, "fraud_flag": 0}).encode()
+                for t in ids]
+    writers(topics).start()
+    produce(bootstrap, topics.scoring, payloads)
+    assert wait_count(db_url, prefix, len(ids)) == len(ids)
+    assert set(stored(db_url, prefix)) == set(ids)
