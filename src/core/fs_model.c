@@ -93,23 +93,31 @@ int32_t fsm_decide_base(const fs_model *m, int32_t node, double base)
     return nd->child[v <= nd->thr ? 0 : 1];
 }
 
-/* Fills the preprocessed columns of one row. */
+/* Fills the execution columns of one row (see enum fsm_xkind). */
 static inline void prep_row(const fs_model *m, const double *x, double *cols)
 {
-    for (int32_t c = 0; c < m->num_cols; c++) {
-        double b = fsm_base_value(x[m->col_feat[c]]);
-        switch (m->col_kind[c]) {
-        case FSM_COL_NONE:
+    int32_t n = m->num_xcols - 1;
+    for (int32_t c = 0; c < n; c++) {
+        double b = fsm_base_value(x[m->xcol_feat[c]]);
+        switch (m->xcol_kind[c]) {
+        case FSM_X_NONE:
             cols[c] = isnan(b) ? 0.0 : b;
             break;
-        case FSM_COL_ZERO:
+        case FSM_X_ZERO_L:
+            cols[c] = (isnan(b) || b == 0.0) ? -INFINITY : b;
+            break;
+        case FSM_X_ZERO_R:
             cols[c] = (isnan(b) || b == 0.0) ? NAN : b;
+            break;
+        case FSM_X_NAN_L:
+            cols[c] = isnan(b) ? -INFINITY : b;
             break;
         default:
             cols[c] = b;
             break;
         }
     }
+    cols[n] = NAN;
 }
 
 /* Categorical decision on the execution array. */
@@ -124,25 +132,26 @@ static inline int xcat_left(const fs_model *m, int32_t n, double v)
     return (m->cat_words[m->xcat_off[n] + (int32_t)word] >> (iv & 31)) & 1u;
 }
 
-/* One step down the execution array; a leaf steps onto itself. */
-static inline int32_t xstep_num(const fsm_node *xn, int32_t n, const double *cols)
+/* One step down the execution form; a leaf steps onto itself. */
+static inline int32_t xstep_num(const fsm_xnode *xn, int32_t n, const double *cols)
 {
-    const fsm_node *nd = &xn[n];
-    double v = cols[nd->col];
-    int left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
-    return nd->child[!left];
+    const fsm_xnode *nd = &xn[n];
+    /* Select without a branch: the comparison is data-dependent and a mispredicted jump
+     * costs more than the whole step. */
+    int32_t go_right = -(int32_t)!(cols[nd->col] <= nd->thr);
+    return n + 1 + (nd->skip & go_right);
 }
 
 static inline int32_t xstep_any(const fs_model *m, int32_t n, const double *cols)
 {
-    const fsm_node *nd = &m->xnodes[n];
-    double v = cols[nd->col];
+    const fsm_xnode *nd = &m->xnodes[n];
     int left;
-    if (nd->flags & FSM_CATEGORICAL)
-        left = xcat_left(m, n, v);
+    if (nd->col < 0)
+        left = xcat_left(m, n, cols[~nd->col]);
     else
-        left = (v <= nd->thr) | ((v != v) & (int)(nd->flags & FSM_DEFAULT_LEFT));
-    return nd->child[!left];
+        left = cols[nd->col] <= nd->thr;
+    int32_t go_right = -(int32_t)!left;
+    return n + 1 + (nd->skip & go_right);
 }
 
 /* Leaf from the unprocessed row (fallback for models wider than the stack buffer). */
@@ -194,8 +203,18 @@ static inline double tree_value(const fs_model *m, const fsm_tree *t, const doub
     return xvalue(m, t, n, x);
 }
 
-/* Trees walked together in the single-row path. */
+/* Trees (single row) or rows (batch) walked together. */
 #define FSM_GROUP 8
+/* Steps between checks whether a whole group has reached its leaves (a power of 2, - 1). */
+#define FSM_CHECK_MASK 1
+
+static inline int all_leaves(const fsm_xnode *xn, const int32_t *n)
+{
+    int done = 1;
+    for (int g = 0; g < FSM_GROUP; g++)
+        done &= xn[n[g]].skip == -1;
+    return done;
+}
 
 /* Adds trees [0, ntrees) of `trees` into out (class of tree i: i % k_per), in file order. */
 static void sum_trees(const fs_model *m, const fsm_tree *trees, size_t ntrees, int k_per,
@@ -217,10 +236,15 @@ static void sum_trees(const fs_model *m, const fsm_tree *trees, size_t ntrees, i
                 for (int g = 0; g < FSM_GROUP; g++)
                     n[g] = xstep_any(m, n[g], cols);
         } else {
-            const fsm_node *xn = m->xnodes;
-            for (int32_t d = 0; d < maxd; d++)
+            const fsm_xnode *xn = m->xnodes;
+            for (int32_t d = 0; d < maxd; d++) {
                 for (int g = 0; g < FSM_GROUP; g++)
                     n[g] = xstep_num(xn, n[g], cols);
+                /* Leaf-wise trees are lopsided: most rows stop far above the deepest leaf.
+                 * Every few steps, stop when all walks sit on leaves (skip == -1). */
+                if ((d & FSM_CHECK_MASK) == FSM_CHECK_MASK && all_leaves(xn, n))
+                    break;
+            }
         }
         if (k_per == 1) {
             for (int g = 0; g < FSM_GROUP; g++)
@@ -254,7 +278,7 @@ void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
         return;
     const fsm_tree *t = m->trees + (size_t)first * (size_t)k_per;
     size_t ntrees = (size_t)count * (size_t)k_per;
-    if (m->num_cols > FSM_STACK_COLS) {
+    if (m->num_xcols > FSM_STACK_COLS) {
         for (size_t i = 0; i < ntrees; i++) {
             const fsm_tree *ti = &t[i];
             int32_t leaf = ti->root < 0 ? ~ti->root : leaf_direct(m, ti->root, x);
@@ -262,7 +286,6 @@ void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
         }
         return;
     }
-    cols[0] = 0.0; /* leaves read column 0 even in a model without splits */
     prep_row(m, x, cols);
     sum_trees(m, t, ntrees, k_per, x, cols, out);
 }
@@ -329,7 +352,7 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
 {
     int first, count;
     int k_per = m->num_tree_per_iteration;
-    size_t nf = (size_t)m->num_features, ncols = (size_t)m->num_cols;
+    size_t nf = (size_t)m->num_features, ncols = (size_t)m->num_xcols;
 
     if (ncols > FSM_STACK_COLS || ncols * FSM_BLOCK_ROWS > 8192) {
         for (size_t r = 0; r < nrows; r++)
@@ -345,7 +368,6 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
     }
     const fsm_tree *trees = m->trees + (size_t)first * (size_t)k_per;
     size_t ntrees = (size_t)count * (size_t)k_per;
-    cols[0] = 0.0; /* leaves read column 0 even in a model without splits */
     for (size_t r0 = 0; r0 < nrows; r0 += FSM_BLOCK_ROWS) {
         size_t nb = nrows - r0 < FSM_BLOCK_ROWS ? nrows - r0 : FSM_BLOCK_ROWS;
         const double *xb = x + r0 * nf;
@@ -360,14 +382,17 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
             int32_t depth = t->depth, root = t->xroot;
             size_t r = 0;
             if (!m->has_cat && !t->is_linear) {
-                const fsm_node *xn = m->xnodes;
+                const fsm_xnode *xn = m->xnodes;
                 for (; r + FSM_GROUP <= nb; r += FSM_GROUP) {
                     int32_t n[FSM_GROUP];
                     for (int g = 0; g < FSM_GROUP; g++)
                         n[g] = root;
-                    for (int32_t d = 0; d < depth; d++)
+                    for (int32_t d = 0; d < depth; d++) {
                         for (int g = 0; g < FSM_GROUP; g++)
                             n[g] = xstep_num(xn, n[g], cols + (r + (size_t)g) * ncols);
+                        if ((d & FSM_CHECK_MASK) == FSM_CHECK_MASK && all_leaves(xn, n))
+                            break;
+                    }
                     for (int g = 0; g < FSM_GROUP; g++)
                         ob[(r + (size_t)g) * (size_t)k_per + k] += xn[n[g]].thr;
                 }

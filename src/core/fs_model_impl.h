@@ -13,6 +13,7 @@
  *    numerical node decides with one formula: left = (v <= threshold) | (isnan(v) & default_left),
  *    which is exactly LightGBM's Tree::NumericalDecision on the original value.
  *  - Before anything, like LightGBM's predictor, a value with |x| <= kZeroThreshold is 0.0.
+ *  - The evaluator runs on a second, execution form (fsm_xnode) described in struct fs_model.
  */
 #ifndef FS_MODEL_IMPL_H
 #define FS_MODEL_IMPL_H
@@ -41,7 +42,6 @@ enum fsm_kind { FSM_COL_NONE = 0, FSM_COL_ZERO = 1, FSM_COL_NAN = 2, FSM_COL_CAT
 /* Node flags. */
 #define FSM_DEFAULT_LEFT 1u
 #define FSM_CATEGORICAL 2u
-#define FSM_LEAF 4u
 
 typedef struct fsm_node {
     double thr;         /* numerical threshold */
@@ -49,6 +49,26 @@ typedef struct fsm_node {
     uint32_t flags;     /* FSM_DEFAULT_LEFT, FSM_CATEGORICAL */
     int32_t child[2];   /* [0] left, [1] right: >= 0 node, < 0 ~leaf (global indices) */
 } fsm_node;
+
+/* Execution-form column kinds: the missing-value rule and default direction folded into
+ * the value, so a numerical node only tests v <= thr. A missing value that must go left
+ * becomes -inf (-inf <= any threshold); one that must go right becomes NaN (NaN <= t is
+ * false). */
+enum fsm_xkind {
+    FSM_X_NONE = 0, /* NaN -> 0.0 */
+    FSM_X_ZERO_L,   /* NaN or 0 -> -inf */
+    FSM_X_ZERO_R,   /* NaN or 0 -> NaN */
+    FSM_X_NAN_L,    /* NaN -> -inf */
+    FSM_X_NAN_R,    /* NaN stays */
+    FSM_X_CAT,      /* value as is */
+    FSM_X_KINDS
+};
+
+typedef struct fsm_xnode {
+    double thr;         /* threshold; a leaf's value */
+    int32_t col;        /* execution column; ~column for a categorical node */
+    int32_t skip;       /* right child - (this node + 1); the left child is the next node */
+} fsm_xnode;
 
 typedef struct fsm_tree {
     int32_t root;       /* global node index, or ~leaf for a single-leaf tree */
@@ -108,17 +128,23 @@ struct fs_model {
     double *lin_coeff;
     int32_t num_lin_terms;
 
-    /* Execution array: every tree as one block of nodes where leaves are nodes too (flag
-     * FSM_LEAF, both children pointing to themselves, thr = the leaf value). A walk of
-     * exactly `depth` steps from xroot ends on the leaf whatever the path, so several trees
-     * (or rows) can be walked in lockstep without branches: independent chains of loads the
-     * CPU overlaps. */
-    fsm_node *xnodes;
+    /* Execution form (built after loading; see the file comment): 16-byte nodes in
+     * depth-first order, so a left child is always the next node. A leaf is a node too: it
+     * reads the column that is always NaN (so it "goes right") and its right child is itself,
+     * with thr holding the leaf value. A walk of exactly `depth` steps from xroot ends on the
+     * leaf whatever the path, so 8 trees (or 8 rows) are walked in lockstep without a
+     * data-dependent branch: independent chains of loads the CPU overlaps. A categorical
+     * node has col = ~(its column); its bitset is xcat_off/xcat_len. */
+    fsm_xnode *xnodes;
     int32_t *xleaf;        /* global leaf index of a leaf xnode, -1 for internal nodes */
     int32_t *xcat_off;
     int32_t *xcat_len;
     int32_t num_xnodes;
     int has_cat;
+    /* Execution columns: (feature, xkind) pairs, then one column that is always NaN. */
+    int32_t num_xcols;     /* including the NaN column */
+    int32_t *xcol_feat;
+    uint8_t *xcol_kind;
 
     /* Preprocessed columns. */
     int32_t num_cols;

@@ -665,52 +665,123 @@ out:
     return rc;
 }
 
-/* Builds the execution array (see fs_model_impl.h) from the parsed trees. */
+/* Execution column for (feature, kind), created on first use. */
+static int32_t xcolumn_for(fs_model *m, int32_t *xcol_of, int feature, int kind)
+{
+    int32_t *slot = &xcol_of[(size_t)feature * FSM_X_KINDS + (size_t)kind];
+    if (*slot < 0) {
+        m->xcol_feat[m->num_xcols] = feature;
+        m->xcol_kind[m->num_xcols] = (uint8_t)kind;
+        *slot = m->num_xcols++;
+    }
+    return *slot;
+}
+
+/* Builds the execution form (see fs_model_impl.h) from the parsed trees. */
 static int build_exec(fs_model *m)
 {
+    int rc = -1;
+    int32_t *xcol_of = NULL, *stack = NULL, *patch = NULL;
     size_t total = 0;
-    for (int t = 0; t < m->num_trees; t++)
+    int32_t max_leaves = 1;
+    for (int t = 0; t < m->num_trees; t++) {
         total += 2 * (size_t)m->trees[t].num_leaves - 1;
+        if (m->trees[t].num_leaves > max_leaves)
+            max_leaves = m->trees[t].num_leaves;
+    }
     if (total > INT32_MAX)
-        return -1;
-    m->xnodes = malloc((total ? total : 1) * sizeof(fsm_node));
-    m->xleaf = malloc((total ? total : 1) * sizeof(int32_t));
-    m->xcat_off = calloc(total ? total : 1, sizeof(int32_t));
-    m->xcat_len = calloc(total ? total : 1, sizeof(int32_t));
-    if (!m->xnodes || !m->xleaf || !m->xcat_off || !m->xcat_len)
-        return -1;
-    int32_t base = 0;
+        goto out;
+    size_t nt = total ? total : 1;
+    /* At most one execution column per (old column, default direction), plus the NaN one. */
+    size_t maxcols = 2 * (size_t)m->num_cols + 1;
+    m->xnodes = malloc(nt * sizeof(fsm_xnode));
+    m->xleaf = malloc(nt * sizeof(int32_t));
+    m->xcat_off = calloc(nt, sizeof(int32_t));
+    m->xcat_len = calloc(nt, sizeof(int32_t));
+    m->xcol_feat = malloc(maxcols * sizeof(int32_t));
+    m->xcol_kind = malloc(maxcols);
+    xcol_of = malloc((size_t)m->num_features * FSM_X_KINDS * sizeof(int32_t));
+    stack = malloc(2 * (size_t)max_leaves * sizeof(int32_t));
+    patch = malloc(2 * (size_t)max_leaves * sizeof(int32_t));
+    if (!m->xnodes || !m->xleaf || !m->xcat_off || !m->xcat_len || !m->xcol_feat ||
+        !m->xcol_kind || !xcol_of || !stack || !patch)
+        goto out;
+    for (size_t i = 0; i < (size_t)m->num_features * FSM_X_KINDS; i++)
+        xcol_of[i] = -1;
+    /* Execution columns first, so the NaN column's index is known. */
+    for (int32_t g = 0; g < m->num_nodes; g++) {
+        const fsm_node *nd = &m->nodes[g];
+        int kind = m->col_kind[nd->col], dl = (nd->flags & FSM_DEFAULT_LEFT) != 0, xk;
+        if (kind == FSM_COL_CAT)
+            xk = FSM_X_CAT;
+        else if (kind == FSM_COL_ZERO)
+            xk = dl ? FSM_X_ZERO_L : FSM_X_ZERO_R;
+        else if (kind == FSM_COL_NAN)
+            xk = dl ? FSM_X_NAN_L : FSM_X_NAN_R;
+        else
+            xk = FSM_X_NONE;
+        xcolumn_for(m, xcol_of, m->col_feat[nd->col], xk);
+    }
+    int32_t nan_col = m->num_xcols++;
+    m->xcol_feat[nan_col] = -1;
+    m->xcol_kind[nan_col] = FSM_X_NAN_R;
+
+    int32_t pos = 0;
     for (int ti = 0; ti < m->num_trees; ti++) {
         fsm_tree *t = &m->trees[ti];
-        int32_t ni = t->num_leaves - 1;
-        for (int32_t i = 0; i < ni; i++) {
-            int32_t g = t->node_base + i;
-            fsm_node *x = &m->xnodes[base + i];
-            *x = m->nodes[g];
-            for (int k = 0; k < 2; k++) {
-                int32_t c = m->nodes[g].child[k];
-                x->child[k] = c >= 0 ? base + (c - t->node_base) : base + ni + (~c - t->leaf_base);
+        int sp = 0;
+        t->xroot = pos;
+        /* Children as in nodes[]: >= 0 node, < 0 ~leaf (global). Preorder, left first. */
+        stack[sp] = t->root;
+        patch[sp++] = -1;
+        while (sp > 0) {
+            sp--;
+            int32_t c = stack[sp], at = pos++;
+            if (patch[sp] >= 0)
+                m->xnodes[patch[sp]].skip = at - (patch[sp] + 1);
+            fsm_xnode *x = &m->xnodes[at];
+            m->xcat_off[at] = m->xcat_len[at] = 0;
+            if (c < 0) {
+                x->thr = m->leaf_value[~c];
+                x->col = nan_col;
+                x->skip = -1;
+                m->xleaf[at] = ~c;
+                continue;
             }
-            m->xleaf[base + i] = -1;
-            m->xcat_off[base + i] = m->cat_off[g];
-            m->xcat_len[base + i] = m->cat_len[g];
-            if (m->nodes[g].flags & FSM_CATEGORICAL)
+            const fsm_node *nd = &m->nodes[c];
+            int kind = m->col_kind[nd->col], dl = (nd->flags & FSM_DEFAULT_LEFT) != 0, xk;
+            if (kind == FSM_COL_CAT)
+                xk = FSM_X_CAT;
+            else if (kind == FSM_COL_ZERO)
+                xk = dl ? FSM_X_ZERO_L : FSM_X_ZERO_R;
+            else if (kind == FSM_COL_NAN)
+                xk = dl ? FSM_X_NAN_L : FSM_X_NAN_R;
+            else
+                xk = FSM_X_NONE;
+            int32_t col = xcolumn_for(m, xcol_of, m->col_feat[nd->col], xk);
+            x->thr = nd->thr;
+            x->col = col;
+            x->skip = 0;
+            m->xleaf[at] = -1;
+            if (xk == FSM_X_CAT) {
+                x->col = ~col;
+                m->xcat_off[at] = m->cat_off[c];
+                m->xcat_len[at] = m->cat_len[c];
                 m->has_cat = 1;
+            }
+            stack[sp] = nd->child[1];
+            patch[sp++] = at;
+            stack[sp] = nd->child[0];
+            patch[sp++] = -1;
         }
-        for (int32_t j = 0; j < t->num_leaves; j++) {
-            int32_t self = base + ni + j;
-            fsm_node *x = &m->xnodes[self];
-            x->thr = m->leaf_value[t->leaf_base + j];
-            x->col = 0;
-            x->flags = FSM_LEAF;
-            x->child[0] = x->child[1] = self;
-            m->xleaf[self] = t->leaf_base + j;
-        }
-        t->xroot = ni > 0 ? base : base + ni;
-        base += 2 * t->num_leaves - 1;
     }
-    m->num_xnodes = base;
-    return 0;
+    m->num_xnodes = pos;
+    rc = 0;
+out:
+    free(xcol_of);
+    free(stack);
+    free(patch);
+    return rc;
 }
 
 static int set_objective(parser *p, fs_model *m, size_t line)
@@ -1113,5 +1184,7 @@ void fs_model_free(fs_model *m)
     free(m->xleaf);
     free(m->xcat_off);
     free(m->xcat_len);
+    free(m->xcol_feat);
+    free(m->xcol_kind);
     free(m);
 }
