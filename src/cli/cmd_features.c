@@ -1,10 +1,14 @@
 /*
  * fraudctl features --model-dir DIR --input X.csv [--output FILE] [--with-target]
+ *                  [--candidates]
+ * fraudctl features --names [--candidates]
  * Writes the feature matrix of a transactions CSV, computed with DIR/stats.json by the same
- * code that scores in production: header = the feature names in order, one row per input
- * row, numbers %.17g (they read back bit for bit). With --with-target a last column `target`
- * carries the input's label (-1 when the input has none). Any invalid row stops with
- * file:line:column: the matrix must stay aligned with the input rows.
+ * code that scores in production: header = the model's feature names in order, one row per
+ * input row, numbers %.17g (they read back bit for bit). --candidates appends the candidate
+ * features that are not in the model (for the ablation). With --with-target a last column
+ * `target` carries the input's label (-1 when the input has none). Any invalid row stops with
+ * file:line:column: the matrix must stay aligned with the input rows. --names only prints
+ * the feature names, one per line.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,20 +22,21 @@ typedef struct feat_ctx {
     FILE *out;
     const char *name;
     int with_target;
+    int n; /* features per row */
     char err[512];
 } feat_ctx;
 
 static int feat_row(const fs_txn *t, size_t row, size_t line, void *opaque)
 {
     feat_ctx *c = opaque;
-    double x[FS_FEATURES_N];
+    double x[FS_FEATURES_ALL_N];
     char why[256];
     (void)row;
-    if (fs_features_compute(c->stats, t, x, why, sizeof why) != 0) {
+    if (fs_features_compute_all(c->stats, t, x, why, sizeof why) != 0) {
         snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, line, why);
         return 1;
     }
-    for (int i = 0; i < FS_FEATURES_N; i++)
+    for (int i = 0; i < c->n; i++)
         fprintf(c->out, i ? ",%.17g" : "%.17g", x[i]);
     if (c->with_target)
         fprintf(c->out, ",%d", t->target);
@@ -43,17 +48,20 @@ static void features_usage(FILE *out)
 {
     fprintf(out,
             "usage: fraudctl features --model-dir DIR --input FILE [--output FILE] "
-            "[--with-target]\n"
+            "[--with-target] [--candidates]\n"
+            "       fraudctl features --names [--candidates]\n"
             "  --model-dir DIR  directory holding stats.json (from fraudctl fit)\n"
             "  --input FILE     transactions CSV (- = stdin)\n"
             "  --output FILE    feature matrix CSV (default stdout)\n"
-            "  --with-target    append the input's target column (-1 if absent)\n");
+            "  --with-target    append the input's target column (-1 if absent)\n"
+            "  --candidates     also the candidate features the model does not use\n"
+            "  --names          print the feature names, one per line, and exit\n");
 }
 
 int cmd_features(int argc, char **argv)
 {
     const char *dir = NULL, *input = NULL, *output = NULL;
-    int with_target = 0, rc = FS_EXIT_FAILURE;
+    int with_target = 0, candidates = 0, names = 0, rc = FS_EXIT_FAILURE;
     FILE *in = NULL, *out = NULL;
     fs_stats *stats = NULL;
     feat_ctx ctx = {0};
@@ -72,11 +80,21 @@ int cmd_features(int argc, char **argv)
             output = argv[++i];
         } else if (strcmp(argv[i], "--with-target") == 0) {
             with_target = 1;
+        } else if (strcmp(argv[i], "--candidates") == 0) {
+            candidates = 1;
+        } else if (strcmp(argv[i], "--names") == 0) {
+            names = 1;
         } else {
             fprintf(stderr, "fraudctl features: unknown or incomplete option '%s'\n", argv[i]);
             features_usage(stderr);
             return FS_EXIT_USAGE;
         }
+    }
+    int n = candidates ? fs_features_all_count() : fs_features_count();
+    if (names) {
+        for (int i = 0; i < n; i++)
+            printf("%s\n", fs_features_all_name(i));
+        return fflush(stdout) == 0 ? FS_EXIT_OK : FS_EXIT_FAILURE;
     }
     if (dir == NULL || input == NULL) {
         features_usage(stderr);
@@ -102,13 +120,14 @@ int cmd_features(int argc, char **argv)
         goto out;
     }
     setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
-    for (int i = 0; i < FS_FEATURES_N; i++)
-        fprintf(out, i ? ",%s" : "%s", fs_features_name(i));
+    for (int i = 0; i < n; i++)
+        fprintf(out, i ? ",%s" : "%s", fs_features_all_name(i));
     fputs(with_target ? ",target\n" : "\n", out);
     ctx.stats = stats;
     ctx.out = out;
     ctx.name = input;
     ctx.with_target = with_target;
+    ctx.n = n;
     int r = fs_features_read_csv(in, input, feat_row, NULL, &ctx, err, sizeof err);
     if (r != 0) {
         fprintf(stderr, "fraudctl features: %s\n", r == 1 ? ctx.err : err);

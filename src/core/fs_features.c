@@ -20,13 +20,19 @@
 #define MAX_CATEGORIES 100000        /* distinct cat_id values */
 #define STATS_MAX_BYTES (256u << 20) /* stats.json size */
 
-static const char *const feature_names[FS_FEATURES_N] = {
-    "amount",         "lat",          "lon",           "population_city",
-    "hour",           "log1p_amount", "log1p_population_city",
-    "high_amount",    "cat_id_risk",  "freq_merch",    "freq_name_1",
-    "freq_name_2",    "freq_jobs",    "freq_us_state", "freq_street",
-    "freq_one_city",  "night",        "day_of_week",   "distance_km",
+static const char *const feature_names[FS_FEATURES_ALL_N] = {
+    "amount",          "lat",
+    "lon",             "population_city",
+    "hour",            "log1p_amount",
+    "log1p_population_city", "high_amount",
+    "cat_id_risk",     "freq_merch",
+    "freq_name_1",     "freq_name_2",
+    "freq_jobs",       "freq_us_state",
+    "freq_street",     "freq_one_city",
     "amount_to_cat_median",
+    /* Candidates, not in the model: */
+    "night",           "day_of_week",
+    "distance_km",
 };
 
 /* The frequency-encoded string columns, in feature order (freq_merch ...). */
@@ -47,6 +53,18 @@ int fs_features_count(void)
 const char *fs_features_name(int i)
 {
     if (i < 0 || i >= FS_FEATURES_N)
+        return NULL;
+    return feature_names[i];
+}
+
+int fs_features_all_count(void)
+{
+    return FS_FEATURES_ALL_N;
+}
+
+const char *fs_features_all_name(int i)
+{
+    if (i < 0 || i >= FS_FEATURES_ALL_N)
         return NULL;
     return feature_names[i];
 }
@@ -806,27 +824,24 @@ static double or_fill(double v, double fill)
     return isnan(v) ? fill : v;
 }
 
-int fs_features_compute(const fs_stats *s, const fs_txn *t, double *x, char *errstr,
-                        size_t errstr_size)
+/* Computes the first n features of the full list (n = FS_FEATURES_N or FS_FEATURES_ALL_N). */
+static int compute(const fs_stats *s, const fs_txn *t, double *x, int n, char *errstr,
+                   size_t errstr_size)
 {
     if (s == NULL || t == NULL || x == NULL) {
         seterr(errstr, errstr_size, "features: no statistics, record or output");
         return -1;
     }
     double amount = or_fill(t->amount, s->fill[FILL_AMOUNT]);
-    double lat = or_fill(t->lat, s->fill[FILL_LAT]);
-    double lon = or_fill(t->lon, s->fill[FILL_LON]);
     double pop = or_fill(t->population_city, s->fill[FILL_POP]);
-    double mlat = or_fill(t->merchant_lat, s->fill[FILL_MLAT]);
-    double mlon = or_fill(t->merchant_lon, s->fill[FILL_MLON]);
     int hour = s->hour_fill, dow = s->dow_fill;
     if (t->transaction_time[0] != '\0') {
         hour = time_hour(t->time);
         dow = time_dow(t->time);
     }
     x[0] = amount;
-    x[1] = lat;
-    x[2] = lon;
+    x[1] = or_fill(t->lat, s->fill[FILL_LAT]);
+    x[2] = or_fill(t->lon, s->fill[FILL_LON]);
     x[3] = pop;
     x[4] = hour;
     x[5] = log1p(fmax(amount, 0.0));
@@ -838,13 +853,28 @@ int fs_features_compute(const fs_stats *s, const fs_txn *t, double *x, char *err
         const map_slot *slot = map_find(&s->freq[i], v, strlen(v));
         x[9 + i] = slot ? slot->value : 0.0;
     }
-    x[16] = (hour >= 22 || hour < 4) ? 1.0 : 0.0;
-    x[17] = dow;
-    x[18] = haversine_km(lat, lon, mlat, mlon);
     const map_slot *c = map_find(&s->cat_median, t->cat_id, strlen(t->cat_id));
     double typical = c ? c->value : s->fill[FILL_AMOUNT];
-    x[19] = amount / fmax(typical, 0.01);
+    x[16] = amount / fmax(typical, 0.01);
+    if (n > FS_FEATURES_N) {
+        x[17] = (hour >= 22 || hour < 4) ? 1.0 : 0.0;
+        x[18] = dow;
+        x[19] = haversine_km(x[1], x[2], or_fill(t->merchant_lat, s->fill[FILL_MLAT]),
+                             or_fill(t->merchant_lon, s->fill[FILL_MLON]));
+    }
     return 0;
+}
+
+int fs_features_compute(const fs_stats *s, const fs_txn *t, double *x, char *errstr,
+                        size_t errstr_size)
+{
+    return compute(s, t, x, FS_FEATURES_N, errstr, errstr_size);
+}
+
+int fs_features_compute_all(const fs_stats *s, const fs_txn *t, double *x, char *errstr,
+                            size_t errstr_size)
+{
+    return compute(s, t, x, FS_FEATURES_ALL_N, errstr, errstr_size);
 }
 
 /* ---- transactions CSV reader ---- */

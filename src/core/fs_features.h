@@ -30,10 +30,20 @@
 
 #include "fs_txn.h"
 
-/* Number of features and their names, in the fixed order of the feature vector. */
-#define FS_FEATURES_N 20
+/* The model's features: their number and names, in the fixed order of the feature vector.
+ * The 16 features of the original design, then the analyst features that earned their place
+ * on the time-based holdout (amount_to_cat_median; see docs/features.md). */
+#define FS_FEATURES_N 17
 int fs_features_count(void);
 const char *fs_features_name(int i); /* NULL if out of range */
+
+/* Every feature the pipeline can compute: the model's features (a prefix, same order), then
+ * candidate analyst features that did not earn their place on the holdout (night, day_of_week,
+ * distance_km). They stay computable so that the ablation can be re-run on other data
+ * (`fraudctl features --candidates`, `scripts/train --ablation`). */
+#define FS_FEATURES_ALL_N 20
+int fs_features_all_count(void);
+const char *fs_features_all_name(int i); /* NULL if out of range */
 
 typedef struct fs_stats fs_stats;
 typedef struct fs_stats_fitter fs_stats_fitter;
@@ -66,6 +76,9 @@ long long fs_stats_rows(const fs_stats *stats);
  * Returns 0, or -1 with the reason in errstr naming the field. */
 int fs_features_compute(const fs_stats *stats, const fs_txn *t, double *x, char *errstr,
                         size_t errstr_size);
+/* The same with the candidates: x receives FS_FEATURES_ALL_N doubles. */
+int fs_features_compute_all(const fs_stats *stats, const fs_txn *t, double *x, char *errstr,
+                            size_t errstr_size);
 
 /* Reading a transactions CSV. All 17 schema columns must be in the header (any order;
  * transaction_id and target are optional; other columns are ignored).

@@ -18,11 +18,18 @@ static char dir[64];
 static const char *names_line =
     "amount lat lon population_city hour log1p_amount log1p_population_city high_amount "
     "cat_id_risk freq_merch freq_name_1 freq_name_2 freq_jobs freq_us_state freq_street "
-    "freq_one_city night day_of_week distance_km amount_to_cat_median";
+    "freq_one_city amount_to_cat_median";
 
-/* One tree: node 0 splits night (16) <= 0.5: left leaf 0 = -2; right node 1 splits amount
- * (0) <= 100: leaf 1 = 0.5, leaf 2 = 3. */
-static void write_model(const char *names, int max_feature_idx)
+/* The same with log1p_amount named log_amount. */
+static const char *renamed_line =
+    "amount lat lon population_city hour log_amount log1p_population_city high_amount "
+    "cat_id_risk freq_merch freq_name_1 freq_name_2 freq_jobs freq_us_state freq_street "
+    "freq_one_city amount_to_cat_median";
+
+/* One tree: node 0 splits amount_to_cat_median (16) <= 1.5: left leaf 0 = -2; right node 1
+ * splits amount (0) <= 100: leaf 1 = 0.5, leaf 2 = 3. The statistics are fitted on one
+ * travel row of amount 10, so the travel median is 10. */
+static void write_model(const char *names, int max_feature_idx, int split_feature)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/model.txt", dir);
@@ -34,12 +41,12 @@ static void write_model(const char *names, int max_feature_idx)
             "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
             "max_feature_idx=%d\nobjective=binary sigmoid:1\nfeature_names=%s\n"
             "tree_sizes=1\n\n"
-            "Tree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature=16 0\nsplit_gain=1 1\n"
-            "threshold=0.5 100\ndecision_type=2 2\nleft_child=-1 -2\nright_child=1 -3\n"
+            "Tree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature=%d 0\nsplit_gain=1 1\n"
+            "threshold=1.5 100\ndecision_type=2 2\nleft_child=-1 -2\nright_child=1 -3\n"
             "leaf_value=-2 0.5 3\nleaf_weight=1 1 1\nleaf_count=1 1 1\n"
             "internal_value=0 0\ninternal_weight=0 0\ninternal_count=3 2\nis_linear=0\n"
             "shrinkage=1\n\n\nend of trees\n",
-            max_feature_idx, names);
+            max_feature_idx, names, split_feature);
     fclose(f);
 }
 
@@ -67,7 +74,7 @@ static const char *names_json =
     "\"amount\",\"lat\",\"lon\",\"population_city\",\"hour\",\"log1p_amount\","
     "\"log1p_population_city\",\"high_amount\",\"cat_id_risk\",\"freq_merch\","
     "\"freq_name_1\",\"freq_name_2\",\"freq_jobs\",\"freq_us_state\",\"freq_street\","
-    "\"freq_one_city\",\"night\",\"day_of_week\",\"distance_km\",\"amount_to_cat_median\"";
+    "\"freq_one_city\",\"amount_to_cat_median\"";
 
 static fs_txn txn;
 
@@ -102,7 +109,7 @@ static void write_stats(void)
 static void test_good_bundle(void)
 {
     char err[2048] = "";
-    write_model(names_line, 19);
+    write_model(names_line, 16, 16);
     write_metadata(names_json, ", \"threshold\": 0.9");
     fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
     if (b == NULL) {
@@ -110,29 +117,29 @@ static void test_good_bundle(void)
         CHECK(0);
         return;
     }
-    CHECK_EQ_INT(fs_bundle_num_features(b), 20);
-    CHECK_EQ_STR(fs_bundle_feature_name(b, 18), "distance_km");
+    CHECK_EQ_INT(fs_bundle_num_features(b), 17);
+    CHECK_EQ_STR(fs_bundle_feature_name(b, 16), "amount_to_cat_median");
     CHECK(fs_bundle_stats(b) != NULL);
     CHECK(fs_bundle_model(b) != NULL);
     CHECK_EQ_BITS(fs_bundle_threshold(b), 0.9);
 
     double score, x[FS_FEATURES_N];
-    /* Daytime: leaf -2. */
-    CHECK_EQ_INT(make_txn("2019-01-07 12:00", "500"), 0);
+    /* 12 / 10 = 1.2 <= 1.5: leaf -2. */
+    CHECK_EQ_INT(make_txn("2019-01-07 12:00", "12"), 0);
     CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
     CHECK_NEAR(score, 1.0 / (1.0 + exp(2.0)), 1e-15);
     CHECK_EQ_INT(fs_bundle_flag(score, fs_bundle_threshold(b)), 0);
-    /* Night, amount 50 <= 100: leaf 0.5. */
+    /* 50 / 10 = 5 > 1.5, amount 50 <= 100: leaf 0.5. */
     CHECK_EQ_INT(make_txn("2019-01-07 23:00", "50"), 0);
     CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
     CHECK_NEAR(score, 1.0 / (1.0 + exp(-0.5)), 1e-15);
-    /* Night, amount 500: leaf 3 -> 0.9526 >= 0.9: flagged. */
+    /* Amount 500: leaf 3 -> 0.9526 >= 0.9: flagged. */
     CHECK_EQ_INT(make_txn("2019-01-08 02:00", "500"), 0);
     CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
     CHECK_NEAR(score, 1.0 / (1.0 + exp(-3.0)), 1e-15);
     CHECK_EQ_INT(fs_bundle_flag(score, fs_bundle_threshold(b)), 1);
     CHECK_EQ_INT(fs_bundle_features(b, &txn, x, err, sizeof err), 0);
-    CHECK_EQ_BITS(x[16], 1.0);
+    CHECK_EQ_BITS(x[16], 50.0);
     CHECK_EQ_BITS(x[0], 500.0);
     fs_bundle_free(b);
 
@@ -170,21 +177,17 @@ static void expect_refused(const char *what, const char *n1, const char *n2)
 
 static void test_mismatches(void)
 {
-    char renamed[1024];
-    /* The model names distance_km "dist_km": refused, naming both. */
-    snprintf(renamed, sizeof renamed, "%s", names_line);
-    char *p = strstr(renamed, "distance_km");
-    memmove(p + 4, p + 8, strlen(p + 8) + 1); /* drop "ance" */
+    /* The model names log1p_amount "log_amount": refused, naming both. */
     write_metadata(names_json, "");
-    write_model(renamed, 19);
-    expect_refused("model.txt", "distance_km", "dist_km");
-    /* Nineteen features. */
+    write_model(renamed_line, 16, 16);
+    expect_refused("model.txt", "'log_amount' != 'log1p_amount'", "missing: log1p_amount");
+    /* Sixteen features. */
     char shorter[1024];
     snprintf(shorter, sizeof shorter, "%s", names_line);
     *strrchr(shorter, ' ') = '\0';
-    write_model(shorter, 18);
-    expect_refused("model.txt", "(19 vs 20)", "amount_to_cat_median");
-    write_model(names_line, 19);
+    write_model(shorter, 15, 15);
+    expect_refused("model.txt", "(16 vs 17)", "amount_to_cat_median");
+    write_model(names_line, 16, 16);
     /* Metadata with two names swapped. */
     char swapped[2048];
     snprintf(swapped, sizeof swapped, "\"lat\",\"amount\"%s", strstr(names_json, ",\"lon\""));

@@ -83,24 +83,32 @@ static fs_stats *fit_four(void)
 
 static void test_names(void)
 {
-    CHECK_EQ_INT(fs_features_count(), FS_FEATURES_N);
+    CHECK_EQ_INT(fs_features_count(), 17);
+    CHECK_EQ_INT(fs_features_all_count(), 20);
     CHECK_EQ_STR(fs_features_name(0), "amount");
     CHECK_EQ_STR(fs_features_name(9), "freq_merch");
-    CHECK_EQ_STR(fs_features_name(FS_FEATURES_N - 1), "amount_to_cat_median");
-    CHECK(fs_features_name(FS_FEATURES_N) == NULL);
+    CHECK_EQ_STR(fs_features_name(16), "amount_to_cat_median");
+    CHECK(fs_features_name(17) == NULL);
     CHECK(fs_features_name(-1) == NULL);
+    /* The model's list is a prefix of the full list. */
+    for (int i = 0; i < FS_FEATURES_N; i++)
+        CHECK_EQ_STR(fs_features_all_name(i), fs_features_name(i));
+    CHECK_EQ_STR(fs_features_all_name(17), "night");
+    CHECK_EQ_STR(fs_features_all_name(18), "day_of_week");
+    CHECK_EQ_STR(fs_features_all_name(19), "distance_km");
+    CHECK(fs_features_all_name(20) == NULL);
 }
 
 static void check_known_row(const fs_stats *s)
 {
-    double x[FS_FEATURES_N];
+    double x[FS_FEATURES_ALL_N];
     char err[256];
     /* Sunday 2019-01-13 22:00, 971 > p99, grocery_pos (median 20), merch A, name Ann, one
      * degree of longitude east of the customer on the equator. */
     CHECK_EQ_INT(make_txn(&txn, "2019-01-13 22:00", "A", "grocery_pos", "971", "Ann", "0", "0",
                           "1000", "0", "1"),
                  0);
-    CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
     CHECK_EQ_BITS(x[0], 971.0);
     CHECK_EQ_BITS(x[1], 0.0);
     CHECK_EQ_BITS(x[3], 1000.0);
@@ -112,10 +120,15 @@ static void check_known_row(const fs_stats *s)
     CHECK_EQ_BITS(x[9], 0.75);                  /* merch A: 3 of 4 */
     CHECK_EQ_BITS(x[10], 0.5);                  /* Ann: 2 of 4 */
     CHECK_EQ_BITS(x[11], 1.0);                  /* Smith: 4 of 4 */
-    CHECK_EQ_BITS(x[16], 1.0);                  /* 22:00 is night */
-    CHECK_EQ_BITS(x[17], 6.0);                  /* Sunday */
-    CHECK_NEAR(x[18], 6371.0 * M_PI / 180.0, 1e-9); /* 111.19 km */
-    CHECK_NEAR(x[19], 971.0 / 20.0, 1e-12);
+    CHECK_EQ_BITS(x[17], 1.0);                  /* 22:00 is night */
+    CHECK_EQ_BITS(x[18], 6.0);                  /* Sunday */
+    CHECK_NEAR(x[19], 6371.0 * M_PI / 180.0, 1e-9); /* 111.19 km */
+    CHECK_NEAR(x[16], 971.0 / 20.0, 1e-12);
+    /* The model's vector is the prefix of the full one. */
+    double m[FS_FEATURES_N];
+    CHECK_EQ_INT(fs_features_compute(s, &txn, m, err, sizeof err), 0);
+    for (int i = 0; i < FS_FEATURES_N; i++)
+        CHECK_EQ_BITS(m[i], x[i]);
 }
 
 static void test_fit_and_compute(void)
@@ -133,19 +146,19 @@ static void test_fit_and_compute(void)
     fs_stats *l = fs_stats_load(path, err, sizeof err);
     CHECK(l != NULL);
     if (l != NULL) {
-        double a[FS_FEATURES_N], b[FS_FEATURES_N];
+        double a[FS_FEATURES_ALL_N], b[FS_FEATURES_ALL_N];
         CHECK_EQ_INT(make_txn(&txn, "2020-02-29 03:59", "B", "travel", "7.5", "Zed", "12.5",
                               "-45", "77", "13", "-44"),
                      0);
-        CHECK_EQ_INT(fs_features_compute(s, &txn, a, err, sizeof err), 0);
-        CHECK_EQ_INT(fs_features_compute(l, &txn, b, err, sizeof err), 0);
-        for (int i = 0; i < FS_FEATURES_N; i++)
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, a, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(l, &txn, b, err, sizeof err), 0);
+        for (int i = 0; i < FS_FEATURES_ALL_N; i++)
             CHECK_EQ_BITS(a[i], b[i]);
         CHECK_EQ_BITS(a[10], 0.0);         /* unseen name: frequency 0 */
         CHECK_EQ_BITS(a[9], 0.25);         /* merch B: 1 of 4 */
-        CHECK_EQ_BITS(a[16], 1.0);         /* 03:59 is night */
-        CHECK_EQ_BITS(a[17], 5.0);         /* 2020-02-29 was a Saturday */
-        CHECK_NEAR(a[19], 7.5 / 510.0, 1e-12); /* travel median (20 + 1000) / 2 */
+        CHECK_EQ_BITS(a[17], 1.0);         /* 03:59 is night */
+        CHECK_EQ_BITS(a[18], 5.0);         /* 2020-02-29 was a Saturday */
+        CHECK_NEAR(a[16], 7.5 / 510.0, 1e-12); /* travel median (20 + 1000) / 2 */
         CHECK_EQ_BITS(a[8], 0.0);
         /* Saving the loaded statistics gives the same bytes. */
         CHECK_EQ_INT(fs_stats_save(l, "test_features_stats2.json", err, sizeof err), 0);
@@ -175,14 +188,14 @@ static void test_missing_and_boundaries(void)
     fs_stats *s = fit_four();
     if (s == NULL)
         return;
-    double x[FS_FEATURES_N];
+    double x[FS_FEATURES_ALL_N];
     char err[256];
     /* Missing amount, coordinates, population: training medians; unseen category: overall
      * median amount; empty merch: frequency 0. */
     CHECK_EQ_INT(make_txn(&txn, "2019-01-07 04:00", "", "kids_pets", "", "Ann", "nan", "", "",
                           "", ""),
                  0);
-    CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
     CHECK_EQ_BITS(x[0], 25.0);
     CHECK_EQ_BITS(x[1], 41.5);
     CHECK_EQ_BITS(x[2], -91.5);
@@ -190,11 +203,11 @@ static void test_missing_and_boundaries(void)
     CHECK_EQ_BITS(x[7], 0.0);
     CHECK_EQ_BITS(x[8], 0.0);
     CHECK_EQ_BITS(x[9], 0.0);
-    CHECK_EQ_BITS(x[16], 0.0); /* 04:00 is not night */
-    CHECK_EQ_BITS(x[17], 0.0); /* Monday */
-    CHECK_EQ_BITS(x[18], 0.0); /* customer and merchant both at the medians */
-    CHECK_EQ_BITS(x[19], 1.0); /* 25 / 25 */
-    for (int i = 0; i < FS_FEATURES_N; i++)
+    CHECK_EQ_BITS(x[17], 0.0); /* 04:00 is not night */
+    CHECK_EQ_BITS(x[18], 0.0); /* Monday */
+    CHECK_EQ_BITS(x[19], 0.0); /* customer and merchant both at the medians */
+    CHECK_EQ_BITS(x[16], 1.0); /* 25 / 25 */
+    for (int i = 0; i < FS_FEATURES_ALL_N; i++)
         CHECK(!isnan(x[i]));
     /* Night boundaries. */
     const char *times[] = {"2019-01-07 21:59", "2019-01-07 22:00", "2019-01-08 03:59:59",
@@ -203,14 +216,14 @@ static void test_missing_and_boundaries(void)
     for (int i = 0; i < 4; i++) {
         CHECK_EQ_INT(make_txn(&txn, times[i], "A", "home", "5", "Ann", "1", "1", "1", "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
-        CHECK_EQ_BITS(x[16], night[i]);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_BITS(x[17], night[i]);
     }
     /* Just below p99 (970.9) is not high. */
     CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "home", "970", "Ann", "1", "1", "1",
                           "1", "1"),
                  0);
-    CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
     CHECK_EQ_BITS(x[7], 0.0);
     /* Risk classes. */
     const char *cats[] = {"shopping_net", "misc_net", "shopping_pos", "gas_transport", "home"};
@@ -219,7 +232,7 @@ static void test_missing_and_boundaries(void)
         CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", cats[i], "5", "Ann", "1", "1", "1",
                               "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
         CHECK_EQ_BITS(x[8], risk[i]);
     }
     fs_stats_free(s);
@@ -270,18 +283,18 @@ static void test_load_errors(void)
     fs_stats *s = fs_stats_load_buffer(good_stats, strlen(good_stats), "x.json", err, sizeof err);
     CHECK(s != NULL);
     if (s != NULL) {
-        double x[FS_FEATURES_N];
+        double x[FS_FEATURES_ALL_N];
         CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "travel", "51", "Ann", "1", "1",
                               "1", "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
         CHECK_EQ_BITS(x[9], 0.75);
-        CHECK_EQ_BITS(x[19], 0.1);
+        CHECK_EQ_BITS(x[16], 0.1);
         /* An amount exactly at the 99th percentile is not high. */
         CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "travel", "970.9", "Ann", "1",
                               "1", "1", "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
         CHECK_EQ_BITS(x[7], 0.0);
         fs_stats_free(s);
     }
