@@ -7,7 +7,9 @@
  *   post_code,lat,lon,population_city,jobs,merchant_lat,merchant_lon   (+ target in train.csv)
  *
  * A record owns its strings: they live in the record's own fixed buffer (FS_TXN_TEXT_MAX
- * bytes for all strings together); a longer record is an error, never a truncation.
+ * bytes for all strings together, transaction_id included); a longer record is an error,
+ * never a truncation. Records are caller-owned (stack, array, reused): the functions below
+ * fill them and keep nothing.
  * Numbers that are missing (empty cell, JSON null or absent, "nan") are NaN; whether that is
  * acceptable is decided by the feature pipeline (fitted statistics say what replaces them),
  * not here. Malformed values (text where a number belongs, a bad time, out-of-range
