@@ -204,7 +204,7 @@ static inline double tree_value(const fs_model *m, const fsm_tree *t, const doub
 }
 
 /* Trees (single row) or rows (batch) walked together. */
-#define FSM_GROUP 8
+#define FSM_GROUP 16
 /* Steps between checks whether a whole group has reached its leaves (a power of 2, - 1). */
 #define FSM_CHECK_MASK 1
 
@@ -216,43 +216,62 @@ static inline int all_leaves(const fsm_xnode *xn, const int32_t *n)
     return done;
 }
 
+/* Walks the FSM_GROUP consecutive trees at t together on one row; n receives the leaf
+ * nodes reached. */
+static inline void walk_group(const fs_model *m, const fsm_tree *t, const double *cols,
+                              int32_t *n)
+{
+    int32_t maxd = 0;
+    for (int g = 0; g < FSM_GROUP; g++) {
+        n[g] = t[g].xroot;
+        if (t[g].depth > maxd)
+            maxd = t[g].depth;
+    }
+    if (m->has_cat) {
+        for (int32_t d = 0; d < maxd; d++)
+            for (int g = 0; g < FSM_GROUP; g++)
+                n[g] = xstep_any(m, n[g], cols);
+        return;
+    }
+    const fsm_xnode *xn = m->xnodes;
+    for (int32_t d = 0; d < maxd; d++) {
+        for (int g = 0; g < FSM_GROUP; g++)
+            n[g] = xstep_num(xn, n[g], cols);
+        /* Leaf-wise trees are lopsided: most rows stop far above the deepest leaf. Every
+         * few steps, stop when all walks sit on leaves (skip == -1). */
+        if ((d & FSM_CHECK_MASK) == FSM_CHECK_MASK && all_leaves(xn, n))
+            break;
+    }
+}
+
 /* Adds trees [0, ntrees) of `trees` into out (class of tree i: i % k_per), in file order. */
 static void sum_trees(const fs_model *m, const fsm_tree *trees, size_t ntrees, int k_per,
                       const double *x, const double *cols, double *out)
 {
-    size_t i = 0;
+    int32_t n[FSM_GROUP];
     double s = out[0];
-    for (; i + FSM_GROUP <= ntrees; i += FSM_GROUP) {
-        const fsm_tree *t = trees + i;
-        int32_t n[FSM_GROUP];
-        int32_t maxd = 0;
-        for (int g = 0; g < FSM_GROUP; g++) {
-            n[g] = t[g].xroot;
-            if (t[g].depth > maxd)
-                maxd = t[g].depth;
-        }
-        if (m->has_cat) {
-            for (int32_t d = 0; d < maxd; d++)
-                for (int g = 0; g < FSM_GROUP; g++)
-                    n[g] = xstep_any(m, n[g], cols);
+    size_t i = 0;
+    while (i < ntrees) {
+        size_t base, from;
+        if (i + FSM_GROUP <= ntrees) {
+            base = from = i;
+        } else if (ntrees >= FSM_GROUP) {
+            /* The tail: walk the last FSM_GROUP trees (walks have no side effects) and add
+             * only those not added yet. */
+            base = ntrees - FSM_GROUP;
+            from = i;
         } else {
-            const fsm_xnode *xn = m->xnodes;
-            for (int32_t d = 0; d < maxd; d++) {
-                for (int g = 0; g < FSM_GROUP; g++)
-                    n[g] = xstep_num(xn, n[g], cols);
-                /* Leaf-wise trees are lopsided: most rows stop far above the deepest leaf.
-                 * Every few steps, stop when all walks sit on leaves (skip == -1). */
-                if ((d & FSM_CHECK_MASK) == FSM_CHECK_MASK && all_leaves(xn, n))
-                    break;
-            }
+            break;
         }
-        if (k_per == 1) {
-            for (int g = 0; g < FSM_GROUP; g++)
+        const fsm_tree *t = trees + base;
+        walk_group(m, t, cols, n);
+        for (size_t g = from - base; g < FSM_GROUP; g++) {
+            if (k_per == 1)
                 s += xvalue(m, &t[g], n[g], x);
-        } else {
-            for (int g = 0; g < FSM_GROUP; g++)
-                out[(i + (size_t)g) % (size_t)k_per] += xvalue(m, &t[g], n[g], x);
+            else
+                out[(base + g) % (size_t)k_per] += xvalue(m, &t[g], n[g], x);
         }
+        i = base + FSM_GROUP;
     }
     for (; i < ntrees; i++) {
         if (k_per == 1)

@@ -43,12 +43,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         x[2 * nf + i] = v;
     }
     fs_predict_opts opts = {(int)(size % 3), (int)(size % 5)};
+    /* Differential check: the single-row and the batch paths walk the trees differently
+     * (trees in lockstep vs rows in lockstep) and must agree bit for bit. */
+    double single[3 * 1024];
     for (size_t r = 0; r < rows; r++) {
-        fs_model_predict_raw(m, x + r * (size_t)nf, y, NULL);
+        fs_model_predict_raw(m, x + r * (size_t)nf, single + r * (size_t)nout, &opts);
         fs_model_predict(m, x + r * (size_t)nf, y, &opts);
         fs_model_predict_contrib(m, x + r * (size_t)nf, y, NULL);
     }
     fs_model_predict_raw_batch(m, x, rows, y, &opts);
+    if (memcmp(single, y, rows * (size_t)nout * sizeof(double)) != 0)
+        abort();
     fs_model_predict_batch(m, x, rows, y, NULL);
     for (int i = 0; i < nf; i++)
         (void)fs_model_feature_name(m, i);
