@@ -315,7 +315,8 @@
       sc.title = String(f.score);
       const tm = document.createElement("td");
       tm.className = "num";
-      tm.textContent = new Date(f.created_at).toLocaleString(lang === "ru" ? "ru-RU" : "en-US");
+      tm.textContent = new Date(f.created_at).toLocaleString(lang === "ru" ? "ru-RU" : "en-US",
+        { dateStyle: "short", timeStyle: "medium" });
       tm.title = f.created_at;
       tr.append(id, sc, tm);
       body.appendChild(tr);
