@@ -13,6 +13,7 @@
 
   let lang = "en";
   let threshold = 0.95;
+  let maxUpload = Infinity;
   let lastResults = null;
   let lastUpload = null;
   let uploadPhase = null; // null | "bytes" | "acks" | "final"
@@ -184,6 +185,14 @@
 
   function send() {
     if (!chosen) return;
+    if (chosen.size > maxUpload) {
+      // The server would refuse it before reading the body; say so without sending it.
+      $("summary").hidden = true;
+      uploadPhase = null;
+      renderProgress();
+      setState("rejected", t("upload.tooBig", fmtBytes(chosen.size), fmtBytes(maxUpload)));
+      return;
+    }
     const form = new FormData();
     form.append("file", chosen, chosen.name);
     const xhr = new XMLHttpRequest();
@@ -395,6 +404,7 @@
     $("auto").addEventListener("change", (ev) => setAuto(ev.target.checked));
     getJSON("/api/config").then((c) => {
       threshold = c.threshold;
+      maxUpload = c.max_upload_bytes;
       $("version").textContent = "interface " + c.version;
     }).catch(() => {});
     refreshHealth();

@@ -214,6 +214,17 @@ async function main() {
   await page.click("#lang-en");
   check("English again", (await page.textContent("#view")) === "View results");
 
+  // A file over MAX_UPLOAD_BYTES (the suite sets 8 MiB) is refused before sending.
+  const maxBytes = Number(process.env.MAX_UPLOAD_BYTES || 0);
+  if (maxBytes > 0) {
+    const big = await uploadAndWait(page, { name: "big.csv", mimeType: "text/csv",
+      buffer: Buffer.alloc(maxBytes + 1, 0x61) });
+    const msg = await page.textContent("#upload-state");
+    check("file over the limit refused by the page", big.last.state === "rejected" && msg.includes("8.0 MiB"), msg);
+  } else {
+    skip("file over the limit", "MAX_UPLOAD_BYTES not set");
+  }
+
   // A CSV with missing columns: rejected, every missing column named.
   const badHeader = path.join(WORK, "bad_header.csv");
   const keep = COLUMNS.filter((c) => c !== "amount" && c !== "merchant_lat");
