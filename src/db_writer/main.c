@@ -30,6 +30,7 @@
 
 #define SERVICE "db_writer"
 #define PASSWORD_MAX 1024
+#define REVOKE_FLUSH_MAX_S 10.0
 
 static const char *o_bootstrap, *o_topic, *o_dlq_topic, *o_group, *o_database_url,
     *o_password_file, *o_log_level, *o_metrics_addr;
@@ -213,9 +214,10 @@ static int flush_dead_letters(writer *w)
     }
 }
 
-/* Writes the batch (retrying until it succeeds or a stop is requested), then commits its
- * offsets. Returns 0, or -1 if it gave up (nothing committed). */
-static int flush_batch(writer *w)
+/* Writes the batch (retrying until it succeeds, a stop is requested, or max_wait_s seconds
+ * passed; max_wait_s <= 0: no limit), then commits its offsets. Returns 0, or -1 if it gave
+ * up (nothing committed: the batch will be read again). */
+static int flush_batch(writer *w, double max_wait_s)
 {
     char err[1024];
     long backoff = 100;
@@ -239,9 +241,10 @@ static int flush_batch(writer *w)
         svc_gauge_set(w->m.db_up, dbw_db_is_up(w->db));
         SVC_LOG(attempt == 0 ? SVC_LOG_WARN : SVC_LOG_DEBUG, NULL,
                 "%s; batch of %zu rows kept, retry in %ld ms", err, w->nrows, backoff);
-        if (sleep_ms(backoff)) {
-            SVC_LOG(SVC_LOG_WARN, NULL, "stopping with an unwritten batch of %zu rows; its "
-                    "offsets are not committed, so it will be read again", w->nrows);
+        if (sleep_ms(backoff) || (max_wait_s > 0 && now_s() - t0 > max_wait_s)) {
+            SVC_LOG(SVC_LOG_WARN, NULL, "giving up an unwritten batch of %zu rows (%s); its "
+                    "offsets are not committed, so it will be read again", w->nrows,
+                    svc_stop_requested() ? "stopping" : "partitions revoked");
             return -1;
         }
         backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
@@ -351,7 +354,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "revoking %d partitions; flushing the open batch", parts->cnt);
-    if (flush_batch(w) != 0)
+    /* Bounded: a database outage must not hold the whole group's rebalance. */
+    if (flush_batch(w, REVOKE_FLUSH_MAX_S) != 0)
         reset_batch(w);
     svc_gauge_set(w->m.assigned, 0);
     rd_kafka_assign(rk, NULL);
@@ -474,7 +478,7 @@ static int run(writer *w)
         double t = now_s();
         if (w->npending >= (size_t)o_batch_size ||
             (w->npending > 0 && t >= w->batch_start + (double)o_batch_timeout / 1e3)) {
-            if (flush_batch(w) != 0)
+            if (flush_batch(w, 0) != 0)
                 break; /* stop requested during a database outage */
         }
         if (t - last_lag >= 1.0) {
@@ -495,7 +499,7 @@ static int run(writer *w)
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batch of %zu messages",
             w->npending);
-    if (flush_batch(w) != 0)
+    if (flush_batch(w, 0) != 0)
         reset_batch(w);
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10, 0);
 }
 
+/* libmicrohttpd's own messages, into the service log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    SVC_LOG(SVC_LOG_WARN, NULL, "http: %s", msg);
+}
+
 svc_http *svc_http_start(const char *addr, int port, svc_metrics *metrics, svc_ready_fn ready,
                          void *ready_arg, char *errstr, size_t errstr_size)
 {
@@ -118,7 +129,8 @@ svc_http *svc_http_start(const char *addr, int port, svc_metrics *metrics, svc_r
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
                                  NULL, handler, h, MHD_OPTION_SOCK_ADDR, &sa,
                                  MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (h->daemon == NULL) {
         snprintf(errstr, errstr_size, "%s:%d: cannot listen (port in use?)", addr, port);
         goto fail;

@@ -1,0 +1,88 @@
+/* Unit test of svc_http: a real server on a free loopback port, fetched with a plain socket. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "svc_http.h"
+#include "svc_log.h"
+#include "svc_metrics.h"
+
+static int ready_state;
+
+static int ready(void *arg, char *reason, size_t size)
+{
+    (void)arg;
+    if (!ready_state)
+        snprintf(reason, size, "db \"down\"");
+    return ready_state;
+}
+
+/* GETs path; returns the status code and copies the response (headers + body) into out. */
+static int get(int port, const char *method, const char *path, char *out, size_t size)
+{
+    int status = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        goto out;
+    char req[256];
+    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     method, path);
+    if (write(fd, req, (size_t)n) != n)
+        goto out;
+    size_t len = 0;
+    ssize_t r;
+    while (len < size - 1 && (r = read(fd, out + len, size - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    if (strncmp(out, "HTTP/1.1 ", 9) == 0)
+        status = (int)strtol(out + 9, NULL, 10);
+out:
+    if (fd >= 0)
+        close(fd);
+    return status;
+}
+
+int main(void)
+{
+    char err[256];
+    char buf[8192];
+    svc_log_init("test_svc_http", SVC_LOG_ERROR);
+    svc_metrics *m = svc_metrics_new();
+    svc_counter_add(svc_metrics_counter(m, "t_total", "things", NULL), 5);
+    svc_http *h = svc_http_start("127.0.0.1", 0, m, ready, NULL, err, sizeof err);
+    CHECK(h != NULL);
+    if (h == NULL)
+        return CHECK_DONE();
+    int port = svc_http_port(h);
+    CHECK(port > 0);
+    CHECK_EQ_INT(get(port, "GET", "/healthz", buf, sizeof buf), 200);
+    CHECK_EQ_INT(get(port, "GET", "/readyz", buf, sizeof buf), 503);
+    CHECK(strstr(buf, "{\"ready\":false,\"reason\":\"db \\\"down\\\"\"}") != NULL);
+    ready_state = 1;
+    CHECK_EQ_INT(get(port, "GET", "/readyz", buf, sizeof buf), 200);
+    CHECK(strstr(buf, "{\"ready\":true}") != NULL);
+    CHECK_EQ_INT(get(port, "GET", "/metrics", buf, sizeof buf), 200);
+    CHECK(strstr(buf, "text/plain; version=0.0.4") != NULL);
+    CHECK(strstr(buf, "# TYPE t_total counter\nt_total 5\n") != NULL);
+    CHECK_EQ_INT(get(port, "GET", "/nope", buf, sizeof buf), 404);
+    CHECK_EQ_INT(get(port, "POST", "/metrics", buf, sizeof buf), 405);
+    /* The port is taken now: a second server must fail and say where. */
+    svc_http *h2 = svc_http_start("127.0.0.1", port, m, NULL, NULL, err, sizeof err);
+    CHECK(h2 == NULL);
+    CHECK(strstr(err, "127.0.0.1:") != NULL);
+    svc_http_stop(h2);
+    CHECK(svc_http_start("localhost:x", 0, m, NULL, NULL, err, sizeof err) == NULL);
+    svc_http_stop(h);
+    svc_metrics_free(m);
+    return CHECK_DONE();
+}
