@@ -217,6 +217,95 @@ def case(name, params, X, y, rounds, cat_cols=(), names=None, group=None, iters=
     compare(name, model_path, csv_path, booster, Xt, kinds=kinds, iters=iters)
 
 
+def case_model_file(name, path, seed=99, n_test=1000):
+    """A model file we did not train here (the bundled default model): rows drawn over the
+    ranges in its feature_infos, plus the hard rows."""
+    if ONLY and ONLY not in name:
+        return
+    if not os.path.exists(path):
+        print(f"skip  {name}: {path} not present")
+        return
+    booster = lgb.Booster(model_file=path)
+    rng = np.random.default_rng(seed)
+    names = booster.feature_name()
+    infos = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("feature_infos="):
+                infos = line.strip().split("=", 1)[1].split(" ")
+                break
+    cols = []
+    for info in infos:
+        if info.startswith("[") and ":" in info:
+            lo, hi = (float(v) for v in info[1:-1].split(":"))
+            span = (hi - lo) or 1.0
+            cols.append(rng.uniform(lo - 0.1 * span, hi + 0.1 * span, size=n_test))
+        else:
+            cols.append(rng.integers(0, 10, size=n_test).astype(float))
+    X = np.column_stack(cols)
+    X[rng.random(X.shape) < 0.03] = np.nan
+    Xt = np.vstack([X, hard_rows(booster, X, rng)])
+    d = os.path.join(WORK, name)
+    os.makedirs(d, exist_ok=True)
+    csv_path = os.path.join(d, "test.csv")
+    write_csv(csv_path, Xt, names, rng)
+    compare(name, path, csv_path, booster, Xt)
+
+
+def cli_errors():
+    """The CLI contract's error side: non-zero exit and a message that says what and where."""
+    if ONLY and ONLY not in "cli_errors":
+        return
+    d = os.path.join(WORK, "cli_errors")
+    os.makedirs(d, exist_ok=True)
+    model = os.path.join(d, "model.txt")
+    X, s = data(300, 3, 5)
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4}, lgb.Dataset(
+        X, (s > 0).astype(int), feature_name=["f_a", "f_b", "f_c"]), 2)
+    b.save_model(model)
+    text = open(model).read()
+
+    def write(name, content):
+        p = os.path.join(d, name)
+        with open(p, "w") as f:
+            f.write(content)
+        return p
+
+    def expect_fail(label, args, needle, code=None):
+        res = subprocess.run([FRAUDCTL, "predict"] + args, capture_output=True, text=True)
+        ok = res.returncode != 0 and needle in res.stderr and res.stdout == ""
+        if code is not None:
+            ok = ok and res.returncode == code
+        report(ok, f"cli error: {label}",
+               f"exit {res.returncode}, stderr {res.stderr.strip()!r}, stdout {res.stdout[:80]!r}")
+
+    good = write("good.csv", "f_c,f_b,f_a\n1,2,3\n")
+    expect_fail("missing model feature", ["--model", model, "--input",
+                write("missing.csv", "f_a,f_b\n1,2\n")], "'f_c' is missing", 1)
+    expect_fail("not a number", ["--model", model, "--input",
+                write("bad.csv", "f_a,f_b,f_c\n1,2,3\n1,abc,3\n")], "row 2, column 2", 1)
+    expect_fail("short row", ["--model", model, "--input",
+                write("short.csv", "f_a,f_b,f_c\n1,2\n")], "expected 3 fields", 1)
+    expect_fail("empty input", ["--model", model, "--input", write("empty.csv", "")],
+                "header", 1)
+    expect_fail("no model file", ["--model", os.path.join(d, "nope.txt"), "--input", good],
+                "nope.txt:0: cannot open", 1)
+    cut = text[: text.index("Tree=1") + 40]
+    expect_fail("truncated model", ["--model", write("cut.txt", cut), "--input", good],
+                "cut.txt:", 1)
+    broken = text.replace("num_leaves=4", "num_leaves=4000000000", 1)
+    expect_fail("huge num_leaves", ["--model", write("huge.txt", broken), "--input", good],
+                "num_leaves", 1)
+    expect_fail("usage: no --model", ["--input", good], "--model", 2)
+    expect_fail("usage: unknown option", ["--model", model, "--frobnicate"], "unknown", 2)
+    # And the good file works, with the columns in any order.
+    res = subprocess.run([FRAUDCTL, "predict", "--model", model, "--input", good, "--raw"],
+                         capture_output=True, text=True)
+    exp = b.predict(np.array([[3.0, 2.0, 1.0]]), raw_score=True)[0]
+    ok = res.returncode == 0 and res.stdout.strip() == f"{exp:.17g}"
+    report(ok, "cli: columns matched by name", f"{res.stdout.strip()!r} != {exp:.17g}")
+
+
 def data(n, nf, seed, nan_frac=0.1, zero_frac=0.1):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, nf)) * rng.uniform(0.5, 20, size=nf)
@@ -316,6 +405,11 @@ def main():
               "job_rate"]
     case("fraud_shape", {"objective": "binary", "num_leaves": 31, "learning_rate": 0.05},
          Xf, (sf > 1).astype(int), 100, names=fnames, n_test=1000)
+
+    # The bundled default model, whatever its shape today.
+    case_model_file("default_model", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  "..", "..", "models", "default", "model.txt"))
+    cli_errors()
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
