@@ -162,6 +162,10 @@ static void out_number(outbuf *o, double v)
         out_str(o, "null");
         return;
     }
+    if (v == 0.0 && signbit(v)) {
+        out_str(o, "-0.0"); /* "-0" would read back as the integer 0, losing the sign */
+        return;
+    }
     for (int prec = 15; prec <= 17; prec++) {
         int n = snprintf(num, sizeof num, "%.*g", prec, v);
         if (n < 0 || (size_t)n >= sizeof num) {
@@ -261,7 +265,7 @@ int fs_msg_format_scoring(char *buf, size_t size, const char *transaction_id, do
         !id_ok(transaction_id, strlen(transaction_id)) || !(score >= 0.0 && score <= 1.0) ||
         (fraud_flag != 0 && fraud_flag != 1))
         return -1;
-    int n = snprintf(num, sizeof num, "%.17g", score);
+    int n = snprintf(num, sizeof num, "%.17g", score + 0.0); /* -0 is written as 0 */
     if (n < 0 || (size_t)n >= sizeof num)
         return -1;
     size_t o = put_str(buf, 0, size, "{\"transaction_id\":\"");
@@ -312,7 +316,7 @@ int fs_msg_parse_scoring(const char *payload, size_t len, fs_scoring_msg *out, c
     }
     memcpy(out->transaction_id, id, id_len);
     out->transaction_id[id_len] = '\0';
-    out->score = s;
+    out->score = s + 0.0; /* a probability of -0 is 0 */
     out->fraud_flag = (int)json_integer_value(flag);
     rc = 0;
 out:

@@ -68,6 +68,13 @@ static void test_scoring(void)
     }
     CHECK_EQ_INT(mismatches, 0);
 
+    /* A negative zero score is written and read as 0 (fuzz finding). */
+    n = fs_msg_format_scoring(buf, sizeof buf, "z", -0.0, 0);
+    CHECK_EQ_STR(buf, "{\"transaction_id\":\"z\",\"score\":0,\"fraud_flag\":0}");
+    static const char negz[] = "{\"transaction_id\":\"z\",\"score\":-0.0,\"fraud_flag\":0}";
+    CHECK_EQ_INT(fs_msg_parse_scoring(negz, sizeof negz - 1, &m, err, sizeof err), 0);
+    CHECK_EQ_BITS(m.score, 0.0);
+
     /* Ids with quotes and backslashes are escaped. */
     n = fs_msg_format_scoring(buf, sizeof buf, "a\"b\\c", 0.25, 0);
     CHECK(n > 0);
