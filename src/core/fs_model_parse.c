@@ -582,9 +582,6 @@ static int add_tree(parser *p, fs_model *m, caps *c, int32_t *col_of, const tree
         }
         for (int i = 0; i < num_leaves; i++)
             m->leaf_count[leaf_base + (size_t)i] = (double)lcount[i];
-        if (num_cat > 0 && cats_seen == 0) {
-            /* LightGBM tolerates unused bitsets; so do we. */
-        }
         t->has_cat = cats_seen > 0;
         t->root = (int32_t)node_base;
         t->depth = depth;

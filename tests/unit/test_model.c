@@ -391,11 +391,93 @@ static void test_errors(void)
     CHECK(memchr(small, '\0', sizeof small) != NULL);
 }
 
+/* A chain of 600 splits on 600 different features (wider than the engine's stack buffer of
+ * preprocessed columns, so the per-node fallback runs), 600 deep: node i tests x_i <= 0.5,
+ * left to leaf i (value i), right to node i + 1; the last node's right is leaf 600. A row
+ * with x_j = 1 for j < k and x_k = 0 ends in leaf k. */
+static void test_wide_deep(void)
+{
+    enum { N = 600 };
+    size_t cap = 64 * 1024;
+    char *t = malloc(cap);
+    double *x = calloc(3 * N, sizeof(double));
+    double *phi = malloc((N + 1) * sizeof(double));
+    CHECK(t != NULL && x != NULL && phi != NULL);
+    if (t == NULL || x == NULL || phi == NULL)
+        goto out;
+    size_t n = 0;
+#define APPEND(...) n += (size_t)snprintf(t + n, cap - n, __VA_ARGS__)
+    APPEND("tree\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=%d\n", N - 1);
+    APPEND("objective=regression\nfeature_names=");
+    for (int i = 0; i < N; i++)
+        APPEND("%sf%d", i ? " " : "", i);
+    APPEND("\n\nTree=0\nnum_leaves=%d\nnum_cat=0\nsplit_feature=", N + 1);
+    for (int i = 0; i < N; i++)
+        APPEND("%s%d", i ? " " : "", i);
+    APPEND("\nthreshold=");
+    for (int i = 0; i < N; i++)
+        APPEND("%s0.5", i ? " " : "");
+    APPEND("\ndecision_type=");
+    for (int i = 0; i < N; i++)
+        APPEND("%s2", i ? " " : "");
+    APPEND("\nleft_child=");
+    for (int i = 0; i < N; i++)
+        APPEND("%s%d", i ? " " : "", -(i + 1));
+    APPEND("\nright_child=");
+    for (int i = 0; i < N; i++)
+        APPEND("%s%d", i ? " " : "", i + 1 < N ? i + 1 : -(N + 1));
+    APPEND("\nleaf_value=");
+    for (int i = 0; i <= N; i++)
+        APPEND("%s%d", i ? " " : "", i);
+    APPEND("\nleaf_count=");
+    for (int i = 0; i <= N; i++)
+        APPEND("%s1", i ? " " : "");
+    APPEND("\ninternal_count=");
+    for (int i = 0; i < N; i++)
+        APPEND("%s%d", i ? " " : "", N + 1 - i);
+    APPEND("\n\nend of trees\n");
+#undef APPEND
+    CHECK(n < cap);
+    char err[256];
+    fs_model *m = fs_model_load_buffer(t, n, "wide.txt", err, sizeof err);
+    CHECK(m != NULL);
+    if (m == NULL) {
+        fprintf(stderr, "load: %s\n", err);
+        goto out;
+    }
+    /* Rows: k = 0, k = 377, and all ones (leaf 600). */
+    for (int j = 0; j < 377; j++)
+        x[N + j] = 1;
+    for (int j = 0; j < N; j++)
+        x[2 * N + j] = 1;
+    double out[3];
+    fs_model_predict_raw_batch(m, x, 3, out, NULL);
+    CHECK_EQ_BITS(out[0], 0.0);
+    CHECK_EQ_BITS(out[1], 377.0);
+    CHECK_EQ_BITS(out[2], 600.0);
+    double one = -1;
+    fs_model_predict_raw(m, x + N, &one, NULL);
+    CHECK_EQ_BITS(one, 377.0);
+    /* NaN is 0.0 for missing type None: goes left at node 0. */
+    x[0] = NAN;
+    fs_model_predict_raw(m, x, &one, NULL);
+    CHECK_EQ_BITS(one, 0.0);
+    /* Contributions of a 600-deep tree are computed (TreeSHAP's permutation weights lose all
+     * precision that deep, in LightGBM as here: only that it runs is checked). */
+    CHECK_EQ_INT(fs_model_predict_contrib(m, x + N, phi, NULL), 0);
+    fs_model_free(m);
+out:
+    free(t);
+    free(x);
+    free(phi);
+}
+
 int main(void)
 {
     test_basic();
     test_categorical();
     test_multiclass_linear();
     test_errors();
+    test_wide_deep();
     return CHECK_DONE();
 }
