@@ -521,3 +521,29 @@ def test_database_restart_is_survived():
                        capture_output=True, timeout=180)
     status, _, raw = request("GET", "/api/results")
     assert status == 200, raw
+
+
+def test_kafka_outage_reports_failed_rows_with_why_then_recovers():
+    # Runs last: it stops the broker. The suite gives the interface message.timeout.ms=10000.
+    stack = os.path.join(ROOT, "scripts", "stack")
+    subprocess.run([stack, "stop-service", "kafka"], cwd=ROOT, check=True, capture_output=True,
+                   timeout=120)
+    try:
+        status, _, raw = request("GET", "/readyz")
+        assert status == 503 and json.loads(raw)["ready"] is False
+        status, _, body = post_file(to_csv([row(i) for i in range(10)]))
+        assert status == 202 and body["sent"] == 10
+        u = wait_upload(body["id"], timeout=90)
+        assert (u["acked"], u["failed"]) == (0, 10), u
+        assert len(u["failures"]) >= 1 and sum(f["count"] for f in u["failures"]) == 10
+        assert all(f["reason"] for f in u["failures"])
+    finally:
+        subprocess.run([stack, "start-service", "kafka"], cwd=ROOT, check=True,
+                       capture_output=True, timeout=240)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and request("GET", "/readyz")[0] != 200:
+        time.sleep(1)
+    status, _, body = post_file(to_csv([row(i) for i in range(10)]))
+    assert status == 202
+    u = wait_upload(body["id"], timeout=90)
+    assert (u["acked"], u["failed"]) == (10, 0), u
