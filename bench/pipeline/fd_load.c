@@ -31,7 +31,7 @@ typedef struct msgs {
     char **key;
     long n, cap; /* n formatted so far, cap = the count wanted */
     long rows;   /* rows read from the CSV (kept for cycling) */
-    fs_txn *txns;
+    fs_txn **txns; /* one allocation each: a record's strings point into itself */
     long ntxns, txncap;
     const char *prefix;
 } msgs;
@@ -50,13 +50,17 @@ static int keep_row(const fs_txn *t, size_t row, size_t line, void *opaque)
     (void)line;
     if (m->ntxns == m->txncap) {
         long cap = m->txncap ? m->txncap * 2 : 1024;
-        fs_txn *p = realloc(m->txns, (size_t)cap * sizeof *p);
+        fs_txn **p = realloc(m->txns, (size_t)cap * sizeof *p);
         if (p == NULL)
             return 1;
         m->txns = p;
         m->txncap = cap;
     }
-    fs_txn_copy(&m->txns[m->ntxns++], t);
+    fs_txn *copy = malloc(sizeof *copy);
+    if (copy == NULL)
+        return 1;
+    fs_txn_copy(copy, t);
+    m->txns[m->ntxns++] = copy;
     return m->ntxns >= m->cap; /* no need to read more rows than messages */
 }
 
@@ -84,7 +88,7 @@ static int format_all(msgs *m, const char *csv, char *err, size_t errsz)
     char id[FS_TXN_ID_MAX + 1];
     for (m->n = 0; m->n < m->cap; m->n++) {
         snprintf(id, sizeof id, "%s%ld", m->prefix, m->n);
-        int n = fs_msg_format_transaction(buf, sizeof buf, id, &m->txns[m->n % m->ntxns]);
+        int n = fs_msg_format_transaction(buf, sizeof buf, id, m->txns[m->n % m->ntxns]);
         if (n < 0) {
             snprintf(err, errsz, "message %ld: cannot format", m->n);
             return -1;

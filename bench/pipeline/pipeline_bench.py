@@ -92,13 +92,19 @@ def main():
                                  "--prefix", prefix, "--times", times_path],
                                 stdout=subprocess.PIPE, text=True)
         conn = sl.db_connect(env)
-        done_at = None
+        done_at = detector_done_at = None
         deadline = time.time() + 600
+        polls = 0
         while time.time() < deadline:
             n = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
             if n >= a.count:
                 done_at = time.time()
                 break
+            polls += 1
+            if detector_done_at is None and polls % 5 == 0:
+                scored = d.metric("fraud_detector_messages_in_total") or 0
+                if scored >= a.count:
+                    detector_done_at = time.time()
             time.sleep(0.02)
         out, _ = load.communicate()
         if load.returncode != 0 or done_at is None:
@@ -124,6 +130,9 @@ def main():
         print(f"producer alone: {float(prod['rate']):,.0f} msg/s ({prod['seconds']} s)")
         print(f"end to end (first produce -> all {a.count} rows in PostgreSQL): "
               f"{e2e_rate:,.0f} transactions/s ({e2e_secs:.2f} s)")
+        if detector_done_at is not None:
+            print(f"  of which: detector committed all {a.count} after "
+                  f"{detector_done_at - first:.2f} s ({a.count / (detector_done_at - first):,.0f}/s)")
         print("latency produce -> row (ms): " + ", ".join(
             f"p{p} {pct(lat, p) * 1e3:.0f}" for p in (50, 90, 95, 99)) +
             f", max {lat[-1] * 1e3:.0f}")

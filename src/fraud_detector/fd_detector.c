@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,36 @@ typedef struct fd_series {
     svc_histogram *batch_size, *processing, *message_age, *score;
 } fd_series;
 
+/* The result of scoring one message of the batch, filled by a scoring thread and produced
+ * by the main thread in batch order. */
+typedef struct fd_slot {
+    double score; /* NaN: dead letter */
+    int out_len;
+    char out[FD_OUT_MAX];                /* the scoring message */
+    char key[FS_TXN_ID_MAX + 1];         /* its key, the transaction_id */
+    char reason[320];                    /* why it is a dead letter */
+} fd_slot;
+
+/* Scoring threads: each batch is cut into nthreads contiguous shares; the main thread
+ * scores share 0 and threads 1..n-1 the others, then the main thread produces. */
+typedef struct fd_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned generation; /* bumped for each batch */
+    int pending;         /* threads still scoring the current batch */
+    int quit;
+    int nthreads;        /* including the main thread */
+    pthread_t *threads;
+    struct fd_worker *workers;
+    int started;         /* threads actually running */
+} fd_pool;
+
+typedef struct fd_worker {
+    struct fd_detector *d;
+    int index;
+    fs_txn txn; /* reused for every message of the share */
+} fd_worker;
+
 struct fd_detector {
     fd_config cfg;
     const fs_bundle *bundle;
@@ -37,16 +68,19 @@ struct fd_detector {
 
     rd_kafka_message_t **batch; /* messages of the batch being collected or processed */
     int nbatch;
-    double *scores;  /* scores of the batch, for the histogram */
     double *poll_ts; /* monotonic time each message was consumed */
 
-    fs_txn txn; /* reused for every message */
+    fd_slot *slots; /* batch_size results */
+    fd_pool pool;
 
     atomic_int txn_ready;    /* init_transactions succeeded */
     atomic_int joined;       /* the group assigned us (possibly nothing) at least once */
     atomic_int brokers_down; /* the last error callback said all brokers are down */
     double last_lag_check;
 };
+
+static int pool_start(fd_detector *d, int nthreads, char *errstr, size_t errstr_size);
+static void pool_stop(fd_detector *d);
 
 static double now_mono(void)
 {
@@ -268,10 +302,13 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     d->bundle = bundle;
     register_series(&d->m, metrics);
     d->batch = calloc((size_t)cfg->batch_size, sizeof *d->batch);
-    d->scores = calloc((size_t)cfg->batch_size, sizeof *d->scores);
+    d->slots = calloc((size_t)cfg->batch_size, sizeof *d->slots);
     d->poll_ts = calloc((size_t)cfg->batch_size, sizeof *d->poll_ts);
-    if (d->batch == NULL || d->scores == NULL || d->poll_ts == NULL)
+    if (d->batch == NULL || d->slots == NULL || d->poll_ts == NULL)
         goto oom;
+    if (pool_start(d, cfg->scoring_threads < 1 ? 1 : cfg->scoring_threads, errstr,
+                   errstr_size) != 0)
+        goto fail;
 
     conf = make_conf(d, 1, errstr, errstr_size);
     if (conf == NULL)
@@ -311,6 +348,7 @@ void fd_detector_free(fd_detector *d)
 {
     if (d == NULL)
         return;
+    pool_stop(d);
     drop_batch(d);
     if (d->consumer != NULL)
         rd_kafka_destroy(d->consumer);
@@ -319,7 +357,7 @@ void fd_detector_free(fd_detector *d)
     if (d->subscription != NULL)
         rd_kafka_topic_partition_list_destroy(d->subscription);
     free(d->batch);
-    free(d->scores);
+    free(d->slots);
     free(d->poll_ts);
     free(d);
 }
@@ -392,53 +430,168 @@ static rd_kafka_resp_err_t dead_letter(fd_detector *d, const rd_kafka_message_t 
     return err;
 }
 
-/* Scores one message and produces the result (or the dead letter). Returns the produce error;
- * *score is set (NaN for a dead letter). */
-static rd_kafka_resp_err_t handle_one(fd_detector *d, const rd_kafka_message_t *msg,
-                                      double *score)
+/* Parses and scores one message into its slot (any thread; t is the thread's record). */
+static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t *msg,
+                      fd_slot *slot)
 {
     char why[256];
-    char reason[320];
-    char out[FD_OUT_MAX];
     const char *topic = rd_kafka_topic_name(msg->rkt);
-    *score = NAN;
-
+    slot->score = NAN;
     if (msg->payload == NULL) {
-        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": empty payload", topic,
-                 msg->partition, msg->offset);
-        goto dead;
+        snprintf(slot->reason, sizeof slot->reason, "%s[%" PRId32 "]@%" PRId64 ": empty payload",
+                 topic, msg->partition, msg->offset);
+        return;
     }
-    if (fs_msg_parse_transaction(msg->payload, msg->len, &d->txn, why, sizeof why) != 0) {
-        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": %s", topic,
+    if (fs_msg_parse_transaction(msg->payload, msg->len, t, why, sizeof why) != 0) {
+        snprintf(slot->reason, sizeof slot->reason, "%s[%" PRId32 "]@%" PRId64 ": %s", topic,
                  msg->partition, msg->offset, why);
-        goto dead;
+        return;
     }
     double s;
-    if (fs_bundle_score(d->bundle, &d->txn, &s, why, sizeof why) != 0) {
-        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": transaction %s: %s",
-                 topic, msg->partition, msg->offset, d->txn.transaction_id, why);
-        goto dead;
+    if (fs_bundle_score(d->bundle, t, &s, why, sizeof why) != 0) {
+        snprintf(slot->reason, sizeof slot->reason,
+                 "%s[%" PRId32 "]@%" PRId64 ": transaction %s: %s", topic, msg->partition,
+                 msg->offset, t->transaction_id, why);
+        return;
     }
-    int flag = fs_bundle_flag(s, d->cfg.threshold);
-    int n = fs_msg_format_scoring(out, sizeof out, d->txn.transaction_id, s, flag);
+    int n = fs_msg_format_scoring(slot->out, sizeof slot->out, t->transaction_id, s,
+                                  fs_bundle_flag(s, d->cfg.threshold));
     if (n < 0) {
-        snprintf(reason, sizeof reason, "%s[%" PRId32 "]@%" PRId64 ": scoring message too long",
-                 topic, msg->partition, msg->offset);
-        goto dead;
+        snprintf(slot->reason, sizeof slot->reason,
+                 "%s[%" PRId32 "]@%" PRId64 ": cannot format the scoring message", topic,
+                 msg->partition, msg->offset);
+        return;
     }
-    *score = s;
-    rd_kafka_resp_err_t err = produce(d, d->cfg.scoring_topic, d->txn.transaction_id,
-                                      strlen(d->txn.transaction_id), out, (size_t)n, NULL);
+    slot->out_len = n;
+    snprintf(slot->key, sizeof slot->key, "%s", t->transaction_id);
+    slot->score = s;
+}
+
+/* Produces a scored slot, or the message as a dead letter. Returns the produce error. */
+static rd_kafka_resp_err_t emit_one(fd_detector *d, const rd_kafka_message_t *msg,
+                                    const fd_slot *slot)
+{
+    rd_kafka_resp_err_t err;
+    if (!isnan(slot->score)) {
+        err = produce(d, d->cfg.scoring_topic, slot->key, strlen(slot->key), slot->out,
+                      (size_t)slot->out_len, NULL);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            svc_counter_add(d->m.messages_out, 1);
+        return err;
+    }
+    svc_log_ctx ctx = {rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, NULL};
+    SVC_LOG(SVC_LOG_WARN, &ctx, "dead letter: %s", slot->reason);
+    err = dead_letter(d, msg, slot->reason);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        svc_counter_add(d->m.messages_out, 1);
-    return err;
-dead:;
-    svc_log_ctx ctx = {topic, msg->partition, msg->offset, NULL};
-    SVC_LOG(SVC_LOG_WARN, &ctx, "dead letter: %s", reason);
-    rd_kafka_resp_err_t derr = dead_letter(d, msg, reason);
-    if (derr == RD_KAFKA_RESP_ERR_NO_ERROR)
         svc_counter_add(d->m.messages_dlq, 1);
-    return derr;
+    return err;
+}
+
+static void score_share(fd_detector *d, fd_worker *w)
+{
+    int n = d->nbatch, k = d->pool.nthreads;
+    int from = (int)((long)n * w->index / k), to = (int)((long)n * (w->index + 1) / k);
+    for (int i = from; i < to; i++)
+        score_one(d, &w->txn, d->batch[i], &d->slots[i]);
+}
+
+static void *worker_main(void *arg)
+{
+    fd_worker *w = arg;
+    fd_detector *d = w->d;
+    fd_pool *p = &d->pool;
+    unsigned seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->generation == seen && !p->quit)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->generation;
+        pthread_mutex_unlock(&p->mu);
+        score_share(d, w);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Scores the whole batch into d->slots, using every scoring thread. */
+static void score_batch(fd_detector *d)
+{
+    fd_pool *p = &d->pool;
+    if (p->started == 0) {
+        score_share(d, &p->workers[0]);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->generation++;
+    p->pending = p->started;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    score_share(d, &p->workers[0]);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int pool_start(fd_detector *d, int nthreads, char *errstr, size_t errstr_size)
+{
+    fd_pool *p = &d->pool;
+    p->nthreads = nthreads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    /* From here on pool_stop cleans up, whatever fails. */
+    p->workers = calloc((size_t)nthreads, sizeof *p->workers);
+    p->threads = calloc((size_t)nthreads, sizeof *p->threads);
+    if (p->workers == NULL || p->threads == NULL) {
+        free(p->workers);
+        free(p->threads);
+        p->workers = NULL;
+        p->threads = NULL;
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->go);
+        pthread_cond_destroy(&p->done);
+        snprintf(errstr, errstr_size, "out of memory for %d scoring threads", nthreads);
+        return -1;
+    }
+    for (int i = 0; i < nthreads; i++) {
+        p->workers[i].d = d;
+        p->workers[i].index = i;
+    }
+    for (int i = 1; i < nthreads; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, &p->workers[i]) != 0) {
+            snprintf(errstr, errstr_size, "cannot start scoring thread %d", i);
+            p->nthreads = p->started + 1; /* shares only for the threads that run */
+            return -1;
+        }
+        p->started++;
+    }
+    return 0;
+}
+
+static void pool_stop(fd_detector *d)
+{
+    fd_pool *p = &d->pool;
+    if (p->workers == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i <= p->started; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    free(p->workers);
+    free(p->threads);
+    p->workers = NULL;
 }
 
 /* The offsets to commit with the batch (last offset + 1 per partition) or, with first set,
@@ -531,8 +684,9 @@ static int process_batch(fd_detector *d)
         log_error("begin_transaction", error);
         goto out; /* only fails on misuse or a fatal state */
     }
+    score_batch(d);
     for (int i = 0; i < d->nbatch; i++) {
-        rd_kafka_resp_err_t err = handle_one(d, d->batch[i], &d->scores[i]);
+        rd_kafka_resp_err_t err = emit_one(d, d->batch[i], &d->slots[i]);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             SVC_LOG(SVC_LOG_WARN, NULL, "produce: %s", rd_kafka_err2str(err));
             if (err == RD_KAFKA_RESP_ERR__FATAL)
@@ -581,8 +735,8 @@ static int process_batch(fd_detector *d)
     double t = now_mono();
     double wall = now_real_ms();
     for (int i = 0; i < d->nbatch; i++) {
-        if (!isnan(d->scores[i])) /* NaN: dead-lettered, not scored */
-            svc_histogram_observe(d->m.score, d->scores[i]);
+        if (!isnan(d->slots[i].score)) /* NaN: dead-lettered, not scored */
+            svc_histogram_observe(d->m.score, d->slots[i].score);
         svc_histogram_observe(d->m.processing, t - d->poll_ts[i]);
         rd_kafka_timestamp_type_t tt;
         int64_t ts = rd_kafka_message_timestamp(d->batch[i], &tt);
@@ -640,15 +794,17 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
     while (!*stop) {
         /* Collect a batch: wait for the first message, then up to batch_timeout_ms more. */
         double deadline = 0;
+        double now = now_mono(); /* one clock read per poll */
         while (d->nbatch < d->cfg.batch_size && !*stop) {
             int wait_ms = 100;
             if (d->nbatch > 0) {
-                double left = deadline - now_mono();
+                double left = deadline - now;
                 if (left <= 0)
                     break;
                 wait_ms = (int)(left * 1e3) + 1;
             }
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(d->consumer, wait_ms);
+            now = now_mono();
             if (msg == NULL) {
                 if (d->nbatch == 0)
                     break; /* idle: refresh the lag, check the stop flag */
@@ -660,10 +816,11 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                 rd_kafka_message_destroy(msg);
                 continue;
             }
-            atomic_store(&d->brokers_down, 0);
+            if (atomic_load_explicit(&d->brokers_down, memory_order_relaxed))
+                atomic_store(&d->brokers_down, 0);
             if (d->nbatch == 0)
-                deadline = now_mono() + d->cfg.batch_timeout_ms / 1e3;
-            d->poll_ts[d->nbatch] = now_mono();
+                deadline = now + d->cfg.batch_timeout_ms / 1e3;
+            d->poll_ts[d->nbatch] = now;
             d->batch[d->nbatch++] = msg;
         }
         if (d->nbatch > 0) {

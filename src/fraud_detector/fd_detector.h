@@ -15,8 +15,10 @@
  * only polls the consumer between transactions, and on revocation it drops the messages of
  * the batch being collected (nothing of it was produced, the next owner reads them again).
  *
- * Threads: fd_detector_run runs on the caller's thread; fd_detector_ready and the metrics
- * may be read from any thread (the HTTP thread) at the same time.
+ * Threads: fd_detector_run runs on the caller's thread, which also produces and commits;
+ * parsing and scoring of a batch is shared with scoring_threads - 1 helper threads (the
+ * bundle is immutable and thread-safe). fd_detector_ready and the metrics may be read from
+ * any thread (the HTTP thread) at the same time.
  */
 #ifndef FD_DETECTOR_H
 #define FD_DETECTOR_H
@@ -40,6 +42,7 @@ typedef struct fd_config {
     double threshold;             /* fraud_flag = fs_bundle_flag(score, threshold) */
     int batch_size;               /* messages per transaction, >= 1 */
     int batch_timeout_ms;         /* longest wait to fill a batch once it has a message */
+    int scoring_threads;          /* threads parsing and scoring a batch (main included) */
     const char *bootstrap;        /* bootstrap.servers */
 } fd_config;
 

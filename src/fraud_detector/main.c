@@ -26,7 +26,7 @@ static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_grou
     *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr;
 static double o_threshold;
 static int o_static;
-static long o_batch_size, o_batch_timeout, o_metrics_port;
+static long o_batch_size, o_batch_timeout, o_threads, o_metrics_port;
 
 static const svc_option options[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
@@ -47,6 +47,8 @@ static const svc_option options[] = {
      "messages per Kafka transaction at most", &o_batch_size},
     {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
      "longest wait to fill a batch after its first message", &o_batch_timeout},
+    {"SCORING_THREADS", "--scoring-threads", SVC_OPT_INT, "2", 1, 64,
+     "threads parsing and scoring each batch (the main thread included)", &o_threads},
     {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,
      "name of this instance (unset: the host name)", &o_instance},
     {"TRANSACTIONAL_ID", "--transactional-id", SVC_OPT_STRING, NULL, 0, -1,
@@ -163,6 +165,7 @@ int main(int argc, char **argv)
         .threshold = threshold,
         .batch_size = (int)o_batch_size,
         .batch_timeout_ms = (int)o_batch_timeout,
+        .scoring_threads = (int)o_threads,
         .bootstrap = o_bootstrap,
     };
     d = fd_detector_new(&cfg, bundle, metrics, err, sizeof err);
