@@ -255,3 +255,47 @@ def test_awkward_transaction_ids_stored_verbatim(bootstrap, db_url, topics, writ
     produce(bootstrap, topics.scoring, payloads)
     assert wait_count(db_url, prefix, len(ids)) == len(ids)
     assert set(stored(db_url, prefix)) == set(ids)
+
+
+def test_password_from_file(bootstrap, db_url, topics, writers, tmp_path):
+    """A role that must authenticate (scram): PGPASSWORD_FILE gets db_writer in, a wrong
+    password keeps it out (not ready, retrying) and is never logged."""
+    tag = uuid.uuid4().hex[:8]
+    role, dbname, secret = f"writer_{tag}", f"pw_{tag}", f"s3cr3t-{tag}"
+    hba = os.path.join(os.environ["STACK_DIR"], "pg", "data", "pg_hba.conf")
+    with open(hba) as f:
+        original = f.read()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'")
+        conn.execute(f"CREATE DATABASE {dbname} OWNER {role}")
+    try:
+        with open(hba, "w") as f:
+            f.write(f"host all {role} 127.0.0.1/32 scram-sha-256\n" + original)
+        db_query(db_url, "SELECT pg_reload_conf()")
+        host = db_url.split("@", 1)[1].split("/", 1)[0]
+        url = f"postgresql://{role}@{host}/{dbname}"
+        good = tmp_path / "pw"
+        good.write_text(secret + "\n")
+        bad = tmp_path / "bad"
+        bad.write_text("wrong\n")
+        w = writers(topics, name="badpw", extra={"DATABASE_URL": url,
+                                                 "PGPASSWORD_FILE": str(bad)}).start(False)
+        wait_for(lambda: "password authentication failed" in w.tail(), 30, "auth failure")
+        assert w.http("/readyz")[0] == 503
+        w.stop()
+        w2 = writers(topics, name="goodpw", extra={"DATABASE_URL": url,
+                                                   "PGPASSWORD_FILE": str(good)}).start()
+        assert db_query(db_url.rsplit("/", 1)[0] + "/" + dbname,
+                        "SELECT count(*) FROM schema_migrations")[0][0] >= 1
+        w2.stop()
+        for log in (w.log_path, w2.log_path):
+            with open(log) as f:
+                assert secret not in f.read()
+        missing = writers(topics, name="nopw", extra={"PGPASSWORD_FILE": str(tmp_path / "x")})
+        missing.start(False)
+        assert missing.proc.wait(10) == 2
+        assert "PGPASSWORD_FILE" in missing.tail()
+    finally:
+        with open(hba, "w") as f:
+            f.write(original)
+        db_query(db_url, "SELECT pg_reload_conf()")

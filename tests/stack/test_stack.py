@@ -6,7 +6,7 @@ import subprocess
 
 from confluent_kafka.admin import AdminClient
 
-from conftest import ROOT, db_query, parse_env, stack
+from conftest import ROOT, db_query, parse_env, stack, wait_for
 
 
 def test_env_prints_the_connection_settings(stack_env):
@@ -63,3 +63,28 @@ def test_db_writer_help_and_version():
     assert v.returncode == 0 and v.stdout.startswith("db_writer ")
     bad = subprocess.run([exe, "--batch-size", "0"], capture_output=True, text=True, timeout=10)
     assert bad.returncode == 2 and "BATCH_SIZE" in bad.stderr
+
+
+def status_line(name):
+    return [x for x in stack("status").stdout.splitlines() if x.startswith(name + " ")][0]
+
+
+def test_stack_runs_a_service_and_kills_it(stack_env):
+    """start-service / stop-service --kill of db_writer, as the fault tests of other suites
+    use them; status follows."""
+    port = os.environ["WRITER_METRICS_PORT"]
+    assert stack_env["WRITER_METRICS_URL"] == f"http://127.0.0.1:{port}/metrics"
+    try:
+        stack("start-service", "db_writer")
+        pid = status_line("db_writer").split()[1]
+        assert pid.isdigit()
+        wait_for(lambda: " ready " in status_line("db_writer") + " ", 60, "db_writer ready")
+        log = os.path.join(os.environ["STACK_DIR"], "logs", "db_writer.log")
+        with open(log) as f:
+            assert "consuming scoring as group db_writer" in f.read()
+        stack("start-service", "db_writer")  # already running: fine, same process
+        assert status_line("db_writer").split()[1] == pid
+        stack("stop-service", "db_writer", "--kill")
+        assert "not running" in status_line("db_writer")
+    finally:
+        stack("stop-service", "db_writer", check=False)
