@@ -217,6 +217,16 @@ async function main() {
   await page.click("#lang-en");
   check("English again", (await page.textContent("#view")) === "View results");
 
+  // Drag and drop chooses a file too.
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["a,b\n"], "dropped.csv", { type: "text/csv" }));
+    const zone = document.getElementById("drop");
+    zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  check("a dropped file is chosen", (await page.textContent("#file-name")).startsWith("dropped.csv"));
+
   // A file over MAX_UPLOAD_BYTES (the suite sets 8 MiB) is refused before sending.
   const maxBytes = Number(process.env.MAX_UPLOAD_BYTES || 0);
   if (maxBytes > 0 && maxBytes <= 64 * 1024 * 1024) {
