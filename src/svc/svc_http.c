@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,8 +116,19 @@ svc_http *svc_http_start(const char *addr, int port, svc_metrics *metrics, svc_r
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-        snprintf(errstr, errstr_size, "%s:%d: not an IPv4 address", addr, port);
-        goto fail;
+        /* A host name such as "localhost": its first IPv4 address. */
+        struct addrinfo hints;
+        struct addrinfo *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(addr, NULL, &hints, &res) != 0 || res == NULL) {
+            snprintf(errstr, errstr_size, "%s:%d: not an IPv4 address or host name", addr,
+                     port);
+            goto fail;
+        }
+        sa.sin_addr = ((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
+        freeaddrinfo(res);
     }
     h = calloc(1, sizeof *h);
     if (h == NULL) {

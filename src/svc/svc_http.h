@@ -23,8 +23,9 @@ typedef struct svc_http svc_http;
 /* Returns 1 if ready; else 0 with a short reason written into reason (NUL-terminated). */
 typedef int (*svc_ready_fn)(void *arg, char *reason, size_t reason_size);
 
-/* Starts listening on addr:port (an IPv4 literal such as 127.0.0.1 or 0.0.0.0). ready may be
- * NULL (always ready). Returns NULL with errstr filled ("127.0.0.1:8002: cannot listen").
+/* Starts listening on addr:port (an IPv4 literal such as 127.0.0.1 or 0.0.0.0, or a host
+ * name, which resolves to its first IPv4 address). ready may be NULL (always ready).
+ * Returns NULL with errstr filled ("127.0.0.1:8002: cannot listen").
  * Port 0 picks a free port; see svc_http_port. */
 svc_http *svc_http_start(const char *addr, int port, svc_metrics *metrics, svc_ready_fn ready,
                          void *ready_arg, char *errstr, size_t errstr_size);

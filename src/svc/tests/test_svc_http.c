@@ -81,7 +81,13 @@ int main(void)
     CHECK(h2 == NULL);
     CHECK(strstr(err, "127.0.0.1:") != NULL);
     svc_http_stop(h2);
-    CHECK(svc_http_start("localhost:x", 0, m, NULL, NULL, err, sizeof err) == NULL);
+    CHECK(svc_http_start("no such host.invalid", 0, m, NULL, NULL, err, sizeof err) == NULL);
+    CHECK(strstr(err, "no such host.invalid:0: ") != NULL);
+    svc_http *h3 = svc_http_start("localhost", 0, m, NULL, NULL, err, sizeof err);
+    CHECK(h3 != NULL);
+    if (h3 != NULL)
+        CHECK_EQ_INT(get(svc_http_port(h3), "GET", "/healthz", buf, sizeof buf), 200);
+    svc_http_stop(h3);
     svc_http_stop(h);
     svc_metrics_free(m);
     return CHECK_DONE();
