@@ -105,11 +105,9 @@ int dbw_db_connect(dbw_db *db, char *errstr, size_t errstr_size)
     if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
         first_line(why, sizeof why, db->conn != NULL ? PQerrorMessage(db->conn) : "out of memory");
         snprintf(errstr, errstr_size, "database: cannot connect: %s", why);
-        check_conn(db);
-        if (db->conn != NULL) {
-            PQfinish(db->conn);
-            db->conn = NULL;
-        }
+        PQfinish(db->conn); /* NULL is fine */
+        db->conn = NULL;
+        atomic_store(&db->up, 0);
         return -1;
     }
     atomic_store(&db->up, 1);
