@@ -43,7 +43,7 @@ static const svc_option options[] = {
      "model bundle directory (model.txt, stats.json, metadata.json)", &o_model_dir},
     {"FRAUD_THRESHOLD", "--threshold", SVC_OPT_DOUBLE, NULL, 0, 1,
      "fraud_flag = score >= threshold (unset: the bundle's threshold)", &o_threshold},
-    {"BATCH_SIZE", "--batch-size", SVC_OPT_INT, "2000", 1, 100000,
+    {"BATCH_SIZE", "--batch-size", SVC_OPT_INT, "10000", 1, 100000,
      "messages per Kafka transaction at most", &o_batch_size},
     {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
      "longest wait to fill a batch after its first message", &o_batch_timeout},
