@@ -203,6 +203,7 @@ out:
         PQclear(PQexec(db->conn, "ROLLBACK"));
     if (rc != 0)
         *applied = 0;
+    atomic_store(&db->up, rc == 0);
     if (db->conn != NULL)
         check_conn(db);
     return rc;
@@ -288,8 +289,12 @@ int dbw_db_insert(dbw_db *db, const fs_scoring_msg *rows, size_t n, long *insert
     rc = 0;
 out:
     PQclear(res);
-    check_conn(db);
-    if (rc == 0)
-        atomic_store(&db->up, 1);
+    if (rc != 0 && db->conn != NULL) {
+        /* After a failure the connection may look fine and be dead (server restarted):
+         * start afresh on the next attempt, and say "down" until one succeeds. */
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+    atomic_store(&db->up, rc == 0);
     return rc;
 }
