@@ -1,0 +1,219 @@
+/* fd_parse's fast path against fs_msg_parse_transaction: whenever the fast path accepts a
+ * message, the reference must accept it too and build the same record (numbers compared as
+ * bits, strings byte for byte). Inputs: generated messages (messages.jsonl, written by the
+ * streaming suite's Python message builder from `fraudctl generate` rows), the same records
+ * re-encoded by fs_msg_format_transaction, hand-written edge cases, and 1000 seeded random
+ * mutations of each generated message. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fd_parse.h"
+#include "fs_msg.h"
+
+#define MAX_MSG 8192
+
+static unsigned long fast_accepted, compared, mutated_accepted;
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static int same_record(const fs_txn *a, const fs_txn *b)
+{
+    const double *na[] = {&a->amount, &a->lat, &a->lon, &a->population_city,
+                          &a->merchant_lat, &a->merchant_lon, &a->post_code};
+    const double *nb[] = {&b->amount, &b->lat, &b->lon, &b->population_city,
+                          &b->merchant_lat, &b->merchant_lon, &b->post_code};
+    for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
+        if (memcmp(na[i], nb[i], sizeof(double)) != 0)
+            return 0;
+    const char *sa[] = {a->transaction_time, a->merch, a->cat_id, a->name_1, a->name_2,
+                        a->gender, a->street, a->one_city, a->us_state, a->jobs,
+                        a->transaction_id};
+    const char *sb[] = {b->transaction_time, b->merch, b->cat_id, b->name_1, b->name_2,
+                        b->gender, b->street, b->one_city, b->us_state, b->jobs,
+                        b->transaction_id};
+    for (size_t i = 0; i < sizeof sa / sizeof sa[0]; i++)
+        if (strcmp(sa[i], sb[i]) != 0)
+            return 0;
+    return a->time == b->time && a->target == b->target;
+}
+
+static fs_txn fast_rec, ref_rec;
+
+/* Checks the contract on one message; returns 1 if the fast path took it. */
+static int check_one(const char *msg, size_t len, const char *what)
+{
+    char err[512];
+    if (!fd_parse_fast(msg, len, &fast_rec))
+        return 0;
+    fast_accepted++;
+    int ref = fs_msg_parse_transaction(msg, len, &ref_rec, err, sizeof err);
+    if (ref != 0) {
+        fprintf(stderr, "%s: fast path accepted what fs_msg refuses (%s): %.*s\n", what, err,
+                (int)len, msg);
+        CHECK(ref == 0);
+        return 1;
+    }
+    compared++;
+    if (!same_record(&fast_rec, &ref_rec)) {
+        fprintf(stderr, "%s: records differ: %.*s\n", what, (int)len, msg);
+        CHECK(0);
+    }
+    /* And the public entry point gives the same. */
+    CHECK_EQ_INT(fd_parse_transaction(msg, len, &fast_rec, err, sizeof err), 0);
+    CHECK(same_record(&fast_rec, &ref_rec));
+    return 1;
+}
+
+static void mutate(char *buf, size_t *len)
+{
+    static const char alphabet[] = "{}[]\":,.-+eE0123456789 \t\nnul\\tfa\x01\xc3\xa9x";
+    size_t n = *len;
+    int edits = 1 + (int)(rnd() % 3);
+    for (int e = 0; e < edits && n > 0; e++) {
+        size_t at = (size_t)(rnd() % n);
+        char ch = alphabet[rnd() % (sizeof alphabet - 1)];
+        switch (rnd() % 4) {
+        case 0: buf[at] = ch; break;
+        case 1:
+            if (n + 1 < MAX_MSG) {
+                memmove(buf + at + 1, buf + at, n - at);
+                buf[at] = ch;
+                n++;
+            }
+            break;
+        case 2:
+            memmove(buf + at, buf + at + 1, n - at - 1);
+            n--;
+            break;
+        default: { /* copy a chunk elsewhere: duplicate keys, repeated values */
+            size_t from = (size_t)(rnd() % n), span = 1 + (size_t)(rnd() % 40);
+            if (from + span > n)
+                span = n - from;
+            char chunk[40];
+            if (n + span < MAX_MSG) {
+                memcpy(chunk, buf + from, span);
+                memmove(buf + at + span, buf + at, n - at);
+                memcpy(buf + at, chunk, span);
+                n += span;
+            }
+        }
+        }
+    }
+    *len = n;
+}
+
+static void test_generated(void)
+{
+    FILE *f = fopen(FD_TEST_MESSAGES, "r");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    static char line[MAX_MSG], buf[MAX_MSG];
+    int lines = 0, taken = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        size_t len = strcspn(line, "\n");
+        lines++;
+        taken += check_one(line, len, "generated");
+        /* The same record as the C codec writes it (post codes as integers, ...). */
+        char err[256];
+        if (fs_msg_parse_transaction(line, len, &ref_rec, err, sizeof err) == 0) {
+            int n = fs_msg_format_transaction(buf, sizeof buf, ref_rec.transaction_id, &ref_rec);
+            CHECK(n > 0);
+            if (n > 0)
+                CHECK(check_one(buf, (size_t)n, "re-encoded"));
+        }
+        for (int m = 0; m < 1000; m++) {
+            size_t n = len;
+            memcpy(buf, line, len);
+            mutate(buf, &n);
+            mutated_accepted += (unsigned long)check_one(buf, n, "mutated");
+        }
+    }
+    fclose(f);
+    CHECK(lines >= 100);
+    /* The fast path must really be the common path. */
+    CHECK_EQ_INT(taken, lines);
+}
+
+static void test_edges(void)
+{
+    static const char *const base =
+        "{\"transaction_id\":\"e-1\",\"data\":{\"transaction_time\":\"2019-03-04 05:06\","
+        "\"merch\":\"m\",\"cat_id\":\"travel\",\"amount\":%s,\"name_1\":\"A\",\"name_2\":\"B\","
+        "\"gender\":\"F\",\"street\":\"1 St\",\"one_city\":\"X\",\"us_state\":\"NY\","
+        "\"post_code\":10001,\"lat\":%s,\"lon\":-73.9,\"population_city\":100,\"jobs\":\"j\","
+        "\"merchant_lat\":40.1,\"merchant_lon\":-74.0%s}}";
+    static const char *const cases[][3] = {
+        {"12.5", "40.7", ""},          {"0", "40.7", ""},
+        {"-0", "40.7", ""},            {"-0.0", "40.7", ""},
+        {"1e2", "40.7", ""},           {"012", "40.7", ""},
+        {"\"12.5\"", "40.7", ""},      {"\"nan\"", "40.7", ""},
+        {"null", "null", ""},          {"\"\"", "40.7", ""},
+        {"123456789012345", "40.7", ""}, {"1234567890123456", "40.7", ""},
+        {"99999999999999999999", "40.7", ""}, {"12.", "40.7", ""},
+        {"12.5", "91", ""},            {"12.5", "40.7", ",\"target\":1"},
+        {"12.5", "40.7", ",\"amount\":3"}, {"12.5", "40.7", ",\"extra\":3"},
+        {"true", "40.7", ""},          {"12.5", "\"40.7x\"", ""},
+        {"-12.5", "-0.5", ""},         {"1.7976931348623157", "40.7", ""},
+    };
+    char buf[2048];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = snprintf(buf, sizeof buf, base, cases[i][0], cases[i][1], cases[i][2]);
+        check_one(buf, (size_t)n, "edge");
+    }
+    /* Shapes the fast path must leave alone but the reference accepts or refuses. */
+    static const char *const others[] = {
+        "", "{}", "[]", "null", "{\"transaction_id\":\"x\"}", "{\"data\":{}}",
+        "{\"transaction_id\":\"x\",\"data\":null}",
+        "{\"transaction_id\":\"x\",\"data\":{}}",
+        "{\"transaction_id\":\"x\",\"data\":{\"transaction_time\":\"2019-01-01 00:00\"}}",
+        "{\"transaction_id\":\"x\",\"data\":{\"transaction_time\":\"2019-01-01 00:00\"}} x",
+        " {\"transaction_id\" : \"x\" , \"data\" : { \"transaction_time\" : "
+        "\"2019-01-01 00:00\" } } \n",
+        "{\"transaction_id\":\"x\",\"transaction_id\":\"y\",\"data\":{\"transaction_time\":"
+        "\"2019-01-01 00:00\"}}",
+        "{\"transaction_id\":\"\",\"data\":{\"transaction_time\":\"2019-01-01 00:00\"}}",
+        "{\"transaction_id\":\"a\\u0062\",\"data\":{\"transaction_time\":\"2019-01-01 00:00\"}}",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        check_one(others[i], strlen(others[i]), "shape");
+    /* -0 and exponents go the slow way (documented), the common shapes the fast way. */
+    CHECK(!fd_parse_fast("{\"transaction_id\":\"x\",\"data\":{\"transaction_time\":"
+                         "\"2019-01-01 00:00\",\"amount\":-0}}", 66, &fast_rec));
+    const char *ok = "{\"transaction_id\":\"x\",\"data\":{\"transaction_time\":"
+                     "\"2019-01-01 00:00\",\"amount\":null}}";
+    CHECK(fd_parse_fast(ok, strlen(ok), &fast_rec));
+
+    /* Text near the record's capacity: long strings, accepted or refused alike. */
+    static char big[FS_TXN_TEXT_MAX + 512];
+    for (int extra = -8; extra <= 8; extra++) {
+        int fill = FS_TXN_TEXT_MAX - 40 + extra;
+        int n = snprintf(big, sizeof big,
+                         "{\"transaction_id\":\"%s\",\"data\":{\"transaction_time\":"
+                         "\"2019-01-01 00:00\",\"street\":\"%*s\"}}",
+                         "0123456789012345678901234567890123456789", fill, "s");
+        check_one(big, (size_t)n, "long");
+    }
+}
+
+int main(void)
+{
+    test_edges();
+    test_generated();
+    printf("fast path accepted %lu messages (%lu of them mutations); %lu compared with "
+           "fs_msg_parse_transaction\n",
+           fast_accepted, mutated_accepted, compared);
+    CHECK(mutated_accepted > 0);
+    return CHECK_DONE();
+}
