@@ -10,7 +10,6 @@
  * comma-separated per class for multiclass, and with --contrib per feature plus the bias
  * column, per class, in LightGBM's order (pred_contrib=True).
  */
-#include <csv.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,35 +18,30 @@
 #include <strings.h>
 
 #include "fraudctl.h"
+#include "fs_csv.h"
 #include "fs_model.h"
 
 #define PREDICT_BLOCK 256
 /* Longest cell accepted in a model-feature column. */
 #define PREDICT_MAX_CELL 4096
+/* Caps of the CSV reader: any field, fields per row. */
+#define PREDICT_MAX_FIELD (1u << 20)
+#define PREDICT_MAX_FIELDS 65536
 
 typedef struct predict_ctx {
     const fs_model *model;
-    const char *input_name;
     FILE *out;
     int raw, contrib;
     fs_predict_opts opts;
     int nf, nout;
 
-    /* Header mapping: column -> model feature, or -1 to ignore. */
-    int *col_to_feat;
+    int *col_to_feat;  /* header column -> model feature, or -1 to ignore */
     size_t ncols;
-    size_t cap_cols;
-    int header_done;
+    char **names;      /* header names */
 
-    /* Current row. */
-    size_t col;
-    size_t row;        /* 1-based data row number (header is row 0) */
     double *x;         /* PREDICT_BLOCK * nf */
     size_t nrows;      /* rows in the block */
-    double *y;         /* PREDICT_BLOCK * nout, or the contrib row */
-
-    /* Header names, kept until the header row ends. */
-    char **names;
+    double *y;         /* PREDICT_BLOCK * nout, or one contrib row */
 
     int failed;
     char err[512];
@@ -80,54 +74,6 @@ static int parse_cell(const char *s, size_t len, double *out)
         return -1;
     *out = v;
     return 0;
-}
-
-static void on_field(void *field, size_t len, void *opaque)
-{
-    predict_ctx *c = opaque;
-    const char *s = field ? field : "";
-    if (c->failed)
-        return;
-    if (!c->header_done) {
-        if (c->ncols == c->cap_cols) {
-            size_t nc = c->cap_cols ? c->cap_cols * 2 : 64;
-            char **nn = realloc(c->names, nc * sizeof(char *));
-            if (nn == NULL) {
-                fail(c, "%s%s", "out of memory", "");
-                return;
-            }
-            c->names = nn;
-            c->cap_cols = nc;
-        }
-        char *d = malloc(len + 1);
-        if (d == NULL) {
-            fail(c, "%s%s", "out of memory", "");
-            return;
-        }
-        memcpy(d, s, len);
-        d[len] = '\0';
-        c->names[c->ncols++] = d;
-        return;
-    }
-    if (c->col >= c->ncols) {
-        c->col++;
-        return;
-    }
-    int f = c->col_to_feat[c->col];
-    if (f >= 0) {
-        double v;
-        if (parse_cell(s, len, &v) != 0) {
-            char where[96];
-            snprintf(where, sizeof where, "row %zu, column %zu", c->row, c->col + 1);
-            char what[256];
-            snprintf(what, sizeof what, "%.100s: expected a number, empty or nan, found '%.60s'",
-                     c->names[c->col], s);
-            fail(c, "%s: %s", where, what);
-            return;
-        }
-        c->x[c->nrows * (size_t)c->nf + (size_t)f] = v;
-    }
-    c->col++;
 }
 
 static int print_values(FILE *out, const double *v, size_t n)
@@ -168,15 +114,27 @@ static void flush_block(predict_ctx *c)
     c->nrows = 0;
 }
 
-static void finish_header(predict_ctx *c)
+/* The header row: every model feature must be named exactly once. */
+static int on_header(predict_ctx *c, const fs_csv_row *row)
 {
-    c->col_to_feat = malloc((c->ncols ? c->ncols : 1) * sizeof(int));
-    if (c->col_to_feat == NULL) {
+    size_t n0 = row->nfields;
+    c->names = calloc(n0 ? n0 : 1, sizeof(char *));
+    c->col_to_feat = malloc((n0 ? n0 : 1) * sizeof(int));
+    if (c->names == NULL || c->col_to_feat == NULL) {
         fail(c, "%s%s", "out of memory", "");
-        return;
+        return 1;
     }
-    for (size_t i = 0; i < c->ncols; i++)
+    c->ncols = n0;
+    for (size_t i = 0; i < c->ncols; i++) {
         c->col_to_feat[i] = -1;
+        size_t n = row->lens[i];
+        c->names[i] = malloc(n + 1);
+        if (c->names[i] == NULL) {
+            fail(c, "%s%s", "out of memory", "");
+            return 1;
+        }
+        memcpy(c->names[i], row->fields[i], n + 1);
+    }
     for (int f = 0; f < c->nf; f++) {
         const char *name = fs_model_feature_name(c->model, f);
         int found = 0;
@@ -185,44 +143,49 @@ static void finish_header(predict_ctx *c)
                 continue;
             if (found) {
                 fail(c, "header: feature '%.200s' appears twice%s", name, "");
-                return;
+                return 1;
             }
             c->col_to_feat[i] = f;
             found = 1;
         }
         if (!found) {
             fail(c, "header: the model's feature '%.200s' is missing%s", name, "");
-            return;
+            return 1;
         }
     }
-    c->header_done = 1;
+    return 0;
 }
 
-static void on_row(int term, void *opaque)
+static int on_row(const fs_csv_row *row, void *opaque)
 {
     predict_ctx *c = opaque;
-    (void)term;
-    if (c->failed)
-        return;
-    if (!c->header_done) {
-        finish_header(c);
-        c->row = 1;
-        c->col = 0;
-        return;
-    }
-    if (c->col != c->ncols) {
+    if (row->index == 0)
+        return on_header(c, row);
+    if (row->nfields != c->ncols) {
         char where[64], what[96];
-        snprintf(where, sizeof where, "row %zu", c->row);
+        snprintf(where, sizeof where, "line %zu", row->line);
         snprintf(what, sizeof what, "expected %zu fields as in the header, found %zu", c->ncols,
-                 c->col);
+                 row->nfields);
         fail(c, "%s: %s", where, what);
-        return;
+        return 1;
     }
-    c->nrows++;
-    c->row++;
-    c->col = 0;
-    if (c->nrows == PREDICT_BLOCK)
+    double *x = c->x + c->nrows * (size_t)c->nf;
+    for (size_t i = 0; i < c->ncols; i++) {
+        int f = c->col_to_feat[i];
+        if (f < 0)
+            continue;
+        if (parse_cell(row->fields[i], row->lens[i], &x[f]) != 0) {
+            char where[96], what[256];
+            snprintf(where, sizeof where, "line %zu, column %zu", row->line, i + 1);
+            snprintf(what, sizeof what, "%.100s: expected a number, empty or nan, found '%.60s'",
+                     c->names[i], row->fields[i]);
+            fail(c, "%s: %s", where, what);
+            return 1;
+        }
+    }
+    if (++c->nrows == PREDICT_BLOCK)
         flush_block(c);
+    return c->failed;
 }
 
 static void usage(FILE *out)
@@ -256,8 +219,8 @@ int cmd_predict(int argc, char **argv)
 {
     const char *model_path = NULL, *input = NULL, *output = NULL;
     predict_ctx c;
-    struct csv_parser csv;
-    int csv_ready = 0, rc = FS_EXIT_FAILURE;
+    fs_csv *csv = NULL;
+    int rc = FS_EXIT_FAILURE;
     fs_model *model = NULL;
     FILE *in = NULL;
     char errbuf[1024];
@@ -329,7 +292,7 @@ int cmd_predict(int argc, char **argv)
     c.model = model;
     c.nf = fs_model_num_features(model);
     c.nout = fs_model_num_outputs(model);
-    c.input_name = input ? input : "stdin";
+    const char *input_name = input ? input : "stdin";
     c.x = calloc((size_t)PREDICT_BLOCK * (size_t)c.nf, sizeof(double));
     c.y = calloc((size_t)PREDICT_BLOCK * (size_t)c.nout * ((size_t)c.nf + 1), sizeof(double));
     if (c.x == NULL || c.y == NULL) {
@@ -346,36 +309,33 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "fraudctl predict: %s: cannot create: %s\n", output, strerror(errno));
         goto out;
     }
-    if (csv_init(&csv, CSV_APPEND_NULL) != 0) {
-        fprintf(stderr, "fraudctl predict: cannot start the CSV parser\n");
+    csv = fs_csv_new(on_row, &c, PREDICT_MAX_FIELD, PREDICT_MAX_FIELDS);
+    if (csv == NULL) {
+        fprintf(stderr, "fraudctl predict: out of memory\n");
         goto out;
     }
-    csv_ready = 1;
     char buf[1 << 16];
+    int prc = 0;
     for (;;) {
         size_t n = fread(buf, 1, sizeof buf, in);
-        if (n > 0 && csv_parse(&csv, buf, n, on_field, on_row, &c) != n) {
-            fprintf(stderr, "fraudctl predict: %s: row %zu: CSV error: %s\n", c.input_name,
-                    c.row, csv_strerror(csv_error(&csv)));
-            goto out;
-        }
-        if (c.failed)
+        if (n > 0 && (prc = fs_csv_feed(csv, buf, n)) != 0)
             break;
         if (n == 0) {
             if (ferror(in)) {
-                fprintf(stderr, "fraudctl predict: %s: read error\n", c.input_name);
+                fprintf(stderr, "fraudctl predict: %s: read error\n", input_name);
                 goto out;
             }
+            prc = fs_csv_finish(csv);
             break;
         }
     }
-    if (!c.failed)
-        csv_fini(&csv, on_field, on_row, &c);
-    if (!c.failed && !c.header_done)
+    if (prc < 0 && !c.failed)
+        fail(&c, "%s%s", fs_csv_error(csv), "");
+    if (!c.failed && c.names == NULL)
         fail(&c, "%s%s", "expected a header row naming the features", "");
     flush_block(&c);
     if (c.failed) {
-        fprintf(stderr, "fraudctl predict: %s: %s\n", c.input_name, c.err);
+        fprintf(stderr, "fraudctl predict: %s: %s\n", input_name, c.err);
         goto out;
     }
     if (fflush(c.out) != 0) {
@@ -384,8 +344,7 @@ int cmd_predict(int argc, char **argv)
     }
     rc = FS_EXIT_OK;
 out:
-    if (csv_ready)
-        csv_free(&csv);
+    fs_csv_free(csv);
     if (in != NULL && in != stdin)
         fclose(in);
     if (c.out != NULL && c.out != stdout && fclose(c.out) != 0 && rc == FS_EXIT_OK) {

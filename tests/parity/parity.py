@@ -283,7 +283,7 @@ def cli_errors():
     expect_fail("missing model feature", ["--model", model, "--input",
                 write("missing.csv", "f_a,f_b\n1,2\n")], "'f_c' is missing", 1)
     expect_fail("not a number", ["--model", model, "--input",
-                write("bad.csv", "f_a,f_b,f_c\n1,2,3\n1,abc,3\n")], "row 2, column 2", 1)
+                write("bad.csv", "f_a,f_b,f_c\n1,2,3\n1,abc,3\n")], "line 3, column 2", 1)
     expect_fail("short row", ["--model", model, "--input",
                 write("short.csv", "f_a,f_b,f_c\n1,2\n")], "expected 3 fields", 1)
     expect_fail("empty input", ["--model", model, "--input", write("empty.csv", "")],
@@ -298,6 +298,15 @@ def cli_errors():
                 "num_leaves", 1)
     expect_fail("usage: no --model", ["--input", good], "--model", 2)
     expect_fail("usage: unknown option", ["--model", model, "--frobnicate"], "unknown", 2)
+    # A UTF-8 byte-order mark and CRLF line ends (a spreadsheet export) are accepted.
+    bom = os.path.join(d, "bom.csv")
+    with open(bom, "wb") as f:
+        f.write(b"\xef\xbb\xbff_c,f_b,f_a\r\n1,2,3\r\n")
+    res = subprocess.run([FRAUDCTL, "predict", "--model", model, "--input", bom, "--raw"],
+                         capture_output=True, text=True)
+    exp = b.predict(np.array([[3.0, 2.0, 1.0]]), raw_score=True)[0]
+    report(res.returncode == 0 and res.stdout.strip() == f"{exp:.17g}",
+           "cli: BOM and CRLF", f"exit {res.returncode} {res.stderr.strip()!r}")
     # And the good file works, with the columns in any order.
     res = subprocess.run([FRAUDCTL, "predict", "--model", model, "--input", good, "--raw"],
                          capture_output=True, text=True)
