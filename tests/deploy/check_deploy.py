@@ -341,6 +341,7 @@ class Deploy:
         self.stages = parse_dockerfile(ROOT / "docker" / "Dockerfile")
         self.live_metrics = set()  # metric families seen on the running binaries' /metrics
         self.live_services = set()
+        self.live_text = ""
 
     def stage(self, name):
         for s in self.stages:
@@ -771,6 +772,7 @@ class Deploy:
                     need(mcode == 200 and "# TYPE " in metrics, f"{name}: /metrics {mcode}")
                     self.live_metrics |= set(re.findall(r"^# TYPE (\S+)", metrics, re.M))
                     self.live_services.add(name)
+                    self.live_text += metrics
                     p.send_signal(15)
                     t1 = time.monotonic()
                     try:
@@ -1059,7 +1061,7 @@ class Deploy:
                 dash_files += list((ROOT / src).glob("*.json"))
         need(dash_files, "no dashboard JSON")
         known = source_metric_names()
-        used, titles = set(), []
+        used, titles, selectors = set(), [], []
         for f in dash_files:
             dash = json.loads(f.read_text())
             for p in walk_panels(dash):
@@ -1071,6 +1073,8 @@ class Deploy:
                      f"{f.name}: panel {p.get('title')!r} uses datasource {ds}")
                 for t in p.get("targets", []):
                     used |= promql_metrics(t.get("expr", ""))
+                    selectors += re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}",
+                                            t.get("expr", ""))
         unknown = sorted(n for n in used if not metric_known(n, known))
         need(not unknown, f"dashboard queries metrics no service exports: {unknown}")
         # Names of a service that ran in live_endpoints must be on its real /metrics page.
@@ -1079,6 +1083,14 @@ class Deploy:
                           and not metric_known(n, self.live_metrics))
         need(not not_live, f"dashboard metrics missing from the running services' /metrics: "
                            f"{not_live}")
+        # Exact label matchers (result="valid", le="0.95") must select a served series.
+        for metric, matchers in selectors:
+            if not any(metric.startswith(s + "_") for s in self.live_services):
+                continue
+            for label, value in re.findall(r'(\w+)\s*=\s*"([^"]*)"', matchers):
+                want = f'{label}="{value}"'
+                need(re.search(rf"^{re.escape(metric)}\{{[^}}]*{re.escape(want)}", self.live_text,
+                               re.M), f"no served series {metric}{{{want}}}")
         blob = " ".join(titles).lower()
         for topic in ("throughput", "latency", "lag", "fraud rate", "dlq"):
             need(topic in blob, f"dashboard has no panel about {topic}")
