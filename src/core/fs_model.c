@@ -19,8 +19,9 @@
 
 /* Columns preprocessed on the stack; wider models fall back to per-node decisions. */
 #define FSM_STACK_COLS 512
-/* Rows per block in batch scoring. */
+/* Rows per block in batch scoring, and the stack buffer of their columns (24 KiB). */
 #define FSM_BLOCK_ROWS 64
+#define FSM_BLOCK_VALUES 3072
 
 int fs_model_num_features(const fs_model *m)
 {
@@ -373,13 +374,16 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
     int k_per = m->num_tree_per_iteration;
     size_t nf = (size_t)m->num_features, ncols = (size_t)m->num_xcols;
 
-    if (ncols > FSM_STACK_COLS || ncols * FSM_BLOCK_ROWS > 8192) {
+    size_t block = ncols ? FSM_BLOCK_VALUES / ncols : FSM_BLOCK_ROWS;
+    if (block > FSM_BLOCK_ROWS)
+        block = FSM_BLOCK_ROWS;
+    if (ncols > FSM_STACK_COLS || block < FSM_GROUP) {
         for (size_t r = 0; r < nrows; r++)
             fs_model_predict_raw(m, x + r * nf, out + r * (size_t)k_per, opts);
         return;
     }
     fsm_iteration_range(m, opts, &first, &count);
-    double cols[8192];
+    double cols[FSM_BLOCK_VALUES];
     if (count == 0) {
         for (size_t i = 0; i < nrows * (size_t)k_per; i++)
             out[i] = 0.0;
@@ -387,8 +391,8 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
     }
     const fsm_tree *trees = m->trees + (size_t)first * (size_t)k_per;
     size_t ntrees = (size_t)count * (size_t)k_per;
-    for (size_t r0 = 0; r0 < nrows; r0 += FSM_BLOCK_ROWS) {
-        size_t nb = nrows - r0 < FSM_BLOCK_ROWS ? nrows - r0 : FSM_BLOCK_ROWS;
+    for (size_t r0 = 0; r0 < nrows; r0 += block) {
+        size_t nb = nrows - r0 < block ? nrows - r0 : block;
         const double *xb = x + r0 * nf;
         double *ob = out + r0 * (size_t)k_per;
         for (size_t r = 0; r < nb; r++)

@@ -7,7 +7,8 @@
  *
  * Ownership: fs_model_load_* returns a model the caller owns and frees with fs_model_free;
  * every const char * the model returns lives as long as the model. A loaded model is
- * immutable: any number of threads may evaluate it at once.
+ * immutable: any number of threads may evaluate it at once (each call keeps its scratch on
+ * the stack: at most ~28 KiB).
  */
 #ifndef FS_MODEL_H
 #define FS_MODEL_H
@@ -60,7 +61,7 @@ void fs_model_predict_batch(const fs_model *model, const double *x, size_t nrows
 
 /* TreeSHAP contributions for one row: out receives num_outputs * (num_features + 1) values,
  * per class the features in order then the bias, as LightGBM's pred_contrib=True. Returns 0,
- * or -1 if memory could not be had (out is then untouched). */
+ * or -1 if memory could not be had or a tree is deeper than 1024 (out is then untouched). */
 int fs_model_predict_contrib(const fs_model *model, const double *x, double *out,
                              const fs_predict_opts *opts);
 
