@@ -186,7 +186,6 @@ static rd_kafka_conf_t *make_conf(fd_detector *d, int is_producer, char *errstr,
         {"session.timeout.ms", "6000"},
         {"heartbeat.interval.ms", "1000"},
         {"fetch.wait.max.ms", "50"},
-        {"queued.min.messages", "20000"},
     };
     static const char *const consumer_required[][2] = {
         {"enable.auto.commit", "false"},
