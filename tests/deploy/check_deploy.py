@@ -826,7 +826,10 @@ class Deploy:
         setup = (ROOT / "scripts" / "setup").read_text()
         apt_build = bash_array(setup, "APT_BUILD")
         need(apt_build, "scripts/setup has no APT_BUILD list")
-        cml = (ROOT / "CMakeLists.txt").read_text()
+        # Every CMakeLists.txt scripts/build configures (the whole tree but local state).
+        cml = "\n".join(p.read_text() for p in sorted(ROOT.rglob("CMakeLists.txt"))
+                        if not docker_ignored(p.relative_to(ROOT).as_posix(),
+                                              dockerignore_patterns()))
         mods = re.findall(r"pkg_check_modules\(\s*\w+\s+REQUIRED\s+IMPORTED_TARGET\s+([\w.+-]+)",
                           cml)
         need(mods, "no pkg_check_modules in CMakeLists.txt")
@@ -838,6 +841,12 @@ class Deploy:
             owners[mod] = dpkg_owner(Path(r.stdout.strip()) / f"{mod}.pc")
         for hdr in re.findall(r"find_path\(\s*\w+\s+([\w./]+\.h)", cml):
             owners[hdr] = dpkg_owner(Path("/usr/include") / hdr)
+        for lib in re.findall(r"find_library\(\s*\w+\s+(\w+)", cml):
+            path = run(["gcc", f"-print-file-name=lib{lib}.so"]).stdout.strip()
+            need(path.startswith("/"), f"gcc cannot find lib{lib}.so here")
+            owners[f"lib{lib}.so"] = dpkg_owner(Path(os.path.normpath(path)))
+        # build-essential brings the C library's -dev package (libm, libdl, pthread).
+        owners = {k: v for k, v in owners.items() if v != "libc6-dev"}
         bad = {k: v for k, v in owners.items() if v not in apt_build}
         need(not bad, f"compiling needs packages missing from APT_BUILD: {bad}")
         return ", ".join(f"{k}<-{v}" for k, v in owners.items())
