@@ -18,12 +18,9 @@
 #define MAX_REPORTED 100
 
 typedef struct score_ctx {
-    const fs_bundle *bundle;
     double threshold;
     FILE *out;
-    const char *name;
     size_t scored, invalid;
-    char err[512];
 } score_ctx;
 
 /* Writes s as one CSV field, quoted when it holds a comma, quote, CR or LF. */
@@ -42,18 +39,13 @@ static void put_csv_field(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static int score_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int score_row(size_t row, const char *transaction_id, double score, int fraud_flag,
+                     void *opaque)
 {
     score_ctx *c = opaque;
-    double score;
-    char why[256];
-    if (fs_bundle_score(c->bundle, t, &score, why, sizeof why) != 0) {
-        snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, line, why);
-        return 1;
-    }
     fprintf(c->out, "%zu,", row);
-    put_csv_field(c->out, t->transaction_id ? t->transaction_id : "");
-    fprintf(c->out, ",%.17g,%d\n", score, fs_bundle_flag(score, c->threshold));
+    put_csv_field(c->out, transaction_id);
+    fprintf(c->out, ",%.17g,%d\n", score, fraud_flag);
     c->scored++;
     return 0;
 }
@@ -124,13 +116,12 @@ int cmd_score(int argc, char **argv)
     }
     setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     fputs("row,transaction_id,score,fraud_flag\n", out);
-    ctx.bundle = bundle;
     ctx.threshold = fs_bundle_threshold(bundle);
     ctx.out = out;
-    ctx.name = input;
-    int r = fs_features_read_csv(in, input, score_row, score_bad, &ctx, err, sizeof err);
+    int r = fs_bundle_score_csv(bundle, ctx.threshold, in, input, score_row, score_bad, &ctx,
+                                err, sizeof err);
     if (r != 0) {
-        fprintf(stderr, "fraudctl score: %s\n", r == 1 ? ctx.err : err);
+        fprintf(stderr, "fraudctl score: %s\n", err);
         goto out;
     }
     if (fflush(out) != 0 || ferror(out)) {

@@ -4,6 +4,8 @@
  */
 #include "fs_bundle.h"
 
+#include "fs_msg.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -279,4 +281,99 @@ int fs_bundle_score(const fs_bundle *b, const fs_txn *t, double *score, char *er
 int fs_bundle_flag(double score, double threshold)
 {
     return score >= threshold ? 1 : 0;
+}
+
+/* ---- scoring a CSV in batches ---- */
+
+#define SCORE_BATCH 256
+
+typedef struct score_batch {
+    const fs_bundle *bundle;
+    double threshold;
+    fs_bundle_score_cb on_score;
+    fs_features_bad_cb on_bad;
+    void *opaque;
+    size_t n;
+    int stopped;
+    char err[512];
+    double x[SCORE_BATCH * FS_FEATURES_N];
+    double score[SCORE_BATCH];
+    size_t row[SCORE_BATCH];
+    char id[SCORE_BATCH][FS_TXN_ID_MAX + 1];
+} score_batch;
+
+/* Scores the buffered rows and hands them out. Returns 0, or 1 if on_score stopped. */
+static int flush_batch(score_batch *b)
+{
+    if (b->n == 0)
+        return 0;
+    fs_model_predict_batch(b->bundle->model, b->x, b->n, b->score, NULL);
+    size_t n = b->n;
+    b->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b->on_score(b->row[i], b->id[i], b->score[i],
+                        fs_bundle_flag(b->score[i], b->threshold), b->opaque) != 0) {
+            b->stopped = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int batch_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+{
+    score_batch *b = opaque;
+    char why[256];
+    const char *id = t->transaction_id ? t->transaction_id : "";
+    size_t len = strlen(id);
+    if (len > FS_TXN_ID_MAX) {
+        snprintf(b->err, sizeof b->err, "line %zu: transaction_id longer than %d", line,
+                 FS_TXN_ID_MAX);
+        return 1;
+    }
+    if (fs_features_compute(b->bundle->stats, t, b->x + b->n * FS_FEATURES_N, why,
+                            sizeof why) != 0) {
+        snprintf(b->err, sizeof b->err, "line %zu: %s", line, why);
+        return 1;
+    }
+    memcpy(b->id[b->n], id, len + 1);
+    b->row[b->n] = row;
+    if (++b->n == SCORE_BATCH)
+        return flush_batch(b);
+    return 0;
+}
+
+/* Hands an invalid row to the caller's on_bad with the caller's opaque. */
+static int batch_bad(size_t row, size_t line, const char *msg, void *opaque)
+{
+    score_batch *b = opaque;
+    return b->on_bad(row, line, msg, b->opaque);
+}
+
+int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, const char *name,
+                        fs_bundle_score_cb on_score, fs_features_bad_cb on_bad, void *opaque,
+                        char *errstr, size_t errstr_size)
+{
+    int rc;
+    score_batch *b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        seterr(errstr, errstr_size, "%s: out of memory", name);
+        return -1;
+    }
+    b->bundle = bundle;
+    b->threshold = threshold;
+    b->on_score = on_score;
+    b->on_bad = on_bad;
+    b->opaque = opaque;
+    rc = fs_features_read_csv(in, name, batch_row, on_bad ? batch_bad : NULL, b, errstr,
+                              errstr_size);
+    if (rc == 1 && b->err[0] != '\0') {
+        /* batch_row stopped the read with its own error. */
+        seterr(errstr, errstr_size, "%s:%s", name, b->err);
+        rc = -1;
+    } else if (rc == 0 && flush_batch(b) != 0) {
+        rc = 1;
+    }
+    free(b);
+    return rc;
 }

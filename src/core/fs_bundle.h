@@ -15,6 +15,7 @@
 #define FS_BUNDLE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "fs_features.h"
 #include "fs_model.h"
@@ -41,6 +42,21 @@ int fs_bundle_features(const fs_bundle *bundle, const fs_txn *t, double *x, char
 /* Features + model: the fraud probability (the model's transformed output). */
 int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, double *score, char *errstr,
                     size_t errstr_size);
+
+/* Scores a transactions CSV: the path of `fraudctl score`, shared with its benchmark. Rows
+ * are read with fs_features_read_csv, their features computed, and the model evaluated in
+ * batches (fs_model_predict_batch: the same bits as one row at a time). on_score receives
+ * every valid row in input order (row = 0-based data row; transaction_id "" if the input
+ * has none; flag by fs_bundle_flag with `threshold`) and returns 0 to go on. on_bad is as in
+ * fs_features_read_csv (NULL: the first invalid row is an error); invalid rows may be
+ * reported before valid rows that precede them are passed to on_score. Returns 0 when all
+ * was read, 1 when a callback stopped it, -1 with "name:line:column: why" in errstr (rows
+ * still buffered then are not passed on). */
+typedef int (*fs_bundle_score_cb)(size_t row, const char *transaction_id, double score,
+                                  int fraud_flag, void *opaque);
+int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, const char *name,
+                        fs_bundle_score_cb on_score, fs_features_bad_cb on_bad, void *opaque,
+                        char *errstr, size_t errstr_size);
 
 /* The fraud flag of a score: 1 when score >= threshold (a score equal to the threshold is
  * flagged), else 0. Every consumer of a bundle flags this way. */

@@ -152,6 +152,80 @@ static void test_good_bundle(void)
     fs_bundle_free(b);
 }
 
+typedef struct csv_log {
+    int rows, bad;
+    size_t row[8];
+    double score[8];
+    int flag[8];
+    char id[8][16];
+} csv_log;
+
+static int on_score(size_t row, const char *id, double score, int flag, void *opaque)
+{
+    csv_log *l = opaque;
+    if (l->rows < 8) {
+        l->row[l->rows] = row;
+        l->score[l->rows] = score;
+        l->flag[l->rows] = flag;
+        snprintf(l->id[l->rows], sizeof l->id[0], "%s", id);
+    }
+    l->rows++;
+    return 0;
+}
+
+static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+{
+    csv_log *l = opaque; /* must be the caller's pointer, not an internal one */
+    (void)msg;
+    CHECK_EQ_INT(row, 1);
+    CHECK_EQ_INT(line, 3);
+    l->bad++;
+    return 0;
+}
+
+/* fraudctl score's path: rows in order with ids, the bad row reported to the caller's on_bad,
+ * scores equal to one-row scoring. */
+static void test_score_csv(void)
+{
+    char err[2048] = "";
+    write_model(names_line, 16, 16);
+    write_metadata(names_json, "");
+    fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
+    CHECK(b != NULL);
+    if (b == NULL)
+        return;
+    static const char csv[] =
+        "transaction_id,transaction_time,merch,cat_id,amount,name_1,name_2,gender,street,"
+        "one_city,us_state,post_code,lat,lon,population_city,jobs,merchant_lat,merchant_lon\n"
+        "a,2019-01-07 12:00,m,travel,12,Ann,Smith,F,1 Main,City,IL,62701,40,-90,1000,E,40,-90\n"
+        "b,2019-01-07 12:00,m,travel,x,Ann,Smith,F,1 Main,City,IL,62701,40,-90,1000,E,40,-90\n"
+        "c,2019-01-07 12:00,m,travel,500,Ann,Smith,F,1 Main,City,IL,62701,40,-90,1000,E,40,-90\n";
+    FILE *in = fmemopen((void *)csv, sizeof csv - 1, "rb");
+    csv_log l;
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_INT(fs_bundle_score_csv(b, 0.95, in, "t.csv", on_score, on_bad, &l, err, sizeof err),
+                 0);
+    fclose(in);
+    CHECK_EQ_INT(l.rows, 2);
+    CHECK_EQ_INT(l.bad, 1);
+    CHECK_EQ_INT(l.row[0], 0);
+    CHECK_EQ_INT(l.row[1], 2);
+    CHECK_EQ_STR(l.id[0], "a");
+    CHECK_EQ_STR(l.id[1], "c");
+    CHECK_NEAR(l.score[0], 1.0 / (1.0 + exp(2.0)), 1e-15);
+    CHECK_NEAR(l.score[1], 1.0 / (1.0 + exp(-3.0)), 1e-15);
+    CHECK_EQ_INT(l.flag[0], 0);
+    CHECK_EQ_INT(l.flag[1], 1);
+    /* Without on_bad the bad row is the error, with its line and column. */
+    in = fmemopen((void *)csv, sizeof csv - 1, "rb");
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_INT(fs_bundle_score_csv(b, 0.95, in, "t.csv", on_score, NULL, &l, err, sizeof err),
+                 -1);
+    fclose(in);
+    CHECK(strstr(err, "t.csv:3:5: amount") != NULL);
+    fs_bundle_free(b);
+}
+
 static void test_flag_rule(void)
 {
     CHECK_EQ_INT(fs_bundle_flag(0.95, 0.95), 1);
@@ -217,6 +291,7 @@ int main(void)
     write_stats();
     test_good_bundle();
     test_flag_rule();
+    test_score_csv();
     test_mismatches();
     const char *files[] = {"model.txt", "stats.json", "metadata.json"};
     for (int i = 0; i < 3; i++) {
