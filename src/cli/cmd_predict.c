@@ -2,7 +2,7 @@
  * fraudctl predict: evaluates a LightGBM model.txt on a CSV of features.
  *
  *   fraudctl predict --model FILE [--raw] [--contrib] [--input FILE] [--output FILE]
- *                    [--start-iteration N] [--num-iteration N]
+ *                    [--start-iteration N] [--num-iteration N] [--row-by-row]
  *
  * The CSV's header row names the columns; each model feature is matched by name (a model
  * feature missing from the header is an error; extra columns are ignored). An empty cell or
@@ -31,7 +31,7 @@
 typedef struct predict_ctx {
     const fs_model *model;
     FILE *out;
-    int raw, contrib;
+    int raw, contrib, row_by_row;
     fs_predict_opts opts;
     int nf, nout;
 
@@ -100,11 +100,20 @@ static void flush_block(predict_ctx *c)
                 return;
             }
         }
+    } else if (c->row_by_row) {
+        for (size_t r = 0; r < c->nrows; r++) {
+            if (c->raw)
+                fs_model_predict_raw(c->model, c->x + r * nf, c->y + r * nout, &c->opts);
+            else
+                fs_model_predict(c->model, c->x + r * nf, c->y + r * nout, &c->opts);
+        }
     } else {
         if (c->raw)
             fs_model_predict_raw_batch(c->model, c->x, c->nrows, c->y, &c->opts);
         else
             fs_model_predict_batch(c->model, c->x, c->nrows, c->y, &c->opts);
+    }
+    if (!c->contrib) {
         for (size_t r = 0; r < c->nrows; r++)
             if (print_values(c->out, c->y + r * nout, nout) != 0) {
                 fail(c, "%s%s", "write error on the output", "");
@@ -193,7 +202,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: fraudctl predict --model FILE [--raw] [--contrib] [--input FILE] "
             "[--output FILE]\n"
-            "                        [--start-iteration N] [--num-iteration N]\n"
+            "                        [--start-iteration N] [--num-iteration N] [--row-by-row]\n"
             "  --model FILE          LightGBM text model (model.txt)\n"
             "  --raw                 print raw scores (no objective transform)\n"
             "  --contrib             print TreeSHAP contributions: per class, every feature "
@@ -201,7 +210,9 @@ static void usage(FILE *out)
             "  --input FILE          CSV with a header row naming the features (default stdin)\n"
             "  --output FILE         where to write one line per row (default stdout)\n"
             "  --start-iteration N   first boosting iteration to use (default 0)\n"
-            "  --num-iteration N     iterations to use, <= 0 for all (default all)\n");
+            "  --num-iteration N     iterations to use, <= 0 for all (default all)\n"
+            "  --row-by-row          score each row alone (the service's latency path) instead\n"
+            "                        of in blocks; the results are the same bit for bit\n");
 }
 
 static int parse_int_arg(const char *s, int *out)
@@ -269,6 +280,8 @@ int cmd_predict(int argc, char **argv)
             c.raw = 1;
         } else if (strcmp(a, "--contrib") == 0) {
             c.contrib = 1;
+        } else if (strcmp(a, "--row-by-row") == 0) {
+            c.row_by_row = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return FS_EXIT_OK;

@@ -141,14 +141,17 @@ def compare(name, model_path, csv_path, booster, X, kinds=("raw", "pred", "contr
             label = f"{name}[start={it[0]},num={it[1]}]"
         else:
             kw = {"num_iteration": -1}
-        for kind in kinds:
+        # raw1 / pred1: the same through the single-row path (--row-by-row).
+        all_kinds = list(kinds) + [k + "1" for k in kinds if k in ("raw", "pred")]
+        for kind in all_kinds:
+            one = ["--row-by-row"] if kind.endswith("1") else []
             try:
-                if kind == "raw":
+                if kind.startswith("raw"):
                     exp = booster.predict(X, raw_score=True, **kw)
-                    got = run_cli(model_path, csv_path, extra + ["--raw"])
-                elif kind == "pred":
+                    got = run_cli(model_path, csv_path, extra + ["--raw"] + one)
+                elif kind.startswith("pred"):
                     exp = booster.predict(X, **kw)
-                    got = run_cli(model_path, csv_path, extra)
+                    got = run_cli(model_path, csv_path, extra + one)
                 else:
                     exp = booster.predict(X, pred_contrib=True, **kw)
                     got = run_cli(model_path, csv_path, extra + ["--contrib"])
@@ -162,7 +165,8 @@ def compare(name, model_path, csv_path, booster, X, kinds=("raw", "pred", "contr
             if got.shape != exp.shape:
                 report(False, f"{label} {kind}", f"shape {got.shape} != {exp.shape}")
                 continue
-            if kind == "raw":
+            path = " row-by-row" if one else ""
+            if kind.startswith("raw"):
                 bad = np.nonzero(bits(got).ravel() != bits(exp).ravel())[0]
                 same_nan = np.isnan(got.ravel()) & np.isnan(exp.ravel())
                 bad = [i for i in bad if not same_nan[i]]
@@ -171,8 +175,8 @@ def compare(name, model_path, csv_path, booster, X, kinds=("raw", "pred", "contr
                     i = bad[0]
                     detail = (f"{len(bad)} values differ in bits; first at row "
                               f"{i // exp.shape[1]}: {got.ravel()[i]!r} != {exp.ravel()[i]!r}")
-                report(not bad, f"{label} raw (bit-identical, {exp.size} values)", detail)
-            elif kind == "pred":
+                report(not bad, f"{label} raw{path} (bit-identical, {exp.size} values)", detail)
+            elif kind.startswith("pred"):
                 d = ulp_diff(got, exp)
                 worst = max(d) if len(d) else 0
                 detail = ""
@@ -180,7 +184,7 @@ def compare(name, model_path, csv_path, booster, X, kinds=("raw", "pred", "contr
                     i = int(np.argmax([int(x) for x in d]))
                     detail = (f"max {worst} ulp at value {i}: {got.ravel()[i]!r} != "
                               f"{exp.ravel()[i]!r}")
-                report(worst <= 1, f"{label} transformed (<= 1 ulp, max {worst})", detail)
+                report(worst <= 1, f"{label} transformed{path} (<= 1 ulp, max {worst})", detail)
             else:
                 diff = np.abs(got - exp)
                 diff[np.isnan(got) & np.isnan(exp)] = 0
