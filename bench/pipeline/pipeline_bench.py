@@ -13,6 +13,8 @@ metrics 38001/38002, a temporary STACK_DIR; always torn down), then in the same 
     the moment PostgreSQL holds all M rows, polled every 20 ms); latency per transaction =
     its row's created_at minus its produce time (created_at is set by db_writer's insert,
     so it is a lower bound by at most one writer batch).
+ 3. detector alone: a fresh consumer group replays the M messages (now a backlog in
+    `transactions`) into a scratch topic with nothing else running.
 Prints the figures and the ratio end-to-end / ceiling. Not a test: nothing is asserted.
 """
 import argparse
@@ -66,7 +68,7 @@ def main():
                        stderr=subprocess.STDOUT)
         subprocess.run([os.path.join(ROOT, ".venv/bin/python"),
                         os.path.join(ROOT, "tools/kafka/topics.py"), "--bootstrap", bootstrap,
-                        "ensure", "bench.raw:3"], check=True, stdout=subprocess.DEVNULL)
+                        "ensure", "bench.raw:3", "bench.scoring:3"], check=True, stdout=subprocess.DEVNULL)
         csv_path = sl.generate(env, a.rows, 21, os.path.join(work, "bench.csv"))
 
         # 1. the ceiling, before the services exist (nothing else competes for the CPU).
@@ -141,6 +143,24 @@ def main():
         for name in ("fraud_detector_transactions_committed_total",
                      "fraud_detector_transactions_aborted_total"):
             print(f"{name} {d.metric(name)}")
+
+        # 3. the detector alone: a new group replays the M messages already in `transactions`
+        # into a scratch topic, with db_writer and the load generator idle.
+        d.stop()
+        w.stop()
+        r = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "replay",
+                        GROUP_ID="bench-replay", SCORING_TOPIC="bench.scoring")
+        services.append(r)
+        r.start()
+        t0 = time.time()
+        while (r.metric("fraud_detector_messages_in_total") or 0) < a.count:
+            if time.time() - t0 > 300:
+                print("bench/pipeline: replay did not finish", file=sys.stderr)
+                return 1
+            time.sleep(0.05)
+        alone = time.time() - t0
+        print(f"detector alone (backlog of {a.count}, from ready to all committed): "
+              f"{a.count / alone:,.0f} msg/s ({alone:.2f} s)")
         return 0
     finally:
         for s in services:
