@@ -271,11 +271,12 @@ static void test_mismatches(void)
     write_metadata(names_json, ", \"threshold\": 1.5");
     expect_refused("threshold", NULL, NULL);
     write_metadata(names_json, "");
-    char path[128];
+    char path[128], moved[128];
     snprintf(path, sizeof path, "%s/stats.json", dir);
-    rename(path, "test_bundle_stats.json");
+    snprintf(moved, sizeof moved, "%s/stats.json.away", dir);
+    rename(path, moved);
     expect_refused("stats.json: cannot open", NULL, NULL);
-    rename("test_bundle_stats.json", path);
+    rename(moved, path);
     snprintf(path, sizeof path, "%s/metadata.json", dir);
     remove(path);
     expect_refused("metadata.json: cannot open", NULL, NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "fs_features.h"
@@ -140,8 +141,14 @@ static void test_fit_and_compute(void)
     check_known_row(s);
 
     /* Round trip through stats.json gives the very same features. */
-    char err[256];
-    const char *path = "test_features_stats.json";
+    char err[256], path[64], path2[64], tmpl[] = "/tmp/test_features.XXXXXX";
+    /* A private directory: other build trees may run this test at the same time. */
+    const char *tmp = mkdtemp(tmpl);
+    CHECK(tmp != NULL);
+    if (tmp == NULL)
+        return;
+    snprintf(path, sizeof path, "%s/stats.json", tmp);
+    snprintf(path2, sizeof path2, "%s/stats2.json", tmp);
     CHECK_EQ_INT(fs_stats_save(s, path, err, sizeof err), 0);
     fs_stats *l = fs_stats_load(path, err, sizeof err);
     CHECK(l != NULL);
@@ -161,8 +168,8 @@ static void test_fit_and_compute(void)
         CHECK_NEAR(a[16], 7.5 / 510.0, 1e-12); /* travel median (20 + 1000) / 2 */
         CHECK_EQ_BITS(a[8], 0.0);
         /* Saving the loaded statistics gives the same bytes. */
-        CHECK_EQ_INT(fs_stats_save(l, "test_features_stats2.json", err, sizeof err), 0);
-        FILE *f1 = fopen(path, "rb"), *f2 = fopen("test_features_stats2.json", "rb");
+        CHECK_EQ_INT(fs_stats_save(l, path2, err, sizeof err), 0);
+        FILE *f1 = fopen(path, "rb"), *f2 = fopen(path2, "rb");
         CHECK(f1 != NULL && f2 != NULL);
         if (f1 != NULL && f2 != NULL) {
             int c1, c2;
@@ -179,7 +186,8 @@ static void test_fit_and_compute(void)
         fs_stats_free(l);
     }
     remove(path);
-    remove("test_features_stats2.json");
+    remove(path2);
+    rmdir(tmp);
     fs_stats_free(s);
 }
 
