@@ -2,10 +2,12 @@
  * fd_load: the load generator of the pipeline benchmark (bench/pipeline/run).
  *
  *   fd_load produce --bootstrap B --topic T --input CSV --count M --prefix P [--times FILE]
+ *                   [--rate N]
  *       Formats M transactions messages (the CSV's rows, cycled; ids P0..P<M-1>) with the
  *       same codec the interface uses (fs_msg_format_transaction), all before the clock
  *       starts, then produces them as fast as the broker takes them (idempotent, acks=all).
- *       --times writes "index wall_clock_us" of each produce call, for latencies.
+ *       --times writes "index wall_clock_us" of each produce call, for latencies; --rate
+ *       paces the calls at N messages per second.
  *   fd_load raw --bootstrap B --topic T --input CSV --count M --prefix P
  *       The ceiling: the same M messages produced to T (an otherwise unused topic) while a
  *       consumer in this process reads them back; reports messages/s from the first produce
@@ -139,11 +141,24 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, const char *bootstrap, cons
     return rk;
 }
 
+/* Messages per second for produce (0: as fast as the broker takes them). */
+static double pace_rate;
+
 /* Produces every message; fills times (may be NULL) with the wall clock of each call. */
 static int produce_all(rd_kafka_t *p, const char *topic, const msgs *m, int64_t *times)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
+    int64_t start = wall_us();
     for (long i = 0; i < m->n; i++) {
+        if (pace_rate > 0 && i % 50 == 0) {
+            int64_t due = start + (int64_t)((double)i / pace_rate * 1e6);
+            int64_t now = wall_us();
+            if (due > now) {
+                struct timespec ts = {(time_t)((due - now) / 1000000),
+                                      (long)((due - now) % 1000000) * 1000};
+                nanosleep(&ts, NULL);
+            }
+        }
         for (;;) {
             if (times != NULL)
                 times[i] = wall_us();
@@ -188,7 +203,7 @@ static void *raw_producer(void *arg)
 static int usage(void)
 {
     fprintf(stderr, "usage: fd_load produce|raw --bootstrap B --topic T --input CSV --count M "
-                    "--prefix P [--times FILE]\n");
+                    "--prefix P [--times FILE] [--rate N]\n");
     return 2;
 }
 
@@ -212,6 +227,12 @@ int main(int argc, char **argv)
             prefix = argv[i + 1];
         else if (strcmp(argv[i], "--times") == 0)
             times_path = argv[i + 1];
+        else if (strcmp(argv[i], "--rate") == 0) {
+            char *end;
+            pace_rate = strtod(argv[i + 1], &end);
+            if (*end != '\0' || pace_rate < 0)
+                return usage();
+        }
         else if (strcmp(argv[i], "--count") == 0) {
             char *end;
             count = strtol(argv[i + 1], &end, 10);
