@@ -302,6 +302,11 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "fraudctl predict: %s\n", errbuf);
         goto out;
     }
+    if (c.contrib && fs_model_has_linear_trees(model)) {
+        fprintf(stderr, "fraudctl predict: %s: --contrib: contributions are not defined for "
+                "linear trees (LightGBM refuses them too)\n", model_path);
+        goto out;
+    }
     c.model = model;
     c.nf = fs_model_num_features(model);
     c.nout = fs_model_num_outputs(model);

@@ -59,9 +59,14 @@ void fs_model_predict_raw_batch(const fs_model *model, const double *x, size_t n
 void fs_model_predict_batch(const fs_model *model, const double *x, size_t nrows, double *out,
                             const fs_predict_opts *opts);
 
+/* 1 if the model has linear trees (is_linear=1): contributions are not defined for them
+ * (LightGBM refuses pred_contrib on such models too). */
+int fs_model_has_linear_trees(const fs_model *model);
+
 /* TreeSHAP contributions for one row: out receives num_outputs * (num_features + 1) values,
  * per class the features in order then the bias, as LightGBM's pred_contrib=True. Returns 0,
- * or -1 if memory could not be had or a tree is deeper than 1024 (out is then untouched). */
+ * or -1 if the model has linear trees, a tree is deeper than 1024 or memory could not be had
+ * (out is then untouched). */
 int fs_model_predict_contrib(const fs_model *model, const double *x, double *out,
                              const fs_predict_opts *opts);
 

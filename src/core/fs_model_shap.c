@@ -139,6 +139,11 @@ static double expected_value(const fs_model *m, const fsm_tree *t)
     return v;
 }
 
+int fs_model_has_linear_trees(const fs_model *m)
+{
+    return m->has_linear;
+}
+
 int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
                              const fs_predict_opts *opts)
 {
@@ -148,7 +153,7 @@ int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
     double *base = NULL, *phi = NULL;
     path_elem *path = NULL;
 
-    if (m->max_depth > FSM_MAX_SHAP_DEPTH)
+    if (m->max_depth > FSM_MAX_SHAP_DEPTH || m->has_linear)
         goto out;
     fsm_iteration_range(m, opts, &first, &count);
     size_t max_len = (size_t)m->max_depth + 2;

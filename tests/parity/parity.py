@@ -156,7 +156,13 @@ def compare(name, model_path, csv_path, booster, X, kinds=("raw", "pred", "contr
                     exp = booster.predict(X, pred_contrib=True, **kw)
                     got = run_cli(model_path, csv_path, extra + ["--contrib"])
             except lgb.basic.LightGBMError as e:
-                print(f"skip  {label} {kind}: LightGBM refuses: {str(e).splitlines()[0]}")
+                # Where LightGBM refuses (contributions of linear trees), so must we.
+                why = str(e).splitlines()[0]
+                res = subprocess.run([FRAUDCTL, "predict", "--model", model_path, "--input",
+                                      csv_path, "--contrib"], capture_output=True, text=True)
+                report(res.returncode != 0 and res.stdout == "",
+                       f"{label} {kind} refused like LightGBM ({why})",
+                       f"exit {res.returncode}, stderr {res.stderr.strip()!r}")
                 continue
             except RuntimeError as e:
                 report(False, f"{label} {kind}", str(e))
@@ -371,6 +377,8 @@ def main():
     case("linear_tree", {"objective": "regression", "linear_tree": True, "num_leaves": 8,
                          "linear_lambda": 0.1}, Xr, 3 * sr + np.nan_to_num(Xr[:, 3]), 10,
          kinds=("raw", "pred"))
+    case("linear_tree_binary", {"objective": "binary", "linear_tree": True, "num_leaves": 6},
+         X, yb, 6, seed=9)
     case("rf_binary", {"objective": "binary", "boosting": "rf", "bagging_fraction": 0.7,
                        "bagging_freq": 1, "feature_fraction": 0.8, "num_leaves": 15},
          X, yb, 10, iters=(None, (2, 4)))

@@ -284,6 +284,11 @@ static void test_multiclass_linear(void)
     CHECK_EQ_BITS(out[1], e1 / sum);
     CHECK_EQ_BITS(out[2], e2 / sum);
     CHECK_NEAR(out[0] + out[1] + out[2], 1.0, 1e-15);
+    /* Contributions are refused for linear trees, as LightGBM refuses them. */
+    CHECK_EQ_INT(fs_model_has_linear_trees(m), 1);
+    double phi[6] = {7, 7, 7, 7, 7, 7};
+    CHECK_EQ_INT(fs_model_predict_contrib(m, &x, phi, NULL), -1);
+    CHECK_EQ_BITS(phi[0], 7.0);
     fs_model_free(m);
 }
 
