@@ -242,7 +242,9 @@ def consume_all(bootstrap, topic, expected, timeout=30):
 
 
 def committed_offsets(bootstrap, group, topic, partitions=3):
+    """{partition: committed offset}; a partition with nothing committed counts as 0 (Kafka
+    says -1001, OFFSET_INVALID)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
     c.close()
-    return {tp.partition: tp.offset for tp in tps}
+    return {tp.partition: max(tp.offset, 0) for tp in tps}
