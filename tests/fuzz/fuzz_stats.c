@@ -1,10 +1,13 @@
 /*
- * libFuzzer harness for the bundle's JSON loaders: the input is tried as a stats.json
+ * libFuzzer harness for the feature pipeline's parsers: the input is tried as a stats.json
  * (fs_stats_load_buffer; on success a feature vector is computed with it and every value
- * must be a number, never NaN) and as a metadata.json (fs_bundle_parse_metadata).
+ * must be a number, never NaN), as a metadata.json (fs_bundle_parse_metadata), and as a
+ * transactions CSV read by fs_features_read_csv (every row's features computed with fixed
+ * statistics; invalid rows reported and skipped; the row count must add up).
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +31,41 @@ static void make_txn(fs_txn *t, const char *const v[FS_TXN_NFIELDS])
         abort();
 }
 
+static fs_stats *fixed_stats;
+
+typedef struct csv_count {
+    size_t good, bad, last_row;
+} csv_count;
+
+static int on_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+{
+    csv_count *c = opaque;
+    double x[FS_FEATURES_ALL_N];
+    char err[256];
+    (void)line;
+    if (c->good + c->bad > 0 && row <= c->last_row)
+        abort(); /* rows must come in order */
+    c->last_row = row;
+    if (fs_features_compute_all(fixed_stats, t, x, err, sizeof err) != 0)
+        abort();
+    for (int i = 0; i < FS_FEATURES_ALL_N; i++)
+        if (isnan(x[i]))
+            abort();
+    c->good++;
+    return 0;
+}
+
+static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+{
+    csv_count *c = opaque;
+    (void)row;
+    (void)line;
+    if (msg == NULL || msg[0] == '\0')
+        abort();
+    c->bad++;
+    return 0;
+}
+
 static void make_txns(void)
 {
     static const char *const full[FS_TXN_NFIELDS] = {
@@ -39,6 +77,14 @@ static void make_txns(void)
         "", ""};
     make_txn(&txn[0], full);
     make_txn(&txn[1], sparse);
+    fs_stats_fitter *f = fs_stats_fitter_new();
+    char err[128];
+    if (f == NULL || fs_stats_fitter_add(f, &txn[0], err, sizeof err) != 0)
+        abort();
+    fixed_stats = fs_stats_fitter_finish(f, err, sizeof err);
+    fs_stats_fitter_free(f);
+    if (fixed_stats == NULL)
+        abort();
     txn_ready = 1;
 }
 
@@ -64,5 +110,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  sizeof err) == 0 &&
         !(threshold >= 0.0 && threshold <= 1.0))
         abort();
+    FILE *in = fmemopen((void *)data, size, "rb");
+    if (in != NULL) {
+        csv_count c = {0, 0, 0};
+        fs_features_read_csv(in, "fuzz.csv", on_row, on_bad, &c, err, sizeof err);
+        fclose(in);
+    }
     return 0;
 }
