@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "fd_parse.h"
 #include "fs_msg.h"
 #include "svc_kafka.h"
@@ -306,6 +308,9 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     d->poll_ts = calloc((size_t)cfg->batch_size, sizeof *d->poll_ts);
     if (d->batch == NULL || d->slots == NULL || d->poll_ts == NULL)
         goto oom;
+    /* jansson seeds its hash function on first use; do it here, before several threads
+     * may parse (the fallback path of fd_parse) at the same time. */
+    json_object_seed(0);
     if (pool_start(d, cfg->scoring_threads < 1 ? 1 : cfg->scoring_threads, errstr,
                    errstr_size) != 0)
         goto fail;
