@@ -299,3 +299,25 @@ def test_password_from_file(bootstrap, db_url, topics, writers, tmp_path):
         with open(hba, "w") as f:
             f.write(original)
         db_query(db_url, "SELECT pg_reload_conf()")
+
+
+def test_kafka_restart_not_ready_then_resumes(bootstrap, db_url, topics, writers):
+    """The broker goes away: /readyz says so; it comes back: ready again without traffic,
+    and the messages produced afterwards are stored once."""
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(2000, prefix)
+    first, second = rows[:1000], rows[1000:]
+    w = writers(topics).start()
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in first])
+    wait_count(db_url, prefix, len(first))
+    stack("stop-service", "kafka")
+    try:
+        wait_for(lambda: w.http("/readyz")[0] == 503, 60, "not ready without Kafka")
+        assert "kafka" in w.http("/readyz")[1]
+    finally:
+        stack("start-service", "kafka")
+    wait_for(lambda: w.http("/readyz")[0] == 200, 90, "ready again")
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in second])
+    assert wait_count(db_url, prefix, len(rows)) == len(rows)
+    check_exact(db_url, prefix, rows)
+    assert w.proc.poll() is None
