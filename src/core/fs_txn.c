@@ -636,8 +636,24 @@ void fs_txn_copy(fs_txn *dst, const fs_txn *src)
 
 /* ---- CSV rows ---- */
 
-int fs_txn_columns_from_header(fs_txn_columns *cols, const fs_csv_row *header, char *errstr,
-                               size_t errstr_size)
+/* "name:line:column: why" with a name, else "line L, column C: why"; column 0 = the whole
+ * line. */
+static void where_errf(char *errstr, size_t errstr_size, const char *name, size_t line,
+                       size_t column, const char *why)
+{
+    if (name != NULL && column > 0)
+        errf(errstr, errstr_size, "%s:%zu:%zu: %s", name, line, column, why);
+    else if (name != NULL)
+        errf(errstr, errstr_size, "%s:%zu: %s", name, line, why);
+    else if (column > 0)
+        errf(errstr, errstr_size, "line %zu, column %zu: %s", line, column, why);
+    else
+        errf(errstr, errstr_size, "line %zu: %s", line, why);
+}
+
+/* Maps a header; on error *column (0 = the whole line) and the reason without the place. */
+static int map_header(fs_txn_columns *cols, const fs_csv_row *header, size_t *column,
+                      char *why, size_t why_size)
 {
     char ex[EXCERPT_MAX * 4 + 8];
     for (int f = 0; f < FS_TXN_NFIELDS; f++)
@@ -660,48 +676,60 @@ int fs_txn_columns_from_header(fs_txn_columns *cols, const fs_csv_row *header, c
             continue;
         if (*slot >= 0) {
             excerpt(ex, sizeof ex, name, len);
-            errf(errstr, errstr_size, "line %zu, column %zu: column \"%s\" appears twice",
-                 header->line, i + 1, ex);
+            errf(why, why_size, "column \"%s\" appears twice", ex);
+            *column = i + 1;
             return -1;
         }
         *slot = (int)i;
     }
     for (int f = 0; f < FS_TXN_NFIELDS; f++) {
         if (cols->col[f] < 0) {
-            errf(errstr, errstr_size, "line %zu: missing column \"%s\"", header->line,
-                 field_names[f]);
+            errf(why, why_size, "missing column \"%s\"", field_names[f]);
+            *column = 0;
             return -1;
         }
     }
     return 0;
 }
 
-int fs_txn_from_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row,
-                    char *errstr, size_t errstr_size)
+int fs_txn_columns_from_header(fs_txn_columns *cols, const fs_csv_row *header, char *errstr,
+                               size_t errstr_size)
 {
-    char why[320];
+    char why[256];
+    size_t column = 0;
+    if (map_header(cols, header, &column, why, sizeof why) != 0) {
+        where_errf(errstr, errstr_size, NULL, header->line, column, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds a record from a data row; on error *column (1-based, 0 = the whole row) and the
+ * reason without the place. transaction_id and target are checked here, with their lengths:
+ * a cell may hold NUL bytes, and an id is rejected, never cut at one. */
+static int parse_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row,
+                     size_t *column, char *why, size_t why_size)
+{
     const char *values[FS_TXN_NFIELDS];
     size_t lens[FS_TXN_NFIELDS];
     int bad = -1;
+    *column = 0;
     if (row->nfields != cols->ncols) {
-        errf(errstr, errstr_size, "line %zu: expected %zu fields, got %zu", row->line,
-             cols->ncols, row->nfields);
+        errf(why, why_size, "expected %zu fields, got %zu", cols->ncols, row->nfields);
         return -1;
     }
     for (int f = 0; f < FS_TXN_NFIELDS; f++) {
         values[f] = row->fields[cols->col[f]];
         lens[f] = row->lens[cols->col[f]];
     }
-    /* transaction_id and target are checked here (with lengths: they may hold NUL bytes). */
     const char *id = NULL, *target = NULL;
     if (cols->transaction_id_col >= 0) {
         size_t c = (size_t)cols->transaction_id_col;
         id = row->fields[c];
         if (row->lens[c] > 0 && !valid_id(id, row->lens[c])) {
-            errf(errstr, errstr_size,
-                 "line %zu, column %zu: transaction_id: expected 1..%d printable ASCII "
-                 "characters",
-                 row->line, c + 1, FS_TXN_ID_MAX);
+            errf(why, why_size, "transaction_id: expected 1..%d printable ASCII characters",
+                 FS_TXN_ID_MAX);
+            *column = c + 1;
             return -1;
         }
     }
@@ -711,17 +739,28 @@ int fs_txn_from_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row
         if (!(row->lens[c] == 1 && (target[0] == '0' || target[0] == '1'))) {
             char ex[EXCERPT_MAX * 4 + 8];
             excerpt(ex, sizeof ex, target, row->lens[c]);
-            errf(errstr, errstr_size, "line %zu, column %zu: target: expected 0 or 1, got \"%s\"",
-                 row->line, c + 1, ex);
+            errf(why, why_size, "target: expected 0 or 1, got \"%s\"", ex);
+            *column = c + 1;
             return -1;
         }
     }
-    if (fs_txn_from_strings(t, values, lens, id, target, &bad, why, sizeof why) != 0) {
+    if (fs_txn_from_strings(t, values, lens, id, target, &bad, why, why_size) != 0) {
         if (bad >= 0)
-            errf(errstr, errstr_size, "line %zu, column %d: %s", row->line,
-                 cols->col[bad] + 1, why);
-        else
-            errf(errstr, errstr_size, "line %zu: %s", row->line, why);
+            *column = (size_t)cols->col[bad] + 1;
+        else if (cols->transaction_id_col >= 0)
+            *column = (size_t)cols->transaction_id_col + 1; /* the id made the text too long */
+        return -1;
+    }
+    return 0;
+}
+
+int fs_txn_from_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row,
+                    char *errstr, size_t errstr_size)
+{
+    char why[320];
+    size_t column = 0;
+    if (parse_row(t, cols, row, &column, why, sizeof why) != 0) {
+        where_errf(errstr, errstr_size, NULL, row->line, column, why);
         return -1;
     }
     return 0;
@@ -729,33 +768,46 @@ int fs_txn_from_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row
 
 /* ---- reader ---- */
 
-/* Caps for transaction CSVs: a real cell is well under a kilobyte. */
+/* Caps for transaction CSVs: a real cell is well under a kilobyte (a record's strings all
+ * together fit in FS_TXN_TEXT_MAX). */
 #define READER_MAX_FIELD 4096
 #define READER_MAX_FIELDS 256
+#define READ_CHUNK (1 << 16)
 
 struct fs_txn_reader {
     fs_csv *csv;
     fs_txn_reader_cb cb;
+    fs_txn_reader_bad_cb on_bad;
     void *opaque;
+    const char *name; /* borrowed; NULL = no name in messages */
     fs_txn_columns cols;
     int have_header;
     int failed;
     fs_txn txn;
-    char err[512];
+    char err[1024];
 };
 
 static int reader_row(const fs_csv_row *row, void *opaque)
 {
     fs_txn_reader *r = opaque;
+    char why[320];
+    size_t column = 0;
     if (!r->have_header) {
-        if (fs_txn_columns_from_header(&r->cols, row, r->err, sizeof r->err) != 0) {
+        if (map_header(&r->cols, row, &column, why, sizeof why) != 0) {
+            where_errf(r->err, sizeof r->err, r->name, row->line, column, why);
             r->failed = 1;
             return -1;
         }
         r->have_header = 1;
         return 0;
     }
-    if (fs_txn_from_row(&r->txn, &r->cols, row, r->err, sizeof r->err) != 0) {
+    if (parse_row(&r->txn, &r->cols, row, &column, why, sizeof why) != 0) {
+        where_errf(r->err, sizeof r->err, r->name, row->line, column, why);
+        if (r->on_bad != NULL) {
+            int stop = r->on_bad(row, r->err, r->opaque);
+            r->err[0] = '\0';
+            return stop;
+        }
         r->failed = 1;
         return -1;
     }
@@ -785,10 +837,46 @@ void fs_txn_reader_free(fs_txn_reader *r)
     free(r);
 }
 
+void fs_txn_reader_set_name(fs_txn_reader *r, const char *name)
+{
+    r->name = name;
+}
+
+void fs_txn_reader_set_bad(fs_txn_reader *r, fs_txn_reader_bad_cb on_bad)
+{
+    r->on_bad = on_bad;
+}
+
+/* A CSV syntax error, "line L, column C: why" from fs_csv, as "name:L:C: why" when the
+ * reader has a name (unchanged otherwise, or if it is not in that form). */
+static void csv_error(fs_txn_reader *r)
+{
+    const char *e = fs_csv_error(r->csv);
+    if (r->name != NULL && strncmp(e, "line ", 5) == 0) {
+        char *end = NULL;
+        unsigned long long line = strtoull(e + 5, &end, 10);
+        if (end != e + 5 && strncmp(end, ", column ", 9) == 0) {
+            const char *p = end + 9;
+            unsigned long long col = strtoull(p, &end, 10);
+            if (end != p && strncmp(end, ": ", 2) == 0) {
+                where_errf(r->err, sizeof r->err, r->name, (size_t)line, (size_t)col, end + 2);
+                return;
+            }
+        } else if (end != e + 5 && strncmp(end, ": ", 2) == 0) {
+            where_errf(r->err, sizeof r->err, r->name, (size_t)line, 0, end + 2);
+            return;
+        }
+    }
+    if (r->name != NULL)
+        errf(r->err, sizeof r->err, "%s: %s", r->name, e);
+    else
+        errf(r->err, sizeof r->err, "%s", e);
+}
+
 static int reader_result(fs_txn_reader *r, int rc)
 {
     if (rc == -1 && !r->failed) {
-        snprintf(r->err, sizeof r->err, "%s", fs_csv_error(r->csv));
+        csv_error(r);
         r->failed = 1;
     }
     return rc;
@@ -803,7 +891,7 @@ int fs_txn_reader_finish(fs_txn_reader *r)
 {
     int rc = reader_result(r, fs_csv_finish(r->csv));
     if (rc == 0 && !r->have_header) {
-        snprintf(r->err, sizeof r->err, "line 1: no header row (empty input)");
+        where_errf(r->err, sizeof r->err, r->name, 1, 0, "no header row (empty input)");
         r->failed = 1;
         rc = -1;
     }
@@ -820,31 +908,31 @@ const fs_txn_columns *fs_txn_reader_columns(const fs_txn_reader *r)
     return r->have_header ? &r->cols : NULL;
 }
 
-int fs_txn_read_stream(FILE *in, fs_txn_reader_cb cb, void *opaque, char *errstr,
-                       size_t errstr_size)
+int fs_txn_read_file(FILE *in, const char *name, fs_txn_reader_cb cb,
+                     fs_txn_reader_bad_cb on_bad, void *opaque, char *errstr,
+                     size_t errstr_size)
 {
     int rc = -1;
     char *buf = NULL;
+    const char *prefix = name != NULL ? name : "", *sep = name != NULL ? ": " : "";
     fs_txn_reader *r = fs_txn_reader_new(cb, opaque);
-    if (r == NULL) {
-        errf(errstr, errstr_size, "out of memory");
+    buf = malloc(READ_CHUNK);
+    if (r == NULL || buf == NULL) {
+        errf(errstr, errstr_size, "%s%sout of memory", prefix, sep);
         goto out;
     }
-    buf = malloc(1 << 16);
-    if (buf == NULL) {
-        errf(errstr, errstr_size, "out of memory");
-        goto out;
-    }
+    fs_txn_reader_set_name(r, name);
+    fs_txn_reader_set_bad(r, on_bad);
     for (;;) {
-        size_t n = fread(buf, 1, 1 << 16, in);
+        size_t n = fread(buf, 1, READ_CHUNK, in);
         if (n > 0) {
             rc = fs_txn_reader_feed(r, buf, n);
             if (rc != 0)
                 goto fail;
         }
-        if (n < (1 << 16)) {
+        if (n < READ_CHUNK) {
             if (ferror(in)) {
-                errf(errstr, errstr_size, "read error");
+                errf(errstr, errstr_size, "%s%sread error: %s", prefix, sep, strerror(errno));
                 rc = -1;
                 goto out;
             }
@@ -862,4 +950,10 @@ out:
     free(buf);
     fs_txn_reader_free(r);
     return rc;
+}
+
+int fs_txn_read_stream(FILE *in, fs_txn_reader_cb cb, void *opaque, char *errstr,
+                       size_t errstr_size)
+{
+    return fs_txn_read_file(in, NULL, cb, NULL, opaque, errstr, errstr_size);
 }

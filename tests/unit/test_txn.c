@@ -295,6 +295,140 @@ static void test_csv_rows(void)
     }
 }
 
+/* ---- the reader with a name and a bad-row callback (fraudctl fit/features/score) ---- */
+
+typedef struct {
+    int rows, bad, stop_bad; /* stop_bad: on_bad's return value */
+    size_t line[8], bad_row, bad_line;
+    char id[8][32];
+    char msg[512];
+} named_log;
+
+static int named_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
+{
+    named_log *l = opaque;
+    if (l->rows < 8) {
+        l->line[l->rows] = row->line;
+        snprintf(l->id[l->rows], sizeof l->id[0], "%s", t->transaction_id);
+    }
+    l->rows++;
+    return 0;
+}
+
+static int named_bad(const fs_csv_row *row, const char *msg, void *opaque)
+{
+    named_log *l = opaque;
+    l->bad++;
+    l->bad_row = row->index - 1;
+    l->bad_line = row->line;
+    snprintf(l->msg, sizeof l->msg, "%s", msg);
+    return l->stop_bad;
+}
+
+/* Reads text[0..len) (it may hold NUL bytes) through a reader named "in.csv". */
+static int read_named(const char *text, size_t len, int with_bad, named_log *l, size_t chunk,
+                      char *err, size_t errsz)
+{
+    int stop_bad = l->stop_bad;
+    memset(l, 0, sizeof *l);
+    l->stop_bad = stop_bad;
+    fs_txn_reader *r = fs_txn_reader_new(named_row, l);
+    CHECK(r != NULL);
+    fs_txn_reader_set_name(r, "in.csv");
+    fs_txn_reader_set_bad(r, with_bad ? named_bad : NULL);
+    int rc = 0;
+    for (size_t o = 0; o < len && rc == 0; o += chunk)
+        rc = fs_txn_reader_feed(r, text + o, len - o < chunk ? len - o : chunk);
+    if (rc == 0)
+        rc = fs_txn_reader_finish(r);
+    snprintf(err, errsz, "%s", fs_txn_reader_error(r));
+    fs_txn_reader_free(r);
+    return rc;
+}
+
+#define IDROW(id, amount)                                                                   \
+    "2019-01-01 00:00,m,c," amount ",a,b,F,s,c,NC,1,1,1,1,j,1,1," id "\n"
+
+static void test_named_reader(void)
+{
+    named_log l = {0};
+    char err[1024];
+    /* Errors say name:line:column (name:line for the whole line), same whole or byte by byte. */
+    static const struct {
+        const char *in, *want;
+    } bad[] = {
+        {"", "in.csv:1: no header row (empty input)"},
+        {"transaction_time,merch\n", "in.csv:1: missing column \"cat_id\""},
+        {HDR ",amount\n", "in.csv:1:18: column \"amount\" appears twice"},
+        {HDR "\n2019-01-01 00:00,m\n", "in.csv:2: expected 17 fields, got 2"},
+        {HDR "\n" ROW "\n2019-01-01 00:00,m,c,abc,a,b,F,s,c,NC,1,1,1,1,j,1,1\n",
+         "in.csv:3:4: amount: not a number: \"abc\""},
+        {HDR "\n" ROW "\n\"2019-01-01 00:00,m\n",
+         "in.csv:3:1: quoted field not closed at end of input"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        for (size_t chunk = 1; chunk <= 4096; chunk *= 4096) {
+            CHECK_EQ_INT(read_named(bad[i].in, strlen(bad[i].in), 0, &l, chunk, err, sizeof err),
+                         -1);
+            CHECK_EQ_STR(err, bad[i].want);
+        }
+    }
+
+    /* A transaction_id with a NUL byte is an invalid row, not the id cut at the NUL. */
+    static const char nul_id[] = HDR ",transaction_id\n" IDROW("ok-1", "1") IDROW("ab\0cd", "2")
+        IDROW("ok-3", "3");
+    CHECK_EQ_INT(read_named(nul_id, sizeof nul_id - 1, 0, &l, 4096, err, sizeof err), -1);
+    CHECK_EQ_STR(err, "in.csv:3:18: transaction_id: expected 1..128 printable ASCII characters");
+    CHECK_EQ_INT(l.rows, 1);
+    /* With a bad-row callback: reported with its row and line, skipped, the rest read. */
+    CHECK_EQ_INT(read_named(nul_id, sizeof nul_id - 1, 1, &l, 4096, err, sizeof err), 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_INT(l.rows, 2);
+    CHECK_EQ_INT(l.bad, 1);
+    CHECK_EQ_INT(l.bad_row, 1);
+    CHECK_EQ_INT(l.bad_line, 3);
+    CHECK_EQ_STR(l.msg, "in.csv:3:18: transaction_id: expected 1..128 printable ASCII "
+                        "characters");
+    CHECK_EQ_STR(l.id[0], "ok-1");
+    CHECK_EQ_STR(l.id[1], "ok-3");
+    CHECK_EQ_INT(l.line[1], 4);
+
+    /* Several bad rows of different kinds, byte by byte: each reported, none delivered. */
+    static const char mixed[] = HDR ",transaction_id\n" IDROW("a", "x") IDROW("b", "1")
+        "2019-01-01 00:00,m\n" IDROW("c", "-1") IDROW("d", "2");
+    CHECK_EQ_INT(read_named(mixed, sizeof mixed - 1, 1, &l, 1, err, sizeof err), 0);
+    CHECK_EQ_INT(l.rows, 2);
+    CHECK_EQ_INT(l.bad, 3);
+    CHECK_EQ_STR(l.id[0], "b");
+    CHECK_EQ_STR(l.id[1], "d");
+    CHECK_EQ_STR(l.msg, "in.csv:5:4: amount: negative value -1");
+
+    /* on_bad stops the read with its value; a bad header is fatal even with on_bad. */
+    l.stop_bad = 7;
+    CHECK_EQ_INT(read_named(mixed, sizeof mixed - 1, 1, &l, 4096, err, sizeof err), 7);
+    CHECK_EQ_INT(l.rows, 0);
+    CHECK_EQ_INT(l.bad, 1);
+    l.stop_bad = 0;
+    CHECK_EQ_INT(read_named("transaction_time\n", 17, 1, &l, 4096, err, sizeof err), -1);
+    CHECK_EQ_STR(err, "in.csv:1: missing column \"merch\"");
+    CHECK_EQ_INT(l.bad, 0);
+
+    /* fs_txn_read_file: the same from a FILE *. */
+    FILE *f = fmemopen((void *)mixed, sizeof mixed - 1, "rb");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_INT(fs_txn_read_file(f, "m.csv", named_row, named_bad, &l, err, sizeof err), 0);
+    CHECK_EQ_INT(l.rows, 2);
+    CHECK_EQ_INT(l.bad, 3);
+    rewind(f);
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_INT(fs_txn_read_file(f, "m.csv", named_row, NULL, &l, err, sizeof err), -1);
+    CHECK_EQ_STR(err, "m.csv:2:4: amount: not a number: \"x\"");
+    fclose(f);
+}
+
 static void test_json(void)
 {
     char err[256];
@@ -374,6 +508,7 @@ int main(void)
     test_numbers();
     test_fields();
     test_csv_rows();
+    test_named_reader();
     test_json();
     return CHECK_DONE();
 }
