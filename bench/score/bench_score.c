@@ -3,7 +3,7 @@
  * the same bytes in the same run. The file is read into memory first, so the disk is not
  * measured; every stage runs on one thread, best of --repeat runs:
  *   parse     fs_csv only (the baseline: the least any CSV consumer must pay)
- *   records   + header mapping and fs_txn validation (fs_features_read_csv)
+ *   records   + header mapping and fs_txn validation (fs_txn_read_file)
  *   features  + the feature vector (fs_features_compute)
  *   score1    + the model one row at a time (fs_bundle_score), for comparison
  *   score     fraudctl score's path (fs_bundle_score_csv: model in batches) without output
@@ -21,6 +21,7 @@
 #include "fs_bundle.h"
 #include "fs_csv.h"
 #include "fs_features.h"
+#include "fs_txn.h"
 
 enum stage { PARSE, RECORDS, FEATURES, SCORE1, SCORE, OUTPUT, NSTAGES };
 static const char *const stage_names[NSTAGES] = {"parse",  "records", "features",
@@ -50,13 +51,12 @@ static int on_csv_row(const fs_csv_row *row, void *opaque)
     return 0;
 }
 
-static int on_txn(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int on_txn(const fs_txn *t, const fs_csv_row *row, void *opaque)
 {
     ctx *c = opaque;
     double x[FS_FEATURES_N], score;
     char err[256];
     (void)row;
-    (void)line;
     c->rows++;
     switch (c->stage) {
     case RECORDS:
@@ -88,10 +88,9 @@ static int on_score(size_t row, const char *transaction_id, double score, int fl
     return 0;
 }
 
-static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+static int on_bad(const fs_csv_row *row, const char *msg, void *opaque)
 {
     (void)row;
-    (void)line;
     (void)opaque;
     fprintf(stderr, "bench_score: invalid row: %s\n", msg);
     return 1;
@@ -117,8 +116,8 @@ static double run_stage(ctx *c, const char *buf, size_t len)
             return -1;
         int rc = c->stage >= SCORE ? fs_bundle_score_csv(c->bundle, c->threshold, in, "input",
                                                          on_score, on_bad, c, err, sizeof err)
-                                   : fs_features_read_csv(in, "input", on_txn, on_bad, c, err,
-                                                          sizeof err);
+                                   : fs_txn_read_file(in, "input", on_txn, on_bad, c, err,
+                                                      sizeof err);
         fclose(in);
         if (rc != 0) {
             fprintf(stderr, "bench_score: %s\n", rc < 0 ? err : "stopped");

@@ -16,6 +16,7 @@
 
 #include "fraudctl.h"
 #include "fs_features.h"
+#include "fs_txn.h"
 
 typedef struct feat_ctx {
     const fs_stats *stats;
@@ -26,14 +27,13 @@ typedef struct feat_ctx {
     char err[512];
 } feat_ctx;
 
-static int feat_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int feat_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
 {
     feat_ctx *c = opaque;
     double x[FS_FEATURES_ALL_N];
     char why[256];
-    (void)row;
     if (fs_features_compute_all(c->stats, t, x, why, sizeof why) != 0) {
-        snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, line, why);
+        snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, row->line, why);
         return 1;
     }
     for (int i = 0; i < c->n; i++)
@@ -128,9 +128,10 @@ int cmd_features(int argc, char **argv)
     ctx.name = input;
     ctx.with_target = with_target;
     ctx.n = n;
-    int r = fs_features_read_csv(in, input, feat_row, NULL, &ctx, err, sizeof err);
+    /* No bad-row callback: the first invalid row stops, the matrix stays row-aligned. */
+    int r = fs_txn_read_file(in, input, feat_row, NULL, &ctx, err, sizeof err);
     if (r != 0) {
-        fprintf(stderr, "fraudctl features: %s\n", r == 1 ? ctx.err : err);
+        fprintf(stderr, "fraudctl features: %s\n", r > 0 ? ctx.err : err);
         goto out;
     }
     if (fflush(out) != 0 || ferror(out)) {

@@ -11,6 +11,7 @@
 
 #include "fraudctl.h"
 #include "fs_features.h"
+#include "fs_txn.h"
 
 typedef struct fit_ctx {
     fs_stats_fitter *fitter;
@@ -18,13 +19,12 @@ typedef struct fit_ctx {
     char err[512];
 } fit_ctx;
 
-static int fit_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int fit_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
 {
     fit_ctx *c = opaque;
     char why[256];
-    (void)row;
     if (fs_stats_fitter_add(c->fitter, t, why, sizeof why) != 0) {
-        snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, line, why);
+        snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, row->line, why);
         return 1;
     }
     return 0;
@@ -79,9 +79,10 @@ int cmd_fit(int argc, char **argv)
         fprintf(stderr, "fraudctl fit: out of memory\n");
         goto out;
     }
-    int r = fs_features_read_csv(in, input, fit_row, NULL, &ctx, err, sizeof err);
+    /* No bad-row callback: the first invalid row stops the fit. */
+    int r = fs_txn_read_file(in, input, fit_row, NULL, &ctx, err, sizeof err);
     if (r != 0) {
-        fprintf(stderr, "fraudctl fit: %s\n", r == 1 ? ctx.err : err);
+        fprintf(stderr, "fraudctl fit: %s\n", r > 0 ? ctx.err : err);
         goto out;
     }
     stats = fs_stats_fitter_finish(ctx.fitter, err, sizeof err);

@@ -50,12 +50,12 @@ static int score_row(size_t row, const char *transaction_id, double score, int f
     return 0;
 }
 
-static int score_bad(size_t row, size_t line, const char *msg, void *opaque)
+/* The reader's bad-row callback: report (the first MAX_REPORTED), count, skip. */
+static int score_bad(const fs_csv_row *row, const char *msg, void *opaque)
 {
     score_ctx *c = opaque;
-    (void)line;
     if (c->invalid++ < MAX_REPORTED)
-        fprintf(stderr, "fraudctl score: row %zu skipped: %s\n", row, msg);
+        fprintf(stderr, "fraudctl score: row %zu skipped: %s\n", row->index - 1, msg);
     return 0;
 }
 

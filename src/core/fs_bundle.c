@@ -58,7 +58,9 @@ static int compare_names(const char *what, name_at_fn name_at, const void *ctx, 
             differ = 1;
     if (!differ)
         return 0;
-    char msg[1536];
+    /* Room for the longest path (`what`, up to 4095 bytes) and the details after it: the
+     * path is never cut, the details are capped by append. */
+    char msg[4096 + 1536];
     snprintf(msg, sizeof msg, "%s: feature names differ from the pipeline's (%d vs %d):", what,
              n, np);
     int shown = 0;
@@ -290,12 +292,12 @@ int fs_bundle_flag(double score, double threshold)
 typedef struct score_batch {
     const fs_bundle *bundle;
     double threshold;
+    const char *name;
     fs_bundle_score_cb on_score;
-    fs_features_bad_cb on_bad;
+    fs_txn_reader_bad_cb on_bad;
     void *opaque;
     size_t n;
-    int stopped;
-    char err[512];
+    char err[1024];
     double x[SCORE_BATCH * FS_FEATURES_N];
     double score[SCORE_BATCH];
     size_t row[SCORE_BATCH];
@@ -312,46 +314,45 @@ static int flush_batch(score_batch *b)
     b->n = 0;
     for (size_t i = 0; i < n; i++) {
         if (b->on_score(b->row[i], b->id[i], b->score[i],
-                        fs_bundle_flag(b->score[i], b->threshold), b->opaque) != 0) {
-            b->stopped = 1;
+                        fs_bundle_flag(b->score[i], b->threshold), b->opaque) != 0)
             return 1;
-        }
     }
     return 0;
 }
 
-static int batch_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int batch_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
 {
     score_batch *b = opaque;
     char why[256];
-    const char *id = t->transaction_id ? t->transaction_id : "";
-    size_t len = strlen(id);
+    /* The reader guarantees "" or 1..FS_TXN_ID_MAX printable ASCII; checked again because
+     * id[] is sized by it. */
+    size_t len = strlen(t->transaction_id);
     if (len > FS_TXN_ID_MAX) {
-        snprintf(b->err, sizeof b->err, "line %zu: transaction_id longer than %d", line,
-                 FS_TXN_ID_MAX);
+        seterr(b->err, sizeof b->err, "%s:%zu: transaction_id longer than %d", b->name,
+               row->line, FS_TXN_ID_MAX);
         return 1;
     }
     if (fs_features_compute(b->bundle->stats, t, b->x + b->n * FS_FEATURES_N, why,
                             sizeof why) != 0) {
-        snprintf(b->err, sizeof b->err, "line %zu: %s", line, why);
+        seterr(b->err, sizeof b->err, "%s:%zu: %s", b->name, row->line, why);
         return 1;
     }
-    memcpy(b->id[b->n], id, len + 1);
-    b->row[b->n] = row;
+    memcpy(b->id[b->n], t->transaction_id, len + 1);
+    b->row[b->n] = row->index - 1;
     if (++b->n == SCORE_BATCH)
         return flush_batch(b);
     return 0;
 }
 
 /* Hands an invalid row to the caller's on_bad with the caller's opaque. */
-static int batch_bad(size_t row, size_t line, const char *msg, void *opaque)
+static int batch_bad(const fs_csv_row *row, const char *msg, void *opaque)
 {
     score_batch *b = opaque;
-    return b->on_bad(row, line, msg, b->opaque);
+    return b->on_bad(row, msg, b->opaque) != 0 ? 1 : 0;
 }
 
 int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, const char *name,
-                        fs_bundle_score_cb on_score, fs_features_bad_cb on_bad, void *opaque,
+                        fs_bundle_score_cb on_score, fs_txn_reader_bad_cb on_bad, void *opaque,
                         char *errstr, size_t errstr_size)
 {
     int rc;
@@ -362,15 +363,18 @@ int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, con
     }
     b->bundle = bundle;
     b->threshold = threshold;
+    b->name = name;
     b->on_score = on_score;
     b->on_bad = on_bad;
     b->opaque = opaque;
-    rc = fs_features_read_csv(in, name, batch_row, on_bad ? batch_bad : NULL, b, errstr,
-                              errstr_size);
-    if (rc == 1 && b->err[0] != '\0') {
+    rc = fs_txn_read_file(in, name, batch_row, on_bad != NULL ? batch_bad : NULL, b, errstr,
+                          errstr_size);
+    if (rc > 0 && b->err[0] != '\0') {
         /* batch_row stopped the read with its own error. */
-        seterr(errstr, errstr_size, "%s:%s", name, b->err);
+        seterr(errstr, errstr_size, "%s", b->err);
         rc = -1;
+    } else if (rc > 0) {
+        rc = 1;
     } else if (rc == 0 && flush_batch(b) != 0) {
         rc = 1;
     }

@@ -44,18 +44,20 @@ int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, double *score, cha
                     size_t errstr_size);
 
 /* Scores a transactions CSV: the path of `fraudctl score`, shared with its benchmark. Rows
- * are read with fs_features_read_csv, their features computed, and the model evaluated in
- * batches (fs_model_predict_batch: the same bits as one row at a time). on_score receives
- * every valid row in input order (row = 0-based data row; transaction_id "" if the input
- * has none; flag by fs_bundle_flag with `threshold`) and returns 0 to go on. on_bad is as in
- * fs_features_read_csv (NULL: the first invalid row is an error); invalid rows may be
- * reported before valid rows that precede them are passed to on_score. Returns 0 when all
- * was read, 1 when a callback stopped it, -1 with "name:line:column: why" in errstr (rows
- * still buffered then are not passed on). */
+ * are read with fs_txn_read_file (`name` names the input in messages), their features
+ * computed, and the model evaluated in batches (fs_model_predict_batch: the same bits as one
+ * row at a time). on_score receives every valid row in input order (row = 0-based data row;
+ * transaction_id "" if the input has none; flag by fs_bundle_flag with `threshold`) and
+ * returns 0 to go on. on_bad is the reader's bad-row callback (fs_txn.h), called with this
+ * opaque: "name:line:column: field: why" for each invalid row, skipped when it returns 0
+ * (NULL: the first invalid row is an error). Invalid rows may be reported before valid rows
+ * that precede them are passed to on_score. Returns 0 when all was read, 1 when a callback
+ * stopped it, -1 with "name:line:column: why" in errstr (rows still buffered then are not
+ * passed on). */
 typedef int (*fs_bundle_score_cb)(size_t row, const char *transaction_id, double score,
                                   int fraud_flag, void *opaque);
 int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, const char *name,
-                        fs_bundle_score_cb on_score, fs_features_bad_cb on_bad, void *opaque,
+                        fs_bundle_score_cb on_score, fs_txn_reader_bad_cb on_bad, void *opaque,
                         char *errstr, size_t errstr_size);
 
 /* The fraud flag of a score: 1 when score >= threshold (a score equal to the threshold is

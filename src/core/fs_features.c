@@ -877,181 +877,33 @@ int fs_features_compute_all(const fs_stats *s, const fs_txn *t, double *x, char 
     return compute(s, t, x, FS_FEATURES_ALL_N, errstr, errstr_size);
 }
 
-/* ---- transactions CSV reader ---- */
+/* ---- deprecated: the old transactions CSV reader's entry point ---- */
 
-#define CSV_MAX_FIELD 8192
-#define CSV_MAX_FIELDS 256
-
-typedef struct reader {
-    const char *name;
+/* fs_features_read_csv forwards to fs_txn_read_file (the one reader); it only adapts the
+ * callbacks' arguments. */
+typedef struct compat {
     fs_features_row_cb on_row;
     fs_features_bad_cb on_bad;
     void *opaque;
-    char *errstr;
-    size_t errstr_size;
-    int col[FS_TXN_NFIELDS]; /* header position of each field */
-    int tid_col, target_col;
-    size_t ncols;
-    int rc; /* 1 = stopped by a callback, -1 = error */
-    fs_txn txn;
-} reader;
+} compat;
 
-/* Reports a bad row: to on_bad, or as the read's error. Returns the fs_csv stop value. */
-static int bad_row(reader *r, size_t row, size_t line, int column, const char *what)
+static int compat_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
 {
-    char msg[768];
-    if (column > 0)
-        snprintf(msg, sizeof msg, "%s:%zu:%d: %s", r->name, line, column, what);
-    else
-        snprintf(msg, sizeof msg, "%s:%zu: %s", r->name, line, what);
-    if (r->on_bad == NULL) {
-        seterr(r->errstr, r->errstr_size, "%s", msg);
-        r->rc = -1;
-        return 1;
-    }
-    if (r->on_bad(row, line, msg, r->opaque) != 0) {
-        r->rc = 1;
-        return 1;
-    }
-    return 0;
+    compat *c = opaque;
+    return c->on_row(t, row->index - 1, row->line, c->opaque) != 0 ? 1 : 0;
 }
 
-static int header_row(reader *r, const fs_csv_row *row)
+static int compat_bad(const fs_csv_row *row, const char *msg, void *opaque)
 {
-    for (int f = 0; f < FS_TXN_NFIELDS; f++)
-        r->col[f] = -1;
-    r->tid_col = r->target_col = -1;
-    r->ncols = row->nfields;
-    for (size_t i = 0; i < row->nfields; i++) {
-        const char *h = row->fields[i];
-        size_t len = row->lens[i];
-        int *slot = NULL;
-        int f = fs_txn_field_lookup(h, len);
-        if (f >= 0)
-            slot = &r->col[f];
-        else if (len == 14 && memcmp(h, "transaction_id", 14) == 0)
-            slot = &r->tid_col;
-        else if (len == 6 && memcmp(h, "target", 6) == 0)
-            slot = &r->target_col;
-        if (slot == NULL)
-            continue; /* an extra column: ignored */
-        if (*slot >= 0) {
-            seterr(r->errstr, r->errstr_size, "%s:%zu:%zu: duplicate column '%.64s'", r->name,
-                   row->line, i + 1, h);
-            return -1;
-        }
-        *slot = (int)i;
-    }
-    for (int f = 0; f < FS_TXN_NFIELDS; f++) {
-        if (r->col[f] < 0) {
-            seterr(r->errstr, r->errstr_size, "%s:%zu: missing column '%s'", r->name, row->line,
-                   fs_txn_field_name((enum fs_txn_field)f));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int row_cb(const fs_csv_row *row, void *opaque)
-{
-    reader *r = opaque;
-    if (row->index == 0) {
-        if (header_row(r, row) != 0) {
-            r->rc = -1;
-            return 1;
-        }
-        return 0;
-    }
-    size_t data_row = row->index - 1;
-    if (row->nfields != r->ncols) {
-        char what[128];
-        snprintf(what, sizeof what, "%zu fields, the header has %zu", row->nfields, r->ncols);
-        return bad_row(r, data_row, row->line, 0, what);
-    }
-    const char *values[FS_TXN_NFIELDS];
-    size_t lens[FS_TXN_NFIELDS];
-    for (int f = 0; f < FS_TXN_NFIELDS; f++) {
-        values[f] = row->fields[r->col[f]];
-        lens[f] = row->lens[r->col[f]];
-    }
-    const char *tid = r->tid_col >= 0 ? row->fields[r->tid_col] : NULL;
-    const char *target = r->target_col >= 0 ? row->fields[r->target_col] : NULL;
-    int bad_field = -1;
-    char why[512];
-    why[0] = '\0';
-    if (fs_txn_from_strings(&r->txn, values, lens, tid, target, &bad_field, why, sizeof why) !=
-        0) {
-        int column = 0;
-        if (bad_field >= 0 && bad_field < FS_TXN_NFIELDS)
-            column = r->col[bad_field] + 1;
-        else if (r->target_col >= 0 && strstr(why, "target") != NULL)
-            column = r->target_col + 1;
-        else if (r->tid_col >= 0 && strstr(why, "transaction_id") != NULL)
-            column = r->tid_col + 1;
-        return bad_row(r, data_row, row->line, column, why);
-    }
-    if (r->on_row(&r->txn, data_row, row->line, r->opaque) != 0) {
-        r->rc = 1;
-        return 1;
-    }
-    return 0;
+    compat *c = opaque;
+    return c->on_bad(row->index - 1, row->line, msg, c->opaque) != 0 ? 1 : 0;
 }
 
 int fs_features_read_csv(FILE *in, const char *name, fs_features_row_cb on_row,
                          fs_features_bad_cb on_bad, void *opaque, char *errstr,
                          size_t errstr_size)
 {
-    int rc = -1;
-    char *buf = NULL;
-    reader *r = calloc(1, sizeof *r);
-    fs_csv *csv = NULL;
-    if (r == NULL)
-        goto oom;
-    r->name = name;
-    r->on_row = on_row;
-    r->on_bad = on_bad;
-    r->opaque = opaque;
-    r->errstr = errstr;
-    r->errstr_size = errstr_size;
-    r->ncols = 0;
-    csv = fs_csv_new(row_cb, r, CSV_MAX_FIELD, CSV_MAX_FIELDS);
-    buf = malloc(1 << 16);
-    if (csv == NULL || buf == NULL)
-        goto oom;
-    int fed = 0;
-    for (;;) {
-        size_t n = fread(buf, 1, 1 << 16, in);
-        if (n == 0)
-            break;
-        fed = fs_csv_feed(csv, buf, n);
-        if (fed != 0)
-            break;
-    }
-    if (fed == 0 && ferror(in)) {
-        seterr(errstr, errstr_size, "%s: read error: %s", name, strerror(errno));
-        goto out;
-    }
-    if (fed == 0)
-        fed = fs_csv_finish(csv);
-    if (fed == -1) {
-        seterr(errstr, errstr_size, "%s: %s", name, fs_csv_error(csv));
-        goto out;
-    }
-    if (fed != 0) {
-        rc = r->rc;
-        goto out;
-    }
-    if (r->ncols == 0) {
-        seterr(errstr, errstr_size, "%s:1: empty input: expected a header row", name);
-        goto out;
-    }
-    rc = 0;
-    goto out;
-oom:
-    seterr(errstr, errstr_size, "%s: out of memory", name);
-out:
-    fs_csv_free(csv);
-    free(buf);
-    free(r);
-    return rc;
+    compat c = {on_row, on_bad, opaque};
+    return fs_txn_read_file(in, name, compat_row, on_bad != NULL ? compat_bad : NULL, &c,
+                            errstr, errstr_size);
 }

@@ -3,15 +3,14 @@
  * (`fraudctl features`) and to score live transactions (fraud_detector, `fraudctl score`),
  * so training and serving cannot drift.
  *
- * Three parts:
+ * Two parts:
  *  - fs_stats: statistics fitted on training data only (frequencies of the high-cardinality
  *    strings, the 99th percentile of amount, per-category median amounts, the values that
  *    replace missing numbers). Fitted by streaming rows through an fs_stats_fitter, stored
  *    as stats.json, loaded read-only. Nothing is ever recomputed from the row being scored.
  *  - the fixed, named feature list (fs_features_count / fs_features_name); a model's
  *    feature_names must equal it, in order.
- *  - fs_features_read_csv: reads a transactions CSV (columns matched by header name) and
- *    hands out validated fs_txn records with their line, or errors with line and column.
+ *  (Transactions CSV are read with fs_txn_reader / fs_txn_read_file, fs_txn.h.)
  *
  * Missing values (NaN numbers, empty strings, empty time) are replaced as the statistics say:
  * numbers by their training median, hour and day of week by their training mode; an empty
@@ -80,19 +79,12 @@ int fs_features_compute(const fs_stats *stats, const fs_txn *t, double *x, char 
 int fs_features_compute_all(const fs_stats *stats, const fs_txn *t, double *x, char *errstr,
                             size_t errstr_size);
 
-/* Reading a transactions CSV. All 17 schema columns must be in the header (any order;
- * transaction_id and target are optional; other columns are ignored).
- * on_row receives each valid record (row = 0-based data row, line = 1-based line where it
- * starts); the record lives only during the call. Returns 0 to go on, non-zero to stop.
- * on_bad receives each invalid row with "name:line:column: what" (column 1-based, 0 when the
- * whole row is wrong); returns 0 to go on (skip the row), non-zero to stop. on_bad may be
- * NULL: the first invalid row then stops the read with its message in errstr. */
+/* DEPRECATED, kept only until its last two callers (bench/pipeline/fd_load.c,
+ * tests/fuzz/fuzz_stats.c) switch to fs_txn_read_file, the one transactions CSV reader,
+ * which this forwards to: same messages, same returns (0, 1 when a callback stopped, -1).
+ * Callbacks get the 0-based data row and the 1-based line instead of the fs_csv_row. */
 typedef int (*fs_features_row_cb)(const fs_txn *t, size_t row, size_t line, void *opaque);
 typedef int (*fs_features_bad_cb)(size_t row, size_t line, const char *msg, void *opaque);
-
-/* Reads `in` to the end. `name` names the input in messages. Returns 0 when the whole input
- * was read, 1 when a callback stopped it, -1 on an error (unreadable input, bad header,
- * CSV syntax, an invalid row with on_bad NULL) with "name:line:column: what" in errstr. */
 int fs_features_read_csv(FILE *in, const char *name, fs_features_row_cb on_row,
                          fs_features_bad_cb on_bad, void *opaque, char *errstr,
                          size_t errstr_size);

@@ -386,7 +386,7 @@ def missing_column_is_an_error():
         df = pd.read_csv(io.StringIO("\n".join(lines)), dtype=str, keep_default_na=False)
         return df.drop(columns=["amount"]).to_csv(index=False).rstrip("\n").split("\n")
     path = bad_input(drop)
-    expect_error(CMDS, path, r"bad\.csv:1: missing column 'amount'")
+    expect_error(CMDS, path, r'bad\.csv:1: missing column "amount"')
 
 
 def field_error_case(column, value, lineno, what):
@@ -412,6 +412,33 @@ def bad_time_is_an_error_with_line_and_column():
 @case
 def out_of_range_coordinate_is_an_error_with_line_and_column():
     field_error_case("merchant_lat", "91.5", 4, ".*")
+
+
+def with_ids(bad_id):
+    """bad_input with a last column transaction_id: id-1, bad_id, id-3. Returns the path and
+    the 1-based column of transaction_id."""
+    holder = {}
+    def mutate(lines):
+        df = pd.read_csv(io.StringIO("\n".join(lines)), dtype=str, keep_default_na=False)
+        df["transaction_id"] = ["id-1", "PLACEHOLDER", "id-3"]
+        holder["col"] = len(df.columns)
+        text = df.to_csv(index=False).replace("PLACEHOLDER", bad_id)
+        return text.rstrip("\n").split("\n")
+    return bad_input(mutate), holder["col"]
+
+
+@case
+def transaction_id_with_a_nul_byte_is_rejected_not_cut():
+    # The id "ab<NUL>cd" must not become "ab": fit and features stop, score skips the row.
+    path, col = with_ids("ab\x00cd")
+    expect_error(CMDS[:2], path, rf"bad\.csv:3:{col}: transaction_id: ")
+    out = os.path.join(W, "nul.csv")
+    p = fraudctl("score", "--model-dir", BUNDLE, "--input", path, "--output", out, check=False)
+    assert p.returncode == 1, p.returncode
+    assert re.search(rf"row 1 skipped: .*bad\.csv:3:{col}: transaction_id: ", p.stderr), p.stderr
+    assert "2 rows scored, 1 invalid rows skipped" in p.stderr, p.stderr
+    s = pd.read_csv(out, dtype=str)
+    assert list(s["row"]) == ["0", "2"] and list(s["transaction_id"]) == ["id-1", "id-3"], s
 
 
 @case

@@ -173,12 +173,12 @@ static int on_score(size_t row, const char *id, double score, int flag, void *op
     return 0;
 }
 
-static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+static int on_bad(const fs_csv_row *row, const char *msg, void *opaque)
 {
     csv_log *l = opaque; /* must be the caller's pointer, not an internal one */
-    (void)msg;
-    CHECK_EQ_INT(row, 1);
-    CHECK_EQ_INT(line, 3);
+    CHECK_EQ_INT(row->index - 1, 1);
+    CHECK_EQ_INT(row->line, 3);
+    CHECK(strstr(msg, "t.csv:3:5: amount: not a number") != NULL);
     l->bad++;
     return 0;
 }
