@@ -768,9 +768,10 @@ int fs_txn_from_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row
 
 /* ---- reader ---- */
 
-/* Caps for transaction CSVs: a real cell is well under a kilobyte (a record's strings all
- * together fit in FS_TXN_TEXT_MAX). */
-#define READER_MAX_FIELD 4096
+/* Caps for transaction CSVs: a real cell is well under a kilobyte. A cell up to the cap that
+ * does not fit a record (FS_TXN_TEXT_MAX) is an invalid row, which a bad-row callback can
+ * skip; beyond the cap the CSV itself is refused. */
+#define READER_MAX_FIELD 8192
 #define READER_MAX_FIELDS 256
 #define READ_CHUNK (1 << 16)
 

@@ -413,6 +413,22 @@ static void test_named_reader(void)
     CHECK_EQ_STR(err, "in.csv:1: missing column \"merch\"");
     CHECK_EQ_INT(l.bad, 0);
 
+    /* A 5000-byte cell (under the reader's cap, over a record's text) is an invalid row that
+     * on_bad skips, not the end of the input. */
+    {
+        static char big[8192];
+        size_t o = (size_t)snprintf(big, sizeof big, "%s,transaction_id\n%s2019-01-01 00:00,",
+                                    HDR, IDROW("a", "1"));
+        for (int i = 0; i < 5000; i++)
+            big[o++] = 'm';
+        snprintf(big + o, sizeof big - o, ",c,1,a,b,F,s,c,NC,1,1,1,1,j,1,1,b\n%s",
+                 IDROW("c", "1"));
+        CHECK_EQ_INT(read_named(big, strlen(big), 1, &l, 4096, err, sizeof err), 0);
+        CHECK_EQ_INT(l.rows, 2);
+        CHECK_EQ_INT(l.bad, 1);
+        CHECK_EQ_STR(l.msg, "in.csv:3:2: merch: record text longer than 2048 bytes");
+    }
+
     /* fs_txn_read_file: the same from a FILE *. */
     FILE *f = fmemopen((void *)mixed, sizeof mixed - 1, "rb");
     CHECK(f != NULL);
