@@ -788,6 +788,19 @@ struct fs_txn_reader {
     char err[1024];
 };
 
+/* A callback's return: 0 goes on, positive stops with that value, negative is a failure of
+ * the callback, reported as where it happened (fs_csv's -1 would be taken for a CSV error). */
+static int callback_result(fs_txn_reader *r, const fs_csv_row *row, int rc, const char *which)
+{
+    if (rc >= 0)
+        return rc;
+    char why[64];
+    errf(why, sizeof why, "the %s callback failed", which);
+    where_errf(r->err, sizeof r->err, r->name, row->line, 0, why);
+    r->failed = 1;
+    return -1;
+}
+
 static int reader_row(const fs_csv_row *row, void *opaque)
 {
     fs_txn_reader *r = opaque;
@@ -807,12 +820,12 @@ static int reader_row(const fs_csv_row *row, void *opaque)
         if (r->on_bad != NULL) {
             int stop = r->on_bad(row, r->err, r->opaque);
             r->err[0] = '\0';
-            return stop;
+            return callback_result(r, row, stop, "bad-row");
         }
         r->failed = 1;
         return -1;
     }
-    return r->cb(&r->txn, row, r->opaque);
+    return callback_result(r, row, r->cb(&r->txn, row, r->opaque), "row");
 }
 
 fs_txn_reader *fs_txn_reader_new(fs_txn_reader_cb cb, void *opaque)

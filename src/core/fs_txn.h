@@ -141,7 +141,8 @@ int fs_txn_from_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *row
  * row, never cut at the NUL.
  *
  * Callbacks return 0 to go on or a positive value to stop: fs_txn_reader_feed/finish then
- * return that value.
+ * return that value. A negative return is the callback's failure: -1, with "line L: the row
+ * callback failed" (or "the bad-row callback") as the error.
  * Ownership: the record, row and message passed to a callback live only during the call.
  * The name is borrowed: it must outlive the reader.
  */

@@ -325,6 +325,14 @@ static int named_bad(const fs_csv_row *row, const char *msg, void *opaque)
     return l->stop_bad;
 }
 
+static int failing_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
+{
+    (void)t;
+    (void)row;
+    (void)opaque;
+    return -1;
+}
+
 /* Reads text[0..len) (it may hold NUL bytes) through a reader named "in.csv". */
 static int read_named(const char *text, size_t len, int with_bad, named_log *l, size_t chunk,
                       char *err, size_t errsz)
@@ -427,6 +435,16 @@ static void test_named_reader(void)
         CHECK_EQ_INT(l.rows, 2);
         CHECK_EQ_INT(l.bad, 1);
         CHECK_EQ_STR(l.msg, "in.csv:3:2: merch: record text longer than 2048 bytes");
+    }
+
+    /* A failing (negative) row callback is reported as such, not as a CSV error. */
+    {
+        fs_txn_reader *r = fs_txn_reader_new(failing_row, NULL);
+        CHECK(r != NULL);
+        fs_txn_reader_set_name(r, "in.csv");
+        CHECK_EQ_INT(fs_txn_reader_feed(r, nul_id, sizeof nul_id - 1), -1);
+        CHECK_EQ_STR(fs_txn_reader_error(r), "in.csv:2: the row callback failed");
+        fs_txn_reader_free(r);
     }
 
     /* fs_txn_read_file: the same from a FILE *. */
