@@ -70,6 +70,17 @@ typedef struct fsm_xnode {
     int32_t skip;       /* right child - (this node + 1); the left child is the next node */
 } fsm_xnode;
 
+/* Binned node: one 32-bit word, low 16 bits the key (index of its go-right mask in the
+ * per-row table), high 16 bits the signed skip. See struct fs_model. */
+typedef uint32_t fsm_bnode;
+
+#define FSM_BIN_MAX_COLS 255
+#define FSM_BIN_MAX_THR 255
+/* Largest per-row mask table (bytes, on the stack). */
+#define FSM_BIN_MAX_TABLE 16384
+/* Table segment granularity (one SSE2 vector). */
+#define FSM_BIN_SEG 16
+
 typedef struct fsm_tree {
     int32_t root;       /* global node index, or ~leaf for a single-leaf tree */
     int32_t num_leaves;
@@ -145,6 +156,30 @@ struct fs_model {
     int32_t num_xcols;     /* including the NaN column */
     int32_t *xcol_feat;
     uint8_t *xcol_kind;
+
+    /* Binned form (single-row path; NULL when the model does not fit it: categorical
+     * splits, more than FSM_BIN_MAX_COLS execution columns, more than FSM_BIN_MAX_THR distinct
+     * thresholds on one feature, a table above FSM_BIN_MAX_TABLE, or a tree too large for a
+     * 16-bit skip). Each used feature's distinct numerical thresholds T[0..k) are kept
+     * sorted, padded with +inf to 2^p - 1 entries. A row value v gets bin(v) =
+     * #{i : !(v <= T[i])} (NaN: all of them) by a branch-free binary search; for a node
+     * whose threshold is T[j], `v <= T[j]` is exactly `bin(v) <= j`. Per row, a byte table
+     * holds, per execution column c and j < its feature's k, -1 if bin > j (go right) else
+     * 0, at bcol_toff[c] + j; entries 0..FSM_BIN_SEG-1 are always -1 (leaves). A node is
+     * then {key = table index, skip}: next = n + 1 + (skip & table[key]). A leaf has key 0
+     * and skip -1, so it steps onto itself. bnodes parallels xnodes (same indices; a leaf's
+     * value is still read from xnodes / xleaf). */
+    fsm_bnode *bnodes;
+    double *bthr;          /* padded sorted thresholds, per used feature back to back */
+    int32_t bnum_feat;     /* features read by some node */
+    int32_t *bfeat;        /* per used feature: feature index */
+    int32_t *bfeat_off;    /* per used feature: offset of its thresholds in bthr */
+    int32_t *bfeat_step;   /* per used feature: (padded length + 1) / 2 */
+    int32_t *bcol_use;     /* per execution column: its used-feature index */
+    uint8_t *bcol_bin0;    /* per execution column: bin of 0.0 (None type: NaN -> 0.0) */
+    int32_t *bcol_toff;    /* per execution column: its table segment */
+    int32_t *bcol_tlen;    /* per execution column: segment length (multiple of 16) */
+    int32_t btable;        /* table bytes */
 
     /* Preprocessed columns. */
     int32_t num_cols;

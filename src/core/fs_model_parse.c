@@ -781,6 +781,167 @@ out:
     return rc;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void free_bins(fs_model *m)
+{
+    free(m->bnodes);
+    free(m->bthr);
+    free(m->bfeat);
+    free(m->bfeat_off);
+    free(m->bfeat_step);
+    free(m->bcol_use);
+    free(m->bcol_bin0);
+    free(m->bcol_toff);
+    free(m->bcol_tlen);
+    m->bcol_toff = m->bcol_tlen = NULL;
+    m->bnodes = NULL;
+    m->bthr = NULL;
+    m->bfeat = m->bfeat_off = m->bfeat_step = m->bcol_use = NULL;
+    m->bcol_bin0 = NULL;
+}
+
+/* Builds the binned form (see fs_model_impl.h) when the model fits it. Returns -1 only when
+ * out of memory; a model that does not fit keeps bnodes NULL. */
+static int build_bins(fs_model *m)
+{
+    int rc = -1;
+    size_t nf = (size_t)m->num_features;
+    int32_t *cnt = NULL, *uoff = NULL, *fill = NULL, *poff = NULL, *plen = NULL;
+    double *all = NULL;
+    if (m->has_cat || m->num_xcols > FSM_BIN_MAX_COLS || m->num_xnodes == 0)
+        return 0;
+    for (int ti = 0; ti < m->num_trees; ti++) {
+        const fsm_tree *t = &m->trees[ti];
+        if (2 * (int64_t)t->num_leaves - 1 > INT16_MAX)
+            return 0;
+    }
+    cnt = calloc(nf + 1, sizeof(int32_t));
+    uoff = calloc(nf + 1, sizeof(int32_t));
+    fill = calloc(nf + 1, sizeof(int32_t));
+    poff = calloc(nf + 1, sizeof(int32_t));
+    plen = calloc(nf + 1, sizeof(int32_t));
+    all = malloc((size_t)m->num_xnodes * sizeof(double));
+    if (!cnt || !uoff || !fill || !poff || !plen || !all)
+        goto out;
+    /* Thresholds grouped by feature. */
+    for (int32_t n = 0; n < m->num_xnodes; n++)
+        if (m->xleaf[n] < 0)
+            cnt[m->xcol_feat[m->xnodes[n].col]]++;
+    for (size_t f = 0; f < nf; f++)
+        uoff[f + 1] = uoff[f] + cnt[f];
+    for (int32_t n = 0; n < m->num_xnodes; n++)
+        if (m->xleaf[n] < 0) {
+            int32_t f = m->xcol_feat[m->xnodes[n].col];
+            all[uoff[f] + fill[f]++] = m->xnodes[n].thr;
+        }
+    /* Sorted, distinct (by ==, so -0.0 and +0.0 are one threshold), padded to 2^p - 1. */
+    size_t total = 0;
+    for (size_t f = 0; f < nf; f++) {
+        double *u = all + uoff[f];
+        int32_t k = 0;
+        qsort(u, (size_t)cnt[f], sizeof(double), cmp_double);
+        for (int32_t i = 0; i < cnt[f]; i++)
+            if (k == 0 || !(u[i] == u[k - 1]))
+                u[k++] = u[i];
+        if (k > FSM_BIN_MAX_THR) {
+            rc = 0;
+            goto out;
+        }
+        cnt[f] = k;
+        int32_t padded = 0;
+        while (padded < k)
+            padded = 2 * padded + 1;
+        poff[f] = (int32_t)total;
+        plen[f] = padded;
+        total += (size_t)padded;
+    }
+    m->bthr = malloc((total ? total : 1) * sizeof(double));
+    m->bfeat = malloc((size_t)m->num_xcols * sizeof(int32_t));
+    m->bfeat_off = malloc((size_t)m->num_xcols * sizeof(int32_t));
+    m->bfeat_step = malloc((size_t)m->num_xcols * sizeof(int32_t));
+    m->bcol_use = malloc((size_t)m->num_xcols * sizeof(int32_t));
+    m->bcol_bin0 = malloc((size_t)m->num_xcols);
+    m->bcol_toff = malloc((size_t)m->num_xcols * sizeof(int32_t));
+    m->bcol_tlen = malloc((size_t)m->num_xcols * sizeof(int32_t));
+    m->bnodes = malloc((size_t)m->num_xnodes * sizeof(fsm_bnode));
+    if (!m->bthr || !m->bfeat || !m->bfeat_off || !m->bfeat_step || !m->bcol_use ||
+        !m->bcol_bin0 || !m->bcol_toff || !m->bcol_tlen || !m->bnodes)
+        goto out;
+    for (size_t f = 0; f < nf; f++)
+        for (int32_t i = 0; i < plen[f]; i++)
+            m->bthr[poff[f] + i] = i < cnt[f] ? all[uoff[f] + i] : INFINITY;
+    /* Used features, in order of first column; fill[] now maps feature -> use index. */
+    int32_t nan_col = m->num_xcols - 1;
+    m->bnum_feat = 0;
+    m->btable = FSM_BIN_SEG;
+    for (size_t f = 0; f < nf; f++)
+        fill[f] = -1;
+    for (int32_t c = 0; c < nan_col; c++) {
+        int32_t f = m->xcol_feat[c];
+        if (fill[f] < 0) {
+            int32_t u = m->bnum_feat++;
+            fill[f] = u;
+            m->bfeat[u] = f;
+            m->bfeat_off[u] = poff[f];
+            m->bfeat_step[u] = (plen[f] + 1) / 2;
+        }
+        m->bcol_use[c] = fill[f];
+        int32_t b0 = 0;
+        while (b0 < cnt[f] && !(0.0 <= all[uoff[f] + b0]))
+            b0++;
+        m->bcol_bin0[c] = (uint8_t)b0;
+        m->bcol_toff[c] = m->btable;
+        m->bcol_tlen[c] = (cnt[f] + FSM_BIN_SEG - 1) / FSM_BIN_SEG * FSM_BIN_SEG;
+        m->btable += m->bcol_tlen[c];
+    }
+    m->bcol_use[nan_col] = 0;
+    m->bcol_bin0[nan_col] = 255;
+    m->bcol_toff[nan_col] = 0;
+    m->bcol_tlen[nan_col] = 0;
+    if (m->btable > FSM_BIN_MAX_TABLE) {
+        free_bins(m);
+        rc = 0;
+        goto out;
+    }
+    for (int32_t n = 0; n < m->num_xnodes; n++) {
+        const fsm_xnode *x = &m->xnodes[n];
+        fsm_bnode *b = &m->bnodes[n];
+        uint32_t skip = (uint32_t)(uint16_t)(int16_t)x->skip << 16;
+        if (m->xleaf[n] >= 0) {
+            *b = skip;
+            continue;
+        }
+        int32_t f = m->xcol_feat[x->col];
+        const double *u = all + uoff[f];
+        int32_t lo = 0, hi = cnt[f] - 1;
+        while (lo < hi) {
+            int32_t mid = lo + (hi - lo) / 2;
+            if (u[mid] < x->thr)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        *b = skip | (uint32_t)(m->bcol_toff[x->col] + lo);
+    }
+    rc = 0;
+out:
+    if (rc != 0) {
+        free_bins(m);
+    }
+    free(cnt);
+    free(uoff);
+    free(fill);
+    free(poff);
+    free(plen);
+    free(all);
+    return rc;
+}
+
 static int set_objective(parser *p, fs_model *m, size_t line)
 {
     char name[64];
@@ -1088,7 +1249,7 @@ fs_model *fs_model_load_buffer(const char *text, size_t len, const char *name, c
         goto out;
     }
     m->num_iterations = m->num_trees / m->num_tree_per_iteration;
-    if (build_exec(m) != 0) {
+    if (build_exec(m) != 0 || build_bins(m) != 0) {
         perr(&p, p.line, "out of memory");
         goto out;
     }
@@ -1183,5 +1344,6 @@ void fs_model_free(fs_model *m)
     free(m->xcat_len);
     free(m->xcol_feat);
     free(m->xcol_kind);
+    free_bins(m);
     free(m);
 }
