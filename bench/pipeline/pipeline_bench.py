@@ -3,8 +3,8 @@ db_writer, PostgreSQL), all on this machine.
 
   bench/pipeline/run [--count M] [--build DIR] [--model-dir DIR] [--keep]
 
-Starts its own stack with scripts/stack (Kafka 127.0.0.1:39092/39093, PostgreSQL 35432,
-metrics 38001/38002, a temporary STACK_DIR; always torn down), then in the same run:
+Starts its own stack with scripts/stack (Kafka 127.0.0.1:26092/26093, PostgreSQL 26432,
+metrics 26001/26002, a temporary STACK_DIR; always torn down), then in the same run:
  1. ceiling: fd_load raw produces the same M messages to a fresh 3-partition topic and
     consumes them back (plain producer + consumer, no processing): messages/s from the
     first produce to the last message consumed;
@@ -30,8 +30,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(ROOT, "tests/streaming"))
 import streamlib as sl  # noqa: E402
 
-PORTS = dict(KAFKA_PORT="39092", KAFKA_CONTROLLER_PORT="39093", PG_PORT="35432",
-             DETECTOR_METRICS_PORT="38001", WRITER_METRICS_PORT="38002", UI_PORT="38501")
+# Below the kernel's ephemeral range (32768+), so no outgoing connection can hold them.
+PORTS = dict(KAFKA_PORT="26092", KAFKA_CONTROLLER_PORT="26093", PG_PORT="26432",
+             DETECTOR_METRICS_PORT="26001", WRITER_METRICS_PORT="26002", UI_PORT="26501")
 
 
 def pct(sorted_vals, p):
