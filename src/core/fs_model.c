@@ -14,9 +14,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "fs_model_impl.h"
 
@@ -287,13 +284,22 @@ static void sum_trees(const fs_model *m, const fsm_tree *trees, size_t ntrees, i
         out[0] = s;
 }
 
+/* 256 bytes -1 then 256 bytes 0: a table segment for bin b is copied from 256 - b on. */
+static const int8_t fsm_ramp[512] = {
+#define FSM_R16 -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+    FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16,
+    FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16, FSM_R16,
+#undef FSM_R16
+};
+
 /* The per-row mask table of the binned form (see fs_model_impl.h). Per used feature, the
  * number of its thresholds T[i] with !(v <= T[i]) on the base value v, by a branch-free
  * binary search over the 2^p - 1 padded thresholds (+inf pads are never below a non-NaN v;
  * NaN counts all of them, more than any node's bin). Then per execution column the
  * missing-value rule: a missing value that goes left gets bin 0 (left of every node), one
  * that goes right 255 (right of every node), a None-type NaN the bin of 0.0. Then its table
- * segment: byte j is -1 when the bin is > j. */
+ * segment: byte j is -1 when the bin is > j (16-byte copies the compiler makes vector
+ * moves). */
 static inline void bin_row(const fs_model *m, const double *x, int8_t *tab)
 {
     uint8_t fb[FSM_BIN_MAX_COLS], cls[FSM_BIN_MAX_COLS];
@@ -328,28 +334,18 @@ static inline void bin_row(const fs_model *m, const double *x, int8_t *tab)
             b = cls[u] == 2 ? 255 : b;
             break;
         }
+        /* Byte j of the segment is ramp[256 - b + j]: -1 exactly when j < b. */
         int8_t *seg = tab + m->bcol_toff[c];
-        int32_t len = m->bcol_tlen[c];
-#ifdef __SSE2__
-        /* Unsigned b > j as a signed compare of both xor 0x80. */
-        __m128i bx = _mm_set1_epi8((char)(b ^ 0x80));
-        __m128i jx = _mm_setr_epi8(-128, -127, -126, -125, -124, -123, -122, -121, -120,
-                                   -119, -118, -117, -116, -115, -114, -113);
-        const __m128i sixteen = _mm_set1_epi8(16);
-        for (int32_t j = 0; j < len; j += FSM_BIN_SEG) {
-            _mm_storeu_si128((__m128i *)(void *)(seg + j), _mm_cmpgt_epi8(bx, jx));
-            jx = _mm_add_epi8(jx, sixteen);
-        }
-#else
-        for (int32_t j = 0; j < len; j++)
-            seg[j] = (int8_t)-(b > j);
-#endif
+        const int8_t *src = fsm_ramp + 256 - b;
+        for (int32_t j = 0, len = m->bcol_tlen[c]; j < len; j += FSM_BIN_SEG)
+            memcpy(seg + j, src + j, FSM_BIN_SEG);
     }
 }
 
 /* One step of walk `i` (a node pointer) on the binned form; `all` collects the skips
  * stepped from: it stays -1 only if every walk already sat on a leaf (skip -1) before this
- * step. About 8 instructions, two loads, no branch. */
+ * step. About 8 instructions, two loads (one 4-byte load of the node: reading key and skip
+ * as two loads was 5% slower, the load ports are the limit), no branch. */
 #define FSM_BSTEP(i)                                                                      \
     do {                                                                                  \
         int64_t w_ = (int32_t)*p##i;                                                      \
