@@ -1,10 +1,20 @@
 /*
  * fs_msg: JSON codecs of the transactions and scoring messages.
+ *
+ * Each parser has two paths. The fast path reads messages of the common shape in place,
+ * without allocating: one object whose keys are exactly the expected ones (each once),
+ * strings of printable ASCII without escapes, numbers that convert the same way jansson
+ * would (see plain_number), null. It only ever accepts; anything it does not take (escapes,
+ * non-ASCII, unknown or duplicate keys, long integers, a value that fails validation,
+ * malformed JSON) goes to the reference path (jansson), which gives the canonical result or
+ * error message. So accept/reject decisions, records and error texts are those of the
+ * reference path; tests/unit/test_msg_fast.c and the fuzz harnesses check that.
  */
 #include "fs_msg.h"
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +82,8 @@ static const char *get_id(json_t *root, size_t *len, char *errstr, size_t errstr
     return json_string_value(id);
 }
 
-int fs_msg_parse_transaction(const char *payload, size_t len, fs_txn *t, char *errstr,
-                             size_t errstr_size)
+int fs_msg_parse_transaction_ref(const char *payload, size_t len, fs_txn *t, char *errstr,
+                                 size_t errstr_size)
 {
     int rc = -1;
     json_t *root = load_object(payload, len, errstr, errstr_size);
@@ -279,8 +289,8 @@ int fs_msg_format_scoring(char *buf, size_t size, const char *transaction_id, do
     return (int)o;
 }
 
-int fs_msg_parse_scoring(const char *payload, size_t len, fs_scoring_msg *out, char *errstr,
-                         size_t errstr_size)
+int fs_msg_parse_scoring_ref(const char *payload, size_t len, fs_scoring_msg *out,
+                             char *errstr, size_t errstr_size)
 {
     int rc = -1;
     json_t *root = load_object(payload, len, errstr, errstr_size);
@@ -322,4 +332,278 @@ int fs_msg_parse_scoring(const char *payload, size_t len, fs_scoring_msg *out, c
 out:
     json_decref(root);
     return rc;
+}
+
+/* ---- The fast path ---- */
+
+/* Longest number text the fast path takes, and the longest integer (more digits could make
+ * jansson's int64 conversion differ from strtod, or overflow it). */
+#define FAST_NUMBER_MAX 32
+#define FAST_INT_DIGITS_MAX 15
+
+typedef struct cursor {
+    const char *p, *end;
+} cursor;
+
+static void skip_ws(cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static int eat(cursor *c, char ch)
+{
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string of printable ASCII without escapes; s and len point into the payload. */
+static int plain_string(cursor *c, const char **s, size_t *len)
+{
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"')
+        return 0;
+    const char *start = ++c->p;
+    while (c->p < c->end) {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch == '"') {
+            *s = start;
+            *len = (size_t)(c->p - start);
+            c->p++;
+            return 1;
+        }
+        if (ch < 0x20 || ch > 0x7e || ch == '\\')
+            return 0;
+        c->p++;
+    }
+    return 0;
+}
+
+static int is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* A JSON number of at most FAST_NUMBER_MAX characters. jansson reads one with a '.' or an
+ * exponent as a real (strtod), otherwise as an int64 then converted to double: integers
+ * are taken only up to FAST_INT_DIGITS_MAX digits (exact either way), and not -0 (integer
+ * 0 for jansson, -0.0 for strtod). Exponents only if allow_exp (the record's number parser
+ * has its own rules for them). */
+static int plain_number(cursor *c, int allow_exp, const char **s, size_t *len)
+{
+    skip_ws(c);
+    const char *start = c->p, *q = c->p;
+    if (q < c->end && *q == '-')
+        q++;
+    const char *digits = q;
+    if (q >= c->end || !is_digit(*q))
+        return 0;
+    if (*q == '0') {
+        q++;
+        if (q < c->end && is_digit(*q))
+            return 0; /* leading zero: not JSON */
+    } else {
+        while (q < c->end && is_digit(*q))
+            q++;
+    }
+    size_t int_digits = (size_t)(q - digits);
+    int is_real = 0;
+    if (q < c->end && *q == '.') {
+        is_real = 1;
+        const char *frac = ++q;
+        while (q < c->end && is_digit(*q))
+            q++;
+        if (q == frac)
+            return 0;
+    }
+    if (q < c->end && (*q == 'e' || *q == 'E')) {
+        if (!allow_exp)
+            return 0;
+        is_real = 1;
+        q++;
+        if (q < c->end && (*q == '+' || *q == '-'))
+            q++;
+        const char *exp = q;
+        while (q < c->end && is_digit(*q))
+            q++;
+        if (q == exp)
+            return 0;
+    }
+    if (!is_real && (int_digits > FAST_INT_DIGITS_MAX || (*start == '-' && *digits == '0')))
+        return 0;
+    if ((size_t)(q - start) > FAST_NUMBER_MAX)
+        return 0;
+    *s = start;
+    *len = (size_t)(q - start);
+    c->p = q;
+    return 1;
+}
+
+static int is_null(cursor *c)
+{
+    skip_ws(c);
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+        c->p += 4;
+        return 1;
+    }
+    return 0;
+}
+
+/* The data object: every key one of the 17 fields, at most once. */
+static int fast_data(cursor *c, const char *vals[FS_TXN_NFIELDS], size_t lens[FS_TXN_NFIELDS])
+{
+    uint32_t seen = 0;
+    if (!eat(c, '{'))
+        return 0;
+    if (eat(c, '}'))
+        return 1;
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (!plain_string(c, &k, &klen) || !eat(c, ':'))
+            return 0;
+        int f = fs_txn_field_lookup(k, klen);
+        if (f < 0 || (seen & (UINT32_C(1) << f)))
+            return 0;
+        seen |= UINT32_C(1) << f;
+        skip_ws(c);
+        if (c->p >= c->end)
+            return 0;
+        if (*c->p == '"') {
+            if (!plain_string(c, &vals[f], &lens[f]))
+                return 0;
+        } else if (*c->p == 'n') {
+            if (!is_null(c))
+                return 0;
+            vals[f] = NULL; /* missing, as absent or null is for fs_txn_from_json */
+            lens[f] = 0;
+        } else if (fs_txn_field_is_numeric((enum fs_txn_field)f)) {
+            if (!plain_number(c, 0, &vals[f], &lens[f]))
+                return 0;
+        } else {
+            return 0; /* a number or anything else where a string belongs */
+        }
+        if (eat(c, ','))
+            continue;
+        return eat(c, '}');
+    }
+}
+
+int fs_msg_parse_transaction_fast(const char *payload, size_t len, fs_txn *t)
+{
+    const char *vals[FS_TXN_NFIELDS] = {0};
+    size_t lens[FS_TXN_NFIELDS] = {0};
+    const char *id = NULL;
+    size_t id_len = 0;
+    int have_data = 0;
+    if (payload == NULL)
+        return 0;
+    cursor c = {payload, payload + len};
+    if (!eat(&c, '{'))
+        return 0;
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (!plain_string(&c, &k, &klen) || !eat(&c, ':'))
+            return 0;
+        if (klen == 14 && memcmp(k, "transaction_id", 14) == 0 && id == NULL) {
+            if (!plain_string(&c, &id, &id_len))
+                return 0;
+        } else if (klen == 4 && memcmp(k, "data", 4) == 0 && !have_data) {
+            if (!fast_data(&c, vals, lens))
+                return 0;
+            have_data = 1;
+        } else {
+            return 0; /* an unknown or repeated key */
+        }
+        if (eat(&c, ','))
+            continue;
+        if (!eat(&c, '}'))
+            return 0;
+        break;
+    }
+    skip_ws(&c);
+    /* plain_string already limits the id to printable ASCII. */
+    if (c.p != c.end || id == NULL || !have_data || id_len == 0 || id_len > FS_TXN_ID_MAX)
+        return 0;
+    char idbuf[FS_TXN_ID_MAX + 1];
+    memcpy(idbuf, id, id_len);
+    idbuf[id_len] = '\0';
+    char why[256];
+    int bad;
+    return fs_txn_from_strings(t, vals, lens, idbuf, NULL, &bad, why, sizeof why) == 0;
+}
+
+int fs_msg_parse_transaction(const char *payload, size_t len, fs_txn *t, char *errstr,
+                             size_t errstr_size)
+{
+    if (fs_msg_parse_transaction_fast(payload, len, t))
+        return 0;
+    return fs_msg_parse_transaction_ref(payload, len, t, errstr, errstr_size);
+}
+
+int fs_msg_parse_scoring_fast(const char *payload, size_t len, fs_scoring_msg *out)
+{
+    const char *id = NULL, *num = NULL;
+    size_t id_len = 0, num_len = 0;
+    int flag = -1;
+    if (payload == NULL)
+        return 0;
+    cursor c = {payload, payload + len};
+    if (!eat(&c, '{'))
+        return 0;
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (!plain_string(&c, &k, &klen) || !eat(&c, ':'))
+            return 0;
+        if (klen == 14 && memcmp(k, "transaction_id", 14) == 0 && id == NULL) {
+            if (!plain_string(&c, &id, &id_len))
+                return 0;
+        } else if (klen == 5 && memcmp(k, "score", 5) == 0 && num == NULL) {
+            if (!plain_number(&c, 1, &num, &num_len))
+                return 0;
+        } else if (klen == 10 && memcmp(k, "fraud_flag", 10) == 0 && flag < 0) {
+            skip_ws(&c);
+            if (c.p >= c.end || (*c.p != '0' && *c.p != '1'))
+                return 0;
+            flag = *c.p++ - '0'; /* a following digit, '.' or 'e' fails the ',' or '}' */
+        } else {
+            return 0; /* an unknown or repeated key */
+        }
+        if (eat(&c, ','))
+            continue;
+        if (!eat(&c, '}'))
+            return 0;
+        break;
+    }
+    skip_ws(&c);
+    if (c.p != c.end || id == NULL || num == NULL || flag < 0 || id_len == 0 ||
+        id_len > FS_TXN_ID_MAX)
+        return 0;
+    /* strtod needs a terminated copy; an integer (at most 15 digits, not -0) converts the
+     * same way as jansson's int64. */
+    char text[FAST_NUMBER_MAX + 1];
+    memcpy(text, num, num_len);
+    text[num_len] = '\0';
+    double s = strtod(text, NULL);
+    if (!isfinite(s) || s < 0.0 || s > 1.0)
+        return 0;
+    memcpy(out->transaction_id, id, id_len);
+    out->transaction_id[id_len] = '\0';
+    out->score = s + 0.0; /* a probability of -0 is 0 */
+    out->fraud_flag = flag;
+    return 1;
+}
+
+int fs_msg_parse_scoring(const char *payload, size_t len, fs_scoring_msg *out, char *errstr,
+                         size_t errstr_size)
+{
+    if (fs_msg_parse_scoring_fast(payload, len, out))
+        return 0;
+    return fs_msg_parse_scoring_ref(payload, len, out, errstr, errstr_size);
 }

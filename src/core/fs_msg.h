@@ -8,6 +8,14 @@
  * probability), a fraud_flag other than the integers 0 and 1 are all errors; unknown
  * top-level keys are ignored. Formatting refuses (returns -1) what parsing would refuse.
  *
+ * The parsers are allocation-free for messages of the common shape (keys exactly the
+ * expected ones, each once; strings of printable ASCII without escapes; plain numbers; null):
+ * a fast path reads them in place. Everything else goes to the reference path (jansson),
+ * which decides and words every refusal, so results and error messages are the reference
+ * path's in all cases. Both paths are exposed below for the differential tests and the fuzz
+ * harnesses. Thread-safe once jansson's hash seed is set (json_object_seed) before threads
+ * may reach the reference path.
+ *
  * Ownership: all functions write into caller-owned memory; nothing is retained.
  */
 #ifndef FS_MSG_H
@@ -52,5 +60,16 @@ int fs_msg_format_scoring(char *buf, size_t size, const char *transaction_id, do
 /* Parses a scoring message. Returns 0, or -1 with the reason in errstr. */
 int fs_msg_parse_scoring(const char *payload, size_t len, fs_scoring_msg *out, char *errstr,
                          size_t errstr_size);
+
+/* The two paths behind the parsers, for tests and fuzz harnesses. _fast returns 1 if it
+ * parsed the message (the result written), 0 if it leaves it to the reference path (the
+ * output then unspecified); it never allocates. _ref has the public function's contract and
+ * is what the public function falls back to. */
+int fs_msg_parse_transaction_fast(const char *payload, size_t len, fs_txn *t);
+int fs_msg_parse_transaction_ref(const char *payload, size_t len, fs_txn *t, char *errstr,
+                                 size_t errstr_size);
+int fs_msg_parse_scoring_fast(const char *payload, size_t len, fs_scoring_msg *out);
+int fs_msg_parse_scoring_ref(const char *payload, size_t len, fs_scoring_msg *out,
+                             char *errstr, size_t errstr_size);
 
 #endif

@@ -12,7 +12,6 @@
 
 #include <jansson.h>
 
-#include "fd_parse.h"
 #include "fs_msg.h"
 #include "svc_kafka.h"
 #include "svc_log.h"
@@ -309,7 +308,7 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     if (d->batch == NULL || d->slots == NULL || d->poll_ts == NULL)
         goto oom;
     /* jansson seeds its hash function on first use; do it here, before several threads
-     * may parse (the fallback path of fd_parse) at the same time. */
+     * may parse (fs_msg's reference path, for unusual messages) at the same time. */
     json_object_seed(0);
     if (pool_start(d, cfg->scoring_threads < 1 ? 1 : cfg->scoring_threads, errstr,
                    errstr_size) != 0)
@@ -447,7 +446,7 @@ static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t 
                  topic, msg->partition, msg->offset);
         return;
     }
-    if (fd_parse_transaction(msg->payload, msg->len, t, why, sizeof why) != 0) {
+    if (fs_msg_parse_transaction(msg->payload, msg->len, t, why, sizeof why) != 0) {
         snprintf(slot->reason, sizeof slot->reason, "%s[%" PRId32 "]@%" PRId64 ": %s", topic,
                  msg->partition, msg->offset, why);
         return;

@@ -1,9 +1,11 @@
-/* fd_parse's fast path against fs_msg_parse_transaction: whenever the fast path accepts a
- * message, the reference must accept it too and build the same record (numbers compared as
- * bits, strings byte for byte). Inputs: generated messages (messages.jsonl, written by the
- * streaming suite's Python message builder from `fraudctl generate` rows), the same records
- * re-encoded by fs_msg_format_transaction, hand-written edge cases, and 1000 seeded random
- * mutations of each generated message. */
+/* fs_msg's fast paths against its jansson reference paths. Transactions: whenever the fast
+ * path accepts a message, the reference must accept it too and build the same record
+ * (numbers compared as bits, strings byte for byte); and the public fs_msg_parse_transaction
+ * must give the reference's result on every input, error text included. Scoring: the same
+ * for fs_msg_parse_scoring. Inputs: generated messages (data/msg_generated.jsonl, written by
+ * the streaming suite's Python message builder from `fraudctl generate` rows), the same
+ * records re-encoded by fs_msg_format_transaction, scoring messages formatted for them,
+ * hand-written edge cases, and 1000 seeded random mutations of each generated message. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,12 +13,12 @@
 #include <string.h>
 
 #include "check.h"
-#include "fd_parse.h"
 #include "fs_msg.h"
 
 #define MAX_MSG 8192
+#define MESSAGES "data/msg_generated.jsonl"
 
-static unsigned long fast_accepted, compared, mutated_accepted;
+static unsigned long fast_accepted, compared, mutated_accepted, sc_fast, sc_mutated_fast;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
@@ -48,16 +50,32 @@ static int same_record(const fs_txn *a, const fs_txn *b)
     return a->time == b->time && a->target == b->target;
 }
 
-static fs_txn fast_rec, ref_rec;
+static fs_txn fast_rec, ref_rec, pub_rec;
+
+/* The public entry point gives the reference's answer: same return, same record or the
+ * same error text. */
+static void check_public(const char *msg, size_t len, const char *what)
+{
+    char e1[512] = "", e2[512] = "";
+    int r1 = fs_msg_parse_transaction_ref(msg, len, &ref_rec, e1, sizeof e1);
+    int r2 = fs_msg_parse_transaction(msg, len, &pub_rec, e2, sizeof e2);
+    if (r1 != r2 || (r1 != 0 && strcmp(e1, e2) != 0) ||
+        (r1 == 0 && !same_record(&ref_rec, &pub_rec))) {
+        fprintf(stderr, "%s: public parser differs from the reference (%d '%s' / %d '%s'): "
+                "%.*s\n", what, r1, e1, r2, e2, (int)len, msg);
+        CHECK(0);
+    }
+}
 
 /* Checks the contract on one message; returns 1 if the fast path took it. */
 static int check_one(const char *msg, size_t len, const char *what)
 {
     char err[512];
-    if (!fd_parse_fast(msg, len, &fast_rec))
+    check_public(msg, len, what);
+    if (!fs_msg_parse_transaction_fast(msg, len, &fast_rec))
         return 0;
     fast_accepted++;
-    int ref = fs_msg_parse_transaction(msg, len, &ref_rec, err, sizeof err);
+    int ref = fs_msg_parse_transaction_ref(msg, len, &ref_rec, err, sizeof err);
     if (ref != 0) {
         fprintf(stderr, "%s: fast path accepted what fs_msg refuses (%s): %.*s\n", what, err,
                 (int)len, msg);
@@ -69,9 +87,33 @@ static int check_one(const char *msg, size_t len, const char *what)
         fprintf(stderr, "%s: records differ: %.*s\n", what, (int)len, msg);
         CHECK(0);
     }
-    /* And the public entry point gives the same. */
-    CHECK_EQ_INT(fd_parse_transaction(msg, len, &fast_rec, err, sizeof err), 0);
-    CHECK(same_record(&fast_rec, &ref_rec));
+    return 1;
+}
+
+/* The same for a scoring message; returns 1 if the fast path took it. */
+static int check_scoring(const char *msg, size_t len, const char *what)
+{
+    fs_scoring_msg a, b, c;
+    char e1[512] = "", e2[512] = "";
+    int r1 = fs_msg_parse_scoring_ref(msg, len, &a, e1, sizeof e1);
+    int r2 = fs_msg_parse_scoring(msg, len, &b, e2, sizeof e2);
+    if (r1 != r2 || (r1 != 0 && strcmp(e1, e2) != 0) ||
+        (r1 == 0 && (strcmp(a.transaction_id, b.transaction_id) != 0 ||
+                     memcmp(&a.score, &b.score, sizeof a.score) != 0 ||
+                     a.fraud_flag != b.fraud_flag))) {
+        fprintf(stderr, "%s: public scoring parser differs from the reference (%d '%s' / "
+                "%d '%s'): %.*s\n", what, r1, e1, r2, e2, (int)len, msg);
+        CHECK(0);
+    }
+    if (!fs_msg_parse_scoring_fast(msg, len, &c))
+        return 0;
+    sc_fast++;
+    if (r1 != 0 || strcmp(a.transaction_id, c.transaction_id) != 0 ||
+        memcmp(&a.score, &c.score, sizeof a.score) != 0 || a.fraud_flag != c.fraud_flag) {
+        fprintf(stderr, "%s: scoring fast path differs from the reference (%s): %.*s\n", what,
+                e1, (int)len, msg);
+        CHECK(0);
+    }
     return 1;
 }
 
@@ -115,12 +157,13 @@ static void mutate(char *buf, size_t *len)
 
 static void test_generated(void)
 {
-    FILE *f = fopen(FD_TEST_MESSAGES, "r");
+    FILE *f = fopen(MESSAGES, "r");
     CHECK(f != NULL);
     if (f == NULL)
         return;
     static char line[MAX_MSG], buf[MAX_MSG];
-    int lines = 0, taken = 0;
+    char sc[FS_MSG_SCORING_MAX];
+    int lines = 0, taken = 0, sc_taken = 0;
     while (fgets(line, sizeof line, f) != NULL) {
         size_t len = strcspn(line, "\n");
         lines++;
@@ -132,6 +175,20 @@ static void test_generated(void)
             CHECK(n > 0);
             if (n > 0)
                 CHECK(check_one(buf, (size_t)n, "re-encoded"));
+            /* A scoring message for it, as the detector writes one, and its mutations. */
+            double score = (double)(lines * 7919 % 10007) / 10007.0;
+            int k = fs_msg_format_scoring(sc, sizeof sc, ref_rec.transaction_id, score,
+                                          lines % 2);
+            CHECK(k > 0);
+            if (k > 0) {
+                sc_taken += check_scoring(sc, (size_t)k, "scoring");
+                for (int m = 0; m < 200; m++) {
+                    size_t kn = (size_t)k;
+                    memcpy(buf, sc, kn);
+                    mutate(buf, &kn);
+                    sc_mutated_fast += (unsigned long)check_scoring(buf, kn, "scoring mutated");
+                }
+            }
         }
         for (int m = 0; m < 1000; m++) {
             size_t n = len;
@@ -144,6 +201,7 @@ static void test_generated(void)
     CHECK(lines >= 100);
     /* The fast path must really be the common path. */
     CHECK_EQ_INT(taken, lines);
+    CHECK_EQ_INT(sc_taken, lines);
 }
 
 static void test_edges(void)
@@ -189,11 +247,11 @@ static void test_edges(void)
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         check_one(others[i], strlen(others[i]), "shape");
     /* -0 and exponents go the slow way (documented), the common shapes the fast way. */
-    CHECK(!fd_parse_fast("{\"transaction_id\":\"x\",\"data\":{\"transaction_time\":"
+    CHECK(!fs_msg_parse_transaction_fast("{\"transaction_id\":\"x\",\"data\":{\"transaction_time\":"
                          "\"2019-01-01 00:00\",\"amount\":-0}}", 66, &fast_rec));
     const char *ok = "{\"transaction_id\":\"x\",\"data\":{\"transaction_time\":"
                      "\"2019-01-01 00:00\",\"amount\":null}}";
-    CHECK(fd_parse_fast(ok, strlen(ok), &fast_rec));
+    CHECK(fs_msg_parse_transaction_fast(ok, strlen(ok), &fast_rec));
 
     /* Text near the record's capacity: long strings, accepted or refused alike. */
     static char big[FS_TXN_TEXT_MAX + 512];
@@ -207,13 +265,67 @@ static void test_edges(void)
     }
 }
 
+static void test_scoring_edges(void)
+{
+    static const char *const scores[] = {
+        "0", "1", "-0", "0.0", "-0.0", "1.0", "0.5", "1e-3", "1E-3", "5e-1", "1e0", "1e+0",
+        "0.95000000000000007", "1.0000000000000002", "1e-400", "1e400", "-1e-400", "2", "-1",
+        "00", "01", ".5", "1.", "0.5e", "+0.5", "0x1", "nan", "\"0.5\"", "null", "true",
+        "0.123456789012345678901234567890123", "0.1234567890123456789012345678901",
+    };
+    static const char *const flags[] = {"0", "1", "-0", "0.0", "1e0", "2", "01", "true",
+                                        "null", "\"1\""};
+    char buf[512];
+    for (size_t i = 0; i < sizeof scores / sizeof scores[0]; i++)
+        for (size_t j = 0; j < sizeof flags / sizeof flags[0]; j++) {
+            int n = snprintf(buf, sizeof buf,
+                             "{\"transaction_id\":\"s-1\",\"score\":%s,\"fraud_flag\":%s}",
+                             scores[i], flags[j]);
+            check_scoring(buf, (size_t)n, "scoring edge");
+        }
+    static const char *const shapes[] = {
+        "", "{}", "[]", " { \"fraud_flag\" : 1 , \"score\" : 0.5 , \"transaction_id\" : "
+        "\"x\" } \n",
+        "{\"transaction_id\":\"x\",\"score\":0.5,\"fraud_flag\":1,\"extra\":2}",
+        "{\"transaction_id\":\"x\",\"score\":0.5,\"score\":0.5,\"fraud_flag\":1}",
+        "{\"transaction_id\":\"x\",\"score\":0.5}",
+        "{\"transaction_id\":\"\",\"score\":0.5,\"fraud_flag\":1}",
+        "{\"transaction_id\":\"a\\u0062\",\"score\":0.5,\"fraud_flag\":1}",
+        "{\"transaction_id\":null,\"score\":0.5,\"fraud_flag\":1}",
+        "{\"transaction_id\":\"x\",\"score\":0.5,\"fraud_flag\":1} x",
+        "{\"transaction_id\":\"x\",\"score\":0.5,\"fraud_flag\":1,}",
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        check_scoring(shapes[i], strlen(shapes[i]), "scoring shape");
+    /* An id at and over the cap. */
+    char id[FS_TXN_ID_MAX + 2];
+    for (int len = FS_TXN_ID_MAX - 1; len <= FS_TXN_ID_MAX + 1; len++) {
+        memset(id, 'i', (size_t)len);
+        id[len] = '\0';
+        int n = snprintf(buf, sizeof buf,
+                         "{\"transaction_id\":\"%s\",\"score\":0.25,\"fraud_flag\":0}", id);
+        CHECK_EQ_INT(check_scoring(buf, (size_t)n, "scoring id"), len <= FS_TXN_ID_MAX);
+    }
+    /* The common shapes take the fast path. */
+    const char *ok = "{\"transaction_id\":\"x\",\"score\":0.95000000000000007,"
+                     "\"fraud_flag\":1}";
+    fs_scoring_msg m;
+    CHECK(fs_msg_parse_scoring_fast(ok, strlen(ok), &m));
+    CHECK_EQ_INT(m.fraud_flag, 1);
+    CHECK_EQ_BITS(m.score, 0.95000000000000007);
+}
+
 int main(void)
 {
     test_edges();
+    test_scoring_edges();
     test_generated();
-    printf("fast path accepted %lu messages (%lu of them mutations); %lu compared with "
-           "fs_msg_parse_transaction\n",
+    printf("transactions: fast path accepted %lu messages (%lu of them mutations); %lu "
+           "compared with the reference\n",
            fast_accepted, mutated_accepted, compared);
+    printf("scoring: fast path accepted %lu messages (%lu of them mutations)\n", sc_fast,
+           sc_mutated_fast);
     CHECK(mutated_accepted > 0);
+    CHECK(sc_mutated_fast > 0);
     return CHECK_DONE();
 }
