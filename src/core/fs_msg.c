@@ -361,26 +361,44 @@ static int eat(cursor *c, char ch)
     return 0;
 }
 
+/* 1 for the bytes a plain string holds: printable ASCII but '"' and '\\'. */
+static const unsigned char plain_byte[256] = {
+    [0x20] =
+    /* 0x20 */ 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x30 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x40 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x50 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    /* 0x60 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x70 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0
+};
+
 /* A string of printable ASCII without escapes; s and len point into the payload. */
 static int plain_string(cursor *c, const char **s, size_t *len)
 {
     skip_ws(c);
     if (c->p >= c->end || *c->p != '"')
         return 0;
-    const char *start = ++c->p;
-    while (c->p < c->end) {
-        unsigned char ch = (unsigned char)*c->p;
-        if (ch == '"') {
-            *s = start;
-            *len = (size_t)(c->p - start);
-            c->p++;
-            return 1;
-        }
-        if (ch < 0x20 || ch > 0x7e || ch == '\\')
-            return 0;
-        c->p++;
+    const char *start = ++c->p, *q = start;
+    while (q < c->end && plain_byte[(unsigned char)*q])
+        q++;
+    if (q >= c->end || *q != '"')
+        return 0; /* the end, a control or non-ASCII byte, or an escape */
+    *s = start;
+    *len = (size_t)(q - start);
+    c->p = q + 1;
+    return 1;
+}
+
+/* The field a data key names: usually the one after the previous key (the column order
+ * every writer uses), else looked up. -1 if none. */
+static int field_of(const char *k, size_t klen, int prev)
+{
+    if (prev + 1 < FS_TXN_NFIELDS) {
+        const char *name = fs_txn_field_name((enum fs_txn_field)(prev + 1));
+        if (strncmp(name, k, klen) == 0 && name[klen] == '\0')
+            return prev + 1;
     }
-    return 0;
+    return fs_txn_field_lookup(k, klen);
 }
 
 static int is_digit(char ch)
@@ -457,6 +475,7 @@ static int is_null(cursor *c)
 static int fast_data(cursor *c, const char *vals[FS_TXN_NFIELDS], size_t lens[FS_TXN_NFIELDS])
 {
     uint32_t seen = 0;
+    int f = -1;
     if (!eat(c, '{'))
         return 0;
     if (eat(c, '}'))
@@ -466,7 +485,7 @@ static int fast_data(cursor *c, const char *vals[FS_TXN_NFIELDS], size_t lens[FS
         size_t klen;
         if (!plain_string(c, &k, &klen) || !eat(c, ':'))
             return 0;
-        int f = fs_txn_field_lookup(k, klen);
+        f = field_of(k, klen, f);
         if (f < 0 || (seen & (UINT32_C(1) << f)))
             return 0;
         seen |= UINT32_C(1) << f;
