@@ -20,6 +20,7 @@ struct dbw_db {
     /* Array literals of the current batch, kept between calls to avoid reallocating. */
     char *ids, *scores, *flags;
     size_t ids_cap, scores_cap, flags_cap;
+    int in_flight;         /* an insert was sent and its result not read yet */
 };
 
 dbw_db *dbw_db_new(const char *conninfo, const char *password, char *errstr,
@@ -262,39 +263,103 @@ static int build_arrays(dbw_db *db, const fs_scoring_msg *rows, size_t n)
     return 0;
 }
 
-int dbw_db_insert(dbw_db *db, const fs_scoring_msg *rows, size_t n, long *inserted,
-                  char *errstr, size_t errstr_size)
+static const char insert_sql[] =
+    "INSERT INTO transactions (transaction_id, score, fraud_flag) "
+    "SELECT u.id, u.score, u.flag "
+    "FROM unnest($1::text[], $2::float8[], $3::int2[]) AS u(id, score, flag) "
+    "ON CONFLICT (transaction_id) DO NOTHING";
+
+/* After a failure the connection may look fine and be dead (server restarted): start afresh
+ * on the next attempt, and say "down" until one succeeds. */
+static void insert_failed(dbw_db *db)
 {
-    static const char sql[] =
-        "INSERT INTO transactions (transaction_id, score, fraud_flag) "
-        "SELECT u.id, u.score, u.flag "
-        "FROM unnest($1::text[], $2::float8[], $3::int2[]) AS u(id, score, flag) "
-        "ON CONFLICT (transaction_id) DO NOTHING";
-    int rc = -1;
-    PGresult *res = NULL;
-    *inserted = 0;
-    if (n == 0)
-        return 0;
-    if (dbw_db_connect(db, errstr, errstr_size) != 0)
-        goto out;
-    if (build_arrays(db, rows, n) != 0) {
-        snprintf(errstr, errstr_size, "database: insert of %zu rows: out of memory", n);
-        goto out;
-    }
-    const char *params[] = {db->ids, db->scores, db->flags};
-    res = PQexecParams(db->conn, sql, 3, NULL, params, NULL, NULL, 0);
-    if (exec_ok(db, res, PGRES_COMMAND_OK, "insert batch", errstr, errstr_size) != 0)
-        goto out;
-    *inserted = strtol(PQcmdTuples(res), NULL, 10);
-    rc = 0;
-out:
-    PQclear(res);
-    if (rc != 0 && db->conn != NULL) {
-        /* After a failure the connection may look fine and be dead (server restarted):
-         * start afresh on the next attempt, and say "down" until one succeeds. */
+    if (db->conn != NULL) {
         PQfinish(db->conn);
         db->conn = NULL;
     }
-    atomic_store(&db->up, rc == 0);
-    return rc;
+    db->in_flight = 0;
+    atomic_store(&db->up, 0);
+}
+
+int dbw_db_insert_send(dbw_db *db, const fs_scoring_msg *rows, size_t n, char *errstr,
+                       size_t errstr_size)
+{
+    char why[512];
+    if (db->in_flight) {
+        snprintf(errstr, errstr_size, "database: insert sent while another is in flight");
+        return -1;
+    }
+    if (dbw_db_connect(db, errstr, errstr_size) != 0)
+        goto fail;
+    if (build_arrays(db, rows, n) != 0) {
+        snprintf(errstr, errstr_size, "database: insert of %zu rows: out of memory", n);
+        goto fail;
+    }
+    const char *params[] = {db->ids, db->scores, db->flags};
+    if (!PQsendQueryParams(db->conn, insert_sql, 3, NULL, params, NULL, NULL, 0)) {
+        first_line(why, sizeof why, PQerrorMessage(db->conn));
+        snprintf(errstr, errstr_size, "database: send insert batch: %s", why);
+        goto fail;
+    }
+    db->in_flight = 1;
+    return 0;
+fail:
+    insert_failed(db);
+    return -1;
+}
+
+int dbw_db_insert_ready(dbw_db *db)
+{
+    if (!db->in_flight || db->conn == NULL)
+        return 1;
+    if (!PQconsumeInput(db->conn))
+        return 1; /* the error shows in dbw_db_insert_finish */
+    return !PQisBusy(db->conn);
+}
+
+int dbw_db_insert_finish(dbw_db *db, long *inserted, char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    int seen = 0;
+    PGresult *res;
+    *inserted = 0;
+    if (!db->in_flight) {
+        snprintf(errstr, errstr_size, "database: no insert in flight");
+        return -1;
+    }
+    /* Read every result, so the connection is free for the next statement. */
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        if (!seen) {
+            seen = 1;
+            if (exec_ok(db, res, PGRES_COMMAND_OK, "insert batch", errstr, errstr_size) == 0) {
+                *inserted = strtol(PQcmdTuples(res), NULL, 10);
+                rc = 0;
+            }
+        }
+        PQclear(res);
+    }
+    if (!seen)
+        exec_ok(db, NULL, PGRES_COMMAND_OK, "insert batch", errstr, errstr_size);
+    db->in_flight = 0;
+    if (rc != 0 || PQstatus(db->conn) != CONNECTION_OK) {
+        if (rc == 0) {
+            snprintf(errstr, errstr_size, "database: connection lost after insert");
+            rc = -1;
+        }
+        insert_failed(db);
+        return -1;
+    }
+    atomic_store(&db->up, 1);
+    return 0;
+}
+
+int dbw_db_insert(dbw_db *db, const fs_scoring_msg *rows, size_t n, long *inserted,
+                  char *errstr, size_t errstr_size)
+{
+    *inserted = 0;
+    if (n == 0)
+        return 0;
+    if (dbw_db_insert_send(db, rows, n, errstr, errstr_size) != 0)
+        return -1;
+    return dbw_db_insert_finish(db, inserted, errstr, errstr_size);
 }

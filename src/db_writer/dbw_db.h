@@ -36,6 +36,16 @@ int dbw_db_migrate(dbw_db *db, int *applied, char *errstr, size_t errstr_size);
 int dbw_db_insert(dbw_db *db, const fs_scoring_msg *rows, size_t n, long *inserted,
                   char *errstr, size_t errstr_size);
 
+/* The same in two steps, so the caller can fill its next batch while the server works:
+ * dbw_db_insert_send builds and sends the statement (rows are not needed afterwards);
+ * dbw_db_insert_ready says whether its result has arrived (never blocks);
+ * dbw_db_insert_finish waits for it. One insert in flight at a time; every -1 drops the
+ * connection (the next call reconnects). */
+int dbw_db_insert_send(dbw_db *db, const fs_scoring_msg *rows, size_t n, char *errstr,
+                       size_t errstr_size);
+int dbw_db_insert_ready(dbw_db *db);
+int dbw_db_insert_finish(dbw_db *db, long *inserted, char *errstr, size_t errstr_size);
+
 /* 1 while the last operation succeeded on a live connection. Thread-safe. */
 int dbw_db_is_up(const dbw_db *db);
 

@@ -71,18 +71,30 @@ typedef struct series {
     svc_histogram *batch_size, *db_seconds, *commit_seconds;
 } series;
 
-typedef struct writer {
-    rd_kafka_t *consumer;
-    rd_kafka_t *producer; /* dead letters */
-    dbw_db *db;
-    series m;
+/* A batch: the messages polled since it opened, until written and committed. */
+typedef struct batch {
     fs_scoring_msg *rows;
     size_t nrows;
     size_t npending;                          /* messages in the batch, valid or not */
     rd_kafka_message_t **dead;                /* dead-lettered messages kept until commit */
     size_t ndead;
     rd_kafka_topic_partition_list_t *offsets; /* next offset per partition of the batch */
-    double batch_start;
+    double start;                             /* first message polled */
+    double closed;                            /* closed for writing (commit latency) */
+    double sent;                              /* its INSERT sent */
+} batch;
+
+/* Two batches: while the database runs the INSERT of `inflight`, `fill` takes the next
+ * messages. Order is kept: `inflight` is committed before `fill` is sent, and if
+ * `inflight` is given up, `fill` is dropped with it (its offsets are later ones). */
+typedef struct writer {
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer; /* dead letters */
+    dbw_db *db;
+    series m;
+    batch b[2];
+    batch *fill;
+    batch *inflight;
     atomic_int migrated;
     atomic_int kafka_up;
     atomic_int dlq_failures;
@@ -171,26 +183,49 @@ static void register_series(series *m, svc_metrics *r)
         NULL, secs, sizeof secs / sizeof secs[0]);
 }
 
-static void reset_batch(writer *w)
+static void reset_batch(batch *b)
 {
-    for (size_t i = 0; i < w->ndead; i++)
-        rd_kafka_message_destroy(w->dead[i]);
-    w->ndead = 0;
-    w->nrows = 0;
-    w->npending = 0;
-    if (w->offsets != NULL)
-        rd_kafka_topic_partition_list_destroy(w->offsets);
-    w->offsets = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < b->ndead; i++)
+        rd_kafka_message_destroy(b->dead[i]);
+    b->ndead = 0;
+    b->nrows = 0;
+    b->npending = 0;
+    if (b->offsets != NULL)
+        rd_kafka_topic_partition_list_destroy(b->offsets);
+    b->offsets = rd_kafka_topic_partition_list_new(8);
+}
+
+static int batch_init(batch *b)
+{
+    b->rows = calloc((size_t)o_batch_size, sizeof b->rows[0]);
+    b->dead = calloc((size_t)o_batch_size, sizeof b->dead[0]);
+    reset_batch(b);
+    return b->rows != NULL && b->dead != NULL && b->offsets != NULL ? 0 : -1;
+}
+
+/* Destroys the batch's messages (before their client is destroyed) and frees it. */
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->ndead; i++)
+        rd_kafka_message_destroy(b->dead[i]);
+    b->ndead = 0;
+    if (b->offsets != NULL)
+        rd_kafka_topic_partition_list_destroy(b->offsets);
+    b->offsets = NULL;
+    free(b->rows);
+    free(b->dead);
+    b->rows = NULL;
+    b->dead = NULL;
 }
 
 /* Dead letters of the batch are delivered (idempotent producer) before their offsets are
  * committed; a failed delivery re-produces them all (the DLQ is at-least-once). Returns 0,
  * or -1 if a stop was requested first. */
-static int flush_dead_letters(writer *w)
+static int flush_dead_letters(writer *w, batch *b)
 {
     char err[512];
     long backoff = 100;
-    if (w->ndead == 0)
+    if (b->ndead == 0)
         return 0;
     for (;;) {
         while (rd_kafka_outq_len(w->producer) > 0) {
@@ -201,82 +236,171 @@ static int flush_dead_letters(writer *w)
         if (atomic_exchange(&w->dlq_failures, 0) == 0)
             return 0;
         SVC_LOG(SVC_LOG_WARN, NULL, "dead-letter delivery failed; re-producing %zu messages",
-                w->ndead);
+                b->ndead);
         if (sleep_ms(backoff))
             return -1;
         backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
-        for (size_t i = 0; i < w->ndead; i++) {
+        for (size_t i = 0; i < b->ndead; i++) {
             const char *reason = "invalid message (re-sent)";
-            if (svc_kafka_dlq_produce(w->producer, o_dlq_topic, w->dead[i], reason, err,
+            if (svc_kafka_dlq_produce(w->producer, o_dlq_topic, b->dead[i], reason, err,
                                       sizeof err) != 0)
                 SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
         }
     }
 }
 
-/* Writes the batch (retrying until it succeeds, a stop is requested, or max_wait_s seconds
- * passed; max_wait_s <= 0: no limit), then commits its offsets. Returns 0, or -1 if it gave
- * up (nothing committed: the batch will be read again). */
-static int flush_batch(writer *w, double max_wait_s)
+/* Writes the batch's rows synchronously, retrying with capped exponential backoff until it
+ * succeeds, a stop is requested, or max_wait_s seconds passed (<= 0: no limit). `failed`
+ * says an attempt already failed (so this one starts with a pause). Returns 0, or -1 if
+ * it gave up. */
+static int write_rows(writer *w, batch *b, double max_wait_s, int failed, long *inserted)
 {
     char err[1024];
     long backoff = 100;
-    long inserted = 0;
-    if (w->npending == 0)
-        return 0;
     double t0 = now_s();
-    if (flush_dead_letters(w) != 0)
-        return -1;
-    for (int attempt = 0; w->nrows > 0; attempt++) {
+    int attempt = failed ? 1 : 0;
+    *inserted = 0;
+    for (;;) {
+        if (attempt > 0) {
+            if (sleep_ms(backoff) || (max_wait_s > 0 && now_s() - t0 > max_wait_s)) {
+                SVC_LOG(SVC_LOG_WARN, NULL, "giving up an unwritten batch of %zu rows (%s); "
+                        "its offsets are not committed, so it will be read again", b->nrows,
+                        svc_stop_requested() ? "stopping" : "partitions revoked");
+                return -1;
+            }
+            backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+            svc_counter_add(w->m.db_retries, 1);
+        }
         double t1 = now_s();
-        if (dbw_db_insert(w->db, w->rows, w->nrows, &inserted, err, sizeof err) == 0) {
+        if (dbw_db_insert(w->db, b->rows, b->nrows, inserted, err, sizeof err) == 0) {
             svc_histogram_observe(w->m.db_seconds, now_s() - t1);
             svc_gauge_set(w->m.db_up, 1);
             if (attempt > 0)
                 SVC_LOG(SVC_LOG_INFO, NULL, "database back: batch of %zu written after %d "
-                        "retries", w->nrows, attempt);
-            break;
+                        "retries", b->nrows, attempt);
+            return 0;
         }
         svc_counter_add(w->m.db_errors, 1);
         svc_gauge_set(w->m.db_up, dbw_db_is_up(w->db));
         SVC_LOG(attempt == 0 ? SVC_LOG_WARN : SVC_LOG_DEBUG, NULL,
-                "%s; batch of %zu rows kept, retry in %ld ms", err, w->nrows, backoff);
-        if (sleep_ms(backoff) || (max_wait_s > 0 && now_s() - t0 > max_wait_s)) {
-            SVC_LOG(SVC_LOG_WARN, NULL, "giving up an unwritten batch of %zu rows (%s); its "
-                    "offsets are not committed, so it will be read again", w->nrows,
-                    svc_stop_requested() ? "stopping" : "partitions revoked");
-            return -1;
-        }
-        backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
-        svc_counter_add(w->m.db_retries, 1);
+                "%s; batch of %zu rows kept, retry in %ld ms", err, b->nrows, backoff);
+        attempt++;
     }
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(w->consumer, w->offsets, 0);
+}
+
+/* The batch is stored: commit its offsets (synchronously), count it, empty it. */
+static void commit_batch(writer *w, batch *b, long inserted)
+{
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(w->consumer, b->offsets, 0);
     if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         svc_counter_add(w->m.commit_errors, 1);
         SVC_LOG(SVC_LOG_WARN, NULL, "offset commit of %d partitions failed: %s (the batch is "
-                "stored; a re-read will find it there)", w->offsets->cnt,
+                "stored; a re-read will find it there)", b->offsets->cnt,
                 rd_kafka_err2str(cerr));
     } else {
         atomic_store(&w->kafka_up, 1);
     }
     svc_counter_add(w->m.written, (uint64_t)inserted);
-    svc_counter_add(w->m.duplicates, (uint64_t)((long)w->nrows - inserted));
+    svc_counter_add(w->m.duplicates, (uint64_t)((long)b->nrows - inserted));
     svc_counter_add(w->m.batches, 1);
-    svc_histogram_observe(w->m.batch_size, (double)w->npending);
-    svc_histogram_observe(w->m.commit_seconds, now_s() - t0);
+    svc_histogram_observe(w->m.batch_size, (double)b->npending);
+    svc_histogram_observe(w->m.commit_seconds, now_s() - b->closed);
     SVC_LOG(SVC_LOG_DEBUG, NULL, "batch: %zu messages, %ld rows new, %zu duplicates, %zu dead",
-            w->npending, inserted, w->nrows - (size_t)inserted, w->ndead);
-    reset_batch(w);
+            b->npending, inserted, b->nrows - (size_t)inserted, b->ndead);
+    reset_batch(b);
+}
+
+/* Waits for the INSERT in flight, retries it if it failed, commits it. If it has to be
+ * given up (stop requested, or max_wait_s passed), the fill batch is dropped too, and -1
+ * returned: nothing after the last commit is committed, so all of it will be read again. */
+static int complete_inflight(writer *w, double max_wait_s)
+{
+    char err[1024];
+    long inserted = 0;
+    batch *b = w->inflight;
+    if (b == NULL)
+        return 0;
+    w->inflight = NULL;
+    if (dbw_db_insert_finish(w->db, &inserted, err, sizeof err) == 0) {
+        svc_histogram_observe(w->m.db_seconds, now_s() - b->sent);
+        svc_gauge_set(w->m.db_up, 1);
+    } else {
+        svc_counter_add(w->m.db_errors, 1);
+        svc_gauge_set(w->m.db_up, 0);
+        SVC_LOG(SVC_LOG_WARN, NULL, "%s; batch of %zu rows kept, retrying", err, b->nrows);
+        if (write_rows(w, b, max_wait_s, 1, &inserted) != 0) {
+            reset_batch(b);
+            reset_batch(w->fill);
+            return -1;
+        }
+    }
+    commit_batch(w, b, inserted);
     return 0;
 }
 
-static void add_offset(writer *w, const rd_kafka_message_t *msg)
+/* Closes the fill batch: its dead letters delivered, the previous INSERT completed and
+ * committed, then its own INSERT sent (or, with no valid row, its offsets committed at
+ * once). Returns 0, or -1 if it gave up (stop requested; nothing more committed). */
+static int submit_fill(writer *w)
+{
+    char err[1024];
+    long inserted = 0;
+    batch *b = w->fill;
+    if (b->npending == 0)
+        return 0;
+    b->closed = now_s();
+    if (flush_dead_letters(w, b) != 0)
+        return -1;
+    if (complete_inflight(w, 0) != 0)
+        return -1;
+    if (b->nrows == 0) {
+        commit_batch(w, b, 0);
+        return 0;
+    }
+    if (dbw_db_insert_send(w->db, b->rows, b->nrows, err, sizeof err) != 0) {
+        svc_counter_add(w->m.db_errors, 1);
+        svc_gauge_set(w->m.db_up, 0);
+        SVC_LOG(SVC_LOG_WARN, NULL, "%s; batch of %zu rows kept, retrying", err, b->nrows);
+        if (write_rows(w, b, 0, 1, &inserted) != 0) {
+            reset_batch(b);
+            return -1;
+        }
+        commit_batch(w, b, inserted);
+        return 0;
+    }
+    b->sent = now_s();
+    w->inflight = b;
+    w->fill = b == &w->b[0] ? &w->b[1] : &w->b[0];
+    return 0;
+}
+
+/* Writes and commits everything polled so far (before a revoke, at shutdown), within
+ * max_wait_s if > 0. Returns 0, or -1 with both batches dropped uncommitted. */
+static int drain(writer *w, double max_wait_s)
+{
+    long inserted = 0;
+    batch *b = w->fill;
+    if (complete_inflight(w, max_wait_s) != 0)
+        return -1;
+    if (b->npending == 0)
+        return 0;
+    b->closed = now_s();
+    if (flush_dead_letters(w, b) != 0 ||
+        (b->nrows > 0 && write_rows(w, b, max_wait_s, 0, &inserted) != 0)) {
+        reset_batch(b);
+        return -1;
+    }
+    commit_batch(w, b, inserted);
+    return 0;
+}
+
+static void add_offset(batch *b, const rd_kafka_message_t *msg)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
     rd_kafka_topic_partition_t *p =
-        rd_kafka_topic_partition_list_find(w->offsets, topic, msg->partition);
+        rd_kafka_topic_partition_list_find(b->offsets, topic, msg->partition);
     if (p == NULL)
-        p = rd_kafka_topic_partition_list_add(w->offsets, topic, msg->partition);
+        p = rd_kafka_topic_partition_list_add(b->offsets, topic, msg->partition);
     if (msg->offset + 1 > p->offset)
         p->offset = msg->offset + 1;
 }
@@ -285,6 +409,7 @@ static void add_offset(writer *w, const rd_kafka_message_t *msg)
 static void handle_message(writer *w, rd_kafka_message_t *msg)
 {
     char err[512];
+    batch *b = w->fill;
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             svc_counter_add(w->m.consumer_errors, 1);
@@ -298,14 +423,14 @@ static void handle_message(writer *w, rd_kafka_message_t *msg)
         return;
     }
     atomic_store(&w->kafka_up, 1);
-    if (w->npending == 0)
-        w->batch_start = now_s();
+    if (b->npending == 0)
+        b->start = now_s();
     svc_counter_add(w->m.consumed, 1);
-    add_offset(w, msg);
-    w->npending++;
+    add_offset(b, msg);
+    b->npending++;
     const char *payload = msg->payload != NULL ? msg->payload : "";
-    if (fs_msg_parse_scoring(payload, msg->len, &w->rows[w->nrows], err, sizeof err) == 0) {
-        w->nrows++;
+    if (fs_msg_parse_scoring(payload, msg->len, &b->rows[b->nrows], err, sizeof err) == 0) {
+        b->nrows++;
         rd_kafka_message_destroy(msg);
         return;
     }
@@ -317,7 +442,7 @@ static void handle_message(writer *w, rd_kafka_message_t *msg)
         atomic_fetch_add(&w->dlq_failures, 1);
     }
     svc_counter_add(w->m.dead_lettered, 1);
-    w->dead[w->ndead++] = msg;
+    b->dead[b->ndead++] = msg;
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -355,8 +480,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "revoking %d partitions; flushing the open batch", parts->cnt);
     /* Bounded: a database outage must not hold the whole group's rebalance. */
-    if (flush_batch(w, REVOKE_FLUSH_MAX_S) != 0)
-        reset_batch(w);
+    drain(w, REVOKE_FLUSH_MAX_S);
     svc_gauge_set(w->m.assigned, 0);
     rd_kafka_assign(rk, NULL);
 }
@@ -466,20 +590,28 @@ static int prepare_database(writer *w)
 static int run(writer *w)
 {
     double last_lag = 0;
+    const double batch_timeout = (double)o_batch_timeout / 1e3;
     while (!svc_stop_requested()) {
         int timeout = 500;
-        if (w->npending > 0) {
-            double left = w->batch_start + (double)o_batch_timeout / 1e3 - now_s();
+        if (w->fill->npending > 0) {
+            double left = w->fill->start + batch_timeout - now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
         }
+        if (w->inflight != NULL && timeout > 5)
+            timeout = 5; /* come back soon to commit the INSERT in flight */
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, timeout);
         if (msg != NULL)
             handle_message(w, msg);
+        /* Commit the INSERT in flight as soon as it is done (checked when idle and every
+         * 256 messages; the check is one non-blocking read). */
+        if (w->inflight != NULL && (msg == NULL || (w->fill->npending & 255) == 0) &&
+            dbw_db_insert_ready(w->db) && complete_inflight(w, 0) != 0)
+            break; /* stop requested during a database outage */
         double t = now_s();
-        if (w->npending >= (size_t)o_batch_size ||
-            (w->npending > 0 && t >= w->batch_start + (double)o_batch_timeout / 1e3)) {
-            if (flush_batch(w, 0) != 0)
-                break; /* stop requested during a database outage */
+        if (w->fill->npending >= (size_t)o_batch_size ||
+            (w->fill->npending > 0 && t >= w->fill->start + batch_timeout)) {
+            if (submit_fill(w) != 0)
+                break;
         }
         if (t - last_lag >= 1.0) {
             last_lag = t;
@@ -497,10 +629,9 @@ static int run(writer *w)
             }
         }
     }
-    SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batch of %zu messages",
-            w->npending);
-    if (flush_batch(w, 0) != 0)
-        reset_batch(w);
+    SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batches (%zu messages)",
+            w->fill->npending + (w->inflight != NULL ? w->inflight->npending : 0));
+    drain(w, 0);
     return 0;
 }
 
@@ -548,15 +679,14 @@ int main(int argc, char **argv)
         SVC_LOG(SVC_LOG_ERROR, NULL, "cannot install signal handlers");
         goto out;
     }
-    w->rows = calloc((size_t)o_batch_size, sizeof w->rows[0]);
-    w->dead = calloc((size_t)o_batch_size, sizeof w->dead[0]);
+    w->fill = &w->b[0];
+    int batches_ok = batch_init(&w->b[0]) == 0 && batch_init(&w->b[1]) == 0;
     metrics = svc_metrics_new();
-    if (w->rows == NULL || w->dead == NULL || metrics == NULL) {
+    if (!batches_ok || metrics == NULL) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "out of memory");
         goto out;
     }
     register_series(&w->m, metrics);
-    reset_batch(w);
     w->db = dbw_db_new(o_database_url, pw, err, sizeof err);
     memset(password, 0, sizeof password);
     if (w->db == NULL) {
@@ -583,9 +713,11 @@ int main(int argc, char **argv)
     status = 0;
 out:
     /* Messages must be destroyed before their client. */
-    for (size_t i = 0; i < w->ndead; i++)
-        rd_kafka_message_destroy(w->dead[i]);
-    w->ndead = 0;
+    for (int i = 0; i < 2; i++) {
+        for (size_t k = 0; k < w->b[i].ndead; k++)
+            rd_kafka_message_destroy(w->b[i].dead[k]);
+        w->b[i].ndead = 0;
+    }
     if (w->consumer != NULL) {
         rd_kafka_consumer_close(w->consumer);
         rd_kafka_destroy(w->consumer);
@@ -594,13 +726,11 @@ out:
         rd_kafka_flush(w->producer, 5000);
         rd_kafka_destroy(w->producer);
     }
-    if (w->offsets != NULL)
-        rd_kafka_topic_partition_list_destroy(w->offsets);
     svc_http_stop(http);
     dbw_db_free(w->db);
     svc_metrics_free(metrics);
-    free(w->rows);
-    free(w->dead);
+    batch_free(&w->b[0]);
+    batch_free(&w->b[1]);
     SVC_LOG(SVC_LOG_INFO, NULL, "%s stopped (status %d)", SERVICE, status);
     return status;
 }
