@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "fs_model_impl.h"
 
@@ -302,43 +305,40 @@ static const int8_t fsm_ramp[512] = {
  * moves). */
 static inline void bin_row(const fs_model *m, const double *x, int8_t *tab)
 {
-    uint8_t fb[FSM_BIN_MAX_COLS], cls[FSM_BIN_MAX_COLS];
+    /* Per used feature: [0] its bin, [1] 1 for a zero, 2 for NaN, else 0. */
+    uint8_t fb[FSM_BIN_MAX_COLS][2];
     for (int32_t u = 0; u < m->bnum_feat; u++) {
         double v = fsm_base_value(x[m->bfeat[u]]);
         const double *t = m->bthr + m->bfeat_off[u];
         uint32_t b = 0;
         for (uint32_t step = (uint32_t)m->bfeat_step[u]; step != 0; step >>= 1)
             b += step & -(uint32_t)!(v <= t[b + step - 1]);
-        fb[u] = (uint8_t)b;
-        cls[u] = (uint8_t)(isnan(v) ? 2 : v == 0.0);
+        fb[u][0] = (uint8_t)b;
+        fb[u][1] = (uint8_t)(isnan(v) ? 2 : v == 0.0);
     }
     memset(tab, -1, FSM_BIN_SEG);
     int32_t n = m->num_xcols - 1;
     for (int32_t c = 0; c < n; c++) {
-        int32_t u = m->bcol_use[c];
-        uint8_t b = fb[u];
-        switch (m->xcol_kind[c]) {
-        case FSM_X_NONE:
-            b = cls[u] == 2 ? m->bcol_bin0[c] : b;
-            break;
-        case FSM_X_ZERO_L:
-            b = cls[u] != 0 ? 0 : b;
-            break;
-        case FSM_X_ZERO_R:
-            b = cls[u] != 0 ? 255 : b;
-            break;
-        case FSM_X_NAN_L:
-            b = cls[u] == 2 ? 0 : b;
-            break;
-        default:
-            b = cls[u] == 2 ? 255 : b;
-            break;
-        }
+        const uint8_t *f = fb[m->bcol_use[c]];
+        /* Without a branch: a zero or a NaN takes the column's fixed bin. */
+        uint8_t sel[3] = {f[0], m->bcol_alt[2 * c], m->bcol_alt[2 * c + 1]};
+        uint8_t b = sel[f[1]];
         /* Byte j of the segment is ramp[256 - b + j]: -1 exactly when j < b. */
         int8_t *seg = tab + m->bcol_toff[c];
         const int8_t *src = fsm_ramp + 256 - b;
-        for (int32_t j = 0, len = m->bcol_tlen[c]; j < len; j += FSM_BIN_SEG)
-            memcpy(seg + j, src + j, FSM_BIN_SEG);
+        int32_t len = m->bcol_tlen[c];
+#ifdef __SSE2__
+        /* Inline vector moves: GCC turns a plain copy loop (even of vectors) into a call to
+         * memcpy, whose size dispatch costs more than these few bytes; the empty asm hides the
+         * copy from it. */
+        for (int32_t j = 0; j < len; j += FSM_BIN_SEG) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(src + j));
+            __asm__("" : "+x"(v));
+            _mm_storeu_si128((__m128i *)(void *)(seg + j), v);
+        }
+#else
+        memcpy(seg, src, (size_t)len);
+#endif
     }
 }
 

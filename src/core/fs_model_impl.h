@@ -18,6 +18,7 @@
 #ifndef FS_MODEL_IMPL_H
 #define FS_MODEL_IMPL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -176,7 +177,8 @@ struct fs_model {
     int32_t *bfeat_off;    /* per used feature: offset of its thresholds in bthr */
     int32_t *bfeat_step;   /* per used feature: (padded length + 1) / 2 */
     int32_t *bcol_use;     /* per execution column: its used-feature index */
-    uint8_t *bcol_bin0;    /* per execution column: bin of 0.0 (None type: NaN -> 0.0) */
+    uint8_t *bcol_alt;     /* per execution column: its bin for a zero, then for a NaN base
+                            * value (the missing-value rule of its kind applied) */
     int32_t *bcol_toff;    /* per execution column: its table segment */
     int32_t *bcol_tlen;    /* per execution column: segment length (multiple of 16) */
     int32_t btable;        /* table bytes */
@@ -197,10 +199,13 @@ static inline int fsm_node_feature(const fs_model *m, int32_t node)
 void fsm_iteration_range(const fs_model *m, const fs_predict_opts *opts, int *first,
                          int *count);
 
-/* LightGBM's predictor input: |x| <= kZeroThreshold becomes +0.0, NaN stays NaN. */
+/* LightGBM's predictor input: |x| <= kZeroThreshold becomes +0.0, NaN stays NaN. One
+ * compare on |x| (almost never true, so predictable): written as `x >= -T && x <= T` the
+ * compiler branched on the first compare, i.e. on the sign of x, a mispredicted jump for
+ * every other feature value. */
 static inline double fsm_base_value(double x)
 {
-    return (x >= -FSM_ZERO_THRESHOLD && x <= FSM_ZERO_THRESHOLD) ? 0.0 : x;
+    return fabs(x) <= FSM_ZERO_THRESHOLD ? 0.0 : x;
 }
 
 /* The child LightGBM's Tree::Decision picks at `node` for the base (not preprocessed) value

@@ -795,14 +795,14 @@ static void free_bins(fs_model *m)
     free(m->bfeat_off);
     free(m->bfeat_step);
     free(m->bcol_use);
-    free(m->bcol_bin0);
+    free(m->bcol_alt);
     free(m->bcol_toff);
     free(m->bcol_tlen);
     m->bcol_toff = m->bcol_tlen = NULL;
     m->bnodes = NULL;
     m->bthr = NULL;
     m->bfeat = m->bfeat_off = m->bfeat_step = m->bcol_use = NULL;
-    m->bcol_bin0 = NULL;
+    m->bcol_alt = NULL;
 }
 
 /* Builds the binned form (see fs_model_impl.h) when the model fits it. Returns -1 only when
@@ -865,12 +865,12 @@ static int build_bins(fs_model *m)
     m->bfeat_off = malloc((size_t)m->num_xcols * sizeof(int32_t));
     m->bfeat_step = malloc((size_t)m->num_xcols * sizeof(int32_t));
     m->bcol_use = malloc((size_t)m->num_xcols * sizeof(int32_t));
-    m->bcol_bin0 = malloc((size_t)m->num_xcols);
+    m->bcol_alt = malloc(2 * (size_t)m->num_xcols);
     m->bcol_toff = malloc((size_t)m->num_xcols * sizeof(int32_t));
     m->bcol_tlen = malloc((size_t)m->num_xcols * sizeof(int32_t));
     m->bnodes = malloc((size_t)m->num_xnodes * sizeof(fsm_bnode));
     if (!m->bthr || !m->bfeat || !m->bfeat_off || !m->bfeat_step || !m->bcol_use ||
-        !m->bcol_bin0 || !m->bcol_toff || !m->bcol_tlen || !m->bnodes)
+        !m->bcol_alt || !m->bcol_toff || !m->bcol_tlen || !m->bnodes)
         goto out;
     for (size_t f = 0; f < nf; f++)
         for (int32_t i = 0; i < plen[f]; i++)
@@ -894,13 +894,33 @@ static int build_bins(fs_model *m)
         int32_t b0 = 0;
         while (b0 < cnt[f] && !(0.0 <= all[uoff[f] + b0]))
             b0++;
-        m->bcol_bin0[c] = (uint8_t)b0;
+        /* Bins of a zero and of a NaN base value in this column (see enum fsm_xkind). */
+        uint8_t zb = (uint8_t)b0, nb;
+        switch (m->xcol_kind[c]) {
+        case FSM_X_NONE:
+            nb = (uint8_t)b0;
+            break;
+        case FSM_X_ZERO_L:
+            zb = nb = 0;
+            break;
+        case FSM_X_ZERO_R:
+            zb = nb = 255;
+            break;
+        case FSM_X_NAN_L:
+            nb = 0;
+            break;
+        default:
+            nb = 255;
+            break;
+        }
+        m->bcol_alt[2 * c] = zb;
+        m->bcol_alt[2 * c + 1] = nb;
         m->bcol_toff[c] = m->btable;
         m->bcol_tlen[c] = (cnt[f] + FSM_BIN_SEG - 1) / FSM_BIN_SEG * FSM_BIN_SEG;
         m->btable += m->bcol_tlen[c];
     }
     m->bcol_use[nan_col] = 0;
-    m->bcol_bin0[nan_col] = 255;
+    m->bcol_alt[2 * nan_col] = m->bcol_alt[2 * nan_col + 1] = 255;
     m->bcol_toff[nan_col] = 0;
     m->bcol_tlen[nan_col] = 0;
     if (m->btable > FSM_BIN_MAX_TABLE) {
