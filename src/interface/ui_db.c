@@ -11,16 +11,21 @@
 
 struct ui_db {
     const char *conninfo;
+    char *password; /* NULL: libpq's PGPASSWORD / .pgpass */
     PGconn *conn;
     pthread_mutex_t lock;
 };
 
-ui_db *ui_db_new(const char *conninfo)
+ui_db *ui_db_new(const char *conninfo, const char *password)
 {
     ui_db *db = calloc(1, sizeof *db);
     if (db == NULL)
         return NULL;
     db->conninfo = conninfo;
+    if (password != NULL && (db->password = strdup(password)) == NULL) {
+        free(db);
+        return NULL;
+    }
     pthread_mutex_init(&db->lock, NULL);
     return db;
 }
@@ -31,6 +36,10 @@ void ui_db_free(ui_db *db)
         return;
     if (db->conn != NULL)
         PQfinish(db->conn);
+    if (db->password != NULL) {
+        memset(db->password, 0, strlen(db->password));
+        free(db->password);
+    }
     pthread_mutex_destroy(&db->lock);
     free(db);
 }
@@ -51,9 +60,11 @@ static PGconn *conn_get(ui_db *db, char *errstr, size_t errstr_size)
         PQfinish(db->conn);
         db->conn = NULL;
     }
-    /* Defaults first: values in the conninfo (expanded from dbname) override them. */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"3", "fraud_interface", db->conninfo, NULL};
+    /* Defaults first: values in the conninfo (expanded from dbname) override them; the
+     * password from PGPASSWORD_FILE, last, overrides the conninfo's. */
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname",
+                                db->password != NULL ? "password" : NULL, NULL};
+    const char *const vals[] = {"3", "fraud_interface", db->conninfo, db->password, NULL};
     db->conn = PQconnectdbParams(keys, vals, 1);
     if (db->conn == NULL) {
         snprintf(errstr, errstr_size, "PostgreSQL connect: out of memory");

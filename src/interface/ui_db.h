@@ -4,8 +4,8 @@
  * after the server went away, so a database restart costs one failed request at most.
  * Every query is a fixed text with bound parameters.
  *
- * Ownership: the conninfo string is borrowed and must outlive the handle; JSON results are
- * new references owned by the caller.
+ * Ownership: the conninfo string is borrowed and must outlive the handle; the password is
+ * copied (and cleared when freed); JSON results are new references owned by the caller.
  */
 #ifndef UI_DB_H
 #define UI_DB_H
@@ -16,8 +16,9 @@
 typedef struct ui_db ui_db;
 
 /* Does not connect yet (the first query does). conninfo: a libpq URI or key=value string;
- * PG* environment variables fill what it leaves out. */
-ui_db *ui_db_new(const char *conninfo);
+ * PG* environment variables fill what it leaves out. password: from PGPASSWORD_FILE, or NULL
+ * to let libpq use PGPASSWORD / .pgpass. NULL on out of memory. */
+ui_db *ui_db_new(const char *conninfo, const char *password);
 void ui_db_free(ui_db *db);
 
 /* {"totals": {"scored", "flagged", "fraud_rate"}, "latest_fraud": [{"transaction_id",

@@ -23,9 +23,10 @@
 
 #define SERVICE "interface"
 #define FLUSH_TIMEOUT_MS 15000
+#define PASSWORD_MAX 1024
 
-static const char *o_addr, *o_bootstrap, *o_topic, *o_db_url, *o_detector_url, *o_writer_url,
-    *o_web_dir, *o_log_level;
+static const char *o_addr, *o_bootstrap, *o_topic, *o_db_url, *o_password_file,
+    *o_detector_url, *o_writer_url, *o_web_dir, *o_log_level;
 static long o_port, o_max_bytes, o_max_rows;
 static double o_threshold;
 
@@ -41,6 +42,8 @@ static const svc_option options[] = {
     {"DATABASE_URL", "--database-url", SVC_OPT_STRING,
      "postgresql://postgres@127.0.0.1:5433/fraud_db", 0, -1,
      "libpq URI or conninfo of fraud_db (PG* variables fill the rest)", &o_db_url},
+    {"PGPASSWORD_FILE", "--password-file", SVC_OPT_STRING, NULL, 0, -1,
+     "file holding the database password (overrides PGPASSWORD)", &o_password_file},
     {"FRAUD_THRESHOLD", "--threshold", SVC_OPT_DOUBLE, "0.95", 0, 1,
      "threshold marked on the score histogram", &o_threshold},
     {"DETECTOR_HEALTH_URL", "--detector-health-url", SVC_OPT_STRING,
@@ -110,6 +113,8 @@ int main(int argc, char **argv)
     ui_http *http = NULL;
     pthread_t poller;
     int poller_started = 0;
+    char password[PASSWORD_MAX];
+    const char *pw = NULL;
 
     int prc = svc_config_parse(SERVICE, "web UI and JSON API: CSV upload to Kafka, results",
                                options, sizeof options / sizeof options[0], argc, argv, err,
@@ -127,6 +132,14 @@ int main(int argc, char **argv)
         return 2;
     }
     svc_log_init(SERVICE, level);
+    if (o_password_file != NULL) {
+        if (svc_config_read_secret("PGPASSWORD_FILE", o_password_file, password,
+                                   sizeof password, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", SERVICE, err);
+            return 2;
+        }
+        pw = password;
+    }
     svc_config_log(options, sizeof options / sizeof options[0]);
     SVC_LOG(SVC_LOG_INFO, NULL, "%s %s starting", SERVICE, fs_version());
     if (svc_signal_install() != 0) {
@@ -157,7 +170,8 @@ int main(int argc, char **argv)
 
     ui_upload_limits limits = {(unsigned long long)o_max_bytes, (unsigned long long)o_max_rows};
     uploads = ui_uploads_new(rk, o_topic, &limits, metrics, err, sizeof err);
-    db = ui_db_new(o_db_url);
+    db = ui_db_new(o_db_url, pw);
+    memset(password, 0, sizeof password);
     health = db != NULL ? ui_health_new(rk, o_topic, db, o_detector_url, o_writer_url) : NULL;
     if (uploads == NULL || db == NULL || health == NULL) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "out of memory");

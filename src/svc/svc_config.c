@@ -202,3 +202,43 @@ void svc_config_log(const svc_option *opts, size_t n_opts)
         }
     }
 }
+
+int svc_config_read_secret(const char *name, const char *path, char *buf, size_t size,
+                           char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    FILE *f = NULL;
+    if (size < 2) {
+        snprintf(errstr, errstr_size, "%s: no room for the secret", name);
+        goto out;
+    }
+    buf[0] = '\0';
+    f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(errstr, errstr_size, "%s %s: %s", name, path, strerror(errno));
+        goto out;
+    }
+    size_t n = fread(buf, 1, size - 1, f);
+    if (ferror(f)) {
+        snprintf(errstr, errstr_size, "%s %s: read error", name, path);
+        goto out;
+    }
+    if (n == size - 1 && fgetc(f) != EOF) {
+        snprintf(errstr, errstr_size, "%s %s: longer than %zu bytes", name, path, size - 2);
+        goto out;
+    }
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    if (memchr(buf, '\0', n) != NULL) {
+        snprintf(errstr, errstr_size, "%s %s: contains a NUL byte", name, path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (f != NULL)
+        fclose(f);
+    if (rc != 0 && size > 0)
+        memset(buf, 0, size);
+    return rc;
+}

@@ -56,4 +56,13 @@ void svc_config_usage(FILE *out, const char *service, const char *summary,
  * PASSWORD or SECRET are masked). */
 void svc_config_log(const svc_option *opts, size_t n_opts);
 
+/* Reads a secret (e.g. a database password) from the file at path into buf, with trailing
+ * newlines (LF, CRLF) removed, as docker/kubernetes secret files usually end with one.
+ * `name` is the option that gave the path (e.g. "PGPASSWORD_FILE"), used in errors, which
+ * never contain the secret. Returns 0, or -1 with errstr ("PGPASSWORD_FILE /x: No such
+ * file or directory"; a file of size or more bytes is refused, never truncated). The caller
+ * should clear buf once the secret was handed on. */
+int svc_config_read_secret(const char *name, const char *path, char *buf, size_t size,
+                           char *errstr, size_t errstr_size);
+
 #endif

@@ -1,9 +1,10 @@
-/* Unit tests of libfssvc: config table precedence and bounds, metrics rendering,
+/* Unit tests of libfssvc: config table precedence and bounds, secret files, metrics rendering,
  * log level parsing, Kafka env pass-through. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "svc_config.h"
@@ -141,6 +142,50 @@ static void test_kafka_conf(void)
     unsetenv("KAFKA_PORT");
 }
 
+/* Writes text to a fresh temporary file; returns its path in path (size >= 32). */
+static void temp_file(char *path, size_t size, const char *text, size_t len)
+{
+    snprintf(path, size, "/tmp/test_svc_secretXXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, text, len) == (ssize_t)len);
+    close(fd);
+}
+
+static void test_read_secret(void)
+{
+    char path[64], buf[16], err[256];
+    temp_file(path, sizeof path, "s3cr3t\r\n\n", 9);
+    CHECK_EQ_INT(svc_config_read_secret("PW_FILE", path, buf, sizeof buf, err, sizeof err), 0);
+    CHECK_EQ_STR(buf, "s3cr3t");
+    unlink(path);
+    /* Exactly size - 2 bytes fits; one more is refused, not truncated. */
+    temp_file(path, sizeof path, "0123456789abcd", 14);
+    CHECK_EQ_INT(svc_config_read_secret("PW_FILE", path, buf, sizeof buf, err, sizeof err), 0);
+    CHECK_EQ_STR(buf, "0123456789abcd");
+    unlink(path);
+    temp_file(path, sizeof path, "0123456789abcde\n", 16);
+    CHECK_EQ_INT(svc_config_read_secret("PW_FILE", path, buf, sizeof buf, err, sizeof err), -1);
+    CHECK(strstr(err, "PW_FILE") != NULL && strstr(err, "longer than") != NULL);
+    CHECK(strstr(err, "0123") == NULL);
+    CHECK_EQ_STR(buf, "");
+    unlink(path);
+    temp_file(path, sizeof path, "a\0b", 3);
+    CHECK_EQ_INT(svc_config_read_secret("PW_FILE", path, buf, sizeof buf, err, sizeof err), -1);
+    CHECK(strstr(err, "NUL") != NULL);
+    unlink(path);
+    temp_file(path, sizeof path, "", 0);
+    CHECK_EQ_INT(svc_config_read_secret("PW_FILE", path, buf, sizeof buf, err, sizeof err), 0);
+    CHECK_EQ_STR(buf, "");
+    unlink(path);
+    CHECK_EQ_INT(svc_config_read_secret("PW_FILE", "/nonexistent/pw", buf, sizeof buf, err,
+                                        sizeof err),
+                 -1);
+    CHECK(strstr(err, "PW_FILE /nonexistent/pw: ") != NULL);
+}
+
 int main(void)
 {
     svc_log_init("test_svc", SVC_LOG_ERROR);
@@ -148,5 +193,6 @@ int main(void)
     test_metrics();
     test_log_level();
     test_kafka_conf();
+    test_read_secret();
     return CHECK_DONE();
 }
