@@ -45,11 +45,10 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int keep_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int keep_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
 {
     msgs *m = opaque;
     (void)row;
-    (void)line;
     if (m->ntxns == m->txncap) {
         long cap = m->txncap ? m->txncap * 2 : 1024;
         fs_txn **p = realloc(m->txns, (size_t)cap * sizeof *p);
@@ -73,7 +72,7 @@ static int format_all(msgs *m, const char *csv, char *err, size_t errsz)
         snprintf(err, errsz, "%s: cannot open", csv);
         return -1;
     }
-    int r = fs_features_read_csv(in, csv, keep_row, NULL, m, err, errsz);
+    int r = fs_txn_read_file(in, csv, keep_row, NULL, m, err, errsz);
     fclose(in);
     if (r < 0)
         return -1;

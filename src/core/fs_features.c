@@ -876,34 +876,3 @@ int fs_features_compute_all(const fs_stats *s, const fs_txn *t, double *x, char 
 {
     return compute(s, t, x, FS_FEATURES_ALL_N, errstr, errstr_size);
 }
-
-/* ---- deprecated: the old transactions CSV reader's entry point ---- */
-
-/* fs_features_read_csv forwards to fs_txn_read_file (the one reader); it only adapts the
- * callbacks' arguments. */
-typedef struct compat {
-    fs_features_row_cb on_row;
-    fs_features_bad_cb on_bad;
-    void *opaque;
-} compat;
-
-static int compat_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
-{
-    compat *c = opaque;
-    return c->on_row(t, row->index - 1, row->line, c->opaque) != 0 ? 1 : 0;
-}
-
-static int compat_bad(const fs_csv_row *row, const char *msg, void *opaque)
-{
-    compat *c = opaque;
-    return c->on_bad(row->index - 1, row->line, msg, c->opaque) != 0 ? 1 : 0;
-}
-
-int fs_features_read_csv(FILE *in, const char *name, fs_features_row_cb on_row,
-                         fs_features_bad_cb on_bad, void *opaque, char *errstr,
-                         size_t errstr_size)
-{
-    compat c = {on_row, on_bad, opaque};
-    return fs_txn_read_file(in, name, compat_row, on_bad != NULL ? compat_bad : NULL, &c,
-                            errstr, errstr_size);
-}

@@ -79,14 +79,5 @@ int fs_features_compute(const fs_stats *stats, const fs_txn *t, double *x, char 
 int fs_features_compute_all(const fs_stats *stats, const fs_txn *t, double *x, char *errstr,
                             size_t errstr_size);
 
-/* DEPRECATED, kept only until its last two callers (bench/pipeline/fd_load.c,
- * tests/fuzz/fuzz_stats.c) switch to fs_txn_read_file, the one transactions CSV reader,
- * which this forwards to: same messages, same returns (0, 1 when a callback stopped, -1).
- * Callbacks get the 0-based data row and the 1-based line instead of the fs_csv_row. */
-typedef int (*fs_features_row_cb)(const fs_txn *t, size_t row, size_t line, void *opaque);
-typedef int (*fs_features_bad_cb)(size_t row, size_t line, const char *msg, void *opaque);
-int fs_features_read_csv(FILE *in, const char *name, fs_features_row_cb on_row,
-                         fs_features_bad_cb on_bad, void *opaque, char *errstr,
-                         size_t errstr_size);
 
 #endif

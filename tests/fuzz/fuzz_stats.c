@@ -2,7 +2,7 @@
  * libFuzzer harness for the feature pipeline's parsers: the input is tried as a stats.json
  * (fs_stats_load_buffer; on success a feature vector is computed with it and every value
  * must be a number, never NaN), as a metadata.json (fs_bundle_parse_metadata), and as a
- * transactions CSV read by fs_features_read_csv (every row's features computed with fixed
+ * transactions CSV read by fs_txn_read_file (every row's features computed with fixed
  * statistics; invalid rows reported and skipped; the row count must add up).
  */
 #include <math.h>
@@ -37,12 +37,12 @@ typedef struct csv_count {
     size_t good, bad, last_row;
 } csv_count;
 
-static int on_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int on_row(const fs_txn *t, const fs_csv_row *csv_row, void *opaque)
 {
     csv_count *c = opaque;
     double x[FS_FEATURES_ALL_N];
     char err[256];
-    (void)line;
+    size_t row = csv_row->index - 1;
     if (c->good + c->bad > 0 && row <= c->last_row)
         abort(); /* rows must come in order */
     c->last_row = row;
@@ -55,11 +55,10 @@ static int on_row(const fs_txn *t, size_t row, size_t line, void *opaque)
     return 0;
 }
 
-static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+static int on_bad(const fs_csv_row *row, const char *msg, void *opaque)
 {
     csv_count *c = opaque;
     (void)row;
-    (void)line;
     if (msg == NULL || msg[0] == '\0')
         abort();
     c->bad++;
@@ -113,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *in = fmemopen((void *)data, size, "rb");
     if (in != NULL) {
         csv_count c = {0, 0, 0};
-        fs_features_read_csv(in, "fuzz.csv", on_row, on_bad, &c, err, sizeof err);
+        fs_txn_read_file(in, "fuzz.csv", on_row, on_bad, &c, err, sizeof err);
         fclose(in);
     }
     return 0;

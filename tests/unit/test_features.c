@@ -331,21 +331,20 @@ typedef struct read_log {
     char msg[512];
 } read_log;
 
-static int on_row(const fs_txn *t, size_t row, size_t line, void *opaque)
+static int on_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
 {
     read_log *l = opaque;
     l->rows++;
     l->amount_sum += t->amount;
-    l->last_row = row;
-    l->last_line = line;
+    l->last_row = row->index - 1;
+    l->last_line = row->line;
     return 0;
 }
 
-static int on_bad(size_t row, size_t line, const char *msg, void *opaque)
+static int on_bad(const fs_csv_row *row, const char *msg, void *opaque)
 {
     read_log *l = opaque;
     (void)row;
-    (void)line;
     l->bad++;
     snprintf(l->msg, sizeof l->msg, "%s", msg);
     return 0;
@@ -361,7 +360,7 @@ static int read_text(const char *text, read_log *l, int with_bad, char *err, siz
 {
     FILE *f = fmemopen((void *)text, strlen(text), "rb");
     memset(l, 0, sizeof *l);
-    int rc = fs_features_read_csv(f, "in.csv", on_row, with_bad ? on_bad : NULL, l, err,
+    int rc = fs_txn_read_file(f, "in.csv", on_row, with_bad ? on_bad : NULL, l, err,
                                   errsize);
     fclose(f);
     return rc;
