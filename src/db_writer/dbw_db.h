@@ -3,7 +3,10 @@
  * one transaction under an advisory lock (several writers may start at once), recorded in
  * schema_migrations; batches written with a single INSERT ... SELECT FROM unnest($1, $2, $3)
  * ON CONFLICT (transaction_id) DO NOTHING, so one statement = one transaction per batch, the
- * values are bound parameters (never spliced into SQL), and a replay changes nothing.
+ * values are bound parameters (never spliced into SQL), and a replay changes nothing. The
+ * parameters are binary arrays (ids as bytes, scores as their IEEE-754 bits), the rows in
+ * transaction_id order, so several connections writing at once lock rows in one order.
+ * db_writer may hold several dbw_db (one connection each).
  *
  * Ownership: dbw_db_new copies conninfo and password; dbw_db_free closes and frees. Rows
  * passed to dbw_db_insert stay the caller's. Not thread-safe: one thread uses a dbw_db; only
@@ -45,6 +48,10 @@ int dbw_db_insert_send(dbw_db *db, const fs_scoring_msg *rows, size_t n, char *e
                        size_t errstr_size);
 int dbw_db_insert_ready(dbw_db *db);
 int dbw_db_insert_finish(dbw_db *db, long *inserted, char *errstr, size_t errstr_size);
+
+/* Closes the connection at once; an insert in flight is given up (the server rolls it back
+ * unless it had already committed; either way a replay is harmless). */
+void dbw_db_disconnect(dbw_db *db);
 
 /* 1 while the last operation succeeded on a live connection. Thread-safe. */
 int dbw_db_is_up(const dbw_db *db);

@@ -7,6 +7,12 @@
  * committed. PostgreSQL down: the batch is retried with capped exponential backoff, nothing
  * is committed meanwhile, so nothing is lost; a replay inserts nothing twice.
  *
+ * Up to DB_CONNECTIONS batches are written at once, each on its own connection, while the
+ * next one fills; they are completed and their offsets committed strictly in order. The
+ * consumer joins its group as static member INSTANCE_ID (default: the host name), so a
+ * writer restarted after a crash gets its partitions back without waiting for its old
+ * session to expire.
+ *
  * Exit status: 0 after a clean shutdown, 1 after a fatal error, 2 for a bad configuration.
  */
 #include <errno.h>
@@ -17,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dbw_db.h"
 #include "fs_msg.h"
@@ -31,10 +38,14 @@
 #define SERVICE "db_writer"
 #define PASSWORD_MAX 1024
 #define REVOKE_FLUSH_MAX_S 10.0
+#define MAX_CONNECTIONS 8
+#define HOST_MAX 256
 
 static const char *o_bootstrap, *o_topic, *o_dlq_topic, *o_group, *o_database_url,
-    *o_password_file, *o_log_level, *o_metrics_addr;
-static long o_batch_size, o_batch_timeout, o_retry_max, o_metrics_port;
+    *o_password_file, *o_log_level, *o_metrics_addr, *o_instance;
+static long o_batch_size, o_batch_timeout, o_retry_max, o_metrics_port, o_session_timeout,
+    o_connections;
+static int o_static;
 
 static const svc_option options[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
@@ -45,6 +56,18 @@ static const svc_option options[] = {
      "dead-letter topic for messages that cannot be stored", &o_dlq_topic},
     {"GROUP_ID", "--group-id", SVC_OPT_STRING, "db_writer", 0, -1,
      "consumer group shared by all instances", &o_group},
+    {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,
+     "name of this instance, unique in the group, stable across restarts (unset: the host "
+     "name)",
+     &o_instance},
+    {"STATIC_MEMBERSHIP", "--static-membership", SVC_OPT_BOOL, "true", 0, -1,
+     "join the group as static member INSTANCE_ID (group.instance.id) so a restart resumes "
+     "at once",
+     &o_static},
+    {"SESSION_TIMEOUT_MS", "--session-timeout-ms", SVC_OPT_INT, "6000", 1000, 3600000,
+     "Kafka session.timeout.ms: a writer gone this long loses its partitions (the broker "
+     "accepts 6000..1800000 by default)",
+     &o_session_timeout},
     {"DATABASE_URL", "--database-url", SVC_OPT_STRING, "dbname=fraud_db", 0, -1,
      "libpq connection string or URI (PGHOST, PGPORT, PGUSER, PGPASSWORD also apply)",
      &o_database_url},
@@ -54,6 +77,9 @@ static const svc_option options[] = {
      "rows per database transaction at most", &o_batch_size},
     {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
      "longest wait to fill a batch after its first message", &o_batch_timeout},
+    {"DB_CONNECTIONS", "--db-connections", SVC_OPT_INT, "2", 1, MAX_CONNECTIONS,
+     "database connections writing batches at the same time (offsets committed in order)",
+     &o_connections},
     {"DB_RETRY_MAX_MS", "--db-retry-max-ms", SVC_OPT_INT, "5000", 10, 600000,
      "cap of the backoff between database retries", &o_retry_max},
     {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
@@ -82,22 +108,28 @@ typedef struct batch {
     double start;                             /* first message polled */
     double closed;                            /* closed for writing (commit latency) */
     double sent;                              /* its INSERT sent */
+    int conn;                                 /* the connection it was sent on */
 } batch;
 
-/* Two batches: while the database runs the INSERT of `inflight`, `fill` takes the next
- * messages. Order is kept: `inflight` is committed before `fill` is sent, and if
- * `inflight` is given up, `fill` is dropped with it (its offsets are later ones). */
+/* While the database runs the INSERTs of the `inflight` batches (oldest first, one per
+ * connection), `fill` takes the next messages. Order is kept: a batch's offsets are
+ * committed only after its own INSERT and every earlier batch's were committed, and if one
+ * is given up, every later batch (in flight or filling) is dropped uncommitted with it. */
 typedef struct writer {
     rd_kafka_t *consumer;
     rd_kafka_t *producer; /* dead letters */
-    dbw_db *db;
+    dbw_db *db[MAX_CONNECTIONS];
+    int nconn;
     series m;
-    batch b[2];
+    batch b[MAX_CONNECTIONS + 1];
     batch *fill;
-    batch *inflight;
+    batch *inflight[MAX_CONNECTIONS];
+    int ninflight;
     atomic_int migrated;
     atomic_int kafka_up;
+    atomic_int db_ok; /* the last database operation succeeded */
     atomic_int dlq_failures;
+    atomic_int fatal; /* librdkafka reported a fatal error (e.g. fenced instance id) */
 } writer;
 
 static writer W;
@@ -128,7 +160,7 @@ static int ready(void *arg, char *reason, size_t reason_size)
         snprintf(reason, reason_size, "database not connected or migrations not applied");
         return 0;
     }
-    if (w->db == NULL || !dbw_db_is_up(w->db)) {
+    if (!atomic_load(&w->db_ok)) {
         snprintf(reason, reason_size, "database unreachable (retrying)");
         return 0;
     }
@@ -249,11 +281,18 @@ static int flush_dead_letters(writer *w, batch *b)
     }
 }
 
-/* Writes the batch's rows synchronously, retrying with capped exponential backoff until it
- * succeeds, a stop is requested, or max_wait_s seconds passed (<= 0: no limit). `failed`
- * says an attempt already failed (so this one starts with a pause). Returns 0, or -1 if
- * it gave up. */
-static int write_rows(writer *w, batch *b, double max_wait_s, int failed, long *inserted)
+static void set_db_state(writer *w, int up)
+{
+    atomic_store(&w->db_ok, up);
+    svc_gauge_set(w->m.db_up, up);
+}
+
+/* Writes the batch's rows synchronously on connection `conn`, retrying with capped
+ * exponential backoff until it succeeds, a stop is requested, or max_wait_s seconds passed
+ * (<= 0: no limit). `failed` says an attempt already failed (so this one starts with a
+ * pause). Returns 0, or -1 if it gave up. */
+static int write_rows(writer *w, batch *b, int conn, double max_wait_s, int failed,
+                      long *inserted)
 {
     char err[1024];
     long backoff = 100;
@@ -272,16 +311,16 @@ static int write_rows(writer *w, batch *b, double max_wait_s, int failed, long *
             svc_counter_add(w->m.db_retries, 1);
         }
         double t1 = now_s();
-        if (dbw_db_insert(w->db, b->rows, b->nrows, inserted, err, sizeof err) == 0) {
+        if (dbw_db_insert(w->db[conn], b->rows, b->nrows, inserted, err, sizeof err) == 0) {
             svc_histogram_observe(w->m.db_seconds, now_s() - t1);
-            svc_gauge_set(w->m.db_up, 1);
+            set_db_state(w, 1);
             if (attempt > 0)
                 SVC_LOG(SVC_LOG_INFO, NULL, "database back: batch of %zu written after %d "
                         "retries", b->nrows, attempt);
             return 0;
         }
         svc_counter_add(w->m.db_errors, 1);
-        svc_gauge_set(w->m.db_up, dbw_db_is_up(w->db));
+        set_db_state(w, 0);
         SVC_LOG(attempt == 0 ? SVC_LOG_WARN : SVC_LOG_DEBUG, NULL,
                 "%s; batch of %zu rows kept, retry in %ld ms", err, b->nrows, backoff);
         attempt++;
@@ -310,27 +349,41 @@ static void commit_batch(writer *w, batch *b, long inserted)
     reset_batch(b);
 }
 
-/* Waits for the INSERT in flight, retries it if it failed, commits it. If it has to be
- * given up (stop requested, or max_wait_s passed), the fill batch is dropped too, and -1
- * returned: nothing after the last commit is committed, so all of it will be read again. */
-static int complete_inflight(writer *w, double max_wait_s)
+/* Gives up every batch in flight and the fill batch, uncommitted: their connections are
+ * closed (an INSERT that already committed is harmless, a re-read inserts nothing), and
+ * everything after the last commit will be read again. */
+static void abandon_all(writer *w)
+{
+    for (int i = 0; i < w->ninflight; i++) {
+        dbw_db_disconnect(w->db[w->inflight[i]->conn]);
+        reset_batch(w->inflight[i]);
+    }
+    w->ninflight = 0;
+    reset_batch(w->fill);
+}
+
+/* Waits for the oldest INSERT in flight, retries it if it failed, commits its offsets. If
+ * it has to be given up (stop requested, or max_wait_s passed), every later batch is
+ * dropped too (abandon_all) and -1 returned. */
+static int complete_oldest(writer *w, double max_wait_s)
 {
     char err[1024];
     long inserted = 0;
-    batch *b = w->inflight;
-    if (b == NULL)
+    if (w->ninflight == 0)
         return 0;
-    w->inflight = NULL;
-    if (dbw_db_insert_finish(w->db, &inserted, err, sizeof err) == 0) {
+    batch *b = w->inflight[0];
+    w->ninflight--;
+    memmove(&w->inflight[0], &w->inflight[1], (size_t)w->ninflight * sizeof w->inflight[0]);
+    if (dbw_db_insert_finish(w->db[b->conn], &inserted, err, sizeof err) == 0) {
         svc_histogram_observe(w->m.db_seconds, now_s() - b->sent);
-        svc_gauge_set(w->m.db_up, 1);
+        set_db_state(w, 1);
     } else {
         svc_counter_add(w->m.db_errors, 1);
-        svc_gauge_set(w->m.db_up, 0);
+        set_db_state(w, 0);
         SVC_LOG(SVC_LOG_WARN, NULL, "%s; batch of %zu rows kept, retrying", err, b->nrows);
-        if (write_rows(w, b, max_wait_s, 1, &inserted) != 0) {
+        if (write_rows(w, b, b->conn, max_wait_s, 1, &inserted) != 0) {
             reset_batch(b);
-            reset_batch(w->fill);
+            abandon_all(w);
             return -1;
         }
     }
@@ -338,9 +391,54 @@ static int complete_inflight(writer *w, double max_wait_s)
     return 0;
 }
 
-/* Closes the fill batch: its dead letters delivered, the previous INSERT completed and
- * committed, then its own INSERT sent (or, with no valid row, its offsets committed at
- * once). Returns 0, or -1 if it gave up (stop requested; nothing more committed). */
+/* Completes every batch in flight, in order, within max_wait_s overall if > 0. */
+static int complete_all(writer *w, double max_wait_s)
+{
+    double t0 = now_s();
+    while (w->ninflight > 0) {
+        double left = 0;
+        if (max_wait_s > 0) {
+            left = max_wait_s - (now_s() - t0);
+            if (left < 0.001)
+                left = 0.001;
+        }
+        if (complete_oldest(w, left) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A connection with no INSERT in flight (there is one when ninflight < nconn). */
+static int free_connection(const writer *w)
+{
+    for (int c = 0; c < w->nconn; c++) {
+        int used = 0;
+        for (int i = 0; i < w->ninflight; i++)
+            used |= w->inflight[i]->conn == c;
+        if (!used)
+            return c;
+    }
+    return 0;
+}
+
+/* An empty batch that is neither in flight nor `except` (there are nconn + 1 batches). */
+static batch *free_batch(writer *w, const batch *except)
+{
+    for (int k = 0; k <= w->nconn; k++) {
+        batch *b = &w->b[k];
+        int used = b == except;
+        for (int i = 0; i < w->ninflight; i++)
+            used |= w->inflight[i] == b;
+        if (!used)
+            return b;
+    }
+    return NULL; /* not reached */
+}
+
+/* Closes the fill batch: its dead letters delivered, a connection freed (the oldest INSERT
+ * completed and committed if all are busy), then its own INSERT sent (or, with no valid
+ * row, its offsets committed once everything before it is). Returns 0, or -1 if it gave up
+ * (stop requested; nothing more committed). */
 static int submit_fill(writer *w)
 {
     char err[1024];
@@ -351,17 +449,23 @@ static int submit_fill(writer *w)
     b->closed = now_s();
     if (flush_dead_letters(w, b) != 0)
         return -1;
-    if (complete_inflight(w, 0) != 0)
-        return -1;
     if (b->nrows == 0) {
+        if (complete_all(w, 0) != 0)
+            return -1;
         commit_batch(w, b, 0);
         return 0;
     }
-    if (dbw_db_insert_send(w->db, b->rows, b->nrows, err, sizeof err) != 0) {
+    if (w->ninflight == w->nconn && complete_oldest(w, 0) != 0)
+        return -1;
+    int conn = free_connection(w);
+    if (dbw_db_insert_send(w->db[conn], b->rows, b->nrows, err, sizeof err) != 0) {
         svc_counter_add(w->m.db_errors, 1);
-        svc_gauge_set(w->m.db_up, 0);
+        set_db_state(w, 0);
         SVC_LOG(SVC_LOG_WARN, NULL, "%s; batch of %zu rows kept, retrying", err, b->nrows);
-        if (write_rows(w, b, 0, 1, &inserted) != 0) {
+        /* Written synchronously, after every earlier batch, so commits stay in order. */
+        if (complete_all(w, 0) != 0)
+            return -1;
+        if (write_rows(w, b, conn, 0, 1, &inserted) != 0) {
             reset_batch(b);
             return -1;
         }
@@ -369,24 +473,29 @@ static int submit_fill(writer *w)
         return 0;
     }
     b->sent = now_s();
-    w->inflight = b;
-    w->fill = b == &w->b[0] ? &w->b[1] : &w->b[0];
+    b->conn = conn;
+    w->inflight[w->ninflight++] = b;
+    w->fill = free_batch(w, b);
     return 0;
 }
 
 /* Writes and commits everything polled so far (before a revoke, at shutdown), within
- * max_wait_s if > 0. Returns 0, or -1 with both batches dropped uncommitted. */
+ * max_wait_s if > 0. Returns 0, or -1 with everything uncommitted dropped. */
 static int drain(writer *w, double max_wait_s)
 {
     long inserted = 0;
-    batch *b = w->fill;
-    if (complete_inflight(w, max_wait_s) != 0)
+    double t0 = now_s();
+    if (complete_all(w, max_wait_s) != 0)
         return -1;
+    batch *b = w->fill;
     if (b->npending == 0)
         return 0;
     b->closed = now_s();
+    double left = max_wait_s > 0 ? max_wait_s - (b->closed - t0) : 0;
+    if (max_wait_s > 0 && left < 0.001)
+        left = 0.001;
     if (flush_dead_letters(w, b) != 0 ||
-        (b->nrows > 0 && write_rows(w, b, max_wait_s, 0, &inserted) != 0)) {
+        (b->nrows > 0 && write_rows(w, b, 0, left, 0, &inserted) != 0)) {
         reset_batch(b);
         return -1;
     }
@@ -458,10 +567,22 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     writer *w = opaque;
+    char why[512];
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         atomic_store(&w->kafka_up, 0);
-    SVC_LOG(err == RD_KAFKA_RESP_ERR__FATAL ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL,
-            "librdkafka %s: %s: %s", rd_kafka_name(rk),
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        /* E.g. FENCED_INSTANCE_ID: another writer joined with this INSTANCE_ID. The client
+         * cannot go on; stop (uncommitted batches are read again by the group). */
+        rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, why, sizeof why);
+        SVC_LOG(SVC_LOG_ERROR, NULL, "librdkafka %s: fatal: %s: %s%s", rd_kafka_name(rk),
+                rd_kafka_err2name(ferr), why,
+                ferr == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
+                    ? " (another writer uses the same INSTANCE_ID in this group)"
+                    : "");
+        atomic_store(&w->fatal, 1);
+        return;
+    }
+    SVC_LOG(SVC_LOG_WARN, NULL, "librdkafka %s: %s: %s", rd_kafka_name(rk),
             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
@@ -485,30 +606,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_assign(rk, NULL);
 }
 
-static int read_password_file(const char *path, char *buf, size_t size, char *errstr,
-                              size_t errstr_size)
-{
-    int rc = -1;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(errstr, errstr_size, "PGPASSWORD_FILE %s: %s", path, strerror(errno));
-        goto out;
-    }
-    size_t n = fread(buf, 1, size - 1, f);
-    if (ferror(f)) {
-        snprintf(errstr, errstr_size, "PGPASSWORD_FILE %s: read error", path);
-        goto out;
-    }
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    rc = 0;
-out:
-    if (f != NULL)
-        fclose(f);
-    return rc;
-}
-
 static int create_clients(writer *w, char *errstr, size_t errstr_size)
 {
     int rc = -1;
@@ -525,6 +622,21 @@ static int create_clients(writer *w, char *errstr, size_t errstr_size)
                                errstr_size) != 0)
             goto out;
     if (svc_kafka_conf_set(conf, "group.id", o_group, errstr, errstr_size) != 0)
+        goto out;
+    /* Static membership: a restarted writer (same INSTANCE_ID) takes its old place, so the
+     * group does not wait for the dead session; a writer gone longer than the session
+     * timeout loses its partitions to the others. */
+    char session[24], heartbeat[24];
+    snprintf(session, sizeof session, "%ld", o_session_timeout);
+    long hb = o_session_timeout / 6 < 3000 ? o_session_timeout / 6 : 3000;
+    snprintf(heartbeat, sizeof heartbeat, "%ld", hb);
+    if (svc_kafka_conf_set(conf, "session.timeout.ms", session, errstr, errstr_size) != 0)
+        goto out;
+    if (getenv("KAFKA_HEARTBEAT_INTERVAL_MS") == NULL &&
+        svc_kafka_conf_set(conf, "heartbeat.interval.ms", heartbeat, errstr, errstr_size) != 0)
+        goto out;
+    if (o_static &&
+        svc_kafka_conf_set(conf, "group.instance.id", o_instance, errstr, errstr_size) != 0)
         goto out;
     rd_kafka_conf_set_opaque(conf, w);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -573,7 +685,7 @@ static int prepare_database(writer *w)
     long backoff = 100;
     int applied = 0;
     for (;;) {
-        if (dbw_db_migrate(w->db, &applied, err, sizeof err) == 0)
+        if (dbw_db_migrate(w->db[0], &applied, err, sizeof err) == 0)
             break;
         svc_counter_add(w->m.db_errors, 1);
         SVC_LOG(SVC_LOG_WARN, NULL, "%s; retry in %ld ms", err, backoff);
@@ -582,7 +694,7 @@ static int prepare_database(writer *w)
         backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "database: schema ready (%d migrations applied now)", applied);
-    svc_gauge_set(w->m.db_up, 1);
+    set_db_state(w, 1);
     atomic_store(&w->migrated, 1);
     return 0;
 }
@@ -591,21 +703,25 @@ static int run(writer *w)
 {
     double last_lag = 0;
     const double batch_timeout = (double)o_batch_timeout / 1e3;
-    while (!svc_stop_requested()) {
+    while (!svc_stop_requested() && !atomic_load(&w->fatal)) {
         int timeout = 500;
         if (w->fill->npending > 0) {
             double left = w->fill->start + batch_timeout - now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
         }
-        if (w->inflight != NULL && timeout > 5)
-            timeout = 5; /* come back soon to commit the INSERT in flight */
+        if (w->ninflight > 0 && timeout > 5)
+            timeout = 5; /* come back soon to commit the INSERTs in flight */
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, timeout);
         if (msg != NULL)
             handle_message(w, msg);
-        /* Commit the INSERT in flight as soon as it is done (checked when idle and every
-         * 256 messages; the check is one non-blocking read). */
-        if (w->inflight != NULL && (msg == NULL || (w->fill->npending & 255) == 0) &&
-            dbw_db_insert_ready(w->db) && complete_inflight(w, 0) != 0)
+        /* Commit the oldest INSERTs in flight as soon as they are done (checked when idle
+         * and every 256 messages; the check is one non-blocking read). */
+        int gave_up = 0;
+        while (!gave_up && w->ninflight > 0 &&
+               (msg == NULL || (w->fill->npending & 255) == 0) &&
+               dbw_db_insert_ready(w->db[w->inflight[0]->conn]))
+            gave_up = complete_oldest(w, 0) != 0;
+        if (gave_up)
             break; /* stop requested during a database outage */
         double t = now_s();
         if (w->fill->npending >= (size_t)o_batch_size ||
@@ -629,16 +745,19 @@ static int run(writer *w)
             }
         }
     }
-    SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batches (%zu messages)",
-            w->fill->npending + (w->inflight != NULL ? w->inflight->npending : 0));
+    size_t open = w->fill->npending;
+    for (int i = 0; i < w->ninflight; i++)
+        open += w->inflight[i]->npending;
+    SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batches (%zu messages)", open);
     drain(w, 0);
-    return 0;
+    return atomic_load(&w->fatal) ? -1 : 0;
 }
 
 int main(int argc, char **argv)
 {
     char err[1024];
     char password[PASSWORD_MAX];
+    char host[HOST_MAX];
     int status = 1;
     svc_metrics *metrics = NULL;
     svc_http *http = NULL;
@@ -662,34 +781,53 @@ int main(int argc, char **argv)
     svc_log_init(SERVICE, level);
     const char *pw = NULL;
     if (o_password_file != NULL) {
-        if (read_password_file(o_password_file, password, sizeof password, err, sizeof err) !=
-            0) {
+        if (svc_config_read_secret("PGPASSWORD_FILE", o_password_file, password,
+                                   sizeof password, err, sizeof err) != 0) {
             fprintf(stderr, "%s: %s\n", SERVICE, err);
             return 2;
         }
         pw = password;
     }
+    /* Like fraud_detector: the host name, unique per container when scaled with compose
+     * and unchanged when the container restarts. */
+    if (o_instance == NULL || o_instance[0] == '\0') {
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+        o_instance = host;
+    }
     svc_config_log(options, sizeof options / sizeof options[0]);
-    SVC_LOG(SVC_LOG_INFO, NULL, "%s %s starting", SERVICE, fs_version());
+    SVC_LOG(SVC_LOG_INFO, NULL, "%s %s starting, instance %s (group.instance.id %s), %ld "
+            "database connections", SERVICE, fs_version(), o_instance,
+            o_static ? o_instance : "none: dynamic member", o_connections);
 
     atomic_init(&w->migrated, 0);
     atomic_init(&w->kafka_up, 0);
+    atomic_init(&w->db_ok, 0);
     atomic_init(&w->dlq_failures, 0);
+    atomic_init(&w->fatal, 0);
+    w->nconn = (int)o_connections;
     if (svc_signal_install() != 0) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "cannot install signal handlers");
         goto out;
     }
     w->fill = &w->b[0];
-    int batches_ok = batch_init(&w->b[0]) == 0 && batch_init(&w->b[1]) == 0;
+    int batches_ok = 1;
+    for (int k = 0; k <= w->nconn; k++)
+        batches_ok &= batch_init(&w->b[k]) == 0;
     metrics = svc_metrics_new();
     if (!batches_ok || metrics == NULL) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "out of memory");
         goto out;
     }
     register_series(&w->m, metrics);
-    w->db = dbw_db_new(o_database_url, pw, err, sizeof err);
+    int dbs_ok = 1;
+    for (int c = 0; c < w->nconn && dbs_ok; c++) {
+        w->db[c] = dbw_db_new(o_database_url, pw, err, sizeof err);
+        dbs_ok = w->db[c] != NULL;
+    }
     memset(password, 0, sizeof password);
-    if (w->db == NULL) {
+    if (!dbs_ok) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "%s", err);
         goto out;
     }
@@ -709,11 +847,10 @@ int main(int argc, char **argv)
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "consuming %s as group %s (read_committed), batch %ld / %ld ms",
             o_topic, o_group, o_batch_size, o_batch_timeout);
-    run(w);
-    status = 0;
+    status = run(w) == 0 ? 0 : 1;
 out:
     /* Messages must be destroyed before their client. */
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i <= MAX_CONNECTIONS; i++) {
         for (size_t k = 0; k < w->b[i].ndead; k++)
             rd_kafka_message_destroy(w->b[i].dead[k]);
         w->b[i].ndead = 0;
@@ -727,10 +864,11 @@ out:
         rd_kafka_destroy(w->producer);
     }
     svc_http_stop(http);
-    dbw_db_free(w->db);
+    for (int c = 0; c < MAX_CONNECTIONS; c++)
+        dbw_db_free(w->db[c]);
     svc_metrics_free(metrics);
-    batch_free(&w->b[0]);
-    batch_free(&w->b[1]);
+    for (int k = 0; k <= MAX_CONNECTIONS; k++)
+        batch_free(&w->b[k]);
     SVC_LOG(SVC_LOG_INFO, NULL, "%s stopped (status %d)", SERVICE, status);
     return status;
 }

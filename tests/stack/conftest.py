@@ -99,9 +99,12 @@ def topics(bootstrap):
 
 
 class Writer:
-    """One db_writer process from the build tree, with its own metrics port and log."""
+    """One db_writer process from the build tree, with its own metrics port and log.
+    INSTANCE_ID (its static group membership) is `instance`, by default its name, so writers
+    of one test in one group never share it; instance=None leaves it unset (the host name)."""
 
-    def __init__(self, bootstrap, db_url, topics, log_dir, name="db_writer", extra=None):
+    def __init__(self, bootstrap, db_url, topics, log_dir, name="db_writer", extra=None,
+                 instance=""):
         self.port = free_port()
         exe = os.path.join(os.environ.get("STACK_BUILD_DIR", os.path.join(ROOT, "build")),
                            "src", "db_writer", "db_writer")
@@ -119,6 +122,9 @@ class Writer:
             "DB_RETRY_MAX_MS": "500",
             "LOG_LEVEL": "info",
         })
+        env.pop("INSTANCE_ID", None)
+        if instance is not None:
+            env["INSTANCE_ID"] = instance or name
         env.update(extra or {})
         self.exe, self.env = exe, env
         self.log_path = os.path.join(log_dir, f"{name}-{self.port}.log")

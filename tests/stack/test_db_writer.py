@@ -75,11 +75,22 @@ def test_replay_changes_nothing(bootstrap, db_url, topics, writers):
     before = stored(db_url, prefix)
     assert w.stop() == 0
     # Reset the group to the beginning: every message is read again.
+    # A static member stays in the group for its session timeout after it stopped (it sends
+    # no LeaveGroup), and offsets can only be altered in an empty group: retry until then.
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    fut = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
-        topics.group, [TopicPartition(topics.scoring, p, 0) for p in range(3)])])
-    for f in fut.values():
-        f.result(30)
+
+    def reset():
+        fut = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
+            topics.group, [TopicPartition(topics.scoring, p, 0) for p in range(3)])])
+        try:
+            for f in fut.values():
+                bad = [tp.error for tp in f.result(30).topic_partitions if tp.error]
+                if bad:  # per partition, e.g. the group is not empty yet
+                    return repr(bad)
+            return True
+        except Exception as e:  # group not empty yet
+            return repr(e) or "error"
+    wait_for(lambda: reset() is True, 45, "offsets reset (group empty)", interval=1.0)
     assert set(committed_offsets(bootstrap, topics.group, topics.scoring).values()) == {0}
     w2 = writers(topics, name="replay").start()
     wait_for(lambda: w2.metrics()["db_writer_messages_consumed_total"] >= len(rows), 60,
@@ -139,7 +150,7 @@ def test_kill9_writer_mid_run(bootstrap, db_url, topics, writers):
         except Exception as e:  # reported by the main thread
             errors.append(e)
 
-    w = writers(topics, extra={"BATCH_SIZE": "200"}).start()
+    w = writers(topics, instance="killed", extra={"BATCH_SIZE": "200"}).start()
     t = threading.Thread(target=producer)
     t.start()
     kills = 0
@@ -151,7 +162,8 @@ def test_kill9_writer_mid_run(bootstrap, db_url, topics, writers):
             w.stop(signal.SIGKILL)
             kills += 1
             assert count(db_url, prefix) < len(rows)
-            w = writers(topics, name=f"restart{kills}").start()
+            w = writers(topics, name=f"restart{kills}", instance="killed",
+                        extra={"BATCH_SIZE": "200"}).start()
     finally:
         kills_done.set()
         t.join()
@@ -321,3 +333,50 @@ def test_kafka_restart_not_ready_then_resumes(bootstrap, db_url, topics, writers
     assert wait_count(db_url, prefix, len(rows)) == len(rows)
     check_exact(db_url, prefix, rows)
     assert w.proc.poll() is None
+
+
+def test_killed_writer_resumes_quickly(bootstrap, db_url, topics, writers):
+    """kill -9, restart with the same INSTANCE_ID: the static member takes its old place, so
+    the writer stores again long before its session (30 s here) would have expired."""
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(4000, prefix)
+    first, second = rows[:2000], rows[2000:]
+    extra = {"SESSION_TIMEOUT_MS": "30000"}
+    w = writers(topics, instance="resume", extra=extra).start()
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in first])
+    wait_count(db_url, prefix, len(first))
+    w.stop(signal.SIGKILL)
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in second])
+    t0 = time.monotonic()
+    w2 = writers(topics, name="resumed", instance="resume", extra=extra).start()
+    wait_for(lambda: count(db_url, prefix) >= len(rows), 20,
+             "the restarted writer storing the rest (bound 20 s < session timeout 30 s)")
+    took = time.monotonic() - t0
+    assert took < 20, took
+    check_exact(db_url, prefix, rows)
+    assert "group.instance.id resume" in w2.tail(200)
+
+
+def test_two_instances_share_partitions(bootstrap, db_url, topics, writers):
+    """Two writers of one group as on two hosts: distinct instance ids (one from INSTANCE_ID,
+    one from the host name by default), the 3 partitions split between them, every row
+    stored once."""
+    import socket
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(6000, prefix)
+    a = writers(topics, name="host-a", instance="other-host").start()
+    b = writers(topics, name="host-b", instance=None).start()
+    host = socket.gethostname()
+    assert f"instance {host} (group.instance.id {host})" in b.tail(200)
+
+    def split():
+        pa = a.metrics()["db_writer_assigned_partitions"]
+        pb = b.metrics()["db_writer_assigned_partitions"]
+        return pa + pb == 3 and pa >= 1 and pb >= 1
+    wait_for(split, 60, "partitions split between the two writers")
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in rows])
+    assert wait_count(db_url, prefix, len(rows)) == len(rows)
+    check_exact(db_url, prefix, rows)
+    wa = a.metrics()["db_writer_rows_written_total"]
+    wb = b.metrics()["db_writer_rows_written_total"]
+    assert wa > 0 and wb > 0 and wa + wb == len(rows)

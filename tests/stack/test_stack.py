@@ -56,7 +56,8 @@ def test_db_writer_help_and_version():
     assert out.returncode == 0
     lines = out.stdout.splitlines()
     for env in ("KAFKA_BOOTSTRAP_SERVERS", "SCORING_TOPIC", "DLQ_TOPIC", "GROUP_ID",
-                "DATABASE_URL", "PGPASSWORD_FILE", "BATCH_SIZE", "LOG_LEVEL", "METRICS_PORT"):
+                "DATABASE_URL", "PGPASSWORD_FILE", "BATCH_SIZE", "LOG_LEVEL", "METRICS_PORT",
+                "INSTANCE_ID", "STATIC_MEMBERSHIP", "SESSION_TIMEOUT_MS", "DB_CONNECTIONS"):
         assert any(re.match(rf"  {env}  --[a-z-]+  \(default: ", line) for line in lines), env
     assert any(line.startswith("  KAFKA_<NAME>") for line in lines)
     v = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
