@@ -269,6 +269,50 @@ def test_awkward_transaction_ids_stored_verbatim(bootstrap, db_url, topics, writ
     assert set(stored(db_url, prefix)) == set(ids)
 
 
+def interface_results(db_url, password_file, tmp_path):
+    """Runs the interface with DATABASE_URL and PGPASSWORD_FILE; returns (status of GET
+    /api/results, or the exit status if it exited at start) and its log."""
+    import subprocess
+    import urllib.error
+    import urllib.request
+    from conftest import free_port
+    exe = os.path.join(os.environ.get("STACK_BUILD_DIR", os.path.join(ROOT, "build")),
+                       "src", "interface", "interface")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("KAFKA_") and not k.startswith("PG")}
+    env.update({"DATABASE_URL": db_url, "PGPASSWORD_FILE": password_file,
+                "LISTEN_PORT": str(port), "DETECTOR_HEALTH_URL": "",
+                "WRITER_HEALTH_URL": "", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    log_path = tmp_path / f"interface-{port}.log"
+    with open(log_path, "wb") as log:
+        p = subprocess.Popen([exe], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    code = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and code is None:
+            if p.poll() is not None:
+                code = p.returncode
+                break
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/results",
+                                            timeout=10) as r:
+                    code = r.status
+            except urllib.error.HTTPError as e:
+                code = e.code
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return code, log_path.read_text(errors="replace")
+
+
 def test_password_from_file(bootstrap, db_url, topics, writers, tmp_path):
     """A role that must authenticate (scram): PGPASSWORD_FILE gets db_writer in, a wrong
     password keeps it out (not ready, retrying) and is never logged."""
@@ -303,6 +347,13 @@ def test_password_from_file(bootstrap, db_url, topics, writers, tmp_path):
         for log in (w.log_path, w2.log_path):
             with open(log) as f:
                 assert secret not in f.read()
+        # The interface reads the same option through the same helper.
+        for pwfile, want in ((good, 200), (bad, 503)):
+            code, log = interface_results(url, str(pwfile), tmp_path)
+            assert code == want, (code, log)
+            assert secret not in log
+        code, log = interface_results(url, str(tmp_path / "x"), tmp_path)
+        assert code == 2 and "PGPASSWORD_FILE" in log, (code, log)
         missing = writers(topics, name="nopw", extra={"PGPASSWORD_FILE": str(tmp_path / "x")})
         missing.start(False)
         assert missing.proc.wait(10) == 2
