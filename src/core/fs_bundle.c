@@ -3,6 +3,7 @@
  * feature names are not the pipeline's, naming the ones that differ.
  */
 #include "fs_bundle.h"
+#include "fs_err.h"
 
 #include "fs_msg.h"
 
@@ -21,16 +22,6 @@ struct fs_bundle {
     fs_stats *stats;
     double threshold;
 };
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-    if (errstr == NULL || size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
 
 /* Appends to buf (always NUL-terminated, silently capped: it is a message). */
 static void append(char *buf, size_t size, const char *fmt, ...)
@@ -87,7 +78,7 @@ static int compare_names(const char *what, name_at_fn name_at, const void *ctx, 
         if (!found)
             append(msg, sizeof msg, " %.48s", name_at(ctx, i));
     }
-    seterr(errstr, errstr_size, "%s", msg);
+    fs_errf(errstr, errstr_size, "%s", msg);
     return -1;
 }
 
@@ -110,16 +101,16 @@ int fs_bundle_parse_metadata(const char *text, size_t len, const char *name, dou
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        seterr(errstr, errstr_size, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+        fs_errf(errstr, errstr_size, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
         goto out;
     }
     if (!json_is_object(root)) {
-        seterr(errstr, errstr_size, "%s: expected a JSON object", name);
+        fs_errf(errstr, errstr_size, "%s: expected a JSON object", name);
         goto out;
     }
     const json_t *names = json_object_get(root, "feature_names");
     if (!json_is_array(names) || json_array_size(names) > 100000) {
-        seterr(errstr, errstr_size, "%s: feature_names: expected an array of names", name);
+        fs_errf(errstr, errstr_size, "%s: feature_names: expected an array of names", name);
         goto out;
     }
     if (compare_names(name, json_name_at, names, (int)json_array_size(names), errstr,
@@ -130,7 +121,7 @@ int fs_bundle_parse_metadata(const char *text, size_t len, const char *name, dou
     if (th != NULL) {
         double v = json_is_number(th) ? json_number_value(th) : -1.0;
         if (!(v >= 0.0 && v <= 1.0)) {
-            seterr(errstr, errstr_size, "%s: threshold: expected a number in [0, 1]", name);
+            fs_errf(errstr, errstr_size, "%s: threshold: expected a number in [0, 1]", name);
             goto out;
         }
         *threshold = v;
@@ -150,19 +141,19 @@ static char *read_file(const char *path, size_t max, size_t *len, char *errstr,
     *len = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        seterr(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
+        fs_errf(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     for (;;) {
         if (*len == cap) {
             if (cap >= max) {
-                seterr(errstr, errstr_size, "%s: larger than %zu bytes", path, max);
+                fs_errf(errstr, errstr_size, "%s: larger than %zu bytes", path, max);
                 goto fail;
             }
             size_t ncap = cap ? cap * 2 : 16384;
             char *nb = realloc(buf, ncap);
             if (nb == NULL) {
-                seterr(errstr, errstr_size, "%s: out of memory", path);
+                fs_errf(errstr, errstr_size, "%s: out of memory", path);
                 goto fail;
             }
             buf = nb;
@@ -174,7 +165,7 @@ static char *read_file(const char *path, size_t max, size_t *len, char *errstr,
             break;
     }
     if (ferror(f)) {
-        seterr(errstr, errstr_size, "%s: read error", path);
+        fs_errf(errstr, errstr_size, "%s: read error", path);
         goto fail;
     }
     fclose(f);
@@ -193,11 +184,11 @@ fs_bundle *fs_bundle_load(const char *dir, char *errstr, size_t errstr_size)
     size_t len;
     b = calloc(1, sizeof *b);
     if (b == NULL) {
-        seterr(errstr, errstr_size, "%s: out of memory", dir);
+        fs_errf(errstr, errstr_size, "%s: out of memory", dir);
         goto fail;
     }
     if ((size_t)snprintf(path, sizeof path, "%s/metadata.json", dir) >= sizeof path) {
-        seterr(errstr, errstr_size, "%s: path too long", dir);
+        fs_errf(errstr, errstr_size, "%s: path too long", dir);
         goto fail;
     }
     meta = read_file(path, METADATA_MAX_BYTES, &len, errstr, errstr_size);
@@ -213,7 +204,7 @@ fs_bundle *fs_bundle_load(const char *dir, char *errstr, size_t errstr_size)
     if (b->model == NULL)
         goto fail;
     if (fs_model_num_outputs(b->model) != 1) {
-        seterr(errstr, errstr_size, "%s: %d outputs per row; a fraud model has one", path,
+        fs_errf(errstr, errstr_size, "%s: %d outputs per row; a fraud model has one", path,
                fs_model_num_outputs(b->model));
         goto fail;
     }
@@ -328,13 +319,13 @@ static int batch_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
      * id[] is sized by it. */
     size_t len = strlen(t->transaction_id);
     if (len > FS_TXN_ID_MAX) {
-        seterr(b->err, sizeof b->err, "%s:%zu: transaction_id longer than %d", b->name,
+        fs_errf(b->err, sizeof b->err, "%s:%zu: transaction_id longer than %d", b->name,
                row->line, FS_TXN_ID_MAX);
         return 1;
     }
     if (fs_features_compute(b->bundle->stats, t, b->x + b->n * FS_FEATURES_N, why,
                             sizeof why) != 0) {
-        seterr(b->err, sizeof b->err, "%s:%zu: %s", b->name, row->line, why);
+        fs_errf(b->err, sizeof b->err, "%s:%zu: %s", b->name, row->line, why);
         return 1;
     }
     memcpy(b->id[b->n], t->transaction_id, len + 1);
@@ -358,7 +349,7 @@ int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, con
     int rc;
     score_batch *b = calloc(1, sizeof *b);
     if (b == NULL) {
-        seterr(errstr, errstr_size, "%s: out of memory", name);
+        fs_errf(errstr, errstr_size, "%s: out of memory", name);
         return -1;
     }
     b->bundle = bundle;
@@ -371,7 +362,7 @@ int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, con
                           errstr_size);
     if (rc > 0 && b->err[0] != '\0') {
         /* batch_row stopped the read with its own error. */
-        seterr(errstr, errstr_size, "%s", b->err);
+        fs_errf(errstr, errstr_size, "%s", b->err);
         rc = -1;
     } else if (rc > 0) {
         rc = 1;

@@ -3,6 +3,7 @@
  * See fs_features.h for what each feature means and how missing values are replaced.
  */
 #include "fs_features.h"
+#include "fs_err.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -67,16 +68,6 @@ const char *fs_features_all_name(int i)
     if (i < 0 || i >= FS_FEATURES_ALL_N)
         return NULL;
     return feature_names[i];
-}
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-    if (errstr == NULL || size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- string -> number hash map (open addressing, FNV-1a) ---- */
@@ -376,7 +367,7 @@ static int time_dow(int64_t t)
 int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_t errstr_size)
 {
     if (f->rows >= FIT_MAX_ROWS) {
-        seterr(errstr, errstr_size, "more than %lld training rows", FIT_MAX_ROWS);
+        fs_errf(errstr, errstr_size, "more than %lld training rows", FIT_MAX_ROWS);
         return -1;
     }
     for (int i = 0; i < NFREQ; i++) {
@@ -385,13 +376,13 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
         if (len == 0)
             continue; /* missing: not counted; it maps to frequency 0 */
         if (!valid_utf8(v, len)) {
-            seterr(errstr, errstr_size, "%s: not valid UTF-8", freq_cols[i]);
+            fs_errf(errstr, errstr_size, "%s: not valid UTF-8", freq_cols[i]);
             return -1;
         }
         int created;
         map_slot *s = map_upsert(&f->freq[i], v, len, &created);
         if (s == NULL) {
-            seterr(errstr, errstr_size, "%s: more than %u distinct values or out of memory",
+            fs_errf(errstr, errstr_size, "%s: more than %u distinct values or out of memory",
                    freq_cols[i], MAP_MAX_ENTRIES);
             return -1;
         }
@@ -400,7 +391,7 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
     for (int i = 0; i < NFILL; i++) {
         double v = fill_value(t, i);
         if (!isnan(v) && dvec_push(&f->num[i], v) != 0) {
-            seterr(errstr, errstr_size, "out of memory");
+            fs_errf(errstr, errstr_size, "out of memory");
             return -1;
         }
     }
@@ -411,7 +402,7 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
     size_t clen = strlen(t->cat_id);
     if (clen > 0 && !isnan(t->amount)) {
         if (!valid_utf8(t->cat_id, clen)) {
-            seterr(errstr, errstr_size, "cat_id: not valid UTF-8");
+            fs_errf(errstr, errstr_size, "cat_id: not valid UTF-8");
             return -1;
         }
         int created;
@@ -419,14 +410,14 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
         if (f->cats.n < MAX_CATEGORIES || map_find(&f->cats, t->cat_id, clen) != NULL)
             s = map_upsert(&f->cats, t->cat_id, clen, &created);
         if (s == NULL) {
-            seterr(errstr, errstr_size, "cat_id: more than %d distinct values or out of memory",
+            fs_errf(errstr, errstr_size, "cat_id: more than %d distinct values or out of memory",
                    MAX_CATEGORIES);
             return -1;
         }
         if (created) {
             dvec *na = realloc(f->cat_amounts, (f->ncats + 1) * sizeof *na);
             if (na == NULL) {
-                seterr(errstr, errstr_size, "out of memory");
+                fs_errf(errstr, errstr_size, "out of memory");
                 return -1;
             }
             f->cat_amounts = na;
@@ -434,7 +425,7 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
             s->count = (long long)f->ncats++;
         }
         if (dvec_push(&f->cat_amounts[s->count], t->amount) != 0) {
-            seterr(errstr, errstr_size, "out of memory");
+            fs_errf(errstr, errstr_size, "out of memory");
             return -1;
         }
     }
@@ -482,7 +473,7 @@ fs_stats *fs_stats_fitter_finish(fs_stats_fitter *f, char *errstr, size_t errstr
 {
     fs_stats *s = NULL;
     if (f->rows == 0) {
-        seterr(errstr, errstr_size, "no training rows");
+        fs_errf(errstr, errstr_size, "no training rows");
         goto fail;
     }
     s = calloc(1, sizeof *s);
@@ -518,7 +509,7 @@ fs_stats *fs_stats_fitter_finish(fs_stats_fitter *f, char *errstr, size_t errstr
     stats_derive(s);
     return s;
 oom:
-    seterr(errstr, errstr_size, "out of memory");
+    fs_errf(errstr, errstr_size, "out of memory");
 fail:
     fs_stats_free(s);
     return NULL;
@@ -574,13 +565,13 @@ int fs_stats_save(const fs_stats *s, const char *path, char *errstr, size_t errs
         goto oom;
     if (json_dump_file(root, path, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) !=
         0) {
-        seterr(errstr, errstr_size, "%s: cannot write: %s", path, strerror(errno));
+        fs_errf(errstr, errstr_size, "%s: cannot write: %s", path, strerror(errno));
         goto out;
     }
     rc = 0;
     goto out;
 oom:
-    seterr(errstr, errstr_size, "%s: out of memory building stats.json", path);
+    fs_errf(errstr, errstr_size, "%s: out of memory building stats.json", path);
 out:
     json_decref(root);
     json_decref(fill);
@@ -595,7 +586,7 @@ static int get_number(const json_t *obj, const char *key, const char *where, dou
 {
     const json_t *v = json_object_get(obj, key);
     if (v == NULL || !json_is_number(v) || !isfinite(json_number_value(v))) {
-        seterr(errstr, errstr_size, "%s: %s%s: expected a finite number", name, where, key);
+        fs_errf(errstr, errstr_size, "%s: %s%s: expected a finite number", name, where, key);
         return -1;
     }
     *out = json_number_value(v);
@@ -609,7 +600,7 @@ static int get_int(const json_t *obj, const char *key, const char *where, long l
     const json_t *v = json_object_get(obj, key);
     if (v == NULL || !json_is_integer(v) || json_integer_value(v) < lo ||
         json_integer_value(v) > hi) {
-        seterr(errstr, errstr_size, "%s: %s%s: expected an integer in [%lld, %lld]", name,
+        fs_errf(errstr, errstr_size, "%s: %s%s: expected an integer in [%lld, %lld]", name,
                where, key, lo, hi);
         return -1;
     }
@@ -624,21 +615,21 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
     json_t *root = NULL;
     json_error_t jerr;
     if (len > STATS_MAX_BYTES) {
-        seterr(errstr, errstr_size, "%s: larger than %u bytes", name, STATS_MAX_BYTES);
+        fs_errf(errstr, errstr_size, "%s: larger than %u bytes", name, STATS_MAX_BYTES);
         goto fail;
     }
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        seterr(errstr, errstr_size, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+        fs_errf(errstr, errstr_size, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
         goto fail;
     }
     if (!json_is_object(root)) {
-        seterr(errstr, errstr_size, "%s: expected a JSON object", name);
+        fs_errf(errstr, errstr_size, "%s: expected a JSON object", name);
         goto fail;
     }
     const json_t *fmt = json_object_get(root, "format");
     if (!json_is_string(fmt) || strcmp(json_string_value(fmt), STATS_FORMAT) != 0) {
-        seterr(errstr, errstr_size, "%s: format: expected \"%s\"", name, STATS_FORMAT);
+        fs_errf(errstr, errstr_size, "%s: format: expected \"%s\"", name, STATS_FORMAT);
         goto fail;
     }
     s = calloc(1, sizeof *s);
@@ -649,7 +640,7 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
         goto fail;
     const json_t *fill = json_object_get(root, "fill");
     if (!json_is_object(fill)) {
-        seterr(errstr, errstr_size, "%s: fill: expected an object", name);
+        fs_errf(errstr, errstr_size, "%s: fill: expected an object", name);
         goto fail;
     }
     for (int i = 0; i < NFILL; i++) {
@@ -662,13 +653,13 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
                                                          : HUGE_VAL;
         double lo = lim == HUGE_VAL ? 0.0 : -lim;
         if (!(s->fill[i] >= lo && s->fill[i] <= lim)) {
-            seterr(errstr, errstr_size, "%s: fill.%s: %.17g is out of range", name,
+            fs_errf(errstr, errstr_size, "%s: fill.%s: %.17g is out of range", name,
                    fill_names[i], s->fill[i]);
             goto fail;
         }
     }
     if (!(s->amount_p99 >= 0.0)) {
-        seterr(errstr, errstr_size, "%s: amount_p99: expected a number >= 0", name);
+        fs_errf(errstr, errstr_size, "%s: amount_p99: expected a number >= 0", name);
         goto fail;
     }
     long long h, d;
@@ -680,13 +671,13 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
 
     const json_t *freq = json_object_get(root, "frequency_counts");
     if (!json_is_object(freq)) {
-        seterr(errstr, errstr_size, "%s: frequency_counts: expected an object", name);
+        fs_errf(errstr, errstr_size, "%s: frequency_counts: expected an object", name);
         goto fail;
     }
     for (int i = 0; i < NFREQ; i++) {
         const json_t *m = json_object_get(freq, freq_cols[i]);
         if (!json_is_object(m)) {
-            seterr(errstr, errstr_size, "%s: frequency_counts.%s: expected an object", name,
+            fs_errf(errstr, errstr_size, "%s: frequency_counts.%s: expected an object", name,
                    freq_cols[i]);
             goto fail;
         }
@@ -697,14 +688,14 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
             size_t klen = strlen(key);
             if (!json_is_integer(v) || json_integer_value(v) < 1 ||
                 json_integer_value(v) > s->rows) {
-                seterr(errstr, errstr_size,
+                fs_errf(errstr, errstr_size,
                        "%s: frequency_counts.%s: value \"%.64s\": expected a count in [1, "
                        "rows]",
                        name, freq_cols[i], key);
                 goto fail;
             }
             if (klen == 0 || klen >= FS_TXN_TEXT_MAX) {
-                seterr(errstr, errstr_size,
+                fs_errf(errstr, errstr_size,
                        "%s: frequency_counts.%s: a value of length %zu (expected 1..%d)", name,
                        freq_cols[i], klen, FS_TXN_TEXT_MAX - 1);
                 goto fail;
@@ -718,7 +709,7 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
     }
     const json_t *cats = json_object_get(root, "category_median_amount");
     if (!json_is_object(cats)) {
-        seterr(errstr, errstr_size, "%s: category_median_amount: expected an object", name);
+        fs_errf(errstr, errstr_size, "%s: category_median_amount: expected an object", name);
         goto fail;
     }
     const char *key;
@@ -729,7 +720,7 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
         if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
             json_number_value(v) < 0.0 || klen == 0 ||
             klen >= FS_TXN_TEXT_MAX) {
-            seterr(errstr, errstr_size,
+            fs_errf(errstr, errstr_size,
                    "%s: category_median_amount \"%.64s\": expected a non-empty name and a "
                    "finite number >= 0",
                    name, key);
@@ -745,7 +736,7 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
     json_decref(root);
     return s;
 oom:
-    seterr(errstr, errstr_size, "%s: out of memory or too many values", name);
+    fs_errf(errstr, errstr_size, "%s: out of memory or too many values", name);
 fail:
     json_decref(root);
     fs_stats_free(s);
@@ -759,19 +750,19 @@ fs_stats *fs_stats_load(const char *path, char *errstr, size_t errstr_size)
     size_t len = 0, cap = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        seterr(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
+        fs_errf(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     for (;;) {
         if (len == cap) {
             if (cap >= STATS_MAX_BYTES) {
-                seterr(errstr, errstr_size, "%s: larger than %u bytes", path, STATS_MAX_BYTES);
+                fs_errf(errstr, errstr_size, "%s: larger than %u bytes", path, STATS_MAX_BYTES);
                 goto out;
             }
             size_t ncap = cap ? cap * 2 : 65536;
             char *nb = realloc(buf, ncap);
             if (nb == NULL) {
-                seterr(errstr, errstr_size, "%s: out of memory", path);
+                fs_errf(errstr, errstr_size, "%s: out of memory", path);
                 goto out;
             }
             buf = nb;
@@ -783,7 +774,7 @@ fs_stats *fs_stats_load(const char *path, char *errstr, size_t errstr_size)
             break;
     }
     if (ferror(f)) {
-        seterr(errstr, errstr_size, "%s: read error", path);
+        fs_errf(errstr, errstr_size, "%s: read error", path);
         goto out;
     }
     s = fs_stats_load_buffer(buf, len, path, errstr, errstr_size);
@@ -829,7 +820,7 @@ static int compute(const fs_stats *s, const fs_txn *t, double *x, int n, char *e
                    size_t errstr_size)
 {
     if (s == NULL || t == NULL || x == NULL) {
-        seterr(errstr, errstr_size, "features: no statistics, record or output");
+        fs_errf(errstr, errstr_size, "features: no statistics, record or output");
         return -1;
     }
     double amount = or_fill(t->amount, s->fill[FILL_AMOUNT]);

@@ -7,6 +7,7 @@
  * fs_txn_from_strings, so the record handed out is exactly what a reader of the CSV gets.
  */
 #include "fs_gen.h"
+#include "fs_err.h"
 
 #include <errno.h>
 #include <math.h>
@@ -449,19 +450,6 @@ struct fs_gen {
     fs_txn txn;
 };
 
-static void errf(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (errstr == NULL || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
 const char *fs_gen_category(int i)
 {
     return i >= 0 && i < FS_GEN_NCATEGORIES ? categories[i] : NULL;
@@ -559,21 +547,21 @@ fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
     if (o.merchants == 0)
         o.merchants = 700;
     if (!(o.fraud_rate >= 0.0 && o.fraud_rate <= 0.5)) {
-        errf(errstr, errstr_size, "fraud rate %g outside [0, 0.5]", o.fraud_rate);
+        fs_errf(errstr, errstr_size, "fraud rate %g outside [0, 0.5]", o.fraud_rate);
         return NULL;
     }
     if (o.customers < 1 || o.customers > 100000) {
-        errf(errstr, errstr_size, "customers %d outside [1, 100000]", o.customers);
+        fs_errf(errstr, errstr_size, "customers %d outside [1, 100000]", o.customers);
         return NULL;
     }
     if (o.merchants < FS_GEN_NCATEGORIES || o.merchants > 10000) {
-        errf(errstr, errstr_size, "merchants %d outside [%d, 10000]", o.merchants,
+        fs_errf(errstr, errstr_size, "merchants %d outside [%d, 10000]", o.merchants,
              FS_GEN_NCATEGORIES);
         return NULL;
     }
     /* Years 1..9999 print as YYYY; keep a margin for the run itself. */
     if (o.start < -62135596800LL || o.start > 253202544000LL) {
-        errf(errstr, errstr_size, "start outside the years 1..9990");
+        fs_errf(errstr, errstr_size, "start outside the years 1..9990");
         return NULL;
     }
     fs_gen *g = calloc(1, sizeof *g);
@@ -611,7 +599,7 @@ fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
     g->mean_episode = 7.5;      /* fraud events per episode: 3..12 */
     return g;
 oom:
-    errf(errstr, errstr_size, "out of memory");
+    fs_errf(errstr, errstr_size, "out of memory");
     fs_gen_free(g);
     return NULL;
 }
@@ -965,7 +953,7 @@ int fs_gen_write_csv(FILE *out, const fs_gen_opts *o, uint64_t rows, int with_ta
         const char *const *values;
         const size_t *lens;
         if (fs_gen_next(g, &t, &values, &lens) != 0) {
-            errf(errstr, errstr_size, "row %llu: generator failed (out of memory, or past the year 9999)",
+            fs_errf(errstr, errstr_size, "row %llu: generator failed (out of memory, or past the year 9999)",
                  (unsigned long long)i);
             goto out;
         }
@@ -983,12 +971,12 @@ int fs_gen_write_csv(FILE *out, const fs_gen_opts *o, uint64_t rows, int with_ta
         line[pos++] = '\n';
         fwrite(line, 1, pos, out);
         if (ferror(out)) {
-            errf(errstr, errstr_size, "write error: %s", strerror(errno));
+            fs_errf(errstr, errstr_size, "write error: %s", strerror(errno));
             goto out;
         }
     }
     if (fflush(out) != 0 || ferror(out)) {
-        errf(errstr, errstr_size, "write error: %s", strerror(errno));
+        fs_errf(errstr, errstr_size, "write error: %s", strerror(errno));
         goto out;
     }
     rc = 0;

@@ -7,6 +7,7 @@
  * needs to be buffered.
  */
 #include "fs_multipart.h"
+#include "fs_err.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -42,16 +43,6 @@ struct fs_multipart {
     fs_multipart_part part;
     char err[256];
 };
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (errstr == NULL || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
 
 static int fail(fs_multipart *mp, const char *fmt, ...)
 {
@@ -178,27 +169,27 @@ int fs_multipart_boundary(const char *content_type, char *out, size_t out_size, 
 {
     static const char want[] = "multipart/form-data";
     if (content_type == NULL) {
-        set_err(errstr, errstr_size, "no Content-Type; expected %s", want);
+        fs_errf(errstr, errstr_size, "no Content-Type; expected %s", want);
         return -1;
     }
     const char *s = skip_ws(content_type);
     size_t wlen = sizeof want - 1;
     if (strncasecmp(s, want, wlen) != 0 ||
         (s[wlen] != '\0' && s[wlen] != ';' && s[wlen] != ' ' && s[wlen] != '\t')) {
-        set_err(errstr, errstr_size, "Content-Type is not %s", want);
+        fs_errf(errstr, errstr_size, "Content-Type is not %s", want);
         return -1;
     }
     struct boundary_ctx b = {out, out_size, 0};
     if (out_size == 0 || parse_params(s + wlen, boundary_sink, &b) != 0) {
-        set_err(errstr, errstr_size, "Content-Type: malformed parameters");
+        fs_errf(errstr, errstr_size, "Content-Type: malformed parameters");
         return -1;
     }
     if (!b.found) {
-        set_err(errstr, errstr_size, "Content-Type: no boundary parameter");
+        fs_errf(errstr, errstr_size, "Content-Type: no boundary parameter");
         return -1;
     }
     if (!valid_boundary(out, strlen(out))) {
-        set_err(errstr, errstr_size, "Content-Type: boundary must be 1..%d characters of "
+        fs_errf(errstr, errstr_size, "Content-Type: boundary must be 1..%d characters of "
                 "letters, digits and '()+_,-./:=? ", FS_MULTIPART_BOUNDARY_MAX);
         return -1;
     }
@@ -211,12 +202,12 @@ fs_multipart *fs_multipart_new(const char *boundary, const fs_multipart_callback
     fs_multipart *mp = NULL;
     size_t blen = boundary != NULL ? strnlen(boundary, FS_MULTIPART_BOUNDARY_MAX + 1) : 0;
     if (boundary == NULL || !valid_boundary(boundary, blen)) {
-        set_err(errstr, errstr_size, "invalid multipart boundary");
+        fs_errf(errstr, errstr_size, "invalid multipart boundary");
         goto out;
     }
     mp = calloc(1, sizeof *mp);
     if (mp == NULL) {
-        set_err(errstr, errstr_size, "out of memory");
+        fs_errf(errstr, errstr_size, "out of memory");
         goto out;
     }
     memcpy(mp->delim, "\r\n--", 4);

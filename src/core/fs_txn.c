@@ -2,6 +2,7 @@
  * fs_txn: typed, validated transaction records from CSV cells or a JSON `data` object.
  */
 #include "fs_txn.h"
+#include "fs_err.h"
 
 #include <errno.h>
 #include <math.h>
@@ -52,19 +53,6 @@ int fs_txn_field_is_numeric(enum fs_txn_field f)
     default:
         return 0;
     }
-}
-
-static void errf(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (errstr == NULL || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
 }
 
 /* A short, printable rendering of a bad value for an error message: at most EXCERPT_MAX
@@ -193,12 +181,12 @@ int fs_parse_number(const char *s, size_t len, double *out, char *errstr, size_t
     }
     if (mant == 0 || i != len) {
         excerpt(ex, sizeof ex, s, len);
-        errf(errstr, errstr_size, "not a number: \"%s\"", ex);
+        fs_errf(errstr, errstr_size, "not a number: \"%s\"", ex);
         return -1;
     }
     if (len > NUMBER_MAX) {
         excerpt(ex, sizeof ex, s, len);
-        errf(errstr, errstr_size, "number longer than %d characters: \"%s\"", NUMBER_MAX, ex);
+        fs_errf(errstr, errstr_size, "number longer than %d characters: \"%s\"", NUMBER_MAX, ex);
         return -1;
     }
     /* Clinger's fast path: up to 15 significant digits and a power of ten up to 22 are
@@ -241,7 +229,7 @@ int fs_parse_number(const char *s, size_t len, double *out, char *errstr, size_t
     double v = strtod(buf, &end);
     if (end != buf + len || !isfinite(v)) {
         excerpt(ex, sizeof ex, s, len);
-        errf(errstr, errstr_size, "number out of range: \"%s\"", ex);
+        fs_errf(errstr, errstr_size, "number out of range: \"%s\"", ex);
         return -1;
     }
     *out = v;
@@ -257,14 +245,14 @@ static int check_range(enum fs_txn_field f, double v, char *errstr, size_t errst
     case FS_F_LAT:
     case FS_F_MERCHANT_LAT:
         if (v < -90.0 || v > 90.0) {
-            errf(errstr, errstr_size, "latitude %.17g outside [-90, 90]", v);
+            fs_errf(errstr, errstr_size, "latitude %.17g outside [-90, 90]", v);
             return -1;
         }
         return 0;
     case FS_F_LON:
     case FS_F_MERCHANT_LON:
         if (v < -180.0 || v > 180.0) {
-            errf(errstr, errstr_size, "longitude %.17g outside [-180, 180]", v);
+            fs_errf(errstr, errstr_size, "longitude %.17g outside [-180, 180]", v);
             return -1;
         }
         return 0;
@@ -272,7 +260,7 @@ static int check_range(enum fs_txn_field f, double v, char *errstr, size_t errst
     case FS_F_POPULATION_CITY:
     case FS_F_POST_CODE:
         if (v < 0.0) {
-            errf(errstr, errstr_size, "negative value %.17g", v);
+            fs_errf(errstr, errstr_size, "negative value %.17g", v);
             return -1;
         }
         return 0;
@@ -399,24 +387,24 @@ static int set_string(fs_txn *t, enum fs_txn_field f, const char *s, size_t len,
 {
     char ex[EXCERPT_MAX * 4 + 8];
     if (!valid_text(s, len)) {
-        errf(errstr, errstr_size, "not valid UTF-8 text (or contains a NUL byte)");
+        fs_errf(errstr, errstr_size, "not valid UTF-8 text (or contains a NUL byte)");
         return -1;
     }
     if (f == FS_F_TRANSACTION_TIME) {
         if (len == 0) {
-            errf(errstr, errstr_size, "missing (required)");
+            fs_errf(errstr, errstr_size, "missing (required)");
             return -1;
         }
         if (fs_parse_time(s, len, &t->time) != 0) {
             excerpt(ex, sizeof ex, s, len);
-            errf(errstr, errstr_size,
+            fs_errf(errstr, errstr_size,
                  "not a valid time \"YYYY-MM-DD HH:MM[:SS]\": \"%s\"", ex);
             return -1;
         }
     }
     const char *p = txn_store(t, s, len);
     if (p == NULL) {
-        errf(errstr, errstr_size, "record text longer than %d bytes", FS_TXN_TEXT_MAX);
+        fs_errf(errstr, errstr_size, "record text longer than %d bytes", FS_TXN_TEXT_MAX);
         return -1;
     }
     *string_slot(t, f) = p;
@@ -446,13 +434,13 @@ static int valid_id(const char *s, size_t len)
 static int set_id(fs_txn *t, const char *s, size_t len, char *errstr, size_t errstr_size)
 {
     if (len > 0 && !valid_id(s, len)) {
-        errf(errstr, errstr_size, "transaction_id: expected 1..%d printable ASCII characters",
+        fs_errf(errstr, errstr_size, "transaction_id: expected 1..%d printable ASCII characters",
              FS_TXN_ID_MAX);
         return -1;
     }
     const char *p = txn_store(t, s, len);
     if (p == NULL) {
-        errf(errstr, errstr_size, "record text longer than %d bytes", FS_TXN_TEXT_MAX);
+        fs_errf(errstr, errstr_size, "record text longer than %d bytes", FS_TXN_TEXT_MAX);
         return -1;
     }
     t->transaction_id = p;
@@ -468,7 +456,7 @@ static int set_target_text(fs_txn *t, const char *s, size_t len, char *errstr,
         return 0;
     }
     excerpt(ex, sizeof ex, s, len);
-    errf(errstr, errstr_size, "target: expected 0 or 1, got \"%s\"", ex);
+    fs_errf(errstr, errstr_size, "target: expected 0 or 1, got \"%s\"", ex);
     return -1;
 }
 
@@ -493,7 +481,7 @@ int fs_txn_from_strings(fs_txn *t, const char *const values[FS_TXN_NFIELDS],
         }
         if (rc != 0) {
             bad = f;
-            errf(errstr, errstr_size, "%s: %s", field_names[f], why);
+            fs_errf(errstr, errstr_size, "%s: %s", field_names[f], why);
             goto fail;
         }
     }
@@ -531,7 +519,7 @@ int fs_txn_from_json(fs_txn *t, const json_t *data, char *errstr, size_t errstr_
     char why[256];
     txn_init(t);
     if (!json_is_object(data)) {
-        errf(errstr, errstr_size, "data: expected an object, got %s",
+        fs_errf(errstr, errstr_size, "data: expected an object, got %s",
              data ? json_type_name(data) : "nothing");
         return -1;
     }
@@ -568,7 +556,7 @@ int fs_txn_from_json(fs_txn *t, const json_t *data, char *errstr, size_t errstr_
             }
         }
         if (rc != 0) {
-            errf(errstr, errstr_size, "data.%s: %s", field_names[f], why);
+            fs_errf(errstr, errstr_size, "data.%s: %s", field_names[f], why);
             return -1;
         }
     }
@@ -580,7 +568,7 @@ int fs_txn_from_json(fs_txn *t, const json_t *data, char *errstr, size_t errstr_
         else if (json_is_string(target) && json_string_length(target) == 1)
             tv = json_string_value(target)[0] - '0';
         if (tv != 0 && tv != 1) {
-            errf(errstr, errstr_size, "data.target: expected 0 or 1");
+            fs_errf(errstr, errstr_size, "data.target: expected 0 or 1");
             return -1;
         }
         t->target = (int)tv;
@@ -642,13 +630,13 @@ static void where_errf(char *errstr, size_t errstr_size, const char *name, size_
                        size_t column, const char *why)
 {
     if (name != NULL && column > 0)
-        errf(errstr, errstr_size, "%s:%zu:%zu: %s", name, line, column, why);
+        fs_errf(errstr, errstr_size, "%s:%zu:%zu: %s", name, line, column, why);
     else if (name != NULL)
-        errf(errstr, errstr_size, "%s:%zu: %s", name, line, why);
+        fs_errf(errstr, errstr_size, "%s:%zu: %s", name, line, why);
     else if (column > 0)
-        errf(errstr, errstr_size, "line %zu, column %zu: %s", line, column, why);
+        fs_errf(errstr, errstr_size, "line %zu, column %zu: %s", line, column, why);
     else
-        errf(errstr, errstr_size, "line %zu: %s", line, why);
+        fs_errf(errstr, errstr_size, "line %zu: %s", line, why);
 }
 
 /* Maps a header; on error *column (0 = the whole line) and the reason without the place. */
@@ -676,7 +664,7 @@ static int map_header(fs_txn_columns *cols, const fs_csv_row *header, size_t *co
             continue;
         if (*slot >= 0) {
             excerpt(ex, sizeof ex, name, len);
-            errf(why, why_size, "column \"%s\" appears twice", ex);
+            fs_errf(why, why_size, "column \"%s\" appears twice", ex);
             *column = i + 1;
             return -1;
         }
@@ -684,7 +672,7 @@ static int map_header(fs_txn_columns *cols, const fs_csv_row *header, size_t *co
     }
     for (int f = 0; f < FS_TXN_NFIELDS; f++) {
         if (cols->col[f] < 0) {
-            errf(why, why_size, "missing column \"%s\"", field_names[f]);
+            fs_errf(why, why_size, "missing column \"%s\"", field_names[f]);
             *column = 0;
             return -1;
         }
@@ -715,7 +703,7 @@ static int parse_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *ro
     int bad = -1;
     *column = 0;
     if (row->nfields != cols->ncols) {
-        errf(why, why_size, "expected %zu fields, got %zu", cols->ncols, row->nfields);
+        fs_errf(why, why_size, "expected %zu fields, got %zu", cols->ncols, row->nfields);
         return -1;
     }
     for (int f = 0; f < FS_TXN_NFIELDS; f++) {
@@ -727,7 +715,7 @@ static int parse_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *ro
         size_t c = (size_t)cols->transaction_id_col;
         id = row->fields[c];
         if (row->lens[c] > 0 && !valid_id(id, row->lens[c])) {
-            errf(why, why_size, "transaction_id: expected 1..%d printable ASCII characters",
+            fs_errf(why, why_size, "transaction_id: expected 1..%d printable ASCII characters",
                  FS_TXN_ID_MAX);
             *column = c + 1;
             return -1;
@@ -739,7 +727,7 @@ static int parse_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *ro
         if (!(row->lens[c] == 1 && (target[0] == '0' || target[0] == '1'))) {
             char ex[EXCERPT_MAX * 4 + 8];
             excerpt(ex, sizeof ex, target, row->lens[c]);
-            errf(why, why_size, "target: expected 0 or 1, got \"%s\"", ex);
+            fs_errf(why, why_size, "target: expected 0 or 1, got \"%s\"", ex);
             *column = c + 1;
             return -1;
         }
@@ -795,7 +783,7 @@ static int callback_result(fs_txn_reader *r, const fs_csv_row *row, int rc, cons
     if (rc >= 0)
         return rc;
     char why[64];
-    errf(why, sizeof why, "the %s callback failed", which);
+    fs_errf(why, sizeof why, "the %s callback failed", which);
     where_errf(r->err, sizeof r->err, r->name, row->line, 0, why);
     r->failed = 1;
     return -1;
@@ -882,9 +870,9 @@ static void csv_error(fs_txn_reader *r)
         }
     }
     if (r->name != NULL)
-        errf(r->err, sizeof r->err, "%s: %s", r->name, e);
+        fs_errf(r->err, sizeof r->err, "%s: %s", r->name, e);
     else
-        errf(r->err, sizeof r->err, "%s", e);
+        fs_errf(r->err, sizeof r->err, "%s", e);
 }
 
 static int reader_result(fs_txn_reader *r, int rc)
@@ -932,7 +920,7 @@ int fs_txn_read_file(FILE *in, const char *name, fs_txn_reader_cb cb,
     fs_txn_reader *r = fs_txn_reader_new(cb, opaque);
     buf = malloc(READ_CHUNK);
     if (r == NULL || buf == NULL) {
-        errf(errstr, errstr_size, "%s%sout of memory", prefix, sep);
+        fs_errf(errstr, errstr_size, "%s%sout of memory", prefix, sep);
         goto out;
     }
     fs_txn_reader_set_name(r, name);
@@ -946,7 +934,7 @@ int fs_txn_read_file(FILE *in, const char *name, fs_txn_reader_cb cb,
         }
         if (n < READ_CHUNK) {
             if (ferror(in)) {
-                errf(errstr, errstr_size, "%s%sread error: %s", prefix, sep, strerror(errno));
+                fs_errf(errstr, errstr_size, "%s%sread error: %s", prefix, sep, strerror(errno));
                 rc = -1;
                 goto out;
             }
@@ -959,7 +947,7 @@ int fs_txn_read_file(FILE *in, const char *name, fs_txn_reader_cb cb,
     goto out;
 fail:
     if (rc == -1)
-        errf(errstr, errstr_size, "%s", fs_txn_reader_error(r));
+        fs_errf(errstr, errstr_size, "%s", fs_txn_reader_error(r));
 out:
     free(buf);
     fs_txn_reader_free(r);

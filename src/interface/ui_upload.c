@@ -2,6 +2,7 @@
  * The upload pipeline: multipart -> CSV -> validation -> Kafka, one chunk at a time.
  */
 #include "ui_upload.h"
+#include "fs_err.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -88,24 +89,12 @@ struct ui_uploads {
     svc_gauge *m_in_flight;
 };
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    va_list ap;
-    if (errstr == NULL || errstr_size == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
 ui_uploads *ui_uploads_new(rd_kafka_t *rk, const char *topic, const ui_upload_limits *limits,
                            svc_metrics *metrics, char *errstr, size_t errstr_size)
 {
     ui_uploads *u = calloc(1, sizeof *u);
     if (u == NULL) {
-        set_err(errstr, errstr_size, "uploads: out of memory");
+        fs_errf(errstr, errstr_size, "uploads: out of memory");
         return NULL;
     }
     u->rk = rk;
