@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_io.h"
 #include "fraudctl.h"
 #include "fs_features.h"
 #include "fs_txn.h"
@@ -109,16 +110,12 @@ int cmd_features(int argc, char **argv)
         fprintf(stderr, "fraudctl features: %s\n", err);
         goto out;
     }
-    in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
-    if (in == NULL) {
-        fprintf(stderr, "fraudctl features: %s: cannot open: %s\n", input, strerror(errno));
+    in = cli_open_input("features", input);
+    if (in == NULL)
         goto out;
-    }
-    out = output ? fopen(output, "wb") : stdout;
-    if (out == NULL) {
-        fprintf(stderr, "fraudctl features: %s: cannot create: %s\n", output, strerror(errno));
+    out = cli_open_output("features", output);
+    if (out == NULL)
         goto out;
-    }
     setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     for (int i = 0; i < n; i++)
         fprintf(out, i ? ",%s" : "%s", fs_features_all_name(i));
@@ -134,21 +131,14 @@ int cmd_features(int argc, char **argv)
         fprintf(stderr, "fraudctl features: %s\n", r > 0 ? ctx.err : err);
         goto out;
     }
-    if (fflush(out) != 0 || ferror(out)) {
-        fprintf(stderr, "fraudctl features: %s: write error: %s\n", output ? output : "stdout",
-                strerror(errno));
+    int closed = cli_close_output("features", output, out);
+    out = NULL;
+    if (closed != 0)
         goto out;
-    }
     rc = FS_EXIT_OK;
 out:
-    if (in != NULL && in != stdin)
-        fclose(in);
-    if (out != NULL && out != stdout && fclose(out) != 0 && rc == FS_EXIT_OK) {
-        fprintf(stderr, "fraudctl features: %s: write error: %s\n", output, strerror(errno));
-        rc = FS_EXIT_FAILURE;
-    }
-    if (out == stdout)
-        fflush(stdout);
+    cli_close_input(in);
+    cli_discard_output(out);
     fs_stats_free(stats);
     return rc;
 }

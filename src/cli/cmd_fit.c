@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_io.h"
 #include "fraudctl.h"
 #include "fs_features.h"
 #include "fs_txn.h"
@@ -68,11 +69,9 @@ int cmd_fit(int argc, char **argv)
         fprintf(stderr, "fraudctl fit: %s: path too long\n", outdir);
         return FS_EXIT_USAGE;
     }
-    in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
-    if (in == NULL) {
-        fprintf(stderr, "fraudctl fit: %s: cannot open: %s\n", input, strerror(errno));
+    in = cli_open_input("fit", input);
+    if (in == NULL)
         goto out;
-    }
     ctx.fitter = fs_stats_fitter_new();
     ctx.name = input;
     if (ctx.fitter == NULL) {
@@ -101,8 +100,7 @@ int cmd_fit(int argc, char **argv)
     fprintf(stderr, "fraudctl fit: %lld rows -> %s\n", fs_stats_rows(stats), path);
     rc = FS_EXIT_OK;
 out:
-    if (in != NULL && in != stdin)
-        fclose(in);
+    cli_close_input(in);
     fs_stats_free(stats);
     fs_stats_fitter_free(ctx.fitter);
     return rc;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_io.h"
 #include "fraudctl.h"
 #include "fs_gen.h"
 #include "fs_txn.h"
@@ -135,26 +136,21 @@ int cmd_generate(int argc, char **argv)
         return FS_EXIT_USAGE;
     }
     int rc = FS_EXIT_FAILURE;
-    FILE *out = stdout;
     char err[256];
-    if (output != NULL) {
-        out = fopen(output, "wb");
-        if (out == NULL) {
-            fprintf(stderr, "fraudctl generate: %s: %s\n", output, strerror(errno));
-            return FS_EXIT_FAILURE;
-        }
-    }
+    FILE *out = cli_open_output("generate", output);
+    if (out == NULL)
+        return FS_EXIT_FAILURE;
     static char obuf[1 << 16];
     setvbuf(out, obuf, _IOFBF, sizeof obuf);
     if (fs_gen_write_csv(out, &o, rows, with_target, err, sizeof err) != 0) {
-        fprintf(stderr, "fraudctl generate: %s: %s\n", output ? output : "stdout", err);
+        fprintf(stderr, "fraudctl generate: %s: %s\n", cli_name(output, "stdout"), err);
         goto out;
     }
     rc = FS_EXIT_OK;
 out:
-    if (output != NULL && fclose(out) != 0 && rc == FS_EXIT_OK) {
-        fprintf(stderr, "fraudctl generate: %s: %s\n", output, strerror(errno));
+    if (rc != FS_EXIT_OK)
+        cli_discard_output(out);
+    else if (cli_close_output("generate", output, out) != 0)
         rc = FS_EXIT_FAILURE;
-    }
     return rc;
 }

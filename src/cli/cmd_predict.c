@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli_io.h"
 #include "fraudctl.h"
 #include "fs_csv.h"
 #include "fs_model.h"
@@ -310,23 +311,19 @@ int cmd_predict(int argc, char **argv)
     c.model = model;
     c.nf = fs_model_num_features(model);
     c.nout = fs_model_num_outputs(model);
-    const char *input_name = input ? input : "stdin";
+    const char *input_name = cli_name(input, "stdin");
     c.x = calloc((size_t)PREDICT_BLOCK * (size_t)c.nf, sizeof(double));
     c.y = calloc((size_t)PREDICT_BLOCK * (size_t)c.nout * ((size_t)c.nf + 1), sizeof(double));
     if (c.x == NULL || c.y == NULL) {
         fprintf(stderr, "fraudctl predict: out of memory\n");
         goto out;
     }
-    in = input ? fopen(input, "rb") : stdin;
-    if (in == NULL) {
-        fprintf(stderr, "fraudctl predict: %s: cannot open: %s\n", input, strerror(errno));
+    in = cli_open_input("predict", input);
+    if (in == NULL)
         goto out;
-    }
-    c.out = output ? fopen(output, "w") : stdout;
-    if (c.out == NULL) {
-        fprintf(stderr, "fraudctl predict: %s: cannot create: %s\n", output, strerror(errno));
+    c.out = cli_open_output("predict", output);
+    if (c.out == NULL)
         goto out;
-    }
     csv = fs_csv_new(on_row, &c, PREDICT_MAX_FIELD, PREDICT_MAX_FIELDS);
     if (csv == NULL) {
         fprintf(stderr, "fraudctl predict: out of memory\n");
@@ -356,19 +353,15 @@ int cmd_predict(int argc, char **argv)
         fprintf(stderr, "fraudctl predict: %s: %s\n", input_name, c.err);
         goto out;
     }
-    if (fflush(c.out) != 0) {
-        fprintf(stderr, "fraudctl predict: %s: write error\n", output ? output : "stdout");
+    int closed = cli_close_output("predict", output, c.out);
+    c.out = NULL;
+    if (closed != 0)
         goto out;
-    }
     rc = FS_EXIT_OK;
 out:
     fs_csv_free(csv);
-    if (in != NULL && in != stdin)
-        fclose(in);
-    if (c.out != NULL && c.out != stdout && fclose(c.out) != 0 && rc == FS_EXIT_OK) {
-        fprintf(stderr, "fraudctl predict: %s: write error\n", output);
-        rc = FS_EXIT_FAILURE;
-    }
+    cli_close_input(in);
+    cli_discard_output(c.out);
     for (size_t i = 0; i < c.ncols; i++)
         free(c.names[i]);
     free(c.names);

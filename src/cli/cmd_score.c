@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_io.h"
 #include "fraudctl.h"
 #include "fs_bundle.h"
 
@@ -104,16 +105,12 @@ int cmd_score(int argc, char **argv)
         fprintf(stderr, "fraudctl score: %s\n", err);
         goto out;
     }
-    in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
-    if (in == NULL) {
-        fprintf(stderr, "fraudctl score: %s: cannot open: %s\n", input, strerror(errno));
+    in = cli_open_input("score", input);
+    if (in == NULL)
         goto out;
-    }
-    out = output ? fopen(output, "wb") : stdout;
-    if (out == NULL) {
-        fprintf(stderr, "fraudctl score: %s: cannot create: %s\n", output, strerror(errno));
+    out = cli_open_output("score", output);
+    if (out == NULL)
         goto out;
-    }
     setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     fputs("row,transaction_id,score,fraud_flag\n", out);
     ctx.threshold = fs_bundle_threshold(bundle);
@@ -124,11 +121,10 @@ int cmd_score(int argc, char **argv)
         fprintf(stderr, "fraudctl score: %s\n", err);
         goto out;
     }
-    if (fflush(out) != 0 || ferror(out)) {
-        fprintf(stderr, "fraudctl score: %s: write error: %s\n", output ? output : "stdout",
-                strerror(errno));
+    int closed = cli_close_output("score", output, out);
+    out = NULL;
+    if (closed != 0)
         goto out;
-    }
     if (ctx.invalid > 0) {
         fprintf(stderr, "fraudctl score: %zu rows scored, %zu invalid rows skipped%s\n",
                 ctx.scored, ctx.invalid,
@@ -137,14 +133,8 @@ int cmd_score(int argc, char **argv)
     }
     rc = FS_EXIT_OK;
 out:
-    if (in != NULL && in != stdin)
-        fclose(in);
-    if (out != NULL && out != stdout && fclose(out) != 0 && rc == FS_EXIT_OK) {
-        fprintf(stderr, "fraudctl score: %s: write error: %s\n", output, strerror(errno));
-        rc = FS_EXIT_FAILURE;
-    }
-    if (out == stdout)
-        fflush(stdout);
+    cli_close_input(in);
+    cli_discard_output(out);
     fs_bundle_free(bundle);
     return rc;
 }

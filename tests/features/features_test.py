@@ -456,6 +456,30 @@ def score_skips_and_reports_invalid_rows():
     assert list(s["row"]) == [0, 2], list(s["row"])
 
 
+@case
+def a_full_disk_is_an_error_for_every_writer():
+    # Every subcommand that writes must notice a lost write (here /dev/full), on stdout as
+    # well as on --output, and say so once: a short file that looks complete is data lost.
+    src = os.path.join(W, "full_src.csv")
+    fraudctl("generate", "--rows", "200", "--seed", "5", "--no-target", "--output", src)
+    runs = [
+        ("generate", "--rows", "200", "--seed", "5"),
+        ("features", "--model-dir", BUNDLE, "--input", src),
+        ("score", "--model-dir", BUNDLE, "--input", src),
+        ("predict", "--model", os.path.join(BUNDLE, "model.txt"), "--input",
+         os.path.join(W, "full_matrix.csv")),
+    ]
+    fraudctl("features", "--model-dir", BUNDLE, "--input", src, "--output",
+             os.path.join(W, "full_matrix.csv"))
+    for args in runs:
+        for target in (None, "/dev/full"):
+            cmd = [FRAUDCTL, *args] + (["--output", target] if target else [])
+            with open("/dev/full", "wb") as full:
+                p = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True)
+            assert p.returncode == 1, (args[0], target, p.returncode, p.stderr)
+            assert p.stderr.count("write error") == 1, (args[0], target, p.stderr)
+
+
 def main():
     passed = failed = 0
     try:
