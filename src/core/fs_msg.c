@@ -11,6 +11,7 @@
  * reference path; tests/unit/test_msg_fast.c and the fuzz harnesses check that.
  */
 #include "fs_msg.h"
+#include "fs_err.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -20,19 +21,6 @@
 #include <string.h>
 
 #include <jansson.h>
-
-static void errf(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (errstr == NULL || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
 
 static int id_ok(const char *s, size_t len)
 {
@@ -50,11 +38,11 @@ static json_t *load_object(const char *payload, size_t len, char *errstr, size_t
     json_error_t je;
     json_t *root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL) {
-        errf(errstr, errstr_size, "not JSON: %s (at byte %d)", je.text, je.position);
+        fs_errf(errstr, errstr_size, "not JSON: %s (at byte %d)", je.text, je.position);
         return NULL;
     }
     if (!json_is_object(root)) {
-        errf(errstr, errstr_size, "not JSON: expected an object");
+        fs_errf(errstr, errstr_size, "not JSON: expected an object");
         json_decref(root);
         return NULL;
     }
@@ -66,15 +54,15 @@ static const char *get_id(json_t *root, size_t *len, char *errstr, size_t errstr
 {
     json_t *id = json_object_get(root, "transaction_id");
     if (id == NULL || json_is_null(id)) {
-        errf(errstr, errstr_size, "missing transaction_id");
+        fs_errf(errstr, errstr_size, "missing transaction_id");
         return NULL;
     }
     if (!json_is_string(id)) {
-        errf(errstr, errstr_size, "transaction_id: expected a string");
+        fs_errf(errstr, errstr_size, "transaction_id: expected a string");
         return NULL;
     }
     if (!id_ok(json_string_value(id), json_string_length(id))) {
-        errf(errstr, errstr_size, "transaction_id: expected 1..%d printable ASCII characters",
+        fs_errf(errstr, errstr_size, "transaction_id: expected 1..%d printable ASCII characters",
              FS_TXN_ID_MAX);
         return NULL;
     }
@@ -95,14 +83,14 @@ int fs_msg_parse_transaction_ref(const char *payload, size_t len, fs_txn *t, cha
         goto out;
     json_t *data = json_object_get(root, "data");
     if (data == NULL || json_is_null(data)) {
-        errf(errstr, errstr_size, "missing data");
+        fs_errf(errstr, errstr_size, "missing data");
         goto out;
     }
     if (fs_txn_from_json(t, data, errstr, errstr_size) != 0)
         goto out;
     /* The id is stored last so a record's text holds it after the fields. */
     if (id_len >= sizeof t->text - t->text_len) {
-        errf(errstr, errstr_size, "record text longer than %d bytes", FS_TXN_TEXT_MAX);
+        fs_errf(errstr, errstr_size, "record text longer than %d bytes", FS_TXN_TEXT_MAX);
         goto out;
     }
     char *p = t->text + t->text_len;
@@ -302,26 +290,26 @@ int fs_msg_parse_scoring_ref(const char *payload, size_t len, fs_scoring_msg *ou
         goto out;
     json_t *score = json_object_get(root, "score");
     if (score == NULL || json_is_null(score)) {
-        errf(errstr, errstr_size, "missing score");
+        fs_errf(errstr, errstr_size, "missing score");
         goto out;
     }
     if (!json_is_number(score)) {
-        errf(errstr, errstr_size, "score: expected a number");
+        fs_errf(errstr, errstr_size, "score: expected a number");
         goto out;
     }
     double s = json_number_value(score);
     if (!isfinite(s) || s < 0.0 || s > 1.0) {
-        errf(errstr, errstr_size, "score: %.17g outside [0, 1]", s);
+        fs_errf(errstr, errstr_size, "score: %.17g outside [0, 1]", s);
         goto out;
     }
     json_t *flag = json_object_get(root, "fraud_flag");
     if (flag == NULL || json_is_null(flag)) {
-        errf(errstr, errstr_size, "missing fraud_flag");
+        fs_errf(errstr, errstr_size, "missing fraud_flag");
         goto out;
     }
     if (!json_is_integer(flag) ||
         (json_integer_value(flag) != 0 && json_integer_value(flag) != 1)) {
-        errf(errstr, errstr_size, "fraud_flag: expected 0 or 1");
+        fs_errf(errstr, errstr_size, "fraud_flag: expected 0 or 1");
         goto out;
     }
     memcpy(out->transaction_id, id, id_len);
