@@ -4,6 +4,7 @@
  */
 #include "fs_bundle.h"
 #include "fs_err.h"
+#include "fs_file.h"
 
 #include "fs_msg.h"
 
@@ -132,50 +133,6 @@ out:
     return rc;
 }
 
-/* Reads a whole small file into a new buffer (caller frees). NULL with errstr on error. */
-static char *read_file(const char *path, size_t max, size_t *len, char *errstr,
-                       size_t errstr_size)
-{
-    char *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fs_errf(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (*len == cap) {
-            if (cap >= max) {
-                fs_errf(errstr, errstr_size, "%s: larger than %zu bytes", path, max);
-                goto fail;
-            }
-            size_t ncap = cap ? cap * 2 : 16384;
-            char *nb = realloc(buf, ncap);
-            if (nb == NULL) {
-                fs_errf(errstr, errstr_size, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t n = fread(buf + *len, 1, cap - *len, f);
-        *len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fs_errf(errstr, errstr_size, "%s: read error", path);
-        goto fail;
-    }
-    fclose(f);
-    return buf;
-fail:
-    fclose(f);
-    free(buf);
-    return NULL;
-}
-
 fs_bundle *fs_bundle_load(const char *dir, char *errstr, size_t errstr_size)
 {
     fs_bundle *b = NULL;
@@ -191,9 +148,13 @@ fs_bundle *fs_bundle_load(const char *dir, char *errstr, size_t errstr_size)
         fs_errf(errstr, errstr_size, "%s: path too long", dir);
         goto fail;
     }
-    meta = read_file(path, METADATA_MAX_BYTES, &len, errstr, errstr_size);
-    if (meta == NULL ||
-        fs_bundle_parse_metadata(meta, len, path, &b->threshold, errstr, errstr_size) != 0)
+    char why[256];
+    meta = fs_read_file(path, METADATA_MAX_BYTES, &len, why, sizeof why);
+    if (meta == NULL) {
+        fs_errf(errstr, errstr_size, "%s: %s", path, why);
+        goto fail;
+    }
+    if (fs_bundle_parse_metadata(meta, len, path, &b->threshold, errstr, errstr_size) != 0)
         goto fail;
     snprintf(path, sizeof path, "%s/stats.json", dir);
     b->stats = fs_stats_load(path, errstr, errstr_size);

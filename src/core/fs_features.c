@@ -4,6 +4,7 @@
  */
 #include "fs_features.h"
 #include "fs_err.h"
+#include "fs_file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -745,42 +746,14 @@ fail:
 
 fs_stats *fs_stats_load(const char *path, char *errstr, size_t errstr_size)
 {
-    fs_stats *s = NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fs_errf(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
-        goto out;
+    char why[256];
+    size_t len;
+    char *buf = fs_read_file(path, STATS_MAX_BYTES, &len, why, sizeof why);
+    if (buf == NULL) {
+        fs_errf(errstr, errstr_size, "%s: %s", path, why);
+        return NULL;
     }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= STATS_MAX_BYTES) {
-                fs_errf(errstr, errstr_size, "%s: larger than %u bytes", path, STATS_MAX_BYTES);
-                goto out;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, ncap);
-            if (nb == NULL) {
-                fs_errf(errstr, errstr_size, "%s: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fs_errf(errstr, errstr_size, "%s: read error", path);
-        goto out;
-    }
-    s = fs_stats_load_buffer(buf, len, path, errstr, errstr_size);
-out:
-    if (f != NULL)
-        fclose(f);
+    fs_stats *s = fs_stats_load_buffer(buf, len, path, errstr, errstr_size);
     free(buf);
     return s;
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs_file.h"
 #include "fs_model_impl.h"
 
 /* Largest model text accepted (a 1000 x 63 model is ~3 MB). */
@@ -1289,50 +1290,15 @@ out:
 
 fs_model *fs_model_load_file(const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = NULL;
-    char *buf = NULL;
-    fs_model *m = NULL;
-    size_t cap = 1 << 16, len = 0;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(errstr, errstr_size, "%s:0: cannot open: %s", path, strerror(errno));
-        goto out;
-    }
-    buf = malloc(cap);
+    char why[256];
+    size_t len;
+    char *buf = fs_read_file(path, FSM_MAX_TEXT, &len, why, sizeof why);
     if (buf == NULL) {
-        snprintf(errstr, errstr_size, "%s:0: out of memory", path);
-        goto out;
+        snprintf(errstr, errstr_size, "%s:0: %s", path, why);
+        return NULL;
     }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= FSM_MAX_TEXT) {
-                snprintf(errstr, errstr_size, "%s:0: larger than %zu bytes", path, FSM_MAX_TEXT);
-                goto out;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                snprintf(errstr, errstr_size, "%s:0: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                snprintf(errstr, errstr_size, "%s:0: read error", path);
-                goto out;
-            }
-            break;
-        }
-    }
-    m = fs_model_load_buffer(buf, len, path, errstr, errstr_size);
-out:
+    fs_model *m = fs_model_load_buffer(buf, len, path, errstr, errstr_size);
     free(buf);
-    if (f != NULL)
-        fclose(f);
     return m;
 }
 
