@@ -514,6 +514,22 @@ static void add_offset(batch *b, const rd_kafka_message_t *msg)
         p->offset = msg->offset + 1;
 }
 
+/* A fatal librdkafka error (e.g. FENCED_INSTANCE_ID: another writer joined the group with
+ * this INSTANCE_ID): the client cannot go on, so the writer stops with status 1 (what it
+ * has not committed is read again by the group). Reported once. */
+static void on_fatal(writer *w, rd_kafka_t *rk)
+{
+    char why[512];
+    if (atomic_exchange(&w->fatal, 1))
+        return;
+    rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, why, sizeof why);
+    SVC_LOG(SVC_LOG_ERROR, NULL, "librdkafka %s: fatal: %s: %s%s; stopping", rd_kafka_name(rk),
+            rd_kafka_err2name(ferr), why,
+            ferr == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
+                ? " (another writer uses the same INSTANCE_ID in this group)"
+                : "");
+}
+
 /* Takes ownership of msg. */
 static void handle_message(writer *w, rd_kafka_message_t *msg)
 {
@@ -527,6 +543,8 @@ static void handle_message(writer *w, rd_kafka_message_t *msg)
             SVC_LOG(SVC_LOG_WARN, &ctx, "consumer: %s", rd_kafka_message_errstr(msg));
             if (msg->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
                 atomic_store(&w->kafka_up, 0);
+            if (msg->err == RD_KAFKA_RESP_ERR__FATAL)
+                on_fatal(w, w->consumer);
         }
         rd_kafka_message_destroy(msg);
         return;
@@ -567,19 +585,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     writer *w = opaque;
-    char why[512];
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         atomic_store(&w->kafka_up, 0);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        /* E.g. FENCED_INSTANCE_ID: another writer joined with this INSTANCE_ID. The client
-         * cannot go on; stop (uncommitted batches are read again by the group). */
-        rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, why, sizeof why);
-        SVC_LOG(SVC_LOG_ERROR, NULL, "librdkafka %s: fatal: %s: %s%s", rd_kafka_name(rk),
-                rd_kafka_err2name(ferr), why,
-                ferr == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
-                    ? " (another writer uses the same INSTANCE_ID in this group)"
-                    : "");
-        atomic_store(&w->fatal, 1);
+        on_fatal(w, rk);
         return;
     }
     SVC_LOG(SVC_LOG_WARN, NULL, "librdkafka %s: %s: %s", rd_kafka_name(rk),

@@ -431,3 +431,25 @@ def test_two_instances_share_partitions(bootstrap, db_url, topics, writers):
     wa = a.metrics()["db_writer_rows_written_total"]
     wb = b.metrics()["db_writer_rows_written_total"]
     assert wa > 0 and wb > 0 and wa + wb == len(rows)
+
+
+def test_same_instance_id_fences_the_older(bootstrap, db_url, topics, writers):
+    """Two writers of one group with one INSTANCE_ID (a misconfiguration): the broker fences
+    the older, which says why and exits 1; the newer one goes on storing."""
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(1000, prefix)
+    old = writers(topics, name="twin-old", instance="twin").start()
+    wait_for(lambda: old.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
+    new = writers(topics, name="twin-new", instance="twin").start()
+    import subprocess
+    try:
+        rc = old.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        rc = None
+    assert rc == 1, (rc, old.tail(60), new.tail(60))
+    assert "FENCED_INSTANCE_ID" in old.tail(200), old.tail(200)
+    assert "same INSTANCE_ID" in old.tail(200)
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in rows])
+    assert wait_count(db_url, prefix, len(rows)) == len(rows)
+    check_exact(db_url, prefix, rows)
+    assert new.proc.poll() is None
