@@ -224,7 +224,7 @@ int svc_config_read_secret(const char *name, const char *path, char *buf, size_t
         goto out;
     }
     if (n == size - 1 && fgetc(f) != EOF) {
-        snprintf(errstr, errstr_size, "%s %s: longer than %zu bytes", name, path, size - 2);
+        snprintf(errstr, errstr_size, "%s %s: longer than %zu bytes", name, path, size - 1);
         goto out;
     }
     buf[n] = '\0';
