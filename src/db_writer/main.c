@@ -772,22 +772,11 @@ int main(int argc, char **argv)
     svc_http *http = NULL;
     writer *w = &W;
 
-    int prc = svc_config_parse(SERVICE, "stores Kafka scores in PostgreSQL, exactly once",
-                               options, sizeof options / sizeof options[0], argc, argv, err,
-                               sizeof err);
-    if (prc == SVC_CONFIG_EXIT)
-        return 0;
-    if (prc != SVC_CONFIG_OK) {
-        fprintf(stderr, "%s: %s\n", SERVICE, err);
-        return 2;
-    }
-    svc_log_level level;
-    if (svc_log_level_parse(o_log_level, &level) != 0) {
-        fprintf(stderr, "%s: LOG_LEVEL %s: expected debug, info, warn or error\n", SERVICE,
-                o_log_level);
-        return 2;
-    }
-    svc_log_init(SERVICE, level);
+    int prc = svc_config_start(SERVICE, "stores Kafka scores in PostgreSQL, exactly once",
+                               options, sizeof options / sizeof options[0], argc, argv,
+                               &o_log_level);
+    if (prc != SVC_CONFIG_OK)
+        return prc == SVC_CONFIG_EXIT ? 0 : 2;
     const char *pw = NULL;
     if (o_password_file != NULL) {
         if (svc_config_read_secret("PGPASSWORD_FILE", o_password_file, password,
@@ -797,14 +786,7 @@ int main(int argc, char **argv)
         }
         pw = password;
     }
-    /* Like fraud_detector: the host name, unique per container when scaled with compose
-     * and unchanged when the container restarts. */
-    if (o_instance == NULL || o_instance[0] == '\0') {
-        if (gethostname(host, sizeof host) != 0)
-            snprintf(host, sizeof host, "localhost");
-        host[sizeof host - 1] = '\0';
-        o_instance = host;
-    }
+    o_instance = svc_instance_name(o_instance, host, sizeof host);
     svc_config_log(options, sizeof options / sizeof options[0]);
     SVC_LOG(SVC_LOG_INFO, NULL, "%s %s starting, instance %s (group.instance.id %s), %ld "
             "database connections", SERVICE, fs_version(), o_instance,

@@ -116,22 +116,11 @@ int main(int argc, char **argv)
     char password[PASSWORD_MAX];
     const char *pw = NULL;
 
-    int prc = svc_config_parse(SERVICE, "web UI and JSON API: CSV upload to Kafka, results",
-                               options, sizeof options / sizeof options[0], argc, argv, err,
-                               sizeof err);
-    if (prc == SVC_CONFIG_EXIT)
-        return 0;
-    if (prc != SVC_CONFIG_OK) {
-        fprintf(stderr, "%s: %s\n", SERVICE, err);
-        return 2;
-    }
-    svc_log_level level;
-    if (svc_log_level_parse(o_log_level, &level) != 0) {
-        fprintf(stderr, "%s: LOG_LEVEL %s: expected debug, info, warn or error\n", SERVICE,
-                o_log_level);
-        return 2;
-    }
-    svc_log_init(SERVICE, level);
+    int prc = svc_config_start(SERVICE, "web UI and JSON API: CSV upload to Kafka, results",
+                               options, sizeof options / sizeof options[0], argc, argv,
+                               &o_log_level);
+    if (prc != SVC_CONFIG_OK)
+        return prc == SVC_CONFIG_EXIT ? 0 : 2;
     if (o_password_file != NULL) {
         if (svc_config_read_secret("PGPASSWORD_FILE", o_password_file, password,
                                    sizeof password, err, sizeof err) != 0) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "fs_version.h"
 #include "svc_log.h"
@@ -241,4 +242,36 @@ out:
     if (rc != 0 && size > 0)
         memset(buf, 0, size);
     return rc;
+}
+
+int svc_config_start(const char *service, const char *summary, const svc_option *opts,
+                     size_t n_opts, int argc, char **argv, const char *const *log_level)
+{
+    char err[1024];
+    int rc = svc_config_parse(service, summary, opts, n_opts, argc, argv, err, sizeof err);
+    if (rc != SVC_CONFIG_OK) {
+        if (rc != SVC_CONFIG_EXIT)
+            fprintf(stderr, "%s: %s\n", service, err);
+        return rc;
+    }
+    svc_log_level level;
+    if (svc_log_level_parse(*log_level, &level) != 0) {
+        fprintf(stderr, "%s: LOG_LEVEL %s: expected debug, info, warn or error\n", service,
+                *log_level);
+        return SVC_CONFIG_ERROR;
+    }
+    svc_log_init(service, level);
+    return SVC_CONFIG_OK;
+}
+
+const char *svc_instance_name(const char *configured, char *buf, size_t size)
+{
+    if (configured != NULL && configured[0] != '\0')
+        return configured;
+    if (size == 0)
+        return "localhost";
+    if (gethostname(buf, size) != 0)
+        snprintf(buf, size, "localhost");
+    buf[size - 1] = '\0';
+    return buf;
 }

@@ -48,6 +48,18 @@ enum {
 int svc_config_parse(const char *service, const char *summary, const svc_option *opts,
                      size_t n_opts, int argc, char **argv, char *errstr, size_t errstr_size);
 
+/* What every service does first: svc_config_parse, then logging started at the level the
+ * option table put in *log_level ("debug", "info", "warn", "error"). Returns SVC_CONFIG_OK;
+ * SVC_CONFIG_EXIT after --help/--version (exit 0); or SVC_CONFIG_ERROR after printing
+ * "<service>: why" to stderr (exit 2). `service` must live as long as the process. */
+int svc_config_start(const char *service, const char *summary, const svc_option *opts,
+                     size_t n_opts, int argc, char **argv, const char *const *log_level);
+
+/* The instance name: `configured` if set and not empty, else the host name (unique per
+ * container when scaled with compose, and unchanged when the container restarts) written
+ * into buf, else "localhost". */
+const char *svc_instance_name(const char *configured, char *buf, size_t size);
+
 /* Prints the --help text to out. */
 void svc_config_usage(FILE *out, const char *service, const char *summary,
                       const svc_option *opts, size_t n_opts);
