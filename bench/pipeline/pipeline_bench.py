@@ -2,6 +2,7 @@
 db_writer, PostgreSQL), all on this machine.
 
   bench/pipeline/run [--count M] [--build DIR] [--model-dir DIR] [--keep]
+                     [--detector-env NAME=VALUE ...]
 
 Starts its own stack with scripts/stack (Kafka 127.0.0.1:26092/26093, PostgreSQL 26432,
 metrics 26001/26002, a temporary STACK_DIR; always torn down), then in the same run:
@@ -74,7 +75,11 @@ def main():
     ap.add_argument("--rate", type=float, default=10000, help="paced latency run: msg/s")
     ap.add_argument("--paced-count", type=int, default=50000,
                     help="paced latency run: messages (0 = skip)")
+    ap.add_argument("--detector-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra environment for fraud_detector (e.g. KAFKA_LINGER_MS=1, "
+                    "BATCH_SIZE=2000, LOG_LEVEL=debug); repeatable")
     a = ap.parse_args()
+    denv = dict(kv.split("=", 1) for kv in a.detector_env)
     build = os.path.abspath(a.build)
     fd_load = os.path.join(build, "bench/pipeline/fd_load")
     stack = os.path.join(ROOT, "scripts/stack")
@@ -90,7 +95,9 @@ def main():
     os.makedirs(env.logs, exist_ok=True)
     services = []
     try:
-        print(f"bench/pipeline: M={a.count} transactions, work dir {work}", flush=True)
+        print(f"bench/pipeline: M={a.count} transactions, work dir {work}, build {build}"
+              + (f", detector env {' '.join(a.detector_env)}" if a.detector_env else ""),
+              flush=True)
         up = subprocess.run([stack, "up"], env=env_vars,
                             stdout=open(os.path.join(work, "stack-up.log"), "w"),
                             stderr=subprocess.STDOUT)
@@ -116,7 +123,7 @@ def main():
         w = sl.writer(env, int(PORTS["WRITER_METRICS_PORT"]))
         services.append(w)
         w.start(wait_ready=False)
-        d = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "bench")
+        d = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "bench", **denv)
         services.append(d)
         d.start()
         times_path = os.path.join(work, "times.txt")
@@ -184,7 +191,7 @@ def main():
         d.stop()
         w.stop()
         r = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "replay",
-                        GROUP_ID="bench-replay", SCORING_TOPIC="bench.scoring")
+                        **dict(denv, GROUP_ID="bench-replay", SCORING_TOPIC="bench.scoring"))
         services.append(r)
         r.start()
         t0 = time.time()

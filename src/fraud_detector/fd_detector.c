@@ -60,6 +60,22 @@ typedef struct fd_worker {
     fs_txn txn; /* reused for every message of the share */
 } fd_worker;
 
+/* The committer thread: commits (or, on an abortable error, aborts) the transaction of the
+ * batch handed to it, while the main thread collects and scores the next batch. The main
+ * thread makes no producer call while a commit is requested. */
+enum { FD_COMMIT_IDLE, FD_COMMIT_REQUESTED, FD_COMMIT_DONE };
+typedef struct fd_committer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state;     /* FD_COMMIT_* */
+    int result;    /* when DONE: 0 committed, 1 aborted (rewind), -1 fatal */
+    double t_done; /* monotonic time the commit (or abort) returned */
+    double wall_done;
+    int quit;
+    int started;
+    pthread_t thread;
+} fd_committer;
+
 struct fd_detector {
     fd_config cfg;
     const fs_bundle *bundle;
@@ -67,6 +83,7 @@ struct fd_detector {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_topic_partition_list_t *subscription;
+    rd_kafka_topic_t *out_topics[2]; /* producer handles of the scoring and DLQ topics */
 
     rd_kafka_message_t **batch; /* messages of the batch being collected or processed */
     int nbatch;
@@ -74,6 +91,15 @@ struct fd_detector {
 
     fd_slot *slots; /* batch_size results */
     fd_pool pool;
+
+    /* The batch in flight: produced, offsets sent, its commit requested from the committer
+     * thread. Its messages stay here until the outcome is known (an abort rewinds to them). */
+    rd_kafka_message_t **fl_batch;
+    int fl_n;
+    double *fl_poll_ts;
+    fd_slot *fl_slots;
+    double fl_t[5]; /* scoring started, scored, produced, offsets sent, commit requested */
+    fd_committer commit;
 
     atomic_int txn_ready;    /* init_transactions succeeded */
     atomic_int joined;       /* the group assigned us (possibly nothing) at least once */
@@ -83,6 +109,9 @@ struct fd_detector {
 
 static int pool_start(fd_detector *d, int nthreads, char *errstr, size_t errstr_size);
 static void pool_stop(fd_detector *d);
+static int committer_start(fd_detector *d, char *errstr, size_t errstr_size);
+static void committer_stop(fd_detector *d);
+static void commit_wait(fd_detector *d);
 
 static double now_mono(void)
 {
@@ -103,6 +132,13 @@ static void drop_batch(fd_detector *d)
     for (int i = 0; i < d->nbatch; i++)
         rd_kafka_message_destroy(d->batch[i]);
     d->nbatch = 0;
+}
+
+static void drop_inflight(fd_detector *d)
+{
+    for (int i = 0; i < d->fl_n; i++)
+        rd_kafka_message_destroy(d->fl_batch[i]);
+    d->fl_n = 0;
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -141,6 +177,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     fd_detector *d = opaque;
     svc_counter_add(d->m.rebalances, 1);
+    /* The transaction in flight ends (commit or abort) before any partition changes hands,
+     * exactly as if it had been committed before this poll; its outcome is handled after
+     * the poll returns. */
+    commit_wait(d);
     if (d->nbatch > 0) {
         SVC_LOG(SVC_LOG_INFO, NULL, "rebalance: dropping %d uncommitted message(s) of the batch",
                 d->nbatch);
@@ -305,13 +345,19 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     d->batch = calloc((size_t)cfg->batch_size, sizeof *d->batch);
     d->slots = calloc((size_t)cfg->batch_size, sizeof *d->slots);
     d->poll_ts = calloc((size_t)cfg->batch_size, sizeof *d->poll_ts);
-    if (d->batch == NULL || d->slots == NULL || d->poll_ts == NULL)
+    d->fl_batch = calloc((size_t)cfg->batch_size, sizeof *d->fl_batch);
+    d->fl_slots = calloc((size_t)cfg->batch_size, sizeof *d->fl_slots);
+    d->fl_poll_ts = calloc((size_t)cfg->batch_size, sizeof *d->fl_poll_ts);
+    if (d->batch == NULL || d->slots == NULL || d->poll_ts == NULL || d->fl_batch == NULL ||
+        d->fl_slots == NULL || d->fl_poll_ts == NULL)
         goto oom;
     /* jansson seeds its hash function on first use; do it here, before several threads
      * may parse (fs_msg's reference path, for unusual messages) at the same time. */
     json_object_seed(0);
     if (pool_start(d, cfg->scoring_threads < 1 ? 1 : cfg->scoring_threads, errstr,
                    errstr_size) != 0)
+        goto fail;
+    if (committer_start(d, errstr, errstr_size) != 0)
         goto fail;
 
     conf = make_conf(d, 1, errstr, errstr_size);
@@ -353,9 +399,16 @@ void fd_detector_free(fd_detector *d)
     if (d == NULL)
         return;
     pool_stop(d);
+    committer_stop(d);
     drop_batch(d);
+    drop_inflight(d);
     if (d->consumer != NULL)
         rd_kafka_destroy(d->consumer);
+    for (int i = 0; i < 2; i++) {
+        if (d->out_topics[i] != NULL)
+            rd_kafka_topic_destroy(d->out_topics[i]);
+        d->out_topics[i] = NULL;
+    }
     if (d->producer != NULL)
         rd_kafka_destroy(d->producer);
     if (d->subscription != NULL)
@@ -363,6 +416,9 @@ void fd_detector_free(fd_detector *d)
     free(d->batch);
     free(d->slots);
     free(d->poll_ts);
+    free(d->fl_batch);
+    free(d->fl_slots);
+    free(d->fl_poll_ts);
     free(d);
 }
 
@@ -598,13 +654,14 @@ static void pool_stop(fd_detector *d)
     p->workers = NULL;
 }
 
-/* The offsets to commit with the batch (last offset + 1 per partition) or, with first set,
- * the batch's first offsets (where to rewind after an abort). */
-static rd_kafka_topic_partition_list_t *batch_offsets(fd_detector *d, int first)
+/* Adds to l the offsets to commit with the messages msgs[0..n) (last offset + 1 per
+ * partition) or, with first set, their first offsets (where to rewind after an abort); a
+ * partition already in l keeps the lower first offset / the higher next offset. */
+static void batch_offsets_add(rd_kafka_topic_partition_list_t *l,
+                              rd_kafka_message_t *const *msgs, int n, int first)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-    for (int i = 0; i < d->nbatch; i++) {
-        const rd_kafka_message_t *msg = d->batch[i];
+    for (int i = 0; i < n; i++) {
+        const rd_kafka_message_t *msg = msgs[i];
         const char *topic = rd_kafka_topic_name(msg->rkt);
         rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic, msg->partition);
         if (p == NULL) {
@@ -616,7 +673,6 @@ static rd_kafka_topic_partition_list_t *batch_offsets(fd_detector *d, int first)
             p->offset = msg->offset;
         }
     }
-    return l;
 }
 
 static void log_error(const char *what, const rd_kafka_error_t *error)
@@ -627,11 +683,15 @@ static void log_error(const char *what, const rd_kafka_error_t *error)
             rd_kafka_error_is_retriable(error) ? "retriable" : "");
 }
 
-/* After an abort: the consumer goes back to the batch's first offsets, so the batch is read
- * and processed again. */
-static int rewind_batch(fd_detector *d)
+/* After an abort: the consumer goes back to the first offsets of the aborted batch and of
+ * the batch collected after it (dropped by the caller), so both are read and processed
+ * again. */
+static int rewind_batch(fd_detector *d, int with_inflight)
 {
-    rd_kafka_topic_partition_list_t *l = batch_offsets(d, 1);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    if (with_inflight)
+        batch_offsets_add(l, d->fl_batch, d->fl_n, 1);
+    batch_offsets_add(l, d->batch, d->nbatch, 1);
     rd_kafka_error_t *error = rd_kafka_seek_partitions(d->consumer, l, FD_TXN_CALL_MS);
     int rc = 0;
     if (error != NULL) {
@@ -649,8 +709,8 @@ static int rewind_batch(fd_detector *d)
     return rc;
 }
 
-/* Aborts the open transaction and rewinds. Returns 0, or -1 if that failed fatally. */
-static int abort_batch(fd_detector *d)
+/* Aborts the open transaction (producer only). Returns 0, or -1 if that failed fatally. */
+static int abort_txn(fd_detector *d)
 {
     rd_kafka_error_t *error = rd_kafka_abort_transaction(d->producer, FD_TXN_CALL_MS);
     if (error != NULL) {
@@ -668,28 +728,171 @@ static int abort_batch(fd_detector *d)
         }
     }
     svc_counter_add(d->m.txn_aborted, 1);
-    SVC_LOG(SVC_LOG_WARN, NULL, "transaction aborted; %d message(s) will be consumed again",
-            d->nbatch);
-    rewind_batch(d);
     return 0;
 }
 
-/* 0 done (committed, or aborted and rewound), -1 fatal. */
-static int process_batch(fd_detector *d)
+/* Aborts the open transaction of the batch in hand (main thread, nothing in flight) and
+ * rewinds. Returns 0, or -1 if that failed fatally. */
+static int abort_batch(fd_detector *d)
+{
+    if (abort_txn(d) != 0)
+        return -1;
+    SVC_LOG(SVC_LOG_WARN, NULL, "transaction aborted; %d message(s) will be consumed again",
+            d->nbatch);
+    rewind_batch(d, 0);
+    return 0;
+}
+
+/* Commits the open transaction (committer thread): 0 committed, 1 aborted, -1 fatal. */
+static int commit_txn(fd_detector *d)
+{
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *error = rd_kafka_commit_transaction(d->producer, FD_TXN_CALL_MS);
+        if (error == NULL)
+            return 0;
+        log_error("commit_transaction", error);
+        int fatal = rd_kafka_error_is_fatal(error);
+        int must_abort = rd_kafka_error_txn_requires_abort(error) || attempt >= 5;
+        rd_kafka_error_destroy(error); /* retriable: commit again */
+        if (fatal)
+            return -1;
+        if (must_abort)
+            return abort_txn(d) == 0 ? 1 : -1;
+    }
+}
+
+static void *committer_main(void *arg)
+{
+    fd_detector *d = arg;
+    fd_committer *c = &d->commit;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (c->state != FD_COMMIT_REQUESTED && !c->quit)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->state != FD_COMMIT_REQUESTED)
+            break; /* quit, nothing requested */
+        pthread_mutex_unlock(&c->mu);
+        int r = commit_txn(d);
+        double t = now_mono(), wall = now_real_ms();
+        pthread_mutex_lock(&c->mu);
+        c->result = r;
+        c->t_done = t;
+        c->wall_done = wall;
+        c->state = FD_COMMIT_DONE;
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static int committer_start(fd_detector *d, char *errstr, size_t errstr_size)
+{
+    fd_committer *c = &d->commit;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->state = FD_COMMIT_IDLE;
+    if (pthread_create(&c->thread, NULL, committer_main, d) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        snprintf(errstr, errstr_size, "cannot start the committer thread");
+        return -1;
+    }
+    c->started = 1;
+    return 0;
+}
+
+static void committer_stop(fd_detector *d)
+{
+    fd_committer *c = &d->commit;
+    if (!c->started)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->quit = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    c->started = 0;
+}
+
+/* Waits until the requested commit, if any, has ended (committed, aborted or failed). */
+static void commit_wait(fd_detector *d)
+{
+    fd_committer *c = &d->commit;
+    if (!c->started)
+        return;
+    pthread_mutex_lock(&c->mu);
+    while (c->state == FD_COMMIT_REQUESTED)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Waits for the batch in flight and settles it: committed -> metrics; aborted -> the batch
+ * collected since is dropped and the consumer rewound to the first offsets of both.
+ * Returns 0, or -1 on a fatal error. */
+static int finish_inflight(fd_detector *d)
+{
+    fd_committer *c = &d->commit;
+    if (d->fl_n == 0)
+        return 0;
+    commit_wait(d);
+    pthread_mutex_lock(&c->mu);
+    int result = c->result;
+    double t_done = c->t_done, wall = c->wall_done;
+    c->state = FD_COMMIT_IDLE;
+    pthread_mutex_unlock(&c->mu);
+    if (result < 0) {
+        drop_inflight(d);
+        return -1;
+    }
+    if (result > 0) {
+        SVC_LOG(SVC_LOG_WARN, NULL,
+                "transaction aborted; %d message(s) will be consumed again (and %d collected "
+                "after them)",
+                d->fl_n, d->nbatch);
+        rewind_batch(d, 1);
+        drop_batch(d);
+        drop_inflight(d);
+        return 0;
+    }
+    const double *t = d->fl_t;
+    SVC_LOG(SVC_LOG_DEBUG, NULL,
+            "committed %d message(s): collect %.1f ms, score %.1f ms, produce %.1f ms, "
+            "offsets %.1f ms, commit %.1f ms",
+            d->fl_n, (t[0] - d->fl_poll_ts[0]) * 1e3, (t[1] - t[0]) * 1e3, (t[2] - t[1]) * 1e3,
+            (t[3] - t[2]) * 1e3, (t_done - t[4]) * 1e3);
+    svc_counter_add(d->m.txn_committed, 1);
+    svc_counter_add(d->m.messages_in, (uint64_t)d->fl_n);
+    svc_histogram_observe(d->m.batch_size, (double)d->fl_n);
+    for (int i = 0; i < d->fl_n; i++) {
+        if (!isnan(d->fl_slots[i].score)) /* NaN: dead-lettered, not scored */
+            svc_histogram_observe(d->m.score, d->fl_slots[i].score);
+        svc_histogram_observe(d->m.processing, t_done - d->fl_poll_ts[i]);
+        rd_kafka_timestamp_type_t tt;
+        int64_t ts = rd_kafka_message_timestamp(d->fl_batch[i], &tt);
+        if (ts > 0)
+            svc_histogram_observe(d->m.message_age, (wall - (double)ts) / 1e3);
+    }
+    drop_inflight(d);
+    return 0;
+}
+
+/* Opens the transaction of the scored batch in hand, produces it and sends its offsets,
+ * then hands it over as the batch in flight and asks the committer thread to commit it.
+ * Nothing may be in flight. Returns 0 (handed over, or aborted and rewound), -1 fatal. */
+static int start_batch(fd_detector *d, double t_score0, double t_scored)
 {
     rd_kafka_error_t *error = NULL;
     rd_kafka_topic_partition_list_t *offsets = NULL;
     rd_kafka_consumer_group_metadata_t *cgmd = NULL;
     int rc = -1;
-    double t_start = now_mono();
 
     error = rd_kafka_begin_transaction(d->producer);
     if (error != NULL) {
         log_error("begin_transaction", error);
         goto out; /* only fails on misuse or a fatal state */
     }
-    score_batch(d);
-    double t_scored = now_mono();
     for (int i = 0; i < d->nbatch; i++) {
         rd_kafka_resp_err_t err = emit_one(d, d->batch[i], &d->slots[i]);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -701,7 +904,8 @@ static int process_batch(fd_detector *d)
         }
     }
     double t_produced = now_mono();
-    offsets = batch_offsets(d, 0);
+    offsets = rd_kafka_topic_partition_list_new(8);
+    batch_offsets_add(offsets, d->batch, d->nbatch, 0);
     cgmd = rd_kafka_consumer_group_metadata(d->consumer);
     error = rd_kafka_send_offsets_to_transaction(d->producer, offsets, cgmd, FD_TXN_CALL_MS);
     if (error != NULL) {
@@ -712,43 +916,29 @@ static int process_batch(fd_detector *d)
         goto out;
     }
     double t_offsets = now_mono();
-    for (int attempt = 0;; attempt++) {
-        error = rd_kafka_commit_transaction(d->producer, FD_TXN_CALL_MS);
-        if (error == NULL)
-            break;
-        log_error("commit_transaction", error);
-        if (rd_kafka_error_is_fatal(error))
-            goto out;
-        if (rd_kafka_error_txn_requires_abort(error) || attempt >= 5) {
-            rc = abort_batch(d);
-            goto out;
-        }
-        rd_kafka_error_destroy(error); /* retriable: commit again */
-        error = NULL;
-    }
 
-    /* Committed. */
-    double t_done = now_mono();
-    SVC_LOG(SVC_LOG_DEBUG, NULL,
-            "committed %d message(s): collect %.1f ms, score %.1f ms, produce %.1f ms, "
-            "offsets %.1f ms, commit %.1f ms",
-            d->nbatch, (t_start - d->poll_ts[0]) * 1e3, (t_scored - t_start) * 1e3,
-            (t_produced - t_scored) * 1e3, (t_offsets - t_produced) * 1e3,
-            (t_done - t_offsets) * 1e3);
-    svc_counter_add(d->m.txn_committed, 1);
-    svc_counter_add(d->m.messages_in, (uint64_t)d->nbatch);
-    svc_histogram_observe(d->m.batch_size, (double)d->nbatch);
-    double t = now_mono();
-    double wall = now_real_ms();
-    for (int i = 0; i < d->nbatch; i++) {
-        if (!isnan(d->slots[i].score)) /* NaN: dead-lettered, not scored */
-            svc_histogram_observe(d->m.score, d->slots[i].score);
-        svc_histogram_observe(d->m.processing, t - d->poll_ts[i]);
-        rd_kafka_timestamp_type_t tt;
-        int64_t ts = rd_kafka_message_timestamp(d->batch[i], &tt);
-        if (ts > 0)
-            svc_histogram_observe(d->m.message_age, (wall - (double)ts) / 1e3);
-    }
+    /* Hand over: the batch in hand becomes the batch in flight (its arrays swap with the
+     * empty in-flight ones) and the committer thread commits it. */
+    rd_kafka_message_t **mb = d->fl_batch;
+    double *pt = d->fl_poll_ts;
+    fd_slot *sl = d->fl_slots;
+    d->fl_batch = d->batch;
+    d->fl_poll_ts = d->poll_ts;
+    d->fl_slots = d->slots;
+    d->fl_n = d->nbatch;
+    d->batch = mb;
+    d->poll_ts = pt;
+    d->slots = sl;
+    d->nbatch = 0;
+    d->fl_t[0] = t_score0;
+    d->fl_t[1] = t_scored;
+    d->fl_t[2] = t_produced;
+    d->fl_t[3] = t_offsets;
+    d->fl_t[4] = now_mono();
+    pthread_mutex_lock(&d->commit.mu);
+    d->commit.state = FD_COMMIT_REQUESTED;
+    pthread_cond_broadcast(&d->commit.cv);
+    pthread_mutex_unlock(&d->commit.mu);
     rc = 0;
 out:
     if (error != NULL)
@@ -758,6 +948,27 @@ out:
     if (cgmd != NULL)
         rd_kafka_consumer_group_metadata_destroy(cgmd);
     return rc;
+}
+
+/* Fetches the producer's metadata of the output topics now: otherwise the first batch
+ * waits for librdkafka's next metadata refresh (up to a second) before its messages can
+ * be partitioned, which is most of the first transaction's time. Failures only cost that
+ * wait, so they are logged and ignored. */
+static void warm_up_topics(fd_detector *d)
+{
+    const char *names[2] = {d->cfg.scoring_topic, d->cfg.dlq_topic};
+    for (int i = 0; i < 2; i++) {
+        if (d->out_topics[i] == NULL)
+            d->out_topics[i] = rd_kafka_topic_new(d->producer, names[i], NULL);
+        if (d->out_topics[i] == NULL)
+            continue;
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(d->producer, 0, d->out_topics[i], &md, 5000);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            SVC_LOG(SVC_LOG_DEBUG, NULL, "metadata of %s: %s", names[i], rd_kafka_err2str(err));
+        else
+            rd_kafka_metadata_destroy(md);
+    }
 }
 
 static int init_transactions(fd_detector *d, volatile sig_atomic_t *stop)
@@ -786,6 +997,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         return -1;
     if (rc > 0)
         return 0; /* stopped before Kafka answered */
+    warm_up_topics(d);
 
     rd_kafka_resp_err_t err = rd_kafka_subscribe(d->consumer, d->subscription);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -829,15 +1041,25 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
             d->poll_ts[d->nbatch] = now;
             d->batch[d->nbatch++] = msg;
         }
+        /* Score the batch in hand while the previous one commits; it is produced only
+         * once that commit has settled (after an abort it is dropped and read again). */
+        double t_score0 = now_mono();
+        if (d->nbatch > 0)
+            score_batch(d);
+        double t_scored = now_mono();
+        if (finish_inflight(d) != 0) {
+            rc = -1;
+            break;
+        }
+        rd_kafka_poll(d->producer, 0); /* delivery reports and errors, nothing in flight */
         if (d->nbatch > 0) {
-            int prc = process_batch(d);
-            drop_batch(d);
+            int prc = start_batch(d, t_score0, t_scored);
+            drop_batch(d); /* empty unless it was aborted */
             if (prc != 0) {
                 rc = -1;
                 break;
             }
         }
-        rd_kafka_poll(d->producer, 0); /* delivery reports and errors */
         double t = now_mono();
         if (t - d->last_lag_check >= 1.0) {
             int64_t lag = svc_kafka_consumer_lag(d->consumer);
@@ -858,6 +1080,8 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         }
     }
 
+    if (finish_inflight(d) != 0)
+        rc = -1;
     drop_batch(d);
     SVC_LOG(SVC_LOG_INFO, NULL, "%s: closing the consumer", rc ? "fatal error" : "stopping");
     err = rd_kafka_consumer_close(d->consumer);

@@ -11,14 +11,23 @@
  * rewinds the consumer to the batch's first offsets (the last committed ones), so the batch
  * is processed again; a fatal error (fenced by a newer instance with the same
  * transactional.id, ...) makes fd_detector_run return -1 so the process exits and its
- * supervisor restarts it. A rebalance never happens while a transaction is open: the loop
- * only polls the consumer between transactions, and on revocation it drops the messages of
- * the batch being collected (nothing of it was produced, the next owner reads them again).
+ * supervisor restarts it.
  *
- * Threads: fd_detector_run runs on the caller's thread, which also produces and commits;
- * parsing and scoring of a batch is shared with scoring_threads - 1 helper threads (the
- * bundle is immutable and thread-safe). fd_detector_ready and the metrics may be read from
- * any thread (the HTTP thread) at the same time.
+ * Pipelining: once a batch is produced and its offsets are sent, a committer thread commits
+ * its transaction while the caller's thread collects and scores the next batch. The next
+ * batch is produced (and its transaction begun) only after that commit has ended; if it was
+ * aborted, the next batch is dropped unproduced and the consumer rewinds to the first
+ * offsets of both. So each transaction still holds exactly one batch's results and offsets.
+ * Partitions never change hands with a transaction open: the rebalance callback first waits
+ * for the commit in flight to end, and on revocation drops the messages of the batch being
+ * collected (nothing of it was produced, the next owner reads them again).
+ *
+ * Threads: fd_detector_run runs on the caller's thread, which also consumes and produces;
+ * the committer thread makes the commit (or abort) calls, never at the same time as a
+ * producer call of the caller's thread; parsing and scoring of a batch is shared with
+ * scoring_threads - 1 helper threads (the bundle is immutable and thread-safe).
+ * fd_detector_ready and the metrics may be read from any thread (the HTTP thread) at the
+ * same time.
  */
 #ifndef FD_DETECTOR_H
 #define FD_DETECTOR_H
