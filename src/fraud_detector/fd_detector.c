@@ -60,15 +60,19 @@ typedef struct fd_worker {
     fs_txn txn; /* reused for every message of the share */
 } fd_worker;
 
-/* The committer thread: commits (or, on an abortable error, aborts) the transaction of the
- * batch handed to it, while the main thread collects and scores the next batch. The main
- * thread makes no producer call while a commit is requested. */
+/* The committer thread: sends the offsets of the batch handed to it and commits its
+ * transaction (or, on an abortable error, aborts it) while the main thread collects and
+ * scores the next batch. The main thread makes no producer call while a commit is
+ * requested. */
 enum { FD_COMMIT_IDLE, FD_COMMIT_REQUESTED, FD_COMMIT_DONE };
 typedef struct fd_committer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int state;     /* FD_COMMIT_* */
     int result;    /* when DONE: 0 committed, 1 aborted (rewind), -1 fatal */
+    rd_kafka_topic_partition_list_t *offsets;     /* REQUESTED: the batch's, owned */
+    rd_kafka_consumer_group_metadata_t *cgmd;     /* REQUESTED: owned */
+    double t_sent; /* monotonic time the offsets were sent */
     double t_done; /* monotonic time the commit (or abort) returned */
     double wall_done;
     int quit;
@@ -98,7 +102,7 @@ struct fd_detector {
     int fl_n;
     double *fl_poll_ts;
     fd_slot *fl_slots;
-    double fl_t[5]; /* scoring started, scored, produced, offsets sent, commit requested */
+    double fl_t[3]; /* scoring started, scored, produced and handed over */
     fd_committer commit;
 
     atomic_int txn_ready;    /* init_transactions succeeded */
@@ -743,9 +747,22 @@ static int abort_batch(fd_detector *d)
     return 0;
 }
 
-/* Commits the open transaction (committer thread): 0 committed, 1 aborted, -1 fatal. */
-static int commit_txn(fd_detector *d)
+/* Sends the offsets to the open transaction and commits it (committer thread): 0 committed,
+ * 1 aborted, -1 fatal. */
+static int commit_txn(fd_detector *d, const rd_kafka_topic_partition_list_t *offsets,
+                      const rd_kafka_consumer_group_metadata_t *cgmd, double *t_sent)
 {
+    rd_kafka_error_t *serr =
+        rd_kafka_send_offsets_to_transaction(d->producer, offsets, cgmd, FD_TXN_CALL_MS);
+    *t_sent = now_mono();
+    if (serr != NULL) {
+        log_error("send_offsets_to_transaction", serr);
+        int fatal = rd_kafka_error_is_fatal(serr);
+        rd_kafka_error_destroy(serr);
+        if (fatal)
+            return -1;
+        return abort_txn(d) == 0 ? 1 : -1;
+    }
     for (int attempt = 0;; attempt++) {
         rd_kafka_error_t *error = rd_kafka_commit_transaction(d->producer, FD_TXN_CALL_MS);
         if (error == NULL)
@@ -771,11 +788,19 @@ static void *committer_main(void *arg)
             pthread_cond_wait(&c->cv, &c->mu);
         if (c->state != FD_COMMIT_REQUESTED)
             break; /* quit, nothing requested */
+        rd_kafka_topic_partition_list_t *offsets = c->offsets;
+        rd_kafka_consumer_group_metadata_t *cgmd = c->cgmd;
+        c->offsets = NULL;
+        c->cgmd = NULL;
         pthread_mutex_unlock(&c->mu);
-        int r = commit_txn(d);
+        double t_sent = 0;
+        int r = commit_txn(d, offsets, cgmd, &t_sent);
         double t = now_mono(), wall = now_real_ms();
+        rd_kafka_topic_partition_list_destroy(offsets);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
         pthread_mutex_lock(&c->mu);
         c->result = r;
+        c->t_sent = t_sent;
         c->t_done = t;
         c->wall_done = wall;
         c->state = FD_COMMIT_DONE;
@@ -839,7 +864,7 @@ static int finish_inflight(fd_detector *d)
     commit_wait(d);
     pthread_mutex_lock(&c->mu);
     int result = c->result;
-    double t_done = c->t_done, wall = c->wall_done;
+    double t_sent = c->t_sent, t_done = c->t_done, wall = c->wall_done;
     c->state = FD_COMMIT_IDLE;
     pthread_mutex_unlock(&c->mu);
     if (result < 0) {
@@ -861,7 +886,7 @@ static int finish_inflight(fd_detector *d)
             "committed %d message(s): collect %.1f ms, score %.1f ms, produce %.1f ms, "
             "offsets %.1f ms, commit %.1f ms",
             d->fl_n, (t[0] - d->fl_poll_ts[0]) * 1e3, (t[1] - t[0]) * 1e3, (t[2] - t[1]) * 1e3,
-            (t[3] - t[2]) * 1e3, (t_done - t[4]) * 1e3);
+            (t_sent - t[2]) * 1e3, (t_done - t_sent) * 1e3);
     svc_counter_add(d->m.txn_committed, 1);
     svc_counter_add(d->m.messages_in, (uint64_t)d->fl_n);
     svc_histogram_observe(d->m.batch_size, (double)d->fl_n);
@@ -878,9 +903,10 @@ static int finish_inflight(fd_detector *d)
     return 0;
 }
 
-/* Opens the transaction of the scored batch in hand, produces it and sends its offsets,
- * then hands it over as the batch in flight and asks the committer thread to commit it.
- * Nothing may be in flight. Returns 0 (handed over, or aborted and rewound), -1 fatal. */
+/* Opens the transaction of the scored batch in hand and produces it, then hands it over as
+ * the batch in flight and asks the committer thread to send its offsets (exactly this
+ * batch's: last offset + 1 per partition) and commit. Nothing may be in flight. Returns 0
+ * (handed over, or aborted and rewound), -1 fatal. */
 static int start_batch(fd_detector *d, double t_score0, double t_scored)
 {
     rd_kafka_error_t *error = NULL;
@@ -907,15 +933,11 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
     offsets = rd_kafka_topic_partition_list_new(8);
     batch_offsets_add(offsets, d->batch, d->nbatch, 0);
     cgmd = rd_kafka_consumer_group_metadata(d->consumer);
-    error = rd_kafka_send_offsets_to_transaction(d->producer, offsets, cgmd, FD_TXN_CALL_MS);
-    if (error != NULL) {
-        log_error("send_offsets_to_transaction", error);
-        if (rd_kafka_error_is_fatal(error))
-            goto out;
+    if (cgmd == NULL) {
+        SVC_LOG(SVC_LOG_WARN, NULL, "no consumer group metadata");
         rc = abort_batch(d);
         goto out;
     }
-    double t_offsets = now_mono();
 
     /* Hand over: the batch in hand becomes the batch in flight (its arrays swap with the
      * empty in-flight ones) and the committer thread commits it. */
@@ -933,9 +955,11 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
     d->fl_t[0] = t_score0;
     d->fl_t[1] = t_scored;
     d->fl_t[2] = t_produced;
-    d->fl_t[3] = t_offsets;
-    d->fl_t[4] = now_mono();
     pthread_mutex_lock(&d->commit.mu);
+    d->commit.offsets = offsets; /* the committer thread owns them now */
+    d->commit.cgmd = cgmd;
+    offsets = NULL;
+    cgmd = NULL;
     d->commit.state = FD_COMMIT_REQUESTED;
     pthread_cond_broadcast(&d->commit.cv);
     pthread_mutex_unlock(&d->commit.mu);
