@@ -97,27 +97,11 @@ int main(int argc, char **argv)
     fs_bundle *bundle = NULL;
     fd_detector *d = NULL;
 
-    int prc = svc_config_parse(SERVICE, "scores transactions from Kafka, exactly once", options,
-                               sizeof options / sizeof options[0], argc, argv, err, sizeof err);
-    if (prc == SVC_CONFIG_EXIT)
-        return 0;
-    if (prc != SVC_CONFIG_OK) {
-        fprintf(stderr, "%s: %s\n", SERVICE, err);
-        return 2;
-    }
-    svc_log_level level;
-    if (svc_log_level_parse(o_log_level, &level) != 0) {
-        fprintf(stderr, "%s: LOG_LEVEL %s: expected debug, info, warn or error\n", SERVICE,
-                o_log_level);
-        return 2;
-    }
-    svc_log_init(SERVICE, level);
-    if (o_instance == NULL) {
-        if (gethostname(host, sizeof host) != 0)
-            snprintf(host, sizeof host, "localhost");
-        host[sizeof host - 1] = '\0';
-        o_instance = host;
-    }
+    int prc = svc_config_start(SERVICE, "scores transactions from Kafka, exactly once", options,
+                               sizeof options / sizeof options[0], argc, argv, &o_log_level);
+    if (prc != SVC_CONFIG_OK)
+        return prc == SVC_CONFIG_EXIT ? 0 : 2;
+    o_instance = svc_instance_name(o_instance, host, sizeof host);
     if (o_txn_id == NULL) {
         snprintf(txn_id, sizeof txn_id, "%s-%s", SERVICE, o_instance);
         o_txn_id = txn_id;

@@ -178,6 +178,18 @@ static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
     SVC_LOG(SVC_LOG_WARN, NULL, "upload %s: %s", up->id, up->message);
 }
 
+/* Copies a reason into dst, cut if longer (it is a message) but never inside a UTF-8
+ * sequence, so the status JSON stays valid text. */
+static void copy_reason(char *dst, size_t size, const char *reason)
+{
+    size_t n = strnlen(reason, size - 1);
+    if (reason[n] != '\0')
+        while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80)
+            n--;
+    memcpy(dst, reason, n);
+    dst[n] = '\0';
+}
+
 static void row_error(ui_upload *up, size_t line, const char *reason)
 {
     atomic_fetch_add(&up->invalid, 1);
@@ -185,7 +197,7 @@ static void row_error(ui_upload *up, size_t line, const char *reason)
     pthread_mutex_lock(&up->lock);
     if (up->nerrors < UI_UPLOAD_ERRORS_MAX) {
         up->errors[up->nerrors].line = line;
-        snprintf(up->errors[up->nerrors].reason, sizeof up->errors[0].reason, "%s", reason);
+        copy_reason(up->errors[up->nerrors].reason, sizeof up->errors[0].reason, reason);
         up->nerrors++;
     }
     pthread_mutex_unlock(&up->lock);
