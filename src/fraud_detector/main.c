@@ -121,12 +121,6 @@ int main(int argc, char **argv)
     }
     svc_gauge *g_model = svc_metrics_gauge(metrics, "fraud_detector_model_loaded",
                                            "1 once the model bundle is loaded.", NULL);
-    http = svc_http_start(o_metrics_addr, (int)o_metrics_port, metrics, ready, NULL, err,
-                          sizeof err);
-    if (http == NULL) {
-        SVC_LOG(SVC_LOG_ERROR, NULL, "metrics endpoint: %s", err);
-        goto out;
-    }
 
     bundle = fs_bundle_load(o_model_dir, err, sizeof err);
     if (bundle == NULL) {
@@ -159,6 +153,15 @@ int main(int argc, char **argv)
         goto out;
     }
     atomic_store(&detector, d);
+    /* The endpoint starts once every series is registered (the detector registers its own),
+     * so the first scrape already sees them all; liveness before this point is the
+     * process itself (loading a bundle takes milliseconds). */
+    http = svc_http_start(o_metrics_addr, (int)o_metrics_port, metrics, ready, NULL, err,
+                          sizeof err);
+    if (http == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "metrics endpoint: %s", err);
+        goto out;
+    }
     if (fd_detector_run(d, &svc_stop_flag) != 0) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "fatal Kafka error: exiting so the supervisor restarts us");
         goto out;
