@@ -663,6 +663,20 @@ out:
     return rc;
 }
 
+/* The execution kind of a split: its column kind and, for missing values, the direction
+ * they default to. */
+static int xkind_of(const fs_model *m, const fsm_node *nd)
+{
+    int kind = m->col_kind[nd->col], dl = (nd->flags & FSM_DEFAULT_LEFT) != 0;
+    if (kind == FSM_COL_CAT)
+        return FSM_X_CAT;
+    if (kind == FSM_COL_ZERO)
+        return dl ? FSM_X_ZERO_L : FSM_X_ZERO_R;
+    if (kind == FSM_COL_NAN)
+        return dl ? FSM_X_NAN_L : FSM_X_NAN_R;
+    return FSM_X_NONE;
+}
+
 /* Execution column for (feature, kind), created on first use. */
 static int32_t xcolumn_for(fs_model *m, int32_t *xcol_of, int feature, int kind)
 {
@@ -709,16 +723,7 @@ static int build_exec(fs_model *m)
     /* Execution columns first, so the NaN column's index is known. */
     for (int32_t g = 0; g < m->num_nodes; g++) {
         const fsm_node *nd = &m->nodes[g];
-        int kind = m->col_kind[nd->col], dl = (nd->flags & FSM_DEFAULT_LEFT) != 0, xk;
-        if (kind == FSM_COL_CAT)
-            xk = FSM_X_CAT;
-        else if (kind == FSM_COL_ZERO)
-            xk = dl ? FSM_X_ZERO_L : FSM_X_ZERO_R;
-        else if (kind == FSM_COL_NAN)
-            xk = dl ? FSM_X_NAN_L : FSM_X_NAN_R;
-        else
-            xk = FSM_X_NONE;
-        xcolumn_for(m, xcol_of, m->col_feat[nd->col], xk);
+        xcolumn_for(m, xcol_of, m->col_feat[nd->col], xkind_of(m, nd));
     }
     int32_t nan_col = m->num_xcols++;
     m->xcol_feat[nan_col] = -1;
@@ -747,15 +752,7 @@ static int build_exec(fs_model *m)
                 continue;
             }
             const fsm_node *nd = &m->nodes[c];
-            int kind = m->col_kind[nd->col], dl = (nd->flags & FSM_DEFAULT_LEFT) != 0, xk;
-            if (kind == FSM_COL_CAT)
-                xk = FSM_X_CAT;
-            else if (kind == FSM_COL_ZERO)
-                xk = dl ? FSM_X_ZERO_L : FSM_X_ZERO_R;
-            else if (kind == FSM_COL_NAN)
-                xk = dl ? FSM_X_NAN_L : FSM_X_NAN_R;
-            else
-                xk = FSM_X_NONE;
+            int xk = xkind_of(m, nd);
             int32_t col = xcolumn_for(m, xcol_of, m->col_feat[nd->col], xk);
             x->thr = nd->thr;
             x->col = col;
