@@ -275,8 +275,12 @@ static int flush_dead_letters(writer *w, batch *b)
         for (size_t i = 0; i < b->ndead; i++) {
             const char *reason = "invalid message (re-sent)";
             if (svc_kafka_dlq_produce(w->producer, o_dlq_topic, b->dead[i], reason, err,
-                                      sizeof err) != 0)
+                                      sizeof err) != 0) {
+                /* Counted like the first try, so the batch is never committed with a
+                 * dead letter that did not reach the DLQ. */
                 SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
+                atomic_fetch_add(&w->dlq_failures, 1);
+            }
         }
     }
 }
