@@ -108,6 +108,7 @@ struct fd_detector {
     atomic_int txn_ready;    /* init_transactions succeeded */
     atomic_int joined;       /* the group assigned us (possibly nothing) at least once */
     atomic_int brokers_down; /* the last error callback said all brokers are down */
+    atomic_int fatal;        /* librdkafka reported a fatal error: the run must end */
     double last_lag_check;
 };
 
@@ -150,6 +151,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     fd_detector *d = opaque;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         atomic_store(&d->brokers_down, 1);
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        atomic_store(&d->fatal, 1);
     SVC_LOG(err == RD_KAFKA_RESP_ERR__FATAL ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL,
             "librdkafka %s error %s: %s", rd_kafka_name(rk),
             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
@@ -689,7 +692,9 @@ static void log_error(const char *what, const rd_kafka_error_t *error)
 
 /* After an abort: the consumer goes back to the first offsets of the aborted batch and of
  * the batch collected after it (dropped by the caller), so both are read and processed
- * again. */
+ * again. Returns -1 if any partition could not be rewound: going on would let the next
+ * commit skip the aborted messages, so the caller ends the run (a restart resumes from the
+ * committed offsets). */
 static int rewind_batch(fd_detector *d, int with_inflight)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
@@ -704,10 +709,12 @@ static int rewind_batch(fd_detector *d, int with_inflight)
         rc = -1;
     }
     for (int i = 0; i < l->cnt; i++) {
-        if (l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-            SVC_LOG(SVC_LOG_WARN, NULL, "rewind %s[%" PRId32 "] to %" PRId64 ": %s",
+        if (l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            SVC_LOG(SVC_LOG_ERROR, NULL, "rewind %s[%" PRId32 "] to %" PRId64 ": %s",
                     l->elems[i].topic, l->elems[i].partition, l->elems[i].offset,
                     rd_kafka_err2str(l->elems[i].err));
+            rc = -1;
+        }
     }
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
@@ -743,8 +750,7 @@ static int abort_batch(fd_detector *d)
         return -1;
     SVC_LOG(SVC_LOG_WARN, NULL, "transaction aborted; %d message(s) will be consumed again",
             d->nbatch);
-    rewind_batch(d, 0);
-    return 0;
+    return rewind_batch(d, 0);
 }
 
 /* Sends the offsets to the open transaction and commits it (committer thread): 0 committed,
@@ -876,10 +882,10 @@ static int finish_inflight(fd_detector *d)
                 "transaction aborted; %d message(s) will be consumed again (and %d collected "
                 "after them)",
                 d->fl_n, d->nbatch);
-        rewind_batch(d, 1);
+        int rc = rewind_batch(d, 1);
         drop_batch(d);
         drop_inflight(d);
-        return 0;
+        return rc;
     }
     const double *t = d->fl_t;
     SVC_LOG(SVC_LOG_DEBUG, NULL,
@@ -1034,6 +1040,13 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
 
     rc = 0;
     while (!*stop) {
+        if (atomic_load(&d->fatal)) {
+            /* E.g. FENCED_INSTANCE_ID: another instance took this INSTANCE_ID. Polling a
+             * dead client would stall its partitions while looking ready. */
+            SVC_LOG(SVC_LOG_ERROR, NULL, "fatal Kafka error reported: ending the run");
+            rc = -1;
+            break;
+        }
         /* Collect a batch: wait for the first message, then up to batch_timeout_ms more. */
         double deadline = 0;
         double now = now_mono(); /* one clock read per poll */
@@ -1053,6 +1066,8 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                 continue;
             }
             if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                if (msg->err == RD_KAFKA_RESP_ERR__FATAL)
+                    atomic_store(&d->fatal, 1);
                 if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     SVC_LOG(SVC_LOG_WARN, NULL, "consume: %s", rd_kafka_message_errstr(msg));
                 rd_kafka_message_destroy(msg);
