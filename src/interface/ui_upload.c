@@ -153,6 +153,33 @@ static int recyclable(ui_upload *up)
            done >= atomic_load(&up->sent);
 }
 
+/* Replaces, in place, every byte that is not part of a valid UTF-8 sequence (the rules
+ * jansson checks: no overlong forms, no surrogates, nothing above U+10FFFF) and every
+ * control character with '?': a client's filename or content type ends up in the status
+ * JSON, and one bad byte there would make the whole status unencodable. */
+static void scrub_text(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p != '\0') {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        int ok = n > 0;
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n >= 3) {
+            unsigned c1 = p[1];
+            ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) &&
+                 !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+        }
+        if (!ok || (n == 1 && (c < 0x20 || c == 0x7F))) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 /* Records the first error of an upload that ends it (rejected or failed), keeps the rest
  * of the body from being processed. */
 static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
@@ -167,6 +194,7 @@ static void up_fail(ui_upload *up, unsigned status, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(up->message, sizeof up->message, fmt, ap);
+    scrub_text(up->message);
     va_end(ap);
     up->status = status;
     pthread_mutex_unlock(&up->lock);
@@ -367,6 +395,7 @@ static int on_part_begin(const fs_multipart_part *part, void *opaque)
     up->in_file = 1;
     pthread_mutex_lock(&up->lock);
     snprintf(up->filename, sizeof up->filename, "%s", part->filename);
+    scrub_text(up->filename);
     pthread_mutex_unlock(&up->lock);
     return 0;
 }

@@ -212,6 +212,25 @@ def test_wrong_part_content_type_and_binary_file():
     assert status == 415 and "not text" in body["error"]
 
 
+def test_filename_and_content_type_that_are_not_utf8_do_not_break_the_status():
+    # A Latin-1 filename (caf\xe9.csv) and content type end up in the status JSON; before
+    # they were scrubbed, jansson refused the text and the POST answered 500 after the rows
+    # had been sent, and the upload vanished from GET /api/uploads.
+    body, ct = multipart([("file", "cafXX.csv", "text/csv", to_csv([row(0), row(1)]))])
+    body = body.replace(b"cafXX.csv", b"caf\xe9.csv")
+    status, _, raw = request("POST", "/api/uploads", body, {"Content-Type": ct})
+    assert status == 202, raw
+    up = json.loads(raw)
+    assert up["filename"] == "caf?.csv", up
+    assert wait_upload(up["id"])["acked"] == 2
+    status, _, raw = request("GET", "/api/uploads")
+    assert status == 200 and up["id"] in raw.decode()
+    body, ct = multipart([("file", "x.csv", "image/p\u00e9ng", b"a")])
+    body = body.replace("image/p\u00e9ng".encode(), b"image/p\xe9ng")
+    status, headers, raw = request("POST", "/api/uploads", body, {"Content-Type": ct})
+    assert_json_error(status, headers, raw, 415, "image/p?ng")
+
+
 # ---------------------------------------------------------------- malformed multipart
 
 @pytest.mark.parametrize("body,needle", [
