@@ -376,12 +376,16 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
         size_t len = strlen(v);
         if (len == 0)
             continue; /* missing: not counted; it maps to frequency 0 */
-        if (!valid_utf8(v, len)) {
-            fs_errf(errstr, errstr_size, "%s: not valid UTF-8", freq_cols[i]);
-            return -1;
+        map_slot *s = map_find(&f->freq[i], v, len);
+        if (s == NULL) {
+            /* Only a value not seen before is checked: the stored ones all were. */
+            if (!valid_utf8(v, len)) {
+                fs_errf(errstr, errstr_size, "%s: not valid UTF-8", freq_cols[i]);
+                return -1;
+            }
+            int created;
+            s = map_upsert(&f->freq[i], v, len, &created);
         }
-        int created;
-        map_slot *s = map_upsert(&f->freq[i], v, len, &created);
         if (s == NULL) {
             fs_errf(errstr, errstr_size, "%s: more than %u distinct values or out of memory",
                    freq_cols[i], MAP_MAX_ENTRIES);
@@ -402,14 +406,16 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
     }
     size_t clen = strlen(t->cat_id);
     if (clen > 0 && !isnan(t->amount)) {
-        if (!valid_utf8(t->cat_id, clen)) {
-            fs_errf(errstr, errstr_size, "cat_id: not valid UTF-8");
-            return -1;
+        int created = 0;
+        map_slot *s = map_find(&f->cats, t->cat_id, clen);
+        if (s == NULL) {
+            if (!valid_utf8(t->cat_id, clen)) {
+                fs_errf(errstr, errstr_size, "cat_id: not valid UTF-8");
+                return -1;
+            }
+            if (f->cats.n < MAX_CATEGORIES)
+                s = map_upsert(&f->cats, t->cat_id, clen, &created);
         }
-        int created;
-        map_slot *s = NULL;
-        if (f->cats.n < MAX_CATEGORIES || map_find(&f->cats, t->cat_id, clen) != NULL)
-            s = map_upsert(&f->cats, t->cat_id, clen, &created);
         if (s == NULL) {
             fs_errf(errstr, errstr_size, "cat_id: more than %d distinct values or out of memory",
                    MAX_CATEGORIES);

@@ -255,6 +255,34 @@ static void test_fit_empty(void)
     fs_stats_fitter_free(f);
 }
 
+/* The fitter refuses text that is not UTF-8 even in a record built without fs_txn's checks
+ * (stats.json must hold it); a value seen before is not checked again but still counted. */
+static void test_fit_rejects_bad_utf8(void)
+{
+    fs_stats_fitter *f = fs_stats_fitter_new();
+    char err[256] = "";
+    CHECK(f != NULL);
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-07 23:00", "A", "travel", "10", "Ann", "40", "-90",
+                          "100", "40", "-90"),
+                 0);
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), 0);
+    txn.text[txn.merch - txn.text] = '\xff';
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), -1);
+    CHECK(strstr(err, "merch: not valid UTF-8") != NULL);
+    CHECK_EQ_INT(make_txn(&txn, "2019-01-07 23:00", "A", "travel", "10", "Ann", "40", "-90",
+                          "100", "40", "-90"),
+                 0);
+    txn.text[txn.cat_id - txn.text] = '\xc3'; /* a lead byte with no continuation */
+    err[0] = '\0';
+    CHECK_EQ_INT(fs_stats_fitter_add(f, &txn, err, sizeof err), -1);
+    CHECK(strstr(err, "cat_id: not valid UTF-8") != NULL);
+    fs_stats *st = fs_stats_fitter_finish(f, err, sizeof err);
+    CHECK(st != NULL);
+    fs_stats_free(st);
+    fs_stats_fitter_free(f);
+}
+
 static const char *good_stats =
     "{\"format\":\"fs_stats/1\",\"rows\":4,\"amount_p99\":970.9,"
     "\"fill\":{\"amount\":25,\"lat\":41.5,\"lon\":-91.5,\"population_city\":250,"
@@ -411,6 +439,7 @@ int main(void)
     test_fit_and_compute();
     test_missing_and_boundaries();
     test_fit_empty();
+    test_fit_rejects_bad_utf8();
     test_load_errors();
     test_reader();
     return CHECK_DONE();
