@@ -347,12 +347,18 @@ static int on_row(const fs_csv_row *row, void *opaque)
                                                    FS_F_POST_CODE};
     char key[UI_KEY_MAX];
     size_t klen = 0;
+    /* A key longer than the buffer is cut at UI_KEY_MAX bytes. The cut is deterministic, so
+     * one customer's rows still share one key and one partition. */
     for (size_t k = 0; k < sizeof key_fields / sizeof key_fields[0]; k++) {
         size_t c = (size_t)up->cols.col[key_fields[k]];
         size_t len = row->lens[c];
-        if (klen + len + 1 > sizeof key)
-            len = sizeof key - klen - 1; /* fields are capped far below; never truncates */
-        if (k > 0)
+        size_t sep = k > 0 ? 1 : 0;
+        size_t room = sizeof key - klen;
+        if (sep > room)
+            break;
+        if (sep + len > room)
+            len = room - sep;
+        if (sep)
             key[klen++] = '|';
         memcpy(key + klen, row->fields[c], len);
         klen += len;
