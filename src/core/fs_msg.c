@@ -22,16 +22,6 @@
 
 #include <jansson.h>
 
-static int id_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > FS_TXN_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-            return 0;
-    return 1;
-}
-
 /* Parses payload as one JSON object (duplicate keys rejected). NULL with errstr set. */
 static json_t *load_object(const char *payload, size_t len, char *errstr, size_t errstr_size)
 {
@@ -61,7 +51,7 @@ static const char *get_id(json_t *root, size_t *len, char *errstr, size_t errstr
         fs_errf(errstr, errstr_size, "transaction_id: expected a string");
         return NULL;
     }
-    if (!id_ok(json_string_value(id), json_string_length(id))) {
+    if (!fs_txn_id_valid(json_string_value(id), json_string_length(id))) {
         fs_errf(errstr, errstr_size, "transaction_id: expected 1..%d printable ASCII characters",
              FS_TXN_ID_MAX);
         return NULL;
@@ -201,7 +191,7 @@ int fs_msg_format_transaction(char *buf, size_t size, const char *transaction_id
         [FS_F_JOBS] = t->jobs,
     };
     if (buf == NULL || size == 0 || transaction_id == NULL ||
-        !id_ok(transaction_id, strlen(transaction_id)))
+        !fs_txn_id_valid(transaction_id, strlen(transaction_id)))
         return -1;
     /* Non-finite numbers would not be JSON; a validated record has none. */
     for (int f = 0; f < FS_TXN_NFIELDS; f++)
@@ -260,7 +250,7 @@ int fs_msg_format_scoring(char *buf, size_t size, const char *transaction_id, do
 {
     char num[40];
     if (buf == NULL || size == 0 || transaction_id == NULL ||
-        !id_ok(transaction_id, strlen(transaction_id)) || !(score >= 0.0 && score <= 1.0) ||
+        !fs_txn_id_valid(transaction_id, strlen(transaction_id)) || !(score >= 0.0 && score <= 1.0) ||
         (fraud_flag != 0 && fraud_flag != 1))
         return -1;
     int n = snprintf(num, sizeof num, "%.17g", score + 0.0); /* -0 is written as 0 */

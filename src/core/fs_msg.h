@@ -3,7 +3,7 @@
  *   topic transactions: {"transaction_id": "<id>", "data": {<the 17 columns>}}
  *   topic scoring:      {"transaction_id": "<id>", "score": <double>, "fraud_flag": 0|1}
  * Scores are written with %.17g so they round-trip bit for bit.
- * A transaction_id is 1..FS_TXN_ID_MAX printable ASCII characters.
+ * A transaction_id is 1..FS_TXN_ID_MAX printable ASCII characters (fs_txn_id_valid).
  * Parsing is strict: duplicate keys, a score that is not a JSON number in [0, 1] (a
  * probability), a fraud_flag other than the integers 0 and 1 are all errors; unknown
  * top-level keys are ignored. Formatting refuses (returns -1) what parsing would refuse.
@@ -25,7 +25,6 @@
 
 #include "fs_txn.h"
 
-#define FS_TXN_ID_MAX 128
 /* Buffer size that always holds a transactions message: every byte of a record's text
  * escaped as \u00XX, the id escaped, keys and numbers. */
 #define FS_MSG_TRANSACTION_MAX (6 * FS_TXN_TEXT_MAX + 2 * FS_TXN_ID_MAX + 1024)

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs_msg.h"
 
 static const char *const field_names[FS_TXN_NFIELDS] = {
     "transaction_time", "merch",           "cat_id", "amount",       "name_1",
@@ -420,7 +419,7 @@ static int set_number(fs_txn *t, enum fs_txn_field f, double v, char *errstr,
     return 0;
 }
 
-static int valid_id(const char *s, size_t len)
+int fs_txn_id_valid(const char *s, size_t len)
 {
     if (len == 0 || len > FS_TXN_ID_MAX)
         return 0;
@@ -433,7 +432,7 @@ static int valid_id(const char *s, size_t len)
 /* Sets transaction_id: "" or 1..FS_TXN_ID_MAX printable ASCII. */
 static int set_id(fs_txn *t, const char *s, size_t len, char *errstr, size_t errstr_size)
 {
-    if (len > 0 && !valid_id(s, len)) {
+    if (len > 0 && !fs_txn_id_valid(s, len)) {
         fs_errf(errstr, errstr_size, "transaction_id: expected 1..%d printable ASCII characters",
              FS_TXN_ID_MAX);
         return -1;
@@ -714,7 +713,7 @@ static int parse_row(fs_txn *t, const fs_txn_columns *cols, const fs_csv_row *ro
     if (cols->transaction_id_col >= 0) {
         size_t c = (size_t)cols->transaction_id_col;
         id = row->fields[c];
-        if (row->lens[c] > 0 && !valid_id(id, row->lens[c])) {
+        if (row->lens[c] > 0 && !fs_txn_id_valid(id, row->lens[c])) {
             fs_errf(why, why_size, "transaction_id: expected 1..%d printable ASCII characters",
                  FS_TXN_ID_MAX);
             *column = c + 1;

@@ -51,6 +51,11 @@ enum fs_txn_field {
 };
 
 #define FS_TXN_TEXT_MAX 2048
+/* A transaction_id is 1..FS_TXN_ID_MAX printable ASCII characters (0x20..0x7e). */
+#define FS_TXN_ID_MAX 128
+
+/* 1 if s[0..len) is a valid transaction_id (see FS_TXN_ID_MAX), else 0. */
+int fs_txn_id_valid(const char *s, size_t len);
 
 /* Name of a field as it appears in CSV headers and JSON ("transaction_time", ...). */
 const char *fs_txn_field_name(enum fs_txn_field f);
