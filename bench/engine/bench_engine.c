@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "fs_model.h"
+#include "fs_model_impl.h"
 
 typedef void *BoosterHandle;
 typedef void *FastConfigHandle;
@@ -128,6 +129,14 @@ static int bench_model(const char *label, const char *model_path, const double *
         goto out;
     }
     int nf = fs_model_num_features(m);
+    static const char *const forms[] = {"double-form walk", "binned walk", "QuickScorer dense",
+                                        "QuickScorer checkpoints"};
+    int form = fsm_single_form(m);
+    printf("%-6s form:       %s", label, forms[form]);
+    if (form >= FSM_FORM_QS_DENSE)
+        printf(", %d-bit, K = %d, table %zu bytes", m->qs_bits, 1 << m->qs_shift,
+               m->qs_tab_bytes);
+    printf("\n");
     if (lgb.create(model_path, &iters, &booster) != 0 ||
         lgb.fast_init(booster, C_API_PREDICT_NORMAL, 0, -1, C_API_DTYPE_FLOAT64, nf,
                       "num_threads=1", &fast) != 0) {
@@ -224,6 +233,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_engine LIB_LIGHTGBM_SO DATA_DIR\n");
         return 2;
     }
+    /* BENCH_QS_BUDGET=BYTES: the QuickScorer table budget (docs/engine.md, budget sweep). */
+    const char *budget = getenv("BENCH_QS_BUDGET");
+    if (budget != NULL)
+        fsm_qs_budget = (size_t)strtoull(budget, NULL, 10);
     if (load_lib(argv[1]) != 0)
         return 1;
     char path[4096];

@@ -183,11 +183,73 @@ struct fs_model {
     int32_t *bcol_tlen;    /* per execution column: segment length (multiple of 16) */
     int32_t btable;        /* table bytes */
 
+    /* QuickScorer form (single-row path; qs_bits 0 when the model does not fit it: see
+     * build_qs in fs_model_parse.c). Leaves of each tree are numbered left to right (their
+     * order in xnodes); a tree's state is one bitvector (uint32 when every tree has <= 32
+     * leaves, else uint64) with bit i = leaf i still possible. A node that is false for a row
+     * (the row goes right) clears the bits of its left subtree's leaves; the exit leaf is the
+     * lowest bit left set once every false node has been applied (QuickScorer). Per used
+     * feature u, the distinct thresholds T[0..k) are sorted (padded with +inf to 2^p - 1 for
+     * a branch-free search) and a row value v (after the predictor's kZeroThreshold rule) has
+     * bin(v) = #{i : !(v <= T[i])}: a node with threshold T[j] is false exactly when
+     * bin(v) > j. The table holds, per u and per "row" r, per tree, the AND of the masks of
+     * every node on u that is false: rows 0..ncp-1 are the checkpoint bins 0, K, 2K, ...
+     * (K = 1 << qs_shift; K = 1 is the dense table, one row per bin), row ncp is v == 0 (each
+     * node's own missing rule: Zero type takes its default direction, the others compare
+     * 0.0), row ncp + 1 is NaN (None type compares 0.0, Zero and NaN types take their
+     * default direction). Between checkpoints the nodes with threshold index in
+     * [checkpoint, bin) are applied one by one from a list sorted by (u, j, tree):
+     * qs_dtree / qs_dmask, entries qs_dpos[qs_dbase[u] + j] .. for threshold j of u. */
+    int qs_bits;           /* 0 (no form), 32 or 64 */
+    int qs_shift;          /* log2 of the checkpoint distance K */
+    int qs_simd;           /* 1: the AVX-512 variant of the table AND runs on this CPU */
+    int32_t qs_stride;     /* masks per table row (num_trees rounded up to 64 bytes) */
+    int32_t qs_nfeat;      /* used features */
+    int32_t *qs_feat;      /* per used feature: feature index */
+    int32_t *qs_toff;      /* per used feature: offset of its padded thresholds in qs_thr */
+    int32_t *qs_tstep;     /* per used feature: first step of the search ((padded + 1) / 2) */
+    int32_t *qs_ncp;       /* per used feature: number of checkpoint rows */
+    int32_t *qs_row;       /* per used feature: its first table row */
+    int32_t *qs_dbase;     /* per used feature: its k + 1 entries in qs_dpos */
+    double *qs_thr;
+    void *qs_tab;          /* rows x qs_stride masks, 64-byte aligned, + FSM_QS_SLACK bytes */
+    size_t qs_tab_bytes;
+    int32_t *qs_dpos;      /* NULL when K = 1 */
+    uint32_t *qs_dnode;    /* a node in 4 bytes: tree << 12 | left-subtree leaf count << 6 |
+                            * its first leaf; its mask is qs_masks[w & 4095] */
+    uint64_t *qs_masks;    /* 4096: all ones but `len` bits from bit `a`, at len << 6 | a */
+    double *qs_leaf;       /* leaf values, tree by tree, left to right, + 64 slack */
+    int32_t *qs_lbase;     /* per tree: its first leaf in qs_leaf */
+
     /* Preprocessed columns. */
     int32_t num_cols;
     int32_t *col_feat;
     uint8_t *col_kind;
 };
+
+/* QuickScorer caps: trees (the per-row bitvectors live on the stack, 16 KiB), used
+ * features (per-row row pointers on the stack) and the default table budget. */
+#define FSM_QS_MAX_TREES32 4096
+#define FSM_QS_MAX_TREES64 2048
+#define FSM_QS_MAX_FEAT 512
+#define FSM_QS_TABLE_BUDGET ((size_t)4 << 20)
+/* Largest expected number of single nodes (between checkpoints) per tree and row. */
+#define FSM_QS_MAX_DELTA 5.0
+/* The bitvector of a node packed by the loader into qs_dnode: all ones but `len` bits from
+ * bit `a` (its left subtree's leaves). */
+#define FSM_QS_NODE_MASK(w)                                                                 \
+    (~((((uint64_t)1 << (((w) >> 6) & 63)) - 1) << ((w) & 63)))
+/* Bytes after the table the evaluator's vector loads may touch (4 vectors of 64 bytes). */
+#define FSM_QS_SLACK 256
+
+/* Table budget (bytes) used by the loader for the QuickScorer form; FSM_QS_TABLE_BUDGET
+ * unless a test lowers it to reach the checkpoint variant (set before loading; not
+ * thread-safe, tests only). */
+extern size_t fsm_qs_budget;
+
+/* Which single-row form a model scores with: for tests and the benchmark's label. */
+enum fsm_form { FSM_FORM_WALK = 0, FSM_FORM_BINNED, FSM_FORM_QS_DENSE, FSM_FORM_QS_DELTA };
+int fsm_single_form(const fs_model *m);
 
 /* Raw feature of a node (TreeSHAP indexes contributions by it). */
 static inline int fsm_node_feature(const fs_model *m, int32_t node)

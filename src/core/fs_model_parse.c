@@ -960,6 +960,316 @@ out:
     return rc;
 }
 
+size_t fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+
+static void free_qs(fs_model *m)
+{
+    free(m->qs_feat);
+    free(m->qs_toff);
+    free(m->qs_tstep);
+    free(m->qs_ncp);
+    free(m->qs_row);
+    free(m->qs_dbase);
+    free(m->qs_thr);
+    free(m->qs_tab);
+    free(m->qs_dpos);
+    free(m->qs_dnode);
+    free(m->qs_masks);
+    free(m->qs_leaf);
+    free(m->qs_lbase);
+    m->qs_feat = m->qs_toff = m->qs_tstep = m->qs_ncp = m->qs_row = m->qs_dbase = NULL;
+    m->qs_dpos = m->qs_lbase = NULL;
+    m->qs_thr = m->qs_leaf = NULL;
+    m->qs_tab = NULL;
+    m->qs_dnode = NULL;
+    m->qs_masks = NULL;
+    m->qs_bits = 0;
+}
+
+/* One internal node as the QuickScorer builder sees it. */
+typedef struct qs_ent {
+    int32_t u;          /* feature (then used-feature index) */
+    int32_t j;          /* threshold index among the feature's distinct thresholds */
+    int32_t tree;
+    int32_t kind;       /* enum fsm_xkind */
+    double thr;
+    uint64_t mask;      /* all ones but the node's left-subtree leaves */
+    uint32_t pack;      /* the same as leaf count << 6 | first leaf (FSM_QS_NODE_MASK) */
+} qs_ent;
+
+static int cmp_qs_thr(const void *a, const void *b)
+{
+    const qs_ent *x = a, *y = b;
+    if (x->u != y->u)
+        return x->u < y->u ? -1 : 1;
+    return (x->thr > y->thr) - (x->thr < y->thr);
+}
+
+static int cmp_qs_ent(const void *a, const void *b)
+{
+    const qs_ent *x = a, *y = b;
+    if (x->u != y->u)
+        return x->u < y->u ? -1 : 1;
+    if (x->j != y->j)
+        return x->j < y->j ? -1 : 1;
+    return (x->tree > y->tree) - (x->tree < y->tree);
+}
+
+/* Is the node false (does the row go right) for a zero (zero = 1) or a NaN base value?
+ * b0 is the bin of 0.0 on the node's feature. */
+static int qs_false_special(const qs_ent *e, int32_t b0, int zero)
+{
+    switch (e->kind) {
+    case FSM_X_ZERO_L:
+        return 0;
+    case FSM_X_ZERO_R:
+        return 1;
+    case FSM_X_NAN_L:
+        return zero ? b0 > e->j : 0;
+    case FSM_X_NAN_R:
+        return zero ? b0 > e->j : 1;
+    default:
+        return b0 > e->j;
+    }
+}
+
+/* Stores one table row (masks of trees 0..nt) at row r. */
+static void qs_put_row(fs_model *m, int32_t r, const uint64_t *cur, int32_t nt)
+{
+    size_t at = (size_t)r * (size_t)m->qs_stride;
+    if (m->qs_bits == 32) {
+        uint32_t *row = (uint32_t *)m->qs_tab + at;
+        for (int32_t t = 0; t < nt; t++)
+            row[t] = (uint32_t)cur[t];
+    } else {
+        uint64_t *row = (uint64_t *)m->qs_tab + at;
+        for (int32_t t = 0; t < nt; t++)
+            row[t] = cur[t];
+    }
+}
+
+/* Builds the QuickScorer form (see fs_model_impl.h) when the model fits it: numerical
+ * splits only, no linear trees, at most 64 leaves per tree, at most FSM_QS_MAX_TREES32/64
+ * trees and FSM_QS_MAX_FEAT used features, and a table within fsm_qs_budget for some
+ * checkpoint distance K <= 2^16. Returns -1 only when out of memory; a model that does not fit
+ * keeps qs_bits 0. Every allocation is bounded by the model's node count or the budget. */
+static int build_qs(fs_model *m)
+{
+    int rc = -1;
+    int32_t nt = m->num_trees, max_leaves = 1, nint = 0, nused = 0;
+    size_t nf = (size_t)m->num_features;
+    qs_ent *ent = NULL;
+    int32_t *umap = NULL, *kcnt = NULL, *b0 = NULL, *ustart = NULL;
+    uint64_t *cur = NULL;
+    m->qs_bits = 0;
+    if (m->has_cat || m->has_linear || nt == 0 || m->num_xnodes == 0)
+        return 0;
+    for (int32_t t = 0; t < nt; t++)
+        if (m->trees[t].num_leaves > max_leaves)
+            max_leaves = m->trees[t].num_leaves;
+    if (max_leaves > 64 || nt > (max_leaves <= 32 ? FSM_QS_MAX_TREES32 : FSM_QS_MAX_TREES64))
+        return 0;
+    int bits = max_leaves <= 32 ? 32 : 64;
+    for (int32_t n = 0; n < m->num_xnodes; n++)
+        nint += m->xleaf[n] < 0;
+    ent = malloc((nint ? (size_t)nint : 1) * sizeof(qs_ent));
+    umap = malloc((nf + 1) * sizeof(int32_t));
+    cur = malloc((size_t)nt * sizeof(uint64_t));
+    m->qs_leaf = malloc(((size_t)m->num_leaves_total + 64) * sizeof(double));
+    m->qs_lbase = malloc((size_t)nt * sizeof(int32_t));
+    if (!ent || !umap || !cur || !m->qs_leaf || !m->qs_lbase)
+        goto out;
+    /* Nodes with their left-subtree masks; leaves left to right. */
+    int32_t e = 0, nl = 0;
+    for (int32_t t = 0; t < nt; t++) {
+        const fsm_tree *tr = &m->trees[t];
+        int32_t base = tr->xroot, size = 2 * tr->num_leaves - 1;
+        int32_t lpre[128];
+        lpre[0] = 0;
+        for (int32_t i = 0; i < size; i++)
+            lpre[i + 1] = lpre[i] + (m->xleaf[base + i] >= 0);
+        m->qs_lbase[t] = nl;
+        for (int32_t i = 0; i < size; i++) {
+            const fsm_xnode *x = &m->xnodes[base + i];
+            if (m->xleaf[base + i] >= 0) {
+                m->qs_leaf[nl++] = x->thr;
+                continue;
+            }
+            int32_t a = lpre[i + 1], b = lpre[i + 1 + x->skip];
+            qs_ent *q = &ent[e++];
+            q->u = m->xcol_feat[x->col];
+            q->kind = m->xcol_kind[x->col];
+            q->thr = x->thr;
+            q->tree = t;
+            q->j = 0;
+            q->mask = ~((((uint64_t)1 << (b - a)) - 1) << a);
+            q->pack = (uint32_t)(b - a) << 6 | (uint32_t)a;
+        }
+    }
+    for (int32_t i = 0; i < 64; i++)
+        m->qs_leaf[nl + i] = 0.0;
+    /* Distinct thresholds per feature (by ==, so -0.0 and +0.0 are one). */
+    qsort(ent, (size_t)nint, sizeof(qs_ent), cmp_qs_thr);
+    for (size_t f = 0; f <= nf; f++)
+        umap[f] = -1;
+    int32_t nthr = 0;
+    for (int32_t i = 0; i < nint; i++) {
+        if (umap[ent[i].u] < 0)
+            umap[ent[i].u] = nused++;
+        int newf = i == 0 || ent[i].u != ent[i - 1].u;
+        if (!newf && !(ent[i].thr == ent[i - 1].thr))
+            ent[i].j = ent[i - 1].j + 1;
+        else if (!newf)
+            ent[i].j = ent[i - 1].j;
+        nthr += newf || !(ent[i].thr == ent[i - 1].thr);
+    }
+    if (nused > FSM_QS_MAX_FEAT) {
+        rc = 0;
+        goto out;
+    }
+    /* Per used feature: k (distinct thresholds), padded thresholds, bin of 0.0. */
+    kcnt = calloc((size_t)nused + 1, sizeof(int32_t));
+    b0 = calloc((size_t)nused + 1, sizeof(int32_t));
+    ustart = calloc((size_t)nused + 1, sizeof(int32_t));
+    m->qs_feat = malloc(((size_t)nused + 1) * sizeof(int32_t));
+    m->qs_toff = malloc(((size_t)nused + 1) * sizeof(int32_t));
+    m->qs_tstep = malloc(((size_t)nused + 1) * sizeof(int32_t));
+    m->qs_ncp = malloc(((size_t)nused + 1) * sizeof(int32_t));
+    m->qs_row = malloc(((size_t)nused + 1) * sizeof(int32_t));
+    m->qs_dbase = malloc(((size_t)nused + 1) * sizeof(int32_t));
+    /* Padded lengths sum to less than 2 * (thresholds + features). */
+    m->qs_thr = malloc((2 * ((size_t)nthr + (size_t)nused) + 1) * sizeof(double));
+    if (!kcnt || !b0 || !ustart || !m->qs_feat || !m->qs_toff || !m->qs_tstep || !m->qs_ncp ||
+        !m->qs_row || !m->qs_dbase || !m->qs_thr)
+        goto out;
+    int32_t toff = 0;
+    for (int32_t i = 0; i < nint; i++) {
+        int32_t u = umap[ent[i].u];
+        if (i == 0 || ent[i].u != ent[i - 1].u) {
+            m->qs_feat[u] = ent[i].u;
+            ustart[u] = i;
+        }
+        kcnt[u] = ent[i].j + 1;
+    }
+    for (int32_t u = 0; u < nused; u++) {
+        int32_t k = kcnt[u], padded = 0, at = 0;
+        while (padded < k)
+            padded = 2 * padded + 1;
+        m->qs_toff[u] = toff;
+        m->qs_tstep[u] = (padded + 1) / 2;
+        for (int32_t i = ustart[u]; i < nint && umap[ent[i].u] == u; i++)
+            if (i == ustart[u] || ent[i].j != ent[i - 1].j)
+                m->qs_thr[toff + at++] = ent[i].thr;
+        while (at < padded)
+            m->qs_thr[toff + at++] = INFINITY;
+        int32_t z = 0;
+        while (z < k && !(0.0 <= m->qs_thr[toff + z]))
+            z++;
+        b0[u] = z;
+        toff += padded;
+    }
+    for (int32_t i = 0; i < nint; i++)
+        ent[i].u = umap[ent[i].u];
+    qsort(ent, (size_t)nint, sizeof(qs_ent), cmp_qs_ent);
+    /* The smallest checkpoint distance whose table fits the budget. */
+    size_t per = 64 / ((size_t)bits / 8);
+    m->qs_stride = (int32_t)(((size_t)nt + per - 1) / per * per);
+    size_t rowbytes = (size_t)m->qs_stride * ((size_t)bits / 8), rows = 0;
+    int shift = 0;
+    for (; shift <= 16; shift++) {
+        rows = 0;
+        for (int32_t u = 0; u < nused; u++)
+            rows += (size_t)(kcnt[u] >> shift) + 3;
+        if (rows <= fsm_qs_budget / rowbytes)
+            break;
+    }
+    if (shift > 16) {
+        rc = 0;
+        goto out;
+    }
+    m->qs_bits = bits;
+    m->qs_shift = shift;
+    m->qs_nfeat = nused;
+    m->qs_tab_bytes = rows * rowbytes;
+    m->qs_tab = aligned_alloc(64, m->qs_tab_bytes + FSM_QS_SLACK);
+    if (m->qs_tab == NULL)
+        goto out;
+    memset((char *)m->qs_tab + m->qs_tab_bytes, 0xff, FSM_QS_SLACK);
+    if (shift > 0) {
+        m->qs_dpos = malloc(((size_t)nthr + (size_t)nused + 1) * sizeof(int32_t));
+        m->qs_dnode = malloc((nint ? (size_t)nint : 1) * sizeof(uint32_t));
+        m->qs_masks = malloc(4096 * sizeof(uint64_t));
+        if (!m->qs_dpos || !m->qs_dnode || !m->qs_masks)
+            goto out;
+        for (uint32_t w = 0; w < 4096; w++)
+            m->qs_masks[w] = FSM_QS_NODE_MASK(w);
+        for (int32_t i = 0; i < nint; i++)
+            m->qs_dnode[i] = (uint32_t)ent[i].tree << 12 | ent[i].pack;
+    }
+    /* Rows: walking the bins up, a row holds the nodes with threshold index < its bin. */
+    int32_t row = 0, dbase = 0, i = 0;
+    for (int32_t u = 0; u < nused; u++) {
+        int32_t k = kcnt[u], first = i, K = (int32_t)1 << shift;
+        m->qs_row[u] = row;
+        m->qs_ncp[u] = (k >> shift) + 1;
+        m->qs_dbase[u] = dbase;
+        for (int32_t t = 0; t < nt; t++)
+            cur[t] = ~(uint64_t)0;
+        for (int32_t b = 0; b <= k; b++) {
+            if ((b & (K - 1)) == 0)
+                qs_put_row(m, row + (b >> shift), cur, nt);
+            if (m->qs_dpos != NULL)
+                m->qs_dpos[dbase + b] = i;
+            for (; i < nint && ent[i].u == u && ent[i].j == b; i++)
+                cur[ent[i].tree] &= ent[i].mask;
+        }
+        for (int zero = 1; zero >= 0; zero--) {
+            for (int32_t t = 0; t < nt; t++)
+                cur[t] = ~(uint64_t)0;
+            for (int32_t q = first; q < i; q++)
+                if (qs_false_special(&ent[q], b0[u], zero))
+                    cur[ent[q].tree] &= ent[q].mask;
+            qs_put_row(m, row + m->qs_ncp[u] + !zero, cur, nt);
+        }
+        row += m->qs_ncp[u] + 2;
+        dbase += k + 1;
+    }
+    /* With checkpoints, the expected number of single nodes a row applies, if its value
+     * falls in each bin of a feature equally often (LightGBM's bins are quantiles of the
+     * training data): above FSM_QS_MAX_DELTA per tree the binned walk is faster (the large
+     * benchmark model: K = 32, 3.7 per tree, beat the walk; K = 64, 7.5 per tree, lost). */
+    if (shift > 0) {
+        double expect = 0.0;
+        for (int32_t u = 0; u < nused; u++) {
+            const int32_t *pos = m->qs_dpos + m->qs_dbase[u];
+            int64_t sum = 0;
+            for (int32_t b = 0; b <= kcnt[u]; b++)
+                sum += pos[b] - pos[b >> shift << shift];
+            expect += (double)sum / (double)(kcnt[u] + 1);
+        }
+        if (expect > FSM_QS_MAX_DELTA * (double)nt) {
+            m->qs_bits = 0;
+            rc = 0;
+            goto out;
+        }
+    }
+    m->qs_simd = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    m->qs_simd = __builtin_cpu_supports("avx512f") ? 1 : 0;
+#endif
+    rc = 0;
+out:
+    if (rc != 0 || m->qs_bits == 0)
+        free_qs(m);
+    free(ent);
+    free(umap);
+    free(kcnt);
+    free(b0);
+    free(ustart);
+    free(cur);
+    return rc;
+}
+
 static int set_objective(parser *p, fs_model *m, size_t line)
 {
     char name[64];
@@ -1267,7 +1577,7 @@ fs_model *fs_model_load_buffer(const char *text, size_t len, const char *name, c
         goto out;
     }
     m->num_iterations = m->num_trees / m->num_tree_per_iteration;
-    if (build_exec(m) != 0 || build_bins(m) != 0) {
+    if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m) != 0) {
         perr(&p, p.line, "out of memory");
         goto out;
     }
@@ -1328,5 +1638,6 @@ void fs_model_free(fs_model *m)
     free(m->xcol_feat);
     free(m->xcol_kind);
     free_bins(m);
+    free_qs(m);
     free(m);
 }

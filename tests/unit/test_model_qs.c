@@ -1,0 +1,314 @@
+/*
+ * Unit tests of the engine's QuickScorer single-row form (fs_model_impl.h: per feature and
+ * bin a precomputed AND of the bitvectors of every false node, dense or with checkpoints and
+ * single nodes in between; zero and NaN rows) and of the choice between it and the fallback
+ * forms. Models are generated here with random tree shapes (2 to 64 leaves, so both 32- and
+ * 64-bit bitvectors), random features, thresholds (shared, +-0, around 1e-35, huge), every
+ * missing type and default direction, one or three classes; the expected raw score comes from
+ * a reference walker written in this file from LightGBM's documented decision rules
+ * (Tree::NumericalDecision, the predictor's kZeroThreshold), summing each class's trees in file
+ * order from +0.0. Every model is loaded with several table budgets (dense table, checkpoint
+ * distances 2, 4, ..., no QuickScorer form) and scored single row and batch on rows made of
+ * every threshold, its neighbouring doubles and the special values, on several iteration
+ * ranges, bit for bit against the reference.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fs_model.h"
+#include "fs_model_impl.h"
+
+#define NF 4
+#define MAXL 80
+
+typedef struct gtree {
+    int nleaves;
+    int feat[MAXL], dtype[MAXL], child[MAXL][2]; /* child >= 0 node, < 0 ~leaf */
+    double thr[MAXL], leaf[MAXL];
+} gtree;
+
+static unsigned long long rng_state = 0x9E3779B97F4A7C15ULL;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+static const double thr_pool[] = {0.0,  -0.0, 0.5,   -0.5,  1e-35, -1e-35, 1.0000000180025095e-35,
+                                  2.5,  -3.25, 100,  1e300, -1e300, 0.1,  7.0, 1e-300, -7.0};
+#define NPOOL (unsigned)(sizeof thr_pool / sizeof thr_pool[0])
+
+/* A random tree shape: split a random leaf until there are `nleaves`. */
+static void gen_tree(gtree *t, int nleaves, double leaf_shift)
+{
+    int parent[MAXL][2]; /* per leaf: its node and side */
+    t->nleaves = nleaves;
+    for (int l = 0; l < nleaves; l++)
+        t->leaf[l] = (double)((int)rnd(2001) - 1000) / 7.0 + leaf_shift;
+    if (nleaves == 1)
+        return;
+    t->child[0][0] = ~0;
+    t->child[0][1] = ~1;
+    parent[0][0] = 0;
+    parent[0][1] = 0;
+    parent[1][0] = 0;
+    parent[1][1] = 1;
+    for (int n = 1, nl = 2; nl < nleaves; n++, nl++) {
+        int l = (int)rnd((unsigned)nl);
+        int p = parent[l][0], side = parent[l][1];
+        t->child[p][side] = n;
+        t->child[n][0] = ~l;
+        t->child[n][1] = ~nl;
+        parent[l][0] = n;
+        parent[l][1] = 0;
+        parent[nl][0] = n;
+        parent[nl][1] = 1;
+    }
+    for (int n = 0; n < nleaves - 1; n++) {
+        t->feat[n] = (int)rnd(NF);
+        /* missing type None / Zero / NaN, default left or not */
+        t->dtype[n] = (int)(rnd(3) << 2 | rnd(2) << 1);
+        t->thr[n] = rnd(3) ? thr_pool[rnd(NPOOL)] : (double)((int)rnd(4001) - 2000) / 16.0;
+    }
+}
+
+static double ref_base(double x)
+{
+    return fabs(x) <= (double)1e-35f ? 0.0 : x;
+}
+
+/* 1 = left. */
+static int ref_left(double v, double thr, int dtype)
+{
+    int missing = (dtype >> 2) & 3, default_left = (dtype >> 1) & 1;
+    if (missing != 2 && isnan(v))
+        v = 0.0;
+    if ((missing == 1 && fabs(v) <= (double)1e-35f) || (missing == 2 && isnan(v)))
+        return default_left;
+    return v <= thr;
+}
+
+static double ref_tree_value(const gtree *t, const double *x)
+{
+    if (t->nleaves == 1)
+        return t->leaf[0];
+    int n = 0;
+    while (n >= 0)
+        n = t->child[n][ref_left(ref_base(x[t->feat[n]]), t->thr[n], t->dtype[n]) ? 0 : 1];
+    return t->leaf[~n];
+}
+
+/* Model text (capped buffer; NULL if it does not fit). */
+static char *model_text(const gtree *trees, int ntrees, int nclass, size_t *len)
+{
+    size_t cap = 256 + (size_t)ntrees * 6000, n = 0;
+    char *t = malloc(cap);
+    if (t == NULL)
+        return NULL;
+#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    APPEND("tree\nversion=v4\nnum_class=%d\nnum_tree_per_iteration=%d\nmax_feature_idx=%d\n",
+           nclass, nclass, NF - 1);
+    if (nclass > 1)
+        APPEND("objective=multiclass num_class:%d\nfeature_names=a b c d\n\n", nclass);
+    else
+        APPEND("objective=regression\nfeature_names=a b c d\n\n");
+    for (int i = 0; i < ntrees; i++) {
+        const gtree *r = &trees[i];
+        int ni = r->nleaves - 1;
+        APPEND("Tree=%d\nnum_leaves=%d\nnum_cat=0\n", i, r->nleaves);
+        if (ni > 0) {
+            APPEND("split_feature=");
+            for (int k = 0; k < ni; k++)
+                APPEND("%d%s", r->feat[k], k + 1 < ni ? " " : "\n");
+            APPEND("threshold=");
+            for (int k = 0; k < ni; k++)
+                APPEND("%.17g%s", r->thr[k], k + 1 < ni ? " " : "\n");
+            APPEND("decision_type=");
+            for (int k = 0; k < ni; k++)
+                APPEND("%d%s", r->dtype[k], k + 1 < ni ? " " : "\n");
+            APPEND("left_child=");
+            for (int k = 0; k < ni; k++)
+                APPEND("%d%s", r->child[k][0], k + 1 < ni ? " " : "\n");
+            APPEND("right_child=");
+            for (int k = 0; k < ni; k++)
+                APPEND("%d%s", r->child[k][1], k + 1 < ni ? " " : "\n");
+        }
+        APPEND("leaf_value=");
+        for (int k = 0; k < r->nleaves; k++)
+            APPEND("%.17g%s", r->leaf[k], k + 1 < r->nleaves ? " " : "\n");
+        APPEND("is_linear=0\nshrinkage=1\n\n");
+    }
+    APPEND("end of trees\n");
+#undef APPEND
+    if (n >= cap) {
+        free(t);
+        return NULL;
+    }
+    *len = n;
+    return t;
+}
+
+/* Row values worth trying: every threshold, its neighbours, specials. */
+static size_t row_values(const gtree *trees, int ntrees, double *v, size_t cap)
+{
+    static const double special[] = {0.0,  -0.0,     1e-36,     -1e-36, 1e-35, -1e-35, NAN,
+                                     -NAN, INFINITY, -INFINITY, 1e-34,  3.0,   -1.0};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof special / sizeof special[0] && n < cap; i++)
+        v[n++] = special[i];
+    for (int i = 0; i < ntrees; i++)
+        for (int k = 0; k < trees[i].nleaves - 1 && n + 3 <= cap; k++) {
+            double t = trees[i].thr[k];
+            v[n++] = t;
+            v[n++] = nextafter(t, INFINITY);
+            v[n++] = nextafter(t, -INFINITY);
+        }
+    return n;
+}
+
+/* Forms reached over the whole run, by enum fsm_form, and the checkpoint distances seen. */
+static int forms_seen[4];
+static int shifts_seen[17];
+
+/* Scores rows built from the values on several iteration ranges, single row and batch,
+ * against the reference, with the model loaded under `budget`. Returns the form used. */
+static int check_model(const gtree *trees, int ntrees, int nclass, size_t budget,
+                       const double *rows, size_t nrows)
+{
+    size_t len = 0;
+    int form = -1;
+    char *text = model_text(trees, ntrees, nclass, &len);
+    CHECK(text != NULL);
+    if (text == NULL)
+        return -1;
+    char err[256];
+    fsm_qs_budget = budget;
+    fs_model *m = fs_model_load_buffer(text, len, "gen.txt", err, sizeof err);
+    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+    free(text);
+    CHECK(m != NULL);
+    if (m == NULL) {
+        fprintf(stderr, "load: %s\n", err);
+        return -1;
+    }
+    form = fsm_single_form(m);
+    forms_seen[form]++;
+    int max_leaves = 1;
+    for (int i = 0; i < ntrees; i++)
+        if (trees[i].nleaves > max_leaves)
+            max_leaves = trees[i].nleaves;
+    if (form == FSM_FORM_QS_DENSE || form == FSM_FORM_QS_DELTA) {
+        shifts_seen[m->qs_shift]++;
+        CHECK_EQ_INT(m->qs_bits, max_leaves <= 32 ? 32 : 64);
+        CHECK(m->qs_tab_bytes <= budget);
+    }
+
+    int niter = ntrees / nclass;
+    double *bout = malloc(nrows * (size_t)nclass * sizeof(double));
+    CHECK(bout != NULL);
+    if (bout == NULL)
+        goto out;
+    const int ranges[][2] = {{0, 0}, {0, 1}, {1, 3}, {5, 4}, {3, 7}, {2, 13}, {7, 29}};
+    for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++) {
+        fs_predict_opts o = {.start_iteration = ranges[k][0], .num_iteration = ranges[k][1]};
+        int first = o.start_iteration < niter ? o.start_iteration : niter;
+        int count = o.num_iteration > 0 ? o.num_iteration : niter - first;
+        if (first + count > niter)
+            count = niter - first;
+        fs_model_predict_raw_batch(m, rows, nrows, bout, &o);
+        int bad = 0;
+        for (size_t r = 0; r < nrows; r++) {
+            const double *x = rows + r * NF;
+            double want[3] = {0.0, 0.0, 0.0}, got[3] = {-1, -1, -1};
+            for (int i = first * nclass; i < (first + count) * nclass; i++)
+                want[i % nclass] += ref_tree_value(&trees[i], x);
+            fs_model_predict_raw(m, x, got, &o);
+            for (int c = 0; c < nclass; c++)
+                if (memcmp(&got[c], &want[c], sizeof got[c]) != 0 ||
+                    memcmp(&bout[r * (size_t)nclass + (size_t)c], &want[c], sizeof got[c]) != 0) {
+                    if (bad++ < 3)
+                        fprintf(stderr,
+                                "form %d budget %zu ntrees %d class %d range %d+%d row (%.17g, "
+                                "%.17g, %.17g, %.17g): single %.17g batch %.17g reference "
+                                "%.17g\n",
+                                form, budget, ntrees, c, first, count, x[0], x[1], x[2], x[3],
+                                got[c], bout[r * (size_t)nclass + (size_t)c], want[c]);
+                }
+        }
+        CHECK_EQ_INT(bad, 0);
+    }
+out:
+    free(bout);
+    fs_model_free(m);
+    return form;
+}
+
+/* One generated model under every budget: the default (dense table expected), budgets that
+ * force checkpoints, none (fallback). */
+static void check_all_budgets(const gtree *trees, int ntrees, int nclass, int expect_qs)
+{
+    enum { NROWS = 300 };
+    size_t cap = 16 + (size_t)ntrees * 3 * MAXL;
+    double *vals = malloc(cap * sizeof(double));
+    double *rows = malloc(NROWS * NF * sizeof(double));
+    CHECK(vals != NULL && rows != NULL);
+    if (vals != NULL && rows != NULL) {
+        size_t nv = row_values(trees, ntrees, vals, cap);
+        for (size_t r = 0; r < NROWS; r++)
+            for (int f = 0; f < NF; f++)
+                rows[r * NF + (size_t)f] = vals[rnd((unsigned)nv)];
+        int form = check_model(trees, ntrees, nclass, FSM_QS_TABLE_BUDGET, rows, NROWS);
+        CHECK_EQ_INT(form, expect_qs ? FSM_FORM_QS_DENSE : FSM_FORM_BINNED);
+        form = check_model(trees, ntrees, nclass, 0, rows, NROWS);
+        CHECK_EQ_INT(form, FSM_FORM_BINNED);
+        for (size_t b = 512; b <= 65536; b *= 2)
+            (void)check_model(trees, ntrees, nclass, b, rows, NROWS);
+    }
+    free(vals);
+    free(rows);
+}
+
+static gtree trees[120];
+
+int main(void)
+{
+    /* Tree counts around the vector widths (16 and 8 trees a vector), leaf counts up to 32
+     * (32-bit bitvectors) and up to 64 (64-bit), one and three classes. */
+    const struct {
+        int ntrees, nclass, min_leaves, max_leaves;
+    } cases[] = {
+        {1, 1, 2, 4},   {3, 1, 1, 8},   {16, 1, 2, 31}, {17, 1, 30, 32}, {40, 1, 2, 32},
+        {9, 1, 33, 64}, {25, 1, 2, 64}, {33, 1, 60, 64}, {12, 3, 2, 20},  {36, 3, 2, 64},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int t = 0; t < cases[i].ntrees; t++) {
+            int span = cases[i].max_leaves - cases[i].min_leaves + 1;
+            int nl = cases[i].min_leaves + (int)rnd((unsigned)span);
+            if (t == 0)
+                nl = cases[i].max_leaves;
+            gen_tree(&trees[t], nl, 1e-3 * t);
+        }
+        check_all_budgets(trees, cases[i].ntrees, cases[i].nclass, 1);
+    }
+    /* A tree of 65 leaves: no QuickScorer form (bitvectors are at most 64 bits). */
+    for (int t = 0; t < 5; t++)
+        gen_tree(&trees[t], t == 2 ? 65 : 20, 0.0);
+    check_all_budgets(trees, 5, 1, 0);
+    /* Every form and several checkpoint distances were reached. */
+    CHECK(forms_seen[FSM_FORM_QS_DENSE] > 0);
+    CHECK(forms_seen[FSM_FORM_QS_DELTA] > 0);
+    CHECK(forms_seen[FSM_FORM_BINNED] > 0);
+    for (int s = 0; s <= 3; s++)
+        CHECK(shifts_seen[s] > 0);
+    fprintf(stderr, "forms: dense %d, checkpoints %d, binned %d; shifts 0..4: %d %d %d %d %d\n",
+            forms_seen[FSM_FORM_QS_DENSE], forms_seen[FSM_FORM_QS_DELTA],
+            forms_seen[FSM_FORM_BINNED], shifts_seen[0], shifts_seen[1], shifts_seen[2],
+            shifts_seen[3], shifts_seen[4]);
+    return CHECK_DONE();
+}
