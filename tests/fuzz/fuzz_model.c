@@ -2,7 +2,10 @@
  * libFuzzer harness for the model loader (fs_model_load_buffer). Any input must either be
  * rejected with a "name:line: ..." message or load into a model that evaluates without a
  * crash: every accepted model is scored (single row, batch, transformed, contributions) on
- * rows of zeros, NaN and values taken from the input's own bytes.
+ * rows of zeros, NaN and values taken from the input's own bytes. The single-row path (the
+ * QuickScorer table when the model fits it) must equal the batch path bit for bit; the model is
+ * loaded a second time with a small table budget, so the checkpoint variant (or the fallback
+ * walk) scores the same rows and must agree too.
  */
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +13,7 @@
 #include <string.h>
 
 #include "fs_model.h"
+#include "fs_model_impl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,6 +58,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fs_model_predict_raw_batch(m, x, rows, y, &opts);
     if (memcmp(single, y, rows * (size_t)nout * sizeof(double)) != 0)
         abort();
+    fsm_qs_budget = 2048;
+    fs_model *small = fs_model_load_buffer((const char *)data, size, "fuzz", err, sizeof err);
+    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+    if (small == NULL)
+        abort();
+    for (size_t r = 0; r < rows; r++) {
+        double again[1024];
+        fs_model_predict_raw(small, x + r * (size_t)nf, again, &opts);
+        if (memcmp(again, single + r * (size_t)nout, (size_t)nout * sizeof(double)) != 0)
+            abort();
+    }
+    fs_model_free(small);
     fs_model_predict_batch(m, x, rows, y, NULL);
     for (int i = 0; i < nf; i++)
         (void)fs_model_feature_name(m, i);

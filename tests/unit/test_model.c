@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "fs_model.h"
+#include "fs_model_impl.h"
 
 /* Tree 0: node 0 splits a <= 0.5 (missing None, default_left: NaN -> 0.0 -> left);
  *         node 1 splits b <= -1 (missing NaN, default right).
@@ -118,6 +119,8 @@ static void test_basic(void)
         fprintf(stderr, "load: %s\n", err);
         return;
     }
+    /* Numerical splits only: the QuickScorer table scores single rows. */
+    CHECK_EQ_INT(fsm_single_form(m), FSM_FORM_QS_DENSE);
     CHECK_EQ_INT(fs_model_num_features(m), 3);
     CHECK_EQ_STR(fs_model_feature_name(m, 1), "b");
     CHECK(fs_model_feature_name(m, 3) == NULL);
@@ -220,6 +223,8 @@ static void test_categorical(void)
         fprintf(stderr, "load: %s\n", err);
         return;
     }
+    /* Categorical splits: neither the QuickScorer nor the binned form applies. */
+    CHECK_EQ_INT(fsm_single_form(m), FSM_FORM_WALK);
     static const struct {
         double x, want;
     } cases[] = {
@@ -266,6 +271,8 @@ static void test_multiclass_linear(void)
         fprintf(stderr, "load: %s\n", err);
         return;
     }
+    /* A linear tree: no QuickScorer form (leaf values are not constants); binned walk. */
+    CHECK_EQ_INT(fsm_single_form(m), FSM_FORM_BINNED);
     CHECK_EQ_INT(fs_model_num_outputs(m), 3);
     CHECK_EQ_INT(fs_model_num_iterations(m), 2);
     double x = 0.25, out[3];
@@ -450,6 +457,8 @@ static void test_wide_deep(void)
         fprintf(stderr, "load: %s\n", err);
         goto out;
     }
+    /* 601 leaves (no QuickScorer form), 600 columns (no binned form). */
+    CHECK_EQ_INT(fsm_single_form(m), FSM_FORM_WALK);
     /* Rows: k = 0, k = 377, and all ones (leaf 600). */
     for (int j = 0; j < 377; j++)
         x[N + j] = 1;

@@ -1,6 +1,8 @@
 /*
  * Unit tests of the engine's binned single-row form (fs_model_impl.h: rows cut into bins of
- * each feature's distinct thresholds, 4-byte nodes, trees walked 16/8/4 at a time). Models are
+ * each feature's distinct thresholds, 4-byte nodes, trees walked 16/8/4 at a time), the
+ * fallback of models the QuickScorer form does not take (loaded here with no table budget so
+ * that this form scores them). Models are
  * generated here; the expected raw score comes from a separate reference walker written in
  * this file from LightGBM's documented decision rules (Tree::NumericalDecision, the
  * predictor's kZeroThreshold), summing trees in file order from +0.0. Every row value that
@@ -154,7 +156,11 @@ static void check_model(const ref_tree *trees, int ntrees, int expect_binned)
     if (text == NULL)
         return;
     char err[256];
+    /* No table budget: these models would otherwise take the QuickScorer form
+     * (test_model_qs.c); here the binned walk is under test. */
+    fsm_qs_budget = 0;
     fs_model *m = fs_model_load_buffer(text, len, "gen.txt", err, sizeof err);
+    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
     free(text);
     CHECK(m != NULL);
     if (m == NULL) {
@@ -162,6 +168,7 @@ static void check_model(const ref_tree *trees, int ntrees, int expect_binned)
         return;
     }
     CHECK_EQ_INT(m->bnodes != NULL, expect_binned);
+    CHECK_EQ_INT(fsm_single_form(m), expect_binned ? FSM_FORM_BINNED : FSM_FORM_WALK);
 
     enum { NROWS = 400 };
     size_t cap = 16 + (size_t)ntrees * 9;

@@ -175,6 +175,8 @@ static size_t row_values(const gtree *trees, int ntrees, double *v, size_t cap)
 /* Forms reached over the whole run, by enum fsm_form, and the checkpoint distances seen. */
 static int forms_seen[4];
 static int shifts_seen[17];
+/* Rows also scored through the portable variant while the AVX-512 one is in use. */
+static long simd_checked;
 
 /* Scores rows built from the values on several iteration ranges, single row and batch,
  * against the reference, with the model loaded under `budget`. Returns the form used. */
@@ -229,6 +231,18 @@ static int check_model(const gtree *trees, int ntrees, int nclass, size_t budget
             for (int i = first * nclass; i < (first + count) * nclass; i++)
                 want[i % nclass] += ref_tree_value(&trees[i], x);
             fs_model_predict_raw(m, x, got, &o);
+            if (m->qs_simd) {
+                /* The portable variant of the table AND, on a CPU that has AVX-512 too. */
+                double port[3] = {-1, -1, -1};
+                m->qs_simd = 0;
+                fs_model_predict_raw(m, x, port, &o);
+                m->qs_simd = 1;
+                simd_checked++;
+                for (int c = 0; c < nclass; c++)
+                    if (memcmp(&port[c], &want[c], sizeof port[c]) != 0 && bad++ < 3)
+                        fprintf(stderr, "portable variant: class %d %.17g, reference %.17g\n",
+                                c, port[c], want[c]);
+            }
             for (int c = 0; c < nclass; c++)
                 if (memcmp(&got[c], &want[c], sizeof got[c]) != 0 ||
                     memcmp(&bout[r * (size_t)nclass + (size_t)c], &want[c], sizeof got[c]) != 0) {
@@ -306,6 +320,8 @@ int main(void)
     CHECK(forms_seen[FSM_FORM_BINNED] > 0);
     for (int s = 0; s <= 3; s++)
         CHECK(shifts_seen[s] > 0);
+    fprintf(stderr, "portable variant checked on %ld rows (0: this CPU has no AVX-512)\n",
+            simd_checked);
     fprintf(stderr, "forms: dense %d, checkpoints %d, binned %d; shifts 0..4: %d %d %d %d %d\n",
             forms_seen[FSM_FORM_QS_DENSE], forms_seen[FSM_FORM_QS_DELTA],
             forms_seen[FSM_FORM_BINNED], shifts_seen[0], shifts_seen[1], shifts_seen[2],
