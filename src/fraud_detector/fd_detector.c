@@ -333,14 +333,17 @@ static void register_series(fd_series *m, svc_metrics *r)
 }
 
 fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
-                             svc_metrics *metrics, char *errstr, size_t errstr_size)
+                             svc_metrics *metrics, int *config_error, char *errstr,
+                             size_t errstr_size)
 {
     fd_detector *d = NULL;
     rd_kafka_conf_t *conf = NULL;
     char why[512];
 
+    *config_error = 0;
     if (cfg->batch_size < 1) {
         snprintf(errstr, errstr_size, "batch size %d: must be at least 1", cfg->batch_size);
+        *config_error = 1;
         goto fail;
     }
     d = calloc(1, sizeof *d);
@@ -367,21 +370,30 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     if (committer_start(d, errstr, errstr_size) != 0)
         goto fail;
 
+    /* A conf that cannot be built names a property the environment (KAFKA_*) or the
+     * defaults got wrong; rd_kafka_new says INVALID_ARG when the properties do not fit
+     * together, anything else (threads, memory) is not the configuration's fault. */
     conf = make_conf(d, 1, errstr, errstr_size);
-    if (conf == NULL)
+    if (conf == NULL) {
+        *config_error = 1;
         goto fail;
+    }
     d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (d->producer == NULL) {
+        *config_error = rd_kafka_last_error() == RD_KAFKA_RESP_ERR__INVALID_ARG;
         snprintf(errstr, errstr_size, "kafka producer: %s", why);
         goto fail;
     }
     conf = NULL; /* owned by the producer now */
 
     conf = make_conf(d, 0, errstr, errstr_size);
-    if (conf == NULL)
+    if (conf == NULL) {
+        *config_error = 1;
         goto fail;
+    }
     d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (d->consumer == NULL) {
+        *config_error = rd_kafka_last_error() == RD_KAFKA_RESP_ERR__INVALID_ARG;
         snprintf(errstr, errstr_size, "kafka consumer: %s", why);
         goto fail;
     }

@@ -63,9 +63,13 @@ typedef struct fd_detector fd_detector;
  * environment passes the same property through KAFKA_* (svc_kafka.h), then what exactly
  * once needs (transactional.id, manual offsets, read_committed), which cannot be
  * overridden. Strings in cfg are borrowed and must outlive the detector; the bundle and the
- * registry are borrowed too. Returns NULL with the reason in errstr. */
+ * registry are borrowed too. Returns NULL with the reason in errstr, and *config_error set
+ * to 1 if the configuration is at fault (a Kafka property refused, properties that do not
+ * fit together, a batch size below 1), 0 otherwise (out of memory, a thread or a Kafka
+ * client that could not be created): main exits 2 for the first, 1 for the second. */
 fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
-                             svc_metrics *metrics, char *errstr, size_t errstr_size);
+                             svc_metrics *metrics, int *config_error, char *errstr,
+                             size_t errstr_size);
 
 /* Runs until *stop becomes non-zero, then finishes the batch in hand, closes the consumer
  * (leaving the group) and returns 0. Returns -1 after a fatal Kafka error (logged). */

@@ -3,7 +3,9 @@
  * then flags; --help lists everything), starts the health/metrics endpoint, loads the model
  * bundle, then runs the exactly-once consume-score-produce loop (fd_detector.h) until
  * SIGTERM/SIGINT. Exit status: 0 after a clean shutdown, 1 after a fatal error (a supervisor
- * restarts the process), 2 for a bad configuration.
+ * restarts the process; also a bundle that cannot be loaded, or out of memory / no thread /
+ * no Kafka client at start), 2 for a bad configuration (an option out of range, a KAFKA_*
+ * property librdkafka refuses).
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -146,10 +148,12 @@ int main(int argc, char **argv)
         .scoring_threads = (int)o_threads,
         .bootstrap = o_bootstrap,
     };
-    d = fd_detector_new(&cfg, bundle, metrics, err, sizeof err);
+    int config_error = 0;
+    d = fd_detector_new(&cfg, bundle, metrics, &config_error, err, sizeof err);
     if (d == NULL) {
-        SVC_LOG(SVC_LOG_ERROR, NULL, "kafka: %s", err);
-        status = 2;
+        SVC_LOG(SVC_LOG_ERROR, NULL, "%s: %s", config_error ? "bad configuration" : "startup",
+                err);
+        status = config_error ? 2 : 1;
         goto out;
     }
     atomic_store(&detector, d);

@@ -10,6 +10,8 @@ import argparse
 import collections
 import json
 import os
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -196,6 +198,34 @@ def test_two_instances(env, work, svc):
     check_topic_once(env, prefix, n)
 
 
+def test_exit_codes(env, work, svc):
+    """A configuration librdkafka refuses exits 2; running out of memory while creating the
+    detector is not a configuration error and exits 1."""
+    log("exit codes of fraud_detector at start")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    base.update(MODEL_DIR=env.model_dir, METRICS_PORT="0",
+                KAFKA_BOOTSTRAP_SERVERS=env.bootstrap)
+    r = subprocess.run([env.detector_bin], env=dict(base, KAFKA_LINGER_MS="soon"),
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "bad configuration" in r.stderr and "KAFKA_LINGER_MS" in r.stderr,
+          f"KAFKA_LINGER_MS=soon: exit 2, 'bad configuration' naming the variable "
+          f"({r.returncode})")
+    with open(env.detector_bin, "rb") as f:
+        asan = b"__asan_init" in f.read()
+    if asan:
+        log("  (out-of-memory case skipped: ASan needs an unlimited address space)")
+        return
+    # 100000-message batches need ~160 MB of result slots; 150 MB of address space is
+    # enough for everything else (the bundle loads), not for those.
+    r = subprocess.run(["bash", "-c", f"ulimit -v 150000; exec {env.detector_bin}"],
+                       env=dict(base, BATCH_SIZE="100000"), capture_output=True, text=True,
+                       timeout=60)
+    first_error = (re.findall(r"level=error.*", r.stderr) or [""])[0][:160]
+    check(r.returncode == 1 and "out of memory" in r.stderr
+          and "bad configuration" not in r.stderr,
+          f"out of memory at start: exit 1, not 2 ({r.returncode}: {first_error})")
+
+
 def test_faults(env, work, svc, stack):
     n = 100000
     log(f"faults: {n} transactions; kill -9 the detector 3 times, the writer once, "
@@ -265,6 +295,7 @@ def main():
     tests = [("end_to_end", lambda: test_end_to_end(env, a.work, svc)),
              ("poison", lambda: test_poison(env, a.work, svc)),
              ("two_instances", lambda: test_two_instances(env, a.work, svc)),
+             ("exit_codes", lambda: test_exit_codes(env, a.work, svc)),
              ("faults", lambda: test_faults(env, a.work, svc, a.stack))]
     try:
         svc["w"].start(wait_ready=False)
