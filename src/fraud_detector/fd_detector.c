@@ -19,13 +19,20 @@
 /* Longest wait for a transactional call (send offsets, commit, abort) before it counts as
  * timed out; a timed-out commit is retried, anything else aborts the batch. */
 #define FD_TXN_CALL_MS 30000
+/* Pause after an aborted transaction before its batch is read again: doubles from the
+ * first to the last, so a fault that persists (a topic refusing the messages) is retried a
+ * few times a second at first, then every few seconds, never in a tight loop. */
+#define FD_ABORT_BACKOFF_MIN_MS 100
+#define FD_ABORT_BACKOFF_MAX_MS 5000
+/* Readiness fails after this many aborted transactions in a row. */
+#define FD_ABORTS_NOT_READY 2
 /* A scoring message always fits in this many bytes (fs_msg.h). */
 #define FD_OUT_MAX (64 + 2 * FS_TXN_ID_MAX)
 
 /* The detector's series in the service's registry. */
 typedef struct fd_series {
     svc_counter *messages_in, *messages_out, *messages_dlq, *txn_committed, *txn_aborted,
-        *rebalances, *batches_dropped;
+        *rebalances, *batches_dropped, *delivery_errors, *dlq_errors;
     svc_gauge *consumer_lag, *assigned_partitions;
     svc_histogram *batch_size, *processing, *message_age, *score;
 } fd_series;
@@ -110,6 +117,17 @@ struct fd_detector {
     atomic_int brokers_down; /* the last error callback said all brokers are down */
     atomic_int fatal;        /* librdkafka reported a fatal error: the run must end */
     double last_lag_check;
+
+    /* Aborted transactions since the last commit (readiness, backoff), and why the last
+     * one was aborted; delivery errors of the open transaction (the first is logged in
+     * full). The reason is written by the committer thread or the main thread, read by the
+     * HTTP thread, hence the lock. */
+    atomic_int aborts_in_row;
+    atomic_int txn_delivery_errors;
+    atomic_int txn_dlq_refused;
+    int aborts_waited; /* main thread: aborts_in_row already paused for */
+    pthread_mutex_t why_mu;
+    char abort_why[256];
 };
 
 static int pool_start(fd_detector *d, int nthreads, char *errstr, size_t errstr_size);
@@ -156,6 +174,69 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     SVC_LOG(err == RD_KAFKA_RESP_ERR__FATAL ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL,
             "librdkafka %s error %s: %s", rd_kafka_name(rk),
             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* Why the open transaction will be (or was) aborted, for readiness and the logs. */
+static void set_abort_why(fd_detector *d, const char *what, const char *why)
+{
+    pthread_mutex_lock(&d->why_mu);
+    snprintf(d->abort_why, sizeof d->abort_why, "%s: %s", what, why);
+    pthread_mutex_unlock(&d->why_mu);
+}
+
+/* The value of header name of msg as a NUL-terminated string in buf, or "?". */
+static const char *header_str(const rd_kafka_message_t *msg, const char *name, char *buf,
+                              size_t size)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t len = 0;
+    if (rd_kafka_message_headers(msg, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || h == NULL ||
+        rd_kafka_header_get_last(h, name, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        v == NULL) {
+        snprintf(buf, size, "?");
+        return buf;
+    }
+    snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), (const char *)v);
+    return buf;
+}
+
+/* Delivery reports of the producer (served by the commit's flush on the committer thread,
+ * or by the main thread's polls, never both at once). A message the broker refuses makes
+ * librdkafka's transaction abortable: the commit fails, the batch is aborted and read
+ * again. This says which message and why: every refused dead letter in full (the message
+ * it carries is retried, never skipped, so the operator must see which one blocks), for
+ * scores the first of the transaction. */
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    fd_detector *d = opaque;
+    (void)rk;
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    svc_counter_add(d->m.delivery_errors, 1);
+    int first = atomic_fetch_add(&d->txn_delivery_errors, 1) == 0;
+    if (strcmp(topic, d->cfg.dlq_topic) == 0) {
+        char src_topic[256], part[32], off[32];
+        header_str(msg, "x-source-topic", src_topic, sizeof src_topic);
+        header_str(msg, "x-source-partition", part, sizeof part);
+        header_str(msg, "x-source-offset", off, sizeof off);
+        svc_counter_add(d->m.dlq_errors, 1);
+        svc_log_ctx ctx = {src_topic, (int32_t)strtol(part, NULL, 10),
+                           (int64_t)strtoll(off, NULL, 10), NULL};
+        SVC_LOG(SVC_LOG_ERROR, &ctx,
+                "dead letter refused by %s: %s; the transaction is aborted and the message "
+                "read again until %s accepts it (nothing past it is committed)",
+                topic, rd_kafka_err2str(msg->err), topic);
+        atomic_store(&d->txn_dlq_refused, 1);
+        set_abort_why(d, "dead letter refused", rd_kafka_err2str(msg->err));
+    } else if (first) {
+        SVC_LOG(SVC_LOG_WARN, NULL,
+                "%s refused the score of %.*s: %s; the transaction is aborted and the batch "
+                "read again",
+                topic, (int)(msg->key_len < 128 ? msg->key_len : 128),
+                msg->key != NULL ? (const char *)msg->key : "", rd_kafka_err2str(msg->err));
+    }
 }
 
 static void log_partitions(const char *what, const rd_kafka_topic_partition_list_t *parts)
@@ -265,6 +346,7 @@ static rd_kafka_conf_t *make_conf(fd_detector *d, int is_producer, char *errstr,
         if (svc_kafka_conf_set(conf, "transactional.id", d->cfg.transactional_id, errstr,
                                errstr_size) != 0)
             goto fail;
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     } else {
         for (size_t i = 0; i < sizeof consumer_required / sizeof consumer_required[0]; i++) {
             if (svc_kafka_conf_set(conf, consumer_required[i][0], consumer_required[i][1],
@@ -311,6 +393,16 @@ static void register_series(fd_series *m, svc_metrics *r)
     m->batches_dropped = svc_metrics_counter(
         r, "fraud_detector_batches_dropped_total",
         "Partly collected batches dropped on revocation (read again by the new owner).", NULL);
+    m->delivery_errors = svc_metrics_counter(
+        r, "fraud_detector_delivery_errors_total",
+        "Messages the broker refused (scores or dead letters); their transaction is aborted "
+        "and the batch read again.",
+        NULL);
+    m->dlq_errors = svc_metrics_counter(
+        r, "fraud_detector_dead_letter_errors_total",
+        "Dead letters the dead-letter topic refused; the message is read again, never "
+        "skipped.",
+        NULL);
     m->consumer_lag = svc_metrics_gauge(
         r, "fraud_detector_consumer_lag",
         "Messages behind the high watermark, summed over the assigned partitions.", NULL);
@@ -349,6 +441,7 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     d = calloc(1, sizeof *d);
     if (d == NULL)
         goto oom;
+    pthread_mutex_init(&d->why_mu, NULL);
     d->cfg = *cfg;
     d->bundle = bundle;
     register_series(&d->m, metrics);
@@ -438,6 +531,7 @@ void fd_detector_free(fd_detector *d)
     free(d->fl_batch);
     free(d->fl_slots);
     free(d->fl_poll_ts);
+    pthread_mutex_destroy(&d->why_mu);
     free(d);
 }
 
@@ -454,6 +548,14 @@ int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
     }
     if (atomic_load(&d->brokers_down)) {
         snprintf(reason, reason_size, "kafka: all brokers down");
+        return 0;
+    }
+    int aborts = atomic_load(&d->aborts_in_row);
+    if (aborts >= FD_ABORTS_NOT_READY) {
+        pthread_mutex_lock(&d->why_mu);
+        snprintf(reason, reason_size, "kafka: %d transactions aborted in a row, retrying (%s)",
+                 aborts, d->abort_why);
+        pthread_mutex_unlock(&d->why_mu);
         return 0;
     }
     snprintf(reason, reason_size, "ok");
@@ -751,6 +853,7 @@ static int abort_txn(fd_detector *d)
         }
     }
     svc_counter_add(d->m.txn_aborted, 1);
+    atomic_fetch_add(&d->aborts_in_row, 1);
     return 0;
 }
 
@@ -775,6 +878,8 @@ static int commit_txn(fd_detector *d, const rd_kafka_topic_partition_list_t *off
     *t_sent = now_mono();
     if (serr != NULL) {
         log_error("send_offsets_to_transaction", serr);
+        if (!atomic_load(&d->txn_dlq_refused))
+            set_abort_why(d, "send_offsets_to_transaction", rd_kafka_error_string(serr));
         int fatal = rd_kafka_error_is_fatal(serr);
         rd_kafka_error_destroy(serr);
         if (fatal)
@@ -788,6 +893,9 @@ static int commit_txn(fd_detector *d, const rd_kafka_topic_partition_list_t *off
         log_error("commit_transaction", error);
         int fatal = rd_kafka_error_is_fatal(error);
         int must_abort = rd_kafka_error_txn_requires_abort(error) || attempt >= 5;
+        /* A refused dead letter already said so (dr_cb); keep that, it names the fix. */
+        if (must_abort && !atomic_load(&d->txn_dlq_refused))
+            set_abort_why(d, "commit_transaction", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error); /* retriable: commit again */
         if (fatal)
             return -1;
@@ -906,6 +1014,8 @@ static int finish_inflight(fd_detector *d)
             d->fl_n, (t[0] - d->fl_poll_ts[0]) * 1e3, (t[1] - t[0]) * 1e3, (t[2] - t[1]) * 1e3,
             (t_sent - t[2]) * 1e3, (t_done - t_sent) * 1e3);
     svc_counter_add(d->m.txn_committed, 1);
+    if (atomic_exchange(&d->aborts_in_row, 0) > 0)
+        SVC_LOG(SVC_LOG_INFO, NULL, "transaction committed again after aborted ones");
     svc_counter_add(d->m.messages_in, (uint64_t)d->fl_n);
     svc_histogram_observe(d->m.batch_size, (double)d->fl_n);
     for (int i = 0; i < d->fl_n; i++) {
@@ -932,6 +1042,8 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
     rd_kafka_consumer_group_metadata_t *cgmd = NULL;
     int rc = -1;
 
+    atomic_store(&d->txn_delivery_errors, 0);
+    atomic_store(&d->txn_dlq_refused, 0);
     error = rd_kafka_begin_transaction(d->producer);
     if (error != NULL) {
         log_error("begin_transaction", error);
@@ -941,6 +1053,7 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
         rd_kafka_resp_err_t err = emit_one(d, d->batch[i], &d->slots[i]);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             SVC_LOG(SVC_LOG_WARN, NULL, "produce: %s", rd_kafka_err2str(err));
+            set_abort_why(d, "produce", rd_kafka_err2str(err));
             if (err == RD_KAFKA_RESP_ERR__FATAL)
                 goto out;
             rc = abort_batch(d);
@@ -953,6 +1066,7 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
     cgmd = rd_kafka_consumer_group_metadata(d->consumer);
     if (cgmd == NULL) {
         SVC_LOG(SVC_LOG_WARN, NULL, "no consumer group metadata");
+        set_abort_why(d, "send offsets", "no consumer group metadata");
         rc = abort_batch(d);
         goto out;
     }
@@ -1030,6 +1144,37 @@ static int init_transactions(fd_detector *d, volatile sig_atomic_t *stop)
             return -1;
     }
     return 1;
+}
+
+/* After an aborted transaction (nothing in flight, nothing collected: both were rewound),
+ * pauses before the batch is read again, longer with every abort in a row, so a fault that
+ * persists is retried without spinning; the log says how long and why. */
+static void abort_backoff(fd_detector *d, volatile sig_atomic_t *stop)
+{
+    int aborts = atomic_load(&d->aborts_in_row);
+    if (aborts == 0)
+        d->aborts_waited = 0;
+    if (aborts <= d->aborts_waited)
+        return;
+    d->aborts_waited = aborts;
+    long ms = FD_ABORT_BACKOFF_MIN_MS;
+    for (int i = 1; i < aborts && ms < FD_ABORT_BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    if (ms > FD_ABORT_BACKOFF_MAX_MS)
+        ms = FD_ABORT_BACKOFF_MAX_MS;
+    char why[sizeof d->abort_why];
+    pthread_mutex_lock(&d->why_mu);
+    snprintf(why, sizeof why, "%s", d->abort_why);
+    pthread_mutex_unlock(&d->why_mu);
+    SVC_LOG(aborts >= FD_ABORTS_NOT_READY ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL,
+            "%d transaction(s) aborted in a row (%s); reading the batch again in %ld ms",
+            aborts, why, ms);
+    while (ms > 0 && !*stop) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
 }
 
 int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
@@ -1111,6 +1256,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                 break;
             }
         }
+        abort_backoff(d, stop);
         double t = now_mono();
         if (t - d->last_lag_check >= 1.0) {
             int64_t lag = svc_kafka_consumer_lag(d->consumer);

@@ -9,7 +9,9 @@
  * whichever first) is one Kafka transaction: begin, produce everything, send the consumer
  * offsets with the group metadata, commit. An abortable error aborts the transaction and
  * rewinds the consumer to the batch's first offsets (the last committed ones), so the batch
- * is processed again; a fatal error (fenced by a newer instance with the same
+ * is processed again, after a pause that doubles with every abort in a row (100 ms to 5 s;
+ * readiness fails from the second): a message the broker refuses (a dead letter the DLQ
+ * topic will not take, say) is retried, logged with its source, never skipped; a fatal error (fenced by a newer instance with the same
  * transactional.id, ...) makes fd_detector_run return -1 so the process exits and its
  * supervisor restarts it.
  *

@@ -198,6 +198,115 @@ def test_two_instances(env, work, svc):
     check_topic_once(env, prefix, n)
 
 
+def wait_for(what, fn, timeout):
+    """Polls fn() every 0.2 s until it is truthy; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            if not v:
+                log(f"  gave up waiting for {what} after {timeout} s")
+            return v
+        time.sleep(0.2)
+
+
+def test_abort_recover(env, work, svc):
+    """The scoring topic refuses every batch for a while (max.message.bytes below any record
+    batch): each transaction aborts, the detector rewinds and retries in the same process;
+    once the topic takes messages again, every transaction comes through exactly once."""
+    n = 3000
+    log(f"abort and recover: {n} transactions while `scoring` refuses messages")
+    prefix = "abr-"
+    d = svc["d1"]
+    recs, exp = data(env, work, "abort", n, 15)
+    pid = d.proc.pid
+    aborted0 = d.metric("fraud_detector_transactions_aborted_total") or 0
+    sl.set_max_message_bytes(env, "scoring", 100)
+    try:
+        sl.produce(env, "transactions", ((f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r))
+                                         for i, r in enumerate(recs)))
+        aborted = wait_for("3 aborted transactions", lambda: (
+            (d.metric("fraud_detector_transactions_aborted_total") or 0) - aborted0 >= 3
+            and d.metric("fraud_detector_transactions_aborted_total")), 60)
+        code, body = sl.http_get(f"http://127.0.0.1:{d.port}/readyz")
+        check(code == 503 and "aborted in a row" in body,
+              f"while transactions abort, /readyz says so ({code} {body.strip()})")
+        stored = sl.db_count(env, prefix)
+        check(stored == 0, f"nothing of an aborted transaction reached PostgreSQL ({stored} rows)")
+    finally:
+        sl.set_max_message_bytes(env, "scoring", None)
+    log(f"  {aborted} aborted; `scoring` accepts messages again")
+    got = sl.wait_rows(env, prefix, n, 120)
+    log(f"  {got} rows")
+    check(d.proc.poll() is None and d.proc.pid == pid,
+          f"the same detector process (pid {pid}) recovered without exiting")
+    now = d.metric("fraud_detector_transactions_aborted_total") or 0
+    check(now - aborted0 >= 3, f"fraud_detector_transactions_aborted_total went up "
+                               f"({aborted0:.0f} -> {now:.0f})")
+    compare_scores(env, prefix, exp, n)
+    check_topic_once(env, prefix, n)
+    code, body = wait_for("/readyz 200", lambda: (
+        lambda r: r if r[0] == 200 else None)(sl.http_get(f"http://127.0.0.1:{d.port}/readyz")),
+        30) or (None, "")
+    check(code == 200, f"/readyz is 200 again after the first commit ({code})")
+
+
+def test_dlq_refused(env, work, svc):
+    """A poison message whose dead letter the DLQ topic refuses: neither skipped nor retried
+    silently. Its transaction aborts and is retried (with a growing pause) in the same
+    process, each refusal is logged as an error naming the message's partition and offset,
+    /readyz says why; once the DLQ takes it, it is dead-lettered exactly once and the good
+    messages around it are scored exactly once."""
+    n = 400
+    log("poison message whose dead letter transactions.dlq refuses")
+    prefix = "dlr-"
+    d = svc["d1"]
+    recs, exp = data(env, work, "dlqref", n, 16)
+    pid = d.proc.pid
+    refused0 = d.metric("fraud_detector_dead_letter_errors_total") or 0
+    poison_key = "poison-refused"
+    poison = b"{not json at all, and longer than the DLQ's limit: " + b"x" * 200 + b"}"
+    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    items.insert(n // 2, (poison_key, poison))
+    sl.set_max_message_bytes(env, "transactions.dlq", 100)
+    try:
+        sl.produce(env, "transactions", items)
+        refused = wait_for("3 refused dead letters", lambda: (
+            (d.metric("fraud_detector_dead_letter_errors_total") or 0) - refused0 >= 3
+            and d.metric("fraud_detector_dead_letter_errors_total")), 60)
+        check(bool(refused), f"the refused dead letter is retried, not skipped "
+                             f"(fraud_detector_dead_letter_errors_total {refused0:.0f} -> "
+                             f"{refused or 0:.0f})")
+        code, body = sl.http_get(f"http://127.0.0.1:{d.port}/readyz")
+        check(code == 503 and "dead letter refused" in body,
+              f"/readyz says the dead letter is refused ({code} {body.strip()})")
+        dlq_now = sl.read_topic(env, "transactions.dlq", match=lambda k: k == poison_key)
+        check(len(dlq_now) == 0, f"nothing in transactions.dlq yet ({len(dlq_now)})")
+    finally:
+        sl.set_max_message_bytes(env, "transactions.dlq", None)
+    got = sl.wait_rows(env, prefix, n, 120)
+    log(f"  {got} good rows after the DLQ took messages again")
+    check(d.proc.poll() is None and d.proc.pid == pid,
+          f"the same detector process (pid {pid}) went on")
+    compare_scores(env, prefix, exp, n)
+    check_topic_once(env, prefix, n)
+    dlq = sl.read_topic(env, "transactions.dlq", match=lambda k: k == poison_key,
+                        with_headers=True)
+    check(len(dlq) == 1, f"the poison message is in transactions.dlq exactly once "
+                         f"(read_committed: {len(dlq)})")
+    if dlq:
+        h = dict((k, v.decode() if v else "") for k, v in dlq[0][2])
+        with open(d.log_path, errors="replace") as f:
+            lines = [ln for ln in f if "dead letter refused by transactions.dlq" in ln]
+        named = [ln for ln in lines if f"partition={h.get('x-source-partition')} " in ln
+                 and f"offset={h.get('x-source-offset')} " in ln and "level=error" in ln]
+        check(dlq[0][1] == poison and len(named) >= 2,
+              f"every refusal was logged as an error naming "
+              f"transactions[{h.get('x-source-partition')}]@{h.get('x-source-offset')} "
+              f"({len(named)} of {len(lines)} lines), and the dead letter carries the "
+              f"original payload")
+
+
 def test_exit_codes(env, work, svc):
     """A configuration librdkafka refuses exits 2; running out of memory while creating the
     detector is not a configuration error and exits 1."""
@@ -295,6 +404,8 @@ def main():
     tests = [("end_to_end", lambda: test_end_to_end(env, a.work, svc)),
              ("poison", lambda: test_poison(env, a.work, svc)),
              ("two_instances", lambda: test_two_instances(env, a.work, svc)),
+             ("abort_recover", lambda: test_abort_recover(env, a.work, svc)),
+             ("dlq_refused", lambda: test_dlq_refused(env, a.work, svc)),
              ("exit_codes", lambda: test_exit_codes(env, a.work, svc)),
              ("faults", lambda: test_faults(env, a.work, svc, a.stack))]
     try:

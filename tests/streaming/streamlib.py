@@ -17,6 +17,8 @@ import urllib.request
 
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition, KafkaError
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                   ResourceType)
 
 NUMERIC = {"amount", "lat", "lon", "population_city", "post_code", "merchant_lat",
            "merchant_lon"}
@@ -115,6 +117,22 @@ def produce(env, topic, items, rate=None, producer=None, on_sent=None):
     left = p.flush(60)
     if left:
         raise RuntimeError(f"{left} messages not delivered to {topic}")
+
+
+def set_max_message_bytes(env, topic, value):
+    """Sets the topic's max.message.bytes on the broker (None: back to the broker default).
+    A value below a record batch's size makes the broker refuse every produce to it
+    (MESSAGE_TOO_LARGE): a real broker-side fault that can be switched on and off. Keep it
+    at 100 or more: the coordinator's commit/abort markers (a 78-byte control batch) must
+    still fit, or the transaction stays stuck in PrepareAbort even after the limit is
+    lifted (Kafka 3.9 logs "RecordTooLargeException while sending txn marker")."""
+    admin = AdminClient({"bootstrap.servers": env.bootstrap, "log_level": 4})
+    op = AlterConfigOpType.DELETE if value is None else AlterConfigOpType.SET
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", None if value is None else str(value),
+                    incremental_operation=op)])
+    for fut in admin.incremental_alter_configs([res]).values():
+        fut.result(timeout=30)
 
 
 # ---------------------------------------------------------------- services
