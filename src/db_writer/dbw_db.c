@@ -1,7 +1,6 @@
 #include "dbw_db.h"
 
 #include <libpq-fe.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +16,6 @@ struct dbw_db {
     char *conninfo;
     char *password;
     PGconn *conn;
-    atomic_int up;
     /* Binary array parameters of the current batch and its rows in id order, kept between
      * calls to avoid reallocating. */
     unsigned char *ids, *scores, *flags;
@@ -42,7 +40,6 @@ dbw_db *dbw_db_new(const char *conninfo, const char *password, char *errstr,
         if (db->password == NULL)
             goto fail;
     }
-    atomic_init(&db->up, 0);
     return db;
 fail:
     snprintf(errstr, errstr_size, "database: out of memory");
@@ -68,11 +65,6 @@ void dbw_db_free(dbw_db *db)
     free(db);
 }
 
-int dbw_db_is_up(const dbw_db *db)
-{
-    return atomic_load(&((dbw_db *)db)->up);
-}
-
 /* Drops the connection after an error that left it unusable. */
 static void check_conn(dbw_db *db)
 {
@@ -80,8 +72,6 @@ static void check_conn(dbw_db *db)
         PQfinish(db->conn);
         db->conn = NULL;
     }
-    if (db->conn == NULL)
-        atomic_store(&db->up, 0);
 }
 
 /* First line of a libpq error message, for one-line logs. */
@@ -114,10 +104,8 @@ int dbw_db_connect(dbw_db *db, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "database: cannot connect: %s", why);
         PQfinish(db->conn); /* NULL is fine */
         db->conn = NULL;
-        atomic_store(&db->up, 0);
         return -1;
     }
-    atomic_store(&db->up, 1);
     SVC_LOG(SVC_LOG_INFO, NULL, "database: connected to %s:%s/%s", PQhost(db->conn),
             PQport(db->conn), PQdb(db->conn));
     return 0;
@@ -210,7 +198,6 @@ out:
         PQclear(PQexec(db->conn, "ROLLBACK"));
     if (rc != 0)
         *applied = 0;
-    atomic_store(&db->up, rc == 0);
     if (db->conn != NULL)
         check_conn(db);
     return rc;
@@ -318,7 +305,6 @@ static void insert_failed(dbw_db *db)
         db->conn = NULL;
     }
     db->in_flight = 0;
-    atomic_store(&db->up, 0);
 }
 
 int dbw_db_insert_send(dbw_db *db, const fs_scoring_msg *rows, size_t n, char *errstr,
@@ -398,7 +384,6 @@ int dbw_db_insert_finish(dbw_db *db, long *inserted, char *errstr, size_t errstr
         insert_failed(db);
         return -1;
     }
-    atomic_store(&db->up, 1);
     return 0;
 }
 

@@ -9,8 +9,7 @@
  * db_writer may hold several dbw_db (one connection each).
  *
  * Ownership: dbw_db_new copies conninfo and password; dbw_db_free closes and frees. Rows
- * passed to dbw_db_insert stay the caller's. Not thread-safe: one thread uses a dbw_db; only
- * dbw_db_is_up may be called from another thread (it reads an atomic).
+ * passed to dbw_db_insert stay the caller's. Not thread-safe: one thread uses a dbw_db.
  */
 #ifndef DBW_DB_H
 #define DBW_DB_H
@@ -52,9 +51,6 @@ int dbw_db_insert_finish(dbw_db *db, long *inserted, char *errstr, size_t errstr
 /* Closes the connection at once; an insert in flight is given up (the server rolls it back
  * unless it had already committed; either way a replay is harmless). */
 void dbw_db_disconnect(dbw_db *db);
-
-/* 1 while the last operation succeeded on a live connection. Thread-safe. */
-int dbw_db_is_up(const dbw_db *db);
 
 void dbw_db_free(dbw_db *db);
 

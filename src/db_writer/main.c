@@ -101,7 +101,6 @@ typedef struct series {
 typedef struct batch {
     fs_scoring_msg *rows;
     size_t nrows;
-    size_t npending;                          /* messages in the batch, valid or not */
     rd_kafka_message_t **dead;                /* dead-lettered messages kept until commit */
     size_t ndead;
     rd_kafka_topic_partition_list_t *offsets; /* next offset per partition of the batch */
@@ -215,13 +214,18 @@ static void register_series(series *m, svc_metrics *r)
         NULL, secs, sizeof secs / sizeof secs[0]);
 }
 
+/* Messages in the batch, valid (rows) or not (dead letters). */
+static size_t batch_len(const batch *b)
+{
+    return b->nrows + b->ndead;
+}
+
 static void reset_batch(batch *b)
 {
     for (size_t i = 0; i < b->ndead; i++)
         rd_kafka_message_destroy(b->dead[i]);
     b->ndead = 0;
     b->nrows = 0;
-    b->npending = 0;
     if (b->offsets != NULL)
         rd_kafka_topic_partition_list_destroy(b->offsets);
     b->offsets = rd_kafka_topic_partition_list_new(8);
@@ -235,12 +239,10 @@ static int batch_init(batch *b)
     return b->rows != NULL && b->dead != NULL && b->offsets != NULL ? 0 : -1;
 }
 
-/* Destroys the batch's messages (before their client is destroyed) and frees it. */
+/* Frees the batch. Its dead-letter messages must be destroyed before (main does, before it
+ * destroys their client). */
 static void batch_free(batch *b)
 {
-    for (size_t i = 0; i < b->ndead; i++)
-        rd_kafka_message_destroy(b->dead[i]);
-    b->ndead = 0;
     if (b->offsets != NULL)
         rd_kafka_topic_partition_list_destroy(b->offsets);
     b->offsets = NULL;
@@ -346,10 +348,10 @@ static void commit_batch(writer *w, batch *b, long inserted)
     svc_counter_add(w->m.written, (uint64_t)inserted);
     svc_counter_add(w->m.duplicates, (uint64_t)((long)b->nrows - inserted));
     svc_counter_add(w->m.batches, 1);
-    svc_histogram_observe(w->m.batch_size, (double)b->npending);
+    svc_histogram_observe(w->m.batch_size, (double)batch_len(b));
     svc_histogram_observe(w->m.commit_seconds, now_s() - b->closed);
     SVC_LOG(SVC_LOG_DEBUG, NULL, "batch: %zu messages, %ld rows new, %zu duplicates, %zu dead",
-            b->npending, inserted, b->nrows - (size_t)inserted, b->ndead);
+            batch_len(b), inserted, b->nrows - (size_t)inserted, b->ndead);
     reset_batch(b);
 }
 
@@ -448,7 +450,7 @@ static int submit_fill(writer *w)
     char err[1024];
     long inserted = 0;
     batch *b = w->fill;
-    if (b->npending == 0)
+    if (batch_len(b) == 0)
         return 0;
     b->closed = now_s();
     if (flush_dead_letters(w, b) != 0)
@@ -492,7 +494,7 @@ static int drain(writer *w, double max_wait_s)
     if (complete_all(w, max_wait_s) != 0)
         return -1;
     batch *b = w->fill;
-    if (b->npending == 0)
+    if (batch_len(b) == 0)
         return 0;
     b->closed = now_s();
     double left = max_wait_s > 0 ? max_wait_s - (b->closed - t0) : 0;
@@ -554,11 +556,10 @@ static void handle_message(writer *w, rd_kafka_message_t *msg)
         return;
     }
     atomic_store(&w->kafka_up, 1);
-    if (b->npending == 0)
+    if (batch_len(b) == 0)
         b->start = now_s();
     svc_counter_add(w->m.consumed, 1);
     add_offset(b, msg);
-    b->npending++;
     const char *payload = msg->payload != NULL ? msg->payload : "";
     if (fs_msg_parse_scoring(payload, msg->len, &b->rows[b->nrows], err, sizeof err) == 0) {
         b->nrows++;
@@ -718,7 +719,7 @@ static int run(writer *w)
     const double batch_timeout = (double)o_batch_timeout / 1e3;
     while (!svc_stop_requested() && !atomic_load(&w->fatal)) {
         int timeout = 500;
-        if (w->fill->npending > 0) {
+        if (batch_len(w->fill) > 0) {
             double left = w->fill->start + batch_timeout - now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
         }
@@ -731,14 +732,14 @@ static int run(writer *w)
          * and every 256 messages; the check is one non-blocking read). */
         int gave_up = 0;
         while (!gave_up && w->ninflight > 0 &&
-               (msg == NULL || (w->fill->npending & 255) == 0) &&
+               (msg == NULL || (batch_len(w->fill) & 255) == 0) &&
                dbw_db_insert_ready(w->db[w->inflight[0]->conn]))
             gave_up = complete_oldest(w, 0) != 0;
         if (gave_up)
             break; /* stop requested during a database outage */
         double t = now_s();
-        if (w->fill->npending >= (size_t)o_batch_size ||
-            (w->fill->npending > 0 && t >= w->fill->start + batch_timeout)) {
+        if (batch_len(w->fill) >= (size_t)o_batch_size ||
+            (batch_len(w->fill) > 0 && t >= w->fill->start + batch_timeout)) {
             if (submit_fill(w) != 0)
                 break;
         }
@@ -758,9 +759,9 @@ static int run(writer *w)
             }
         }
     }
-    size_t open = w->fill->npending;
+    size_t open = batch_len(w->fill);
     for (int i = 0; i < w->ninflight; i++)
-        open += w->inflight[i]->npending;
+        open += batch_len(w->inflight[i]);
     SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batches (%zu messages)", open);
     drain(w, 0);
     return atomic_load(&w->fatal) ? -1 : 0;
