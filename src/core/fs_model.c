@@ -568,25 +568,24 @@ static void qs_select(const fs_model *m, const double *x, const char **rowp, int
     }
 }
 
-/* Steps 2 and 3: acc (the single nodes already applied, or all ones) ANDed with every
- * selected row, a row at a time (one sequential stream the prefetcher follows; trees in
- * chunks of 4 interleaved with the features measured 15% slower on the fraud shape); then
- * per tree the leaf at the lowest set bit, added in file order. The lowest set bit is never
- * past the exit leaf (its bit is never cleared); the top bit is or'ed in so the index stays
- * in bounds regardless. Loads run up to one vector past n: rows have FSM_QS_SLACK bytes after
- * them and acc has room. Compiled twice: for AVX-512 (picked at load when the CPU has it) and
- * portable (the compiler splits the 64-byte vectors into what the target has). */
+/* Step 2: acc[i] = the AND over the selected rows of tree t0 + i's mask, i < n, a row at a
+ * time (one sequential stream the prefetcher follows; trees in chunks of 4 vectors with the
+ * features inside measured 15% slower on the fraud shape). Loads and stores run up to one
+ * vector past n: rows have FSM_QS_SLACK bytes after them and acc has room. Compiled twice:
+ * for AVX-512 (picked at load when the CPU has it) and portable (the compiler splits the
+ * 64-byte vectors into what the target has). */
 typedef uint32_t fsm_v16u32 __attribute__((vector_size(64)));
 typedef uint64_t fsm_v8u64 __attribute__((vector_size(64)));
 
-#define FSM_QS_RUN(NAME, ATTR, VT, ET, PER, TOP, CTZ)                                        \
-    ATTR static void NAME(const fs_model *m, const char *const *rowp, size_t t0, size_t n,   \
-                          int k_per, ET *acc, double *out)                                  \
+#define FSM_QS_AND(NAME, ATTR, VT, ET, PER)                                                  \
+    ATTR static void NAME(const char *const *rowp, int32_t nu, size_t t0, size_t n, ET *acc) \
     {                                                                                       \
-        const double *leaf = m->qs_leaf;                                                    \
-        const int32_t *lbase = m->qs_lbase + t0;                                            \
-        int32_t nu = m->qs_nfeat;                                                           \
-        for (int32_t u = 0; u < nu; u++) {                                                  \
+        if (nu == 0) {                                                                      \
+            memset(acc, 0xff, (n + PER) * sizeof(ET));                                      \
+            return;                                                                         \
+        }                                                                                   \
+        memcpy(acc, (const ET *)(const void *)rowp[0] + t0, (n + PER) * sizeof(ET));        \
+        for (int32_t u = 1; u < nu; u++) {                                                  \
             const ET *row = (const ET *)(const void *)rowp[u] + t0;                         \
             for (size_t c = 0; c < n; c += PER) {                                           \
                 VT a, r;                                                                    \
@@ -596,60 +595,58 @@ typedef uint64_t fsm_v8u64 __attribute__((vector_size(64)));
                 memcpy(acc + c, &a, sizeof a);                                              \
             }                                                                               \
         }                                                                                   \
+    }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FSM_QS_HAVE_AVX512 1
+FSM_QS_AND(qs_and32_avx512, __attribute__((target("avx512f"))), fsm_v16u32, uint32_t, 16)
+FSM_QS_AND(qs_and64_avx512, __attribute__((target("avx512f"))), fsm_v8u64, uint64_t, 8)
+#endif
+FSM_QS_AND(qs_and32, , fsm_v16u32, uint32_t, 16)
+FSM_QS_AND(qs_and64, , fsm_v8u64, uint64_t, 8)
+
+/* Step 3, with checkpoints (K > 1): the single nodes between each feature's checkpoint and
+ * its bin, applied to acc (trees t0 + i, i < n). Step 4: per tree the leaf at the lowest set
+ * bit, added in file order. The lowest set bit is never past the exit leaf (its bit is never
+ * cleared); the top bit is or'ed in so the index stays in bounds regardless. */
+#define FSM_QS_FINISH(NAME, ET, TOP, CTZ)                                                    \
+    static void NAME(const fs_model *m, const int32_t *d0, const int32_t *d1, size_t t0,     \
+                     size_t n, int k_per, ET *acc, double *out)                             \
+    {                                                                                       \
+        /* Locals: stores into acc could otherwise alias the model's fields. */             \
+        const uint32_t *dnode = m->qs_dnode;                                                \
+        const uint64_t *mtab = m->qs_masks;                                                 \
+        const double *leaf = m->qs_leaf;                                                    \
+        const int32_t *lbase = m->qs_lbase + t0;                                            \
+        int32_t nu = m->qs_nfeat;                                                           \
+        if (m->qs_shift != 0 && t0 == 0 && n == (size_t)m->num_trees) {                     \
+            for (int32_t u = 0; u < nu; u++)                                                \
+                for (int32_t e = d0[u]; e < d1[u]; e++) {                                   \
+                    uint32_t w = dnode[e];                                                  \
+                    acc[w >> 12] &= (ET)mtab[w & 4095];                                     \
+                }                                                                           \
+        } else if (m->qs_shift != 0) {                                                      \
+            for (int32_t u = 0; u < nu; u++)                                                \
+                for (int32_t e = d0[u]; e < d1[u]; e++) {                                   \
+                    uint32_t w = dnode[e];                                                  \
+                    size_t i = (size_t)(w >> 12) - t0;                                      \
+                    if (i < n)                                                              \
+                        acc[i] &= (ET)mtab[w & 4095];                                       \
+                }                                                                           \
+        }                                                                                   \
         if (k_per == 1) {                                                                   \
             double s = out[0];                                                              \
             for (size_t i = 0; i < n; i++)                                                  \
                 s += leaf[lbase[i] + CTZ(acc[i] | (TOP))];                                  \
             out[0] = s;                                                                     \
-        } else {                                                                            \
-            for (size_t i = 0; i < n; i++)                                                  \
-                out[(t0 + i) % (size_t)k_per] += leaf[lbase[i] + CTZ(acc[i] | (TOP))];      \
-        }                                                                                   \
-    }
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FSM_QS_HAVE_AVX512 1
-FSM_QS_RUN(qs_run32_avx512, __attribute__((target("avx512f"))), fsm_v16u32, uint32_t, 16,
-           (uint32_t)1 << 31, __builtin_ctz)
-FSM_QS_RUN(qs_run64_avx512, __attribute__((target("avx512f"))), fsm_v8u64, uint64_t, 8,
-           (uint64_t)1 << 63, __builtin_ctzll)
-#endif
-FSM_QS_RUN(qs_run32, , fsm_v16u32, uint32_t, 16, (uint32_t)1 << 31, __builtin_ctz)
-FSM_QS_RUN(qs_run64, , fsm_v8u64, uint64_t, 8, (uint64_t)1 << 63, __builtin_ctzll)
-
-/* With checkpoints (K > 1): acc[i] = all ones with the single nodes between each feature's
- * checkpoint and its bin applied, for trees t0 + i, i < n (then up to the chunk end all
- * ones). */
-#define FSM_QS_DELTA(NAME, ET)                                                               \
-    static void NAME(const fs_model *m, const int32_t *d0, const int32_t *d1, size_t t0,     \
-                     size_t n, size_t room, ET *acc)                                        \
-    {                                                                                       \
-        memset(acc, 0xff, room * sizeof(ET));                                               \
-        if (m->qs_shift == 0)                                                               \
-            return;                                                                         \
-        /* Locals: stores into acc could otherwise alias the model's fields. */             \
-        const uint32_t *dnode = m->qs_dnode;                                                \
-        const uint64_t *mtab = m->qs_masks;                                                 \
-        int32_t nu = m->qs_nfeat;                                                           \
-        if (t0 == 0 && n == (size_t)m->num_trees) {                                         \
-            for (int32_t u = 0; u < nu; u++)                                                \
-                for (int32_t e = d0[u]; e < d1[u]; e++) {                                   \
-                    uint32_t w = dnode[e];                                                  \
-                    acc[w >> 12] &= (ET)mtab[w & 4095];                                \
-                }                                                                           \
             return;                                                                         \
         }                                                                                   \
-        for (int32_t u = 0; u < nu; u++)                                                    \
-            for (int32_t e = d0[u]; e < d1[u]; e++) {                                       \
-                uint32_t w = dnode[e];                                                      \
-                size_t i = (size_t)(w >> 12) - t0;                                          \
-                if (i < n)                                                                  \
-                    acc[i] &= (ET)mtab[w & 4095];                                      \
-            }                                                                               \
+        for (size_t i = 0; i < n; i++)                                                      \
+            out[(t0 + i) % (size_t)k_per] += leaf[lbase[i] + CTZ(acc[i] | (TOP))];          \
     }
 
-FSM_QS_DELTA(qs_delta32, uint32_t)
-FSM_QS_DELTA(qs_delta64, uint64_t)
+FSM_QS_FINISH(qs_finish32, uint32_t, (uint32_t)1 << 31, __builtin_ctz)
+FSM_QS_FINISH(qs_finish64, uint64_t, (uint64_t)1 << 63, __builtin_ctzll)
 
 /* fs_model_predict_raw on the QuickScorer form, trees [t0, t0 + n); out zeroed. Not inlined
  * so its 16 KiB of bitvectors are not in the caller's frame. */
@@ -660,25 +657,23 @@ __attribute__((noinline)) static void qs_predict(const fs_model *m, const double
     int32_t d0[FSM_QS_MAX_FEAT], d1[FSM_QS_MAX_FEAT];
     qs_select(m, x, rowp, d0, d1);
     if (m->qs_bits == 32) {
-        uint32_t pre[FSM_QS_MAX_TREES32 + 64];
-        uint32_t *p = pre;
-        qs_delta32(m, d0, d1, t0, n, n + 64, pre);
+        uint32_t acc[FSM_QS_MAX_TREES32 + 16];
 #ifdef FSM_QS_HAVE_AVX512
         if (m->qs_simd)
-            qs_run32_avx512(m, rowp, t0, n, k_per, p, out);
+            qs_and32_avx512(rowp, m->qs_nfeat, t0, n, acc);
         else
 #endif
-            qs_run32(m, rowp, t0, n, k_per, p, out);
+            qs_and32(rowp, m->qs_nfeat, t0, n, acc);
+        qs_finish32(m, d0, d1, t0, n, k_per, acc, out);
     } else {
-        uint64_t pre[FSM_QS_MAX_TREES64 + 32];
-        uint64_t *p = pre;
-        qs_delta64(m, d0, d1, t0, n, n + 32, pre);
+        uint64_t acc[FSM_QS_MAX_TREES64 + 8];
 #ifdef FSM_QS_HAVE_AVX512
         if (m->qs_simd)
-            qs_run64_avx512(m, rowp, t0, n, k_per, p, out);
+            qs_and64_avx512(rowp, m->qs_nfeat, t0, n, acc);
         else
 #endif
-            qs_run64(m, rowp, t0, n, k_per, p, out);
+            qs_and64(rowp, m->qs_nfeat, t0, n, acc);
+        qs_finish64(m, d0, d1, t0, n, k_per, acc, out);
     }
 }
 

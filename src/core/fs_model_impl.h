@@ -220,6 +220,8 @@ struct fs_model {
     uint64_t *qs_masks;    /* 4096: all ones but `len` bits from bit `a`, at len << 6 | a */
     double *qs_leaf;       /* leaf values, tree by tree, left to right, + 64 slack */
     int32_t *qs_lbase;     /* per tree: its first leaf in qs_leaf */
+    double qs_est_ns;      /* the loader's time estimates per row (table, walk), for the */
+    double walk_est_ns;    /* choice between them; 0 if not computed */
 
     /* Preprocessed columns. */
     int32_t num_cols;

@@ -984,6 +984,8 @@ static void free_qs(fs_model *m)
     m->qs_dnode = NULL;
     m->qs_masks = NULL;
     m->qs_bits = 0;
+    m->qs_shift = 0;
+    m->qs_tab_bytes = 0;
 }
 
 /* One internal node as the QuickScorer builder sees it. */
@@ -1058,6 +1060,7 @@ static int build_qs(fs_model *m)
     int rc = -1;
     int32_t nt = m->num_trees, max_leaves = 1, nint = 0, nused = 0;
     size_t nf = (size_t)m->num_features;
+    double walk_steps = 0.0;
     qs_ent *ent = NULL;
     int32_t *umap = NULL, *kcnt = NULL, *b0 = NULL, *ustart = NULL;
     uint64_t *cur = NULL;
@@ -1084,17 +1087,25 @@ static int build_qs(fs_model *m)
     for (int32_t t = 0; t < nt; t++) {
         const fsm_tree *tr = &m->trees[t];
         int32_t base = tr->xroot, size = 2 * tr->num_leaves - 1;
-        int32_t lpre[128];
+        int32_t lpre[128], dep[128];
+        double wsum = 0.0, wdep = 0.0, udep = 0.0;
         lpre[0] = 0;
+        dep[0] = 0;
         for (int32_t i = 0; i < size; i++)
             lpre[i + 1] = lpre[i] + (m->xleaf[base + i] >= 0);
         m->qs_lbase[t] = nl;
         for (int32_t i = 0; i < size; i++) {
             const fsm_xnode *x = &m->xnodes[base + i];
             if (m->xleaf[base + i] >= 0) {
+                /* The walk's expected path: leaf depths weighted by the training counts. */
+                double w = m->leaf_count[m->xleaf[base + i]];
+                wsum += w;
+                wdep += w * dep[i];
+                udep += dep[i];
                 m->qs_leaf[nl++] = x->thr;
                 continue;
             }
+            dep[i + 1] = dep[i + 1 + x->skip] = dep[i] + 1;
             int32_t a = lpre[i + 1], b = lpre[i + 1 + x->skip];
             qs_ent *q = &ent[e++];
             q->u = m->xcol_feat[x->col];
@@ -1105,6 +1116,7 @@ static int build_qs(fs_model *m)
             q->mask = ~((((uint64_t)1 << (b - a)) - 1) << a);
             q->pack = (uint32_t)(b - a) << 6 | (uint32_t)a;
         }
+        walk_steps += wsum > 0.0 ? wdep / wsum : udep / tr->num_leaves;
     }
     for (int32_t i = 0; i < 64; i++)
         m->qs_leaf[nl + i] = 0.0;
@@ -1234,12 +1246,16 @@ static int build_qs(fs_model *m)
         row += m->qs_ncp[u] + 2;
         dbase += k + 1;
     }
-    /* With checkpoints, the expected number of single nodes a row applies, if its value
-     * falls in each bin of a feature equally often (LightGBM's bins are quantiles of the
-     * training data): above FSM_QS_MAX_DELTA per tree the binned walk is faster (the large
-     * benchmark model: K = 32, 3.7 per tree, beat the walk; K = 64, 7.5 per tree, lost). */
+    /* Is the table worth it? The expected number of single nodes a row applies (its value
+     * falling in each bin of a feature equally often: LightGBM's bins are quantiles of the
+     * training data) must stay under FSM_QS_MAX_DELTA per tree (on the large benchmark model
+     * K = 32, 3.7 per tree, beat the binned walk; K = 64, 7.5 per tree, lost). And a rough time
+     * model fitted on six measured models (docs/engine.md): the table rows a row reads at
+     * ~50 bytes/ns plus ~0.7 ns per tree, against ~2 ns per expected walk step; the walk is
+     * kept when it is estimated faster and the table's estimate is above 250 ns (below that
+     * both are fast: many used features on small trees is where the table loses). */
+    double expect = 0.0;
     if (shift > 0) {
-        double expect = 0.0;
         for (int32_t u = 0; u < nused; u++) {
             const int32_t *pos = m->qs_dpos + m->qs_dbase[u];
             int64_t sum = 0;
@@ -1247,11 +1263,14 @@ static int build_qs(fs_model *m)
                 sum += pos[b] - pos[b >> shift << shift];
             expect += (double)sum / (double)(kcnt[u] + 1);
         }
-        if (expect > FSM_QS_MAX_DELTA * (double)nt) {
-            m->qs_bits = 0;
-            rc = 0;
-            goto out;
-        }
+    }
+    m->qs_est_ns = (double)nused * (double)rowbytes / 50.0 + 0.7 * nt;
+    m->walk_est_ns = 2.0 * walk_steps;
+    if (expect > FSM_QS_MAX_DELTA * (double)nt ||
+        (m->qs_est_ns > m->walk_est_ns && m->qs_est_ns > 250.0)) {
+        m->qs_bits = 0;
+        rc = 0;
+        goto out;
     }
     m->qs_simd = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -290,6 +290,58 @@ static void check_all_budgets(const gtree *trees, int ntrees, int nclass, int ex
 
 static gtree trees[120];
 
+/* 200 stumps, each on its own feature of 200: the table would read 200 rows of 832 bytes per
+ * row scored against one step per tree for a walk, so the loader's cost rule keeps the walk
+ * (with a budget that would fit the table). Scores checked against x[i] <= t_i sums. */
+static void check_many_features(void)
+{
+    enum { N = 200 };
+    size_t cap = 64 * 1024, n = 0;
+    char *t = malloc(cap);
+    double *x = malloc(N * sizeof(double));
+    CHECK(t != NULL && x != NULL);
+    if (t == NULL || x == NULL)
+        goto out;
+#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    APPEND("tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=%d\n"
+           "objective=regression\nfeature_names=",
+           N - 1);
+    for (int i = 0; i < N; i++)
+        APPEND("f%d%s", i, i + 1 < N ? " " : "\n\n");
+    for (int i = 0; i < N; i++)
+        APPEND("Tree=%d\nnum_leaves=2\nnum_cat=0\nsplit_feature=%d\nthreshold=%d.5\n"
+               "decision_type=2\nleft_child=-1\nright_child=-2\nleaf_value=%d %d.25\n"
+               "leaf_count=1 1\ninternal_count=2\nis_linear=0\nshrinkage=1\n\n",
+               i, i, i % 7, -i, i);
+    APPEND("end of trees\n");
+#undef APPEND
+    CHECK(n < cap);
+    if (n >= cap)
+        goto out;
+    char err[256];
+    fsm_qs_budget = (size_t)64 << 20;
+    fs_model *m = fs_model_load_buffer(t, n, "many.txt", err, sizeof err);
+    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+    CHECK(m != NULL);
+    if (m == NULL)
+        goto out;
+    CHECK(fsm_single_form(m) != FSM_FORM_QS_DENSE && fsm_single_form(m) != FSM_FORM_QS_DELTA);
+    CHECK(m->qs_est_ns > m->walk_est_ns);
+    for (int r = 0; r < 20; r++) {
+        double want = 0.0, got = -1.0;
+        for (int i = 0; i < N; i++) {
+            x[i] = (double)rnd(8) - 0.5 * (double)rnd(2);
+            want += x[i] <= (double)(i % 7) + 0.5 ? (double)-i : (double)i + 0.25;
+        }
+        fs_model_predict_raw(m, x, &got, NULL);
+        CHECK_EQ_BITS(got, want);
+    }
+    fs_model_free(m);
+out:
+    free(t);
+    free(x);
+}
+
 int main(void)
 {
     /* Tree counts around the vector widths (16 and 8 trees a vector), leaf counts up to 32
@@ -314,6 +366,7 @@ int main(void)
     for (int t = 0; t < 5; t++)
         gen_tree(&trees[t], t == 2 ? 65 : 20, 0.0);
     check_all_budgets(trees, 5, 1, 0);
+    check_many_features();
     /* Every form and several checkpoint distances were reached. */
     CHECK(forms_seen[FSM_FORM_QS_DENSE] > 0);
     CHECK(forms_seen[FSM_FORM_QS_DELTA] > 0);
