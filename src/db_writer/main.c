@@ -254,16 +254,27 @@ static void batch_free(batch *b)
 
 /* Dead letters of the batch are delivered (idempotent producer) before their offsets are
  * committed; a failed delivery re-produces them all (the DLQ is at-least-once). Returns 0,
- * or -1 if a stop was requested first. */
-static int flush_dead_letters(writer *w, batch *b)
+ * or -1 if a stop was requested first or, with max_wait_s > 0 (before a revoke), if they
+ * were not all acknowledged within that many seconds: the caller then drops the batch
+ * uncommitted, so the partitions' next owner reads (and dead-letters) them again. */
+static int flush_dead_letters(writer *w, batch *b, double max_wait_s)
 {
     char err[512];
     long backoff = 100;
+    double t0 = now_s();
     if (b->ndead == 0)
         return 0;
     for (;;) {
         while (rd_kafka_outq_len(w->producer) > 0) {
-            rd_kafka_flush(w->producer, 1000);
+            int ms = 1000;
+            if (max_wait_s > 0) {
+                double left = max_wait_s - (now_s() - t0);
+                if (left <= 0)
+                    goto give_up;
+                if (left * 1e3 < ms)
+                    ms = (int)(left * 1e3) + 1;
+            }
+            rd_kafka_flush(w->producer, ms);
             if (svc_stop_requested() && rd_kafka_outq_len(w->producer) > 0)
                 return -1;
         }
@@ -271,6 +282,8 @@ static int flush_dead_letters(writer *w, batch *b)
             return 0;
         SVC_LOG(SVC_LOG_WARN, NULL, "dead-letter delivery failed; re-producing %zu messages",
                 b->ndead);
+        if (max_wait_s > 0 && now_s() - t0 + (double)backoff / 1e3 > max_wait_s)
+            goto give_up;
         if (sleep_ms(backoff))
             return -1;
         backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
@@ -285,6 +298,11 @@ static int flush_dead_letters(writer *w, batch *b)
             }
         }
     }
+give_up:
+    SVC_LOG(SVC_LOG_WARN, NULL, "%zu dead letter(s) not acknowledged by %s within %.0f s: the "
+            "batch of %zu messages is dropped uncommitted (the next owner of its partitions "
+            "reads it again)", b->ndead, o_dlq_topic, max_wait_s, batch_len(b));
+    return -1;
 }
 
 static void set_db_state(writer *w, int up)
@@ -453,7 +471,7 @@ static int submit_fill(writer *w)
     if (batch_len(b) == 0)
         return 0;
     b->closed = now_s();
-    if (flush_dead_letters(w, b) != 0)
+    if (flush_dead_letters(w, b, 0) != 0)
         return -1;
     if (b->nrows == 0) {
         if (complete_all(w, 0) != 0)
@@ -497,11 +515,18 @@ static int drain(writer *w, double max_wait_s)
     if (batch_len(b) == 0)
         return 0;
     b->closed = now_s();
+    /* Both steps share what is left of max_wait_s (at least 1 ms each, never "no limit"). */
     double left = max_wait_s > 0 ? max_wait_s - (b->closed - t0) : 0;
     if (max_wait_s > 0 && left < 0.001)
         left = 0.001;
-    if (flush_dead_letters(w, b) != 0 ||
-        (b->nrows > 0 && write_rows(w, b, 0, left, 0, &inserted) != 0)) {
+    if (flush_dead_letters(w, b, left) != 0) {
+        reset_batch(b);
+        return -1;
+    }
+    left = max_wait_s > 0 ? max_wait_s - (now_s() - t0) : 0;
+    if (max_wait_s > 0 && left < 0.001)
+        left = 0.001;
+    if (b->nrows > 0 && write_rows(w, b, 0, left, 0, &inserted) != 0) {
         reset_batch(b);
         return -1;
     }
@@ -600,8 +625,11 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* Eager rebalance: before partitions are taken away, the open batch is written and
- * committed (or, if that cannot be done, dropped uncommitted so the next owner re-reads it). */
+/* Eager rebalance: before partitions are taken away, the open batch's dead letters are
+ * delivered, its rows written and its offsets committed, all within REVOKE_FLUSH_MAX_S (or,
+ * if that cannot be done, it is dropped uncommitted so the next owner re-reads it): neither
+ * a database outage nor a dead-letter topic that refuses or cannot be reached holds the
+ * group's rebalance. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {

@@ -453,3 +453,65 @@ def test_same_instance_id_fences_the_older(bootstrap, db_url, topics, writers):
     assert wait_count(db_url, prefix, len(rows)) == len(rows)
     check_exact(db_url, prefix, rows)
     assert new.proc.poll() is None
+
+
+def set_max_message_bytes(bootstrap, topic, value):
+    """The topic's max.message.bytes (None: the broker default). Below a message's size the
+    broker refuses it (MESSAGE_TOO_LARGE): a dead-letter topic that takes nothing."""
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ResourceType)
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    op = AlterConfigOpType.DELETE if value is None else AlterConfigOpType.SET
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", None if value is None else str(value),
+                    incremental_operation=op)])
+    for fut in admin.incremental_alter_configs([res]).values():
+        fut.result(30)
+
+
+def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, writers):
+    """A rebalance while the open batch holds a dead letter the DLQ topic refuses: the
+    revoking writer gives the batch up (uncommitted) after its bound instead of holding the
+    group's rebalance until it stops, so a joining writer gets partitions; nothing past the
+    refused dead letter is committed until the DLQ takes it; then everything is stored once
+    and the poison message is in the DLQ."""
+    prefix = uuid.uuid4().hex[:10]
+    good = make_rows(60, prefix)
+    poison = b"{not a scoring message, and longer than the DLQ accepts: " + b"x" * 200 + b"}"
+    payloads = [scoring_message(*r) for r in good[:30]] + [poison] + \
+        [scoring_message(*r) for r in good[30:]]
+    set_max_message_bytes(bootstrap, topics.dlq, 100)
+    try:
+        # A long batch timeout keeps the batch (and its refused dead letter) open until the
+        # rebalance comes.
+        a = writers(topics, name="revoke-a",
+                    extra={"BATCH_TIMEOUT_MS": "60000", "BATCH_SIZE": "10000"}).start()
+        wait_for(lambda: a.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
+        where = produce(bootstrap, topics.scoring, payloads)
+        poison_part, poison_off = where[30]
+        wait_for(lambda: a.metrics()["db_writer_messages_consumed_total"] == len(payloads), 30,
+                 "the writer consumed everything into its open batch")
+        t0 = time.monotonic()
+        b = writers(topics, name="revoke-b").start(wait_ready=False)
+
+        def split():
+            pa = a.metrics()["db_writer_assigned_partitions"]
+            pb = b.metrics()["db_writer_assigned_partitions"] if b.http("/healthz")[0] else 0
+            return pa >= 1 and pb >= 1 and pa + pb == 3
+        wait_for(split, 45, "the partitions split between the writers (the revoke is bounded)")
+        took = time.monotonic() - t0
+        assert took < 40, took
+        assert "not acknowledged by" in a.tail(200), a.tail(60)
+        # Never committed past the dead letter that did not reach the DLQ.
+        offs = committed_offsets(bootstrap, topics.group, topics.scoring)
+        assert offs[poison_part] <= poison_off, (offs, poison_part, poison_off)
+    finally:
+        set_max_message_bytes(bootstrap, topics.dlq, None)
+    assert wait_count(db_url, prefix, len(good)) == len(good)
+    check_exact(db_url, prefix, good)
+    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
+             == len(payloads), 60, "every offset committed once the DLQ takes the poison")
+    dead = consume_all(bootstrap, topics.dlq, 1)
+    assert dead and all(m.value() == poison for m in dead), [m.value()[:40] for m in dead]
+    h = {k: v.decode() for k, v in dead[0].headers()}
+    assert (int(h["x-source-partition"]), int(h["x-source-offset"])) == (poison_part, poison_off)
