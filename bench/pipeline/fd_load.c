@@ -12,11 +12,17 @@
  *       The ceiling: the same M messages produced to T (an otherwise unused topic) while a
  *       consumer in this process reads them back; reports messages/s from the first produce
  *       to the last message consumed.
- * Prints one line "key=value ..." (first_us, last_us, seconds, rate).
+ *   Both modes: -X name=value (repeatable) sets a librdkafka property of the producer after
+ *   the defaults below, e.g. -X linger.ms=20 -X compression.type=lz4, so the ceiling and the
+ *   end-to-end load always use the same producer settings.
+ * Prints "ready" when everything is formatted (and, for raw, the consumer is in place), just
+ * before the timed part starts, then one line "key=value ..." (first_us, last_us, seconds,
+ * rate, cpu_us: this process's CPU time from the first produce to the end).
  */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +32,11 @@
 #include "fs_msg.h"
 
 #define MSG_MAX 4096
+#define XPROPS_MAX 32
+
+/* -X name=value producer overrides, applied after the defaults. */
+static const char *xprops[XPROPS_MAX];
+static int nxprops;
 
 typedef struct msgs {
     char **payload;
@@ -43,6 +54,16 @@ static int64_t wall_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* CPU time of the whole process (every thread), microseconds. */
+static int64_t cpu_us(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+           ru.ru_stime.tv_usec;
 }
 
 static int keep_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
@@ -132,6 +153,23 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, const char *bootstrap, cons
             return NULL;
         }
     }
+    for (int i = 0; type == RD_KAFKA_PRODUCER && i < nxprops; i++) {
+        char name[256];
+        const char *eq = strchr(xprops[i], '=');
+        size_t len = eq != NULL ? (size_t)(eq - xprops[i]) : 0;
+        if (len == 0 || len >= sizeof name) {
+            fprintf(stderr, "fd_load: -X %s: expected name=value\n", xprops[i]);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+        memcpy(name, xprops[i], len);
+        name[len] = '\0';
+        if (rd_kafka_conf_set(conf, name, eq + 1, err, sizeof err) != RD_KAFKA_CONF_OK) {
+            fprintf(stderr, "fd_load: -X %s: %s\n", xprops[i], err);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
     if (rk == NULL) {
         fprintf(stderr, "fd_load: rd_kafka_new: %s\n", err);
@@ -202,7 +240,7 @@ static void *raw_producer(void *arg)
 static int usage(void)
 {
     fprintf(stderr, "usage: fd_load produce|raw --bootstrap B --topic T --input CSV --count M "
-                    "--prefix P [--times FILE] [--rate N]\n");
+                    "--prefix P [--times FILE] [--rate N] [-X name=value ...]\n");
     return 2;
 }
 
@@ -226,6 +264,11 @@ int main(int argc, char **argv)
             prefix = argv[i + 1];
         else if (strcmp(argv[i], "--times") == 0)
             times_path = argv[i + 1];
+        else if (strcmp(argv[i], "-X") == 0) {
+            if (nxprops == XPROPS_MAX)
+                return usage();
+            xprops[nxprops++] = argv[i + 1];
+        }
         else if (strcmp(argv[i], "--rate") == 0) {
             char *end;
             pace_rate = strtod(argv[i + 1], &end);
@@ -256,9 +299,13 @@ int main(int argc, char **argv)
         int64_t *times = calloc((size_t)m.n, sizeof *times);
         if (times == NULL)
             return 1;
+        printf("ready\n");
+        fflush(stdout);
+        int64_t cpu0 = cpu_us();
         if (produce_all(p, topic, &m, times) != 0)
             return 1;
         int64_t done = wall_us();
+        int64_t cpu = cpu_us() - cpu0;
         if (times_path != NULL) {
             FILE *f = fopen(times_path, "w");
             if (f == NULL) {
@@ -272,8 +319,8 @@ int main(int argc, char **argv)
         }
         double secs = (double)(done - times[0]) / 1e6;
         printf("mode=produce messages=%ld first_us=%" PRId64 " last_us=%" PRId64
-               " seconds=%.3f rate=%.0f\n",
-               m.n, times[0], done, secs, (double)m.n / secs);
+               " seconds=%.3f rate=%.0f cpu_us=%" PRId64 "\n",
+               m.n, times[0], done, secs, (double)m.n / secs, cpu);
         rd_kafka_destroy(p);
         return 0;
     }
@@ -307,6 +354,9 @@ int main(int argc, char **argv)
             rd_kafka_message_destroy(msg);
     }
 
+    printf("ready\n");
+    fflush(stdout);
+    int64_t cpu0 = cpu_us();
     raw_ctx ctx = {p, topic, &m, 0, 0};
     pthread_t th;
     if (pthread_create(&th, NULL, raw_producer, &ctx) != 0)
@@ -325,6 +375,7 @@ int main(int argc, char **argv)
         rd_kafka_message_destroy(msg);
     }
     pthread_join(th, NULL);
+    int64_t cpu = cpu_us() - cpu0;
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
     rd_kafka_destroy(p);
@@ -334,7 +385,7 @@ int main(int argc, char **argv)
     }
     double secs = (double)(last - ctx.first_us) / 1e6;
     printf("mode=raw messages=%ld first_us=%" PRId64 " last_us=%" PRId64
-           " seconds=%.3f rate=%.0f\n",
-           m.n, ctx.first_us, last, secs, (double)m.n / secs);
+           " seconds=%.3f rate=%.0f cpu_us=%" PRId64 "\n",
+           m.n, ctx.first_us, last, secs, (double)m.n / secs, cpu);
     return 0;
 }

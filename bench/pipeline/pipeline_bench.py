@@ -1,27 +1,38 @@
 """Pipeline benchmark: M transactions through the real stack (Kafka, fraud_detector,
 db_writer, PostgreSQL), all on this machine.
 
-  bench/pipeline/run [--count M] [--build DIR] [--model-dir DIR] [--keep]
-                     [--detector-env NAME=VALUE ...]
+  bench/pipeline/run [--count M] [--rounds R] [--build DIR] [--model-dir DIR] [--keep]
+                     [--detector-env NAME=VALUE ...] [--writer-env NAME=VALUE ...]
+                     [--load-opt name=value ...] [--poll metric|sql]
 
 Starts its own stack with scripts/stack (Kafka 127.0.0.1:26092/26093, PostgreSQL 26432,
-metrics 26001/26002, a temporary STACK_DIR; always torn down), then in the same run:
- 1. ceiling: fd_load raw produces the same M messages to a fresh 3-partition topic and
-    consumes them back (plain producer + consumer, no processing): messages/s from the
-    first produce to the last message consumed;
- 2. end to end: fd_load produce sends M messages to `transactions` as fast as the broker
-    takes them while fraud_detector and db_writer run; throughput = M / (first produce ->
-    the moment PostgreSQL holds all M rows, polled every 20 ms); latency per transaction =
-    its row's created_at minus its produce time (created_at is set by db_writer's insert,
-    so it is a lower bound by at most one writer batch).
- 2b. latency at a sustainable rate: --paced-count (50000) messages paced at --rate (10000/s),
-    percentiles of produce -> row;
- 3. detector alone: a fresh consumer group replays the M messages (now a backlog in
-    `transactions`) into a scratch topic with nothing else running.
-Prints the figures and the ratio end-to-end / ceiling. Not a test: nothing is asserted.
+metrics 26001/26002, a temporary STACK_DIR; always torn down), starts fraud_detector and
+db_writer once, and then, in the same run:
+ 0. warm-up (not timed): one ceiling pass and one end-to-end pass of M messages, so the
+    broker's JIT, the page cache, PostgreSQL's buffers and the services' connections are in
+    the same steady state for every timed run;
+ 1. R rounds, each a ceiling run then an end-to-end run (alternating, so both see the same
+    machine):
+    ceiling: fd_load raw produces the same M messages (same producer settings as the
+    end-to-end load) to a fresh 3-partition topic and consumes them back in the same process
+    (no processing): messages/s from the first produce to the last message consumed;
+    end to end: fd_load produce sends M messages to `transactions` as fast as the broker
+    takes them; throughput = M / (first produce -> db_writer has stored all M rows, polled
+    every 20 ms from its /metrics counter, checked with one count(*) at the end; --poll sql
+    polls count(*) instead, which costs PostgreSQL CPU while it runs);
+ 2. latency at a sustainable rate: --paced-count (50000) messages paced at --rate (10000/s),
+    percentiles of produce -> row (created_at, set by db_writer's insert transaction);
+ 3. detector alone: a fresh consumer group replays everything in `transactions` into a
+    scratch topic with db_writer and the load generator stopped.
+For every timed phase it prints the CPU time of each process (utime + stime from
+/proc/<pid>/stat of the process and its children, from fd_load's "ready" (messages
+formatted) to the end of the phase; fd_load its own getrusage over its timed part) as
+CPU milliseconds per 1000 transactions, the ratio of each round and the median
+ratio. Not a test: nothing is asserted.
 """
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +45,8 @@ import streamlib as sl  # noqa: E402
 # Below the kernel's ephemeral range (32768+), so no outgoing connection can hold them.
 PORTS = dict(KAFKA_PORT="26092", KAFKA_CONTROLLER_PORT="26093", PG_PORT="26432",
              DETECTOR_METRICS_PORT="26001", WRITER_METRICS_PORT="26002", UI_PORT="26501")
+TICK = os.sysconf("SC_CLK_TCK")
+PROCS = ("fd_load", "kafka", "fraud_detector", "db_writer", "postgres")
 
 
 def pct(sorted_vals, p):
@@ -65,9 +78,96 @@ def show_latency(label, lat):
         f", max {lat[-1] * 1e3:.0f}")
 
 
+def proc_table():
+    """pid -> (ppid, cpu seconds) of every process."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        rest = s[s.rindex(")") + 2:].split()
+        out[int(name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / TICK)
+    return out
+
+
+def tree_cpu(table, root):
+    """CPU seconds of root and all its live descendants."""
+    if root is None or root not in table:
+        return 0.0
+    kids = {}
+    for pid, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        p = todo.pop()
+        total += table[p][1]
+        todo.extend(kids.get(p, []))
+    return total
+
+
+class Cpu:
+    """CPU seconds per process tree over a phase."""
+
+    def __init__(self, roots):
+        self.roots = roots  # name -> callable returning the root pid (or None)
+
+    def snap(self):
+        t = proc_table()
+        return {name: tree_cpu(t, f()) for name, f in self.roots.items()}
+
+    @staticmethod
+    def delta(a, b):
+        return {k: max(0.0, b[k] - a[k]) for k in a}
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.readline().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_ready(p):
+    """Waits for fd_load's "ready" line (its messages formatted, the clock about to start)."""
+    line = p.stdout.readline()
+    if line.strip() != "ready":
+        raise RuntimeError(f"fd_load: expected 'ready', got {line!r}")
+
+
+def run_load(cmd, on_ready):
+    """Runs fd_load, calling on_ready() when it is about to start the clock; returns (its
+    key=value output as a dict, its CPU seconds over the timed part)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    wait_ready(p)
+    on_ready()
+    out = p.stdout.read()
+    _, status, _ = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"fd_load exited with {p.returncode}: {' '.join(cmd)}")
+    kv = dict(kv.split("=") for kv in out.split())
+    return kv, int(kv["cpu_us"]) / 1e6
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def cpu_line(label, cpu, n):
+    return f"  {label:<24}" + "".join(f"{cpu.get(k, 0) * 1e6 / n:>16.0f}" for k in PROCS) + \
+        f"{sum(cpu.values()) * 1e6 / n:>10.0f}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=200000)
+    ap.add_argument("--rounds", type=int, default=2, help="ceiling + end-to-end pairs")
     ap.add_argument("--rows", type=int, default=50000, help="distinct generated rows (cycled)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--model-dir", default=os.path.join(ROOT, "models/default"))
@@ -75,17 +175,28 @@ def main():
     ap.add_argument("--rate", type=float, default=10000, help="paced latency run: msg/s")
     ap.add_argument("--paced-count", type=int, default=50000,
                     help="paced latency run: messages (0 = skip)")
+    ap.add_argument("--no-alone", action="store_true", help="skip the detector-alone replay")
+    ap.add_argument("--poll", choices=("metric", "sql"), default="metric",
+                    help="how the end of an end-to-end run is detected")
     ap.add_argument("--detector-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for fraud_detector (e.g. KAFKA_LINGER_MS=1, "
                     "BATCH_SIZE=2000, LOG_LEVEL=debug); repeatable")
+    ap.add_argument("--writer-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra environment for db_writer; repeatable")
+    ap.add_argument("--load-opt", action="append", default=[], metavar="name=value",
+                    help="librdkafka property of fd_load's producer (ceiling and end-to-end "
+                    "load alike), e.g. linger.ms=20; repeatable")
     a = ap.parse_args()
     denv = dict(kv.split("=", 1) for kv in a.detector_env)
+    wenv = dict(kv.split("=", 1) for kv in a.writer_env)
     build = os.path.abspath(a.build)
     fd_load = os.path.join(build, "bench/pipeline/fd_load")
+    xopts = [x for o in a.load_opt for x in ("-X", o)]
     stack = os.path.join(ROOT, "scripts/stack")
     work = tempfile.mkdtemp(prefix="fs-bench-pipeline.")
     os.chmod(work, 0o755)  # PostgreSQL runs as user postgres when we are root
-    env_vars = dict(os.environ, STACK_DIR=os.path.join(work, "stack"), STACK_SERVICES="",
+    stack_dir = os.path.join(work, "stack")
+    env_vars = dict(os.environ, STACK_DIR=stack_dir, STACK_SERVICES="",
                     STACK_SKIP_SETUP="1", STACK_BUILD_DIR=build, **PORTS)
     os.environ.update({k: v for k, v in env_vars.items() if k.startswith("STACK_")})
     os.environ.update(PORTS)
@@ -94,10 +205,14 @@ def main():
                  os.path.join(work, "logs"))
     os.makedirs(env.logs, exist_ok=True)
     services = []
+    n = a.count
     try:
-        print(f"bench/pipeline: M={a.count} transactions, work dir {work}, build {build}"
-              + (f", detector env {' '.join(a.detector_env)}" if a.detector_env else ""),
-              flush=True)
+        print(f"bench/pipeline: M={n} transactions, {a.rounds} rounds, work dir {work}, "
+              f"build {build}"
+              + (f", detector env {' '.join(a.detector_env)}" if a.detector_env else "")
+              + (f", writer env {' '.join(a.writer_env)}" if a.writer_env else "")
+              + (f", load {' '.join(a.load_opt)}" if a.load_opt else "")
+              + f", poll {a.poll}, load average {loadavg():.2f}", flush=True)
         up = subprocess.run([stack, "up"], env=env_vars,
                             stdout=open(os.path.join(work, "stack-up.log"), "w"),
                             stderr=subprocess.STDOUT)
@@ -105,78 +220,138 @@ def main():
             print(open(os.path.join(work, "stack-up.log")).read()[-2000:], file=sys.stderr)
             print("bench/pipeline: scripts/stack up failed", file=sys.stderr)
             return 1
+        raw_topics = ["bench.raw.w"] + [f"bench.raw.{r}" for r in range(a.rounds)]
         subprocess.run([os.path.join(ROOT, ".venv/bin/python"),
                         os.path.join(ROOT, "tools/kafka/topics.py"), "--bootstrap", bootstrap,
-                        "ensure", "bench.raw:3", "bench.scoring:3"], check=True, stdout=subprocess.DEVNULL)
+                        "ensure", *(f"{t}:3" for t in raw_topics), "bench.scoring:3"],
+                       check=True, stdout=subprocess.DEVNULL)
         csv_path = sl.generate(env, a.rows, 21, os.path.join(work, "bench.csv"))
 
-        # 1. the ceiling, before the services exist (nothing else competes for the CPU).
-        out = subprocess.run([fd_load, "raw", "--bootstrap", bootstrap, "--topic", "bench.raw",
-                              "--input", csv_path, "--count", str(a.count), "--prefix", "raw-"],
-                             check=True, capture_output=True, text=True).stdout
-        raw = dict(kv.split("=") for kv in out.split())
-        raw_rate = float(raw["rate"])
-        print(f"ceiling (broker produce+consume, same messages): {raw_rate:,.0f} msg/s "
-              f"({raw['seconds']} s)", flush=True)
-
-        # 2. end to end.
-        w = sl.writer(env, int(PORTS["WRITER_METRICS_PORT"]))
+        w = sl.writer(env, int(PORTS["WRITER_METRICS_PORT"]), **wenv)
         services.append(w)
         w.start(wait_ready=False)
         d = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "bench", **denv)
         services.append(d)
         d.start()
-        times_path = os.path.join(work, "times.txt")
-        prefix = "bench-"
-        load = subprocess.Popen([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
-                                 "transactions", "--input", csv_path, "--count", str(a.count),
-                                 "--prefix", prefix, "--times", times_path],
-                                stdout=subprocess.PIPE, text=True)
+        pg_pid = lambda: read_pid(os.path.join(stack_dir, "pg/data/postmaster.pid"))  # noqa: E731
+        cpu = Cpu({"kafka": lambda: read_pid(os.path.join(stack_dir, "pids/kafka.pid")),
+                   "fraud_detector": lambda: d.proc.pid if d.proc else None,
+                   "db_writer": lambda: w.proc.pid if w.proc else None,
+                   "postgres": pg_pid})
         conn = sl.db_connect(env)
-        done_at = detector_done_at = None
-        deadline = time.time() + 600
-        polls = 0
-        while time.time() < deadline:
-            n = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
-            if n >= a.count:
-                done_at = time.time()
-                break
-            polls += 1
-            if detector_done_at is None and polls % 5 == 0:
-                scored = d.metric("fraud_detector_messages_in_total") or 0
-                if scored >= a.count:
-                    detector_done_at = time.time()
-            time.sleep(0.02)
-        out, _ = load.communicate()
-        if load.returncode != 0 or done_at is None:
-            print(f"bench/pipeline: failed (load exit {load.returncode}, rows "
-                  f"{n} of {a.count})", file=sys.stderr)
-            return 1
-        prod = dict(kv.split("=") for kv in out.split())
-        first = int(prod["first_us"]) / 1e6
-        e2e_secs = done_at - first
-        e2e_rate = a.count / e2e_secs
-        lat = latencies(conn, times_path, prefix)
-        print(f"producer alone: {float(prod['rate']):,.0f} msg/s ({prod['seconds']} s)")
-        print(f"end to end (first produce -> all {a.count} rows in PostgreSQL): "
-              f"{e2e_rate:,.0f} transactions/s ({e2e_secs:.2f} s)")
-        if detector_done_at is not None:
-            print(f"  of which: detector committed all {a.count} after "
-                  f"{detector_done_at - first:.2f} s ({a.count / (detector_done_at - first):,.0f}/s)")
-        show_latency("latency produce -> row at full speed (mostly queueing)", lat)
-        print(f"ratio end-to-end / ceiling: {e2e_rate / raw_rate:.2f} "
-              f"(target >= 0.5, and >= 50,000/s: {'met' if e2e_rate >= 50000 and e2e_rate >= raw_rate / 2 else 'not met'})")
+
+        def ceiling(topic, label):
+            la = loadavg()
+            c0 = {}
+            out, load_cpu = run_load([fd_load, "raw", "--bootstrap", bootstrap, "--topic", topic,
+                                      "--input", csv_path, "--count", str(n), "--prefix",
+                                      f"{label}-", *xopts], lambda: c0.update(cpu.snap()))
+            c = Cpu.delta(c0, cpu.snap())
+            c["fd_load"] = load_cpu
+            return float(out["rate"]), float(out["seconds"]), c, la
+
+        def end_to_end(prefix):
+            la = loadavg()
+            written0 = w.metric("db_writer_rows_written_total") or 0
+            rows0 = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
+            in0 = d.metric("fraud_detector_messages_in_total") or 0
+            times_path = os.path.join(work, f"times-{prefix}txt")
+            load = subprocess.Popen([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
+                                     "transactions", "--input", csv_path, "--count", str(n),
+                                     "--prefix", prefix, "--times", times_path, *xopts],
+                                    stdout=subprocess.PIPE, text=True)
+            wait_ready(load)
+            c0 = cpu.snap()
+            done_at = detector_done_at = None
+            deadline = time.time() + 600
+            polls = 0
+            while time.time() < deadline:
+                if a.poll == "sql":
+                    done = conn.execute("SELECT count(*) FROM transactions").fetchone()[0] \
+                        >= rows0 + n
+                else:
+                    done = (w.metric("db_writer_rows_written_total") or 0) >= written0 + n
+                if done:
+                    done_at = time.time()
+                    break
+                polls += 1
+                if detector_done_at is None and polls % 5 == 0:
+                    if (d.metric("fraud_detector_messages_in_total") or 0) >= in0 + n:
+                        detector_done_at = time.time()
+                time.sleep(0.02)
+            c1 = cpu.snap()
+            out = load.stdout.read()
+            _, status, _ = os.wait4(load.pid, 0)
+            load.returncode = os.waitstatus_to_exitcode(status)
+            got = conn.execute("SELECT count(*) FROM transactions WHERE transaction_id LIKE %s",
+                               (prefix + "%",)).fetchone()[0]
+            if load.returncode != 0 or done_at is None or got != n:
+                raise RuntimeError(f"end to end {prefix}: load exit {load.returncode}, "
+                                   f"{got} rows of {n}")
+            c = Cpu.delta(c0, c1)
+            prod = dict(kv.split("=") for kv in out.split())
+            c["fd_load"] = int(prod["cpu_us"]) / 1e6
+            first = int(prod["first_us"]) / 1e6
+            secs = done_at - first
+            det = detector_done_at - first if detector_done_at else None
+            lat = latencies(conn, times_path, prefix)
+            return dict(rate=n / secs, secs=secs, det=det, prod=float(prod["rate"]), cpu=c,
+                        lat=lat, la=la)
+
+        # 0. warm-up, not timed.
+        r, s, _, _ = ceiling("bench.raw.w", "warm-raw")
+        e = end_to_end("warm-")
+        print(f"warm-up (not counted): ceiling {r:,.0f} msg/s, end to end {e['rate']:,.0f} tx/s",
+              flush=True)
+
+        # 1. alternating rounds.
+        ceil, e2e = [], []
+        for k in range(a.rounds):
+            r, s, c, la = ceiling(f"bench.raw.{k}", f"raw{k}")
+            ceil.append(dict(rate=r, secs=s, cpu=c, la=la))
+            print(f"round {k + 1}: ceiling (broker produce+consume, same messages) {r:,.0f} msg/s "
+                  f"({s:.2f} s, load average {la:.2f})", flush=True)
+            e = end_to_end(f"bench{k}-")
+            e2e.append(e)
+            det = (f"; detector had committed all after {e['det']:.2f} s "
+                   f"({n / e['det']:,.0f}/s)" if e["det"] else "")
+            print(f"round {k + 1}: end to end (first produce -> all {n} rows stored) "
+                  f"{e['rate']:,.0f} tx/s ({e['secs']:.2f} s{det}); producer alone "
+                  f"{e['prod']:,.0f} msg/s; ratio {e['rate'] / r:.2f} (load average "
+                  f"{e['la']:.2f})", flush=True)
+            show_latency(f"round {k + 1}: latency produce -> row at full speed (queueing)",
+                         e["lat"])
+
+        best_ceiling = max(c["rate"] for c in ceil)
+        med_e2e = statistics.median(e["rate"] for e in e2e)
+        ratios = [e["rate"] / c["rate"] for c, e in zip(ceil, e2e)]
+        print(f"ceiling: best {best_ceiling:,.0f} msg/s of "
+              + ", ".join(f"{c['rate']:,.0f}" for c in ceil))
+        print(f"end to end: median {med_e2e:,.0f} tx/s of "
+              + ", ".join(f"{e['rate']:,.0f}" for e in e2e))
+        print(f"ratio per round: {', '.join(f'{x:.2f}' for x in ratios)}; median "
+              f"{statistics.median(ratios):.2f}; median end to end / best ceiling "
+              f"{med_e2e / best_ceiling:.2f} (target >= 0.5 and >= 50,000/s: "
+              f"{'met' if med_e2e >= 50000 and med_e2e >= best_ceiling / 2 else 'not met'})")
+        print("CPU ms per 1000 transactions (utime+stime of each process tree; "
+              "ceiling: fd_load is producer + consumer):")
+        print(f"  {'phase':<24}" + "".join(f"{k:>16}" for k in PROCS) + f"{'total':>10}")
+        for k in range(a.rounds):
+            print(cpu_line(f"round {k + 1} ceiling", ceil[k]["cpu"], n))
+            print(cpu_line(f"round {k + 1} end to end", e2e[k]["cpu"], n))
         for name in ("fraud_detector_transactions_committed_total",
                      "fraud_detector_transactions_aborted_total"):
             print(f"{name} {d.metric(name)}")
 
-        # 2b. latency at a sustainable rate: --paced-count messages at --rate per second.
+        # 2. latency at a sustainable rate: --paced-count messages at --rate per second.
+        total_in = (a.rounds + 1) * n
         if a.paced_count > 0:
             ppath = os.path.join(work, "times-paced.txt")
             subprocess.run([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
                             "transactions", "--input", csv_path, "--count",
                             str(a.paced_count), "--prefix", "paced-", "--times", ppath,
-                            "--rate", str(a.rate)], check=True, stdout=subprocess.DEVNULL)
+                            "--rate", str(a.rate), *xopts], check=True,
+                           stdout=subprocess.DEVNULL)
             got = sl.wait_rows(env, "paced-", a.paced_count, 300)
             if got is None or got < a.paced_count:
                 print(f"bench/pipeline: paced run: {got} of {a.paced_count} rows",
@@ -184,25 +359,32 @@ def main():
                 return 1
             show_latency(f"latency produce -> row at {a.rate:,.0f}/s "
                          f"({a.paced_count} transactions)", latencies(conn, ppath, "paced-"))
+            total_in += a.paced_count
         conn.close()
+        if a.no_alone:
+            return 0
 
-        # 3. the detector alone: a new group replays the M messages already in `transactions`
-        # into a scratch topic, with db_writer and the load generator idle.
+        # 3. the detector alone: a new group replays everything in `transactions` into a
+        # scratch topic, with db_writer and the load generator idle.
         d.stop()
         w.stop()
-        r = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "replay",
-                        **dict(denv, GROUP_ID="bench-replay", SCORING_TOPIC="bench.scoring"))
-        services.append(r)
-        r.start()
+        rp = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "replay",
+                         **dict(denv, GROUP_ID="bench-replay", SCORING_TOPIC="bench.scoring"))
+        services.append(rp)
+        cpu.roots["fraud_detector"] = lambda: rp.proc.pid if rp.proc else None
+        rp.start()
+        c0 = cpu.snap()
         t0 = time.time()
-        while (r.metric("fraud_detector_messages_in_total") or 0) < a.count:
+        while (rp.metric("fraud_detector_messages_in_total") or 0) < total_in:
             if time.time() - t0 > 300:
                 print("bench/pipeline: replay did not finish", file=sys.stderr)
                 return 1
             time.sleep(0.05)
         alone = time.time() - t0
-        print(f"detector alone (backlog of {a.count}, from ready to all committed): "
-              f"{a.count / alone:,.0f} msg/s ({alone:.2f} s)")
+        c = Cpu.delta(c0, cpu.snap())
+        print(f"detector alone (backlog of {total_in}, from ready to all committed): "
+              f"{total_in / alone:,.0f} msg/s ({alone:.2f} s)")
+        print(cpu_line("detector alone", c, total_in))
         return 0
     finally:
         for s in services:
