@@ -682,6 +682,17 @@ __attribute__((noinline)) static void qs_predict(const fs_model *m, const double
     }
 }
 
+/* fs_model_predict_raw on the binned form. Not inlined, so its 16 KiB table and the
+ * QuickScorer form's bitvectors are never in the same frame. */
+__attribute__((noinline)) static void binned_predict(const fs_model *m, const double *x,
+                                                    const fsm_tree *t, size_t ntrees, int k_per,
+                                                    double *out)
+{
+    int8_t tab[FSM_BIN_MAX_TABLE];
+    bin_row(m, x, tab);
+    sum_trees_binned(m, t, ntrees, k_per, x, tab, out);
+}
+
 void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
                           const fs_predict_opts *opts)
 {
@@ -709,9 +720,7 @@ void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
         return;
     }
     if (m->bnodes != NULL) {
-        int8_t tab[FSM_BIN_MAX_TABLE];
-        bin_row(m, x, tab);
-        sum_trees_binned(m, t, ntrees, k_per, x, tab, out);
+        binned_predict(m, x, t, ntrees, k_per, out);
         return;
     }
     prep_row(m, x, cols);
