@@ -10,7 +10,10 @@
  * fs_model_predict_batch. Rows are timed in chunks, alternating the engines, and the best of
  * several repetitions of each chunk counts (robust on a shared machine); the two engines'
  * outputs are compared bit for bit on every row as a sanity check. Prints ratios
- * (LightGBM time / our time), so > 1 means we are faster.
+ * (LightGBM time / our time), so > 1 means we are faster. Each model's line "form:" says
+ * which single-row form scores it (fs_model_impl.h). Knobs: BENCH_QS_BUDGET=BYTES (the
+ * QuickScorer table budget; 0 = the binned walk), BENCH_QS_SIMD=0|1|2 (the portable / AVX2 /
+ * AVX-512 table AND, if the CPU runs it).
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -131,11 +134,19 @@ static int bench_model(const char *label, const char *model_path, const double *
     int nf = fs_model_num_features(m);
     static const char *const forms[] = {"double-form walk", "binned walk", "QuickScorer dense",
                                         "QuickScorer checkpoints"};
+    /* BENCH_QS_SIMD=0|1|2: the portable / AVX2 / AVX-512 table AND, if this CPU runs it. */
+    const char *simd = getenv("BENCH_QS_SIMD");
+    long want = simd != NULL ? strtol(simd, NULL, 10) : -1;
+    if (want >= 0 && want < m->qs_simd)
+        m->qs_simd = (int)want;
     int form = fsm_single_form(m);
     printf("%-6s form:       %s", label, forms[form]);
     if (form >= FSM_FORM_QS_DENSE)
-        printf(", %d-bit, K = %d, table %zu bytes", m->qs_bits, 1 << m->qs_shift,
-               m->qs_tab_bytes);
+        printf(", %d-bit, K = %d, table %zu bytes, %s", m->qs_bits, 1 << m->qs_shift,
+               m->qs_tab_bytes,
+               m->qs_simd == FSM_QS_AVX512 ? "AVX-512"
+               : m->qs_simd == FSM_QS_AVX2 ? "AVX2"
+                                           : "portable");
     printf("\n");
     if (lgb.create(model_path, &iters, &booster) != 0 ||
         lgb.fast_init(booster, C_API_PREDICT_NORMAL, 0, -1, C_API_DTYPE_FLOAT64, nf,

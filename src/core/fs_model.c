@@ -574,11 +574,16 @@ static void qs_select(const fs_model *m, const double *x, const char **rowp, int
  * each feature's single nodes between its checkpoint and its bin right after its row (the
  * core overlaps those scattered updates with the next row's stream: 3% faster on the large
  * model than all the single nodes after all the rows). Vector loads and stores run up to one
- * vector past n: rows have FSM_QS_SLACK bytes after them and acc has room. Compiled twice:
- * for AVX-512 (picked at load when the CPU has it) and portable (the compiler splits the
- * 64-byte vectors into what the target has). */
+ * vector past n: rows have FSM_QS_SLACK bytes after them and acc has room. Compiled three
+ * times, each with the target's own vector width (GCC spills wider generic vectors through
+ * the stack): for AVX-512 and for AVX2 (picked at load by what the CPU has: m->qs_simd) and
+ * portable (16-byte vectors, SSE2 on x86-64). */
 typedef uint32_t fsm_v16u32 __attribute__((vector_size(64)));
 typedef uint64_t fsm_v8u64 __attribute__((vector_size(64)));
+typedef uint32_t fsm_v8u32 __attribute__((vector_size(32)));
+typedef uint64_t fsm_v4u64 __attribute__((vector_size(32)));
+typedef uint32_t fsm_v4u32 __attribute__((vector_size(16)));
+typedef uint64_t fsm_v2u64 __attribute__((vector_size(16)));
 
 #define FSM_QS_AND(NAME, ATTR, VT, ET, PER)                                                  \
     ATTR static void NAME(const fs_model *m, const char *const *rowp, const int32_t *d0,     \
@@ -622,13 +627,14 @@ typedef uint64_t fsm_v8u64 __attribute__((vector_size(64)));
         }                                                                                   \
     }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FSM_QS_HAVE_AVX512 1
+#ifdef FSM_QS_HAVE_SIMD
 FSM_QS_AND(qs_and32_avx512, __attribute__((target("avx512f"))), fsm_v16u32, uint32_t, 16)
 FSM_QS_AND(qs_and64_avx512, __attribute__((target("avx512f"))), fsm_v8u64, uint64_t, 8)
+FSM_QS_AND(qs_and32_avx2, __attribute__((target("avx2"))), fsm_v8u32, uint32_t, 8)
+FSM_QS_AND(qs_and64_avx2, __attribute__((target("avx2"))), fsm_v4u64, uint64_t, 4)
 #endif
-FSM_QS_AND(qs_and32, , fsm_v16u32, uint32_t, 16)
-FSM_QS_AND(qs_and64, , fsm_v8u64, uint64_t, 8)
+FSM_QS_AND(qs_and32, , fsm_v4u32, uint32_t, 4)
+FSM_QS_AND(qs_and64, , fsm_v2u64, uint64_t, 2)
 
 /* Step 4: per tree the leaf at the lowest set bit, added in file order. The lowest set bit is
  * never past the exit leaf (its bit is never cleared); the top bit is or'ed in so the index
@@ -663,18 +669,22 @@ __attribute__((noinline)) static void qs_predict(const fs_model *m, const double
     qs_select(m, x, rowp, d0, d1);
     if (m->qs_bits == 32) {
         uint32_t acc[FSM_QS_MAX_TREES32 + 16];
-#ifdef FSM_QS_HAVE_AVX512
-        if (m->qs_simd)
+#ifdef FSM_QS_HAVE_SIMD
+        if (m->qs_simd == FSM_QS_AVX512)
             qs_and32_avx512(m, rowp, d0, d1, t0, n, acc);
+        else if (m->qs_simd == FSM_QS_AVX2)
+            qs_and32_avx2(m, rowp, d0, d1, t0, n, acc);
         else
 #endif
             qs_and32(m, rowp, d0, d1, t0, n, acc);
         qs_sum32(m, t0, n, k_per, acc, out);
     } else {
         uint64_t acc[FSM_QS_MAX_TREES64 + 8];
-#ifdef FSM_QS_HAVE_AVX512
-        if (m->qs_simd)
+#ifdef FSM_QS_HAVE_SIMD
+        if (m->qs_simd == FSM_QS_AVX512)
             qs_and64_avx512(m, rowp, d0, d1, t0, n, acc);
+        else if (m->qs_simd == FSM_QS_AVX2)
+            qs_and64_avx2(m, rowp, d0, d1, t0, n, acc);
         else
 #endif
             qs_and64(m, rowp, d0, d1, t0, n, acc);

@@ -202,7 +202,7 @@ struct fs_model {
      * qs_dtree / qs_dmask, entries qs_dpos[qs_dbase[u] + j] .. for threshold j of u. */
     int qs_bits;           /* 0 (no form), 32 or 64 */
     int qs_shift;          /* log2 of the checkpoint distance K */
-    int qs_simd;           /* 1: the AVX-512 variant of the table AND runs on this CPU */
+    int qs_simd;           /* variant of the table AND this CPU runs: enum fsm_qs_simd */
     int32_t qs_stride;     /* masks per table row (num_trees rounded up to 64 bytes) */
     int32_t qs_nfeat;      /* used features */
     int32_t *qs_feat;      /* per used feature: feature index */
@@ -228,6 +228,12 @@ struct fs_model {
     int32_t *col_feat;
     uint8_t *col_kind;
 };
+
+/* The table AND's variants (x86-64 with GCC or clang; elsewhere only the portable one). */
+enum fsm_qs_simd { FSM_QS_PORTABLE = 0, FSM_QS_AVX2 = 1, FSM_QS_AVX512 = 2 };
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FSM_QS_HAVE_SIMD 1
+#endif
 
 /* QuickScorer caps: trees (the per-row bitvectors live on the stack, 16 KiB), used
  * features (per-row row pointers on the stack) and the default table budget. */

@@ -1272,9 +1272,12 @@ static int build_qs(fs_model *m)
         rc = 0;
         goto out;
     }
-    m->qs_simd = 0;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    m->qs_simd = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    m->qs_simd = FSM_QS_PORTABLE;
+#ifdef FSM_QS_HAVE_SIMD
+    if (__builtin_cpu_supports("avx512f"))
+        m->qs_simd = FSM_QS_AVX512;
+    else if (__builtin_cpu_supports("avx2"))
+        m->qs_simd = FSM_QS_AVX2;
 #endif
     rc = 0;
 out:

@@ -175,8 +175,9 @@ static size_t row_values(const gtree *trees, int ntrees, double *v, size_t cap)
 /* Forms reached over the whole run, by enum fsm_form, and the checkpoint distances seen. */
 static int forms_seen[4];
 static int shifts_seen[17];
-/* Rows also scored through the portable variant while the AVX-512 one is in use. */
-static long simd_checked;
+/* Rows also scored through the portable (0) and AVX2 (1) variants of the table AND, when
+ * the CPU runs a better one. */
+static long variants_checked[2];
 
 /* Scores rows built from the values on several iteration ranges, single row and batch,
  * against the reference, with the model loaded under `budget`. Returns the form used. */
@@ -231,17 +232,18 @@ static int check_model(const gtree *trees, int ntrees, int nclass, size_t budget
             for (int i = first * nclass; i < (first + count) * nclass; i++)
                 want[i % nclass] += ref_tree_value(&trees[i], x);
             fs_model_predict_raw(m, x, got, &o);
-            if (m->qs_simd) {
-                /* The portable variant of the table AND, on a CPU that has AVX-512 too. */
-                double port[3] = {-1, -1, -1};
-                m->qs_simd = 0;
-                fs_model_predict_raw(m, x, port, &o);
-                m->qs_simd = 1;
-                simd_checked++;
+            /* The other variants of the table AND this CPU can run (portable, AVX2). */
+            int simd = m->qs_simd;
+            for (int v = 0; v < simd; v++) {
+                double alt[3] = {-1, -1, -1};
+                m->qs_simd = v;
+                fs_model_predict_raw(m, x, alt, &o);
+                m->qs_simd = simd;
+                variants_checked[v]++;
                 for (int c = 0; c < nclass; c++)
-                    if (memcmp(&port[c], &want[c], sizeof port[c]) != 0 && bad++ < 3)
-                        fprintf(stderr, "portable variant: class %d %.17g, reference %.17g\n",
-                                c, port[c], want[c]);
+                    if (memcmp(&alt[c], &want[c], sizeof alt[c]) != 0 && bad++ < 3)
+                        fprintf(stderr, "variant %d: class %d %.17g, reference %.17g\n", v, c,
+                                alt[c], want[c]);
             }
             for (int c = 0; c < nclass; c++)
                 if (memcmp(&got[c], &want[c], sizeof got[c]) != 0 ||
@@ -373,8 +375,8 @@ int main(void)
     CHECK(forms_seen[FSM_FORM_BINNED] > 0);
     for (int s = 0; s <= 3; s++)
         CHECK(shifts_seen[s] > 0);
-    fprintf(stderr, "portable variant checked on %ld rows (0: this CPU has no AVX-512)\n",
-            simd_checked);
+    fprintf(stderr, "rows also scored by the portable / AVX2 table AND: %ld / %ld\n",
+            variants_checked[0], variants_checked[1]);
     fprintf(stderr, "forms: dense %d, checkpoints %d, binned %d; shifts 0..4: %d %d %d %d %d\n",
             forms_seen[FSM_FORM_QS_DENSE], forms_seen[FSM_FORM_QS_DELTA],
             forms_seen[FSM_FORM_BINNED], shifts_seen[0], shifts_seen[1], shifts_seen[2],
