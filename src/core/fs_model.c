@@ -668,7 +668,8 @@ __attribute__((noinline)) static void qs_predict(const fs_model *m, const double
     int32_t d0[FSM_QS_MAX_FEAT], d1[FSM_QS_MAX_FEAT];
     qs_select(m, x, rowp, d0, d1);
     if (m->qs_bits == 32) {
-        uint32_t acc[FSM_QS_MAX_TREES32 + 16];
+        /* 64-byte aligned like the table rows: a vector never straddles two lines. */
+        _Alignas(64) uint32_t acc[FSM_QS_MAX_TREES32 + 16];
 #ifdef FSM_QS_HAVE_SIMD
         if (m->qs_simd == FSM_QS_AVX512)
             qs_and32_avx512(m, rowp, d0, d1, t0, n, acc);
@@ -679,7 +680,7 @@ __attribute__((noinline)) static void qs_predict(const fs_model *m, const double
             qs_and32(m, rowp, d0, d1, t0, n, acc);
         qs_sum32(m, t0, n, k_per, acc, out);
     } else {
-        uint64_t acc[FSM_QS_MAX_TREES64 + 8];
+        _Alignas(64) uint64_t acc[FSM_QS_MAX_TREES64 + 8];
 #ifdef FSM_QS_HAVE_SIMD
         if (m->qs_simd == FSM_QS_AVX512)
             qs_and64_avx512(m, rowp, d0, d1, t0, n, acc);
