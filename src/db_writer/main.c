@@ -38,6 +38,9 @@
 #define SERVICE "db_writer"
 #define PASSWORD_MAX 1024
 #define REVOKE_FLUSH_MAX_S 10.0
+/* Longest wait for a batch's dead letters outside a rebalance before the batch is given up
+ * and read again (the loop must go back to polling to serve rebalances). */
+#define DLQ_FLUSH_MAX_S 10.0
 #define MAX_CONNECTIONS 8
 #define HOST_MAX 256
 
@@ -128,6 +131,7 @@ typedef struct writer {
     atomic_int kafka_up;
     atomic_int db_ok; /* the last database operation succeeded */
     atomic_int dlq_failures;
+    atomic_int dlq_blocked; /* the last batch's dead letters were not acknowledged in time */
     atomic_int fatal; /* librdkafka reported a fatal error (e.g. fenced instance id) */
 } writer;
 
@@ -165,6 +169,11 @@ static int ready(void *arg, char *reason, size_t reason_size)
     }
     if (!atomic_load(&w->kafka_up)) {
         snprintf(reason, reason_size, "kafka unreachable");
+        return 0;
+    }
+    if (atomic_load(&w->dlq_blocked)) {
+        snprintf(reason, reason_size, "dead letters not acknowledged by %s (retrying; nothing "
+                 "after them is committed)", o_dlq_topic);
         return 0;
     }
     return 1;
@@ -278,8 +287,10 @@ static int flush_dead_letters(writer *w, batch *b, double max_wait_s)
             if (svc_stop_requested() && rd_kafka_outq_len(w->producer) > 0)
                 return -1;
         }
-        if (atomic_exchange(&w->dlq_failures, 0) == 0)
+        if (atomic_exchange(&w->dlq_failures, 0) == 0) {
+            atomic_store(&w->dlq_blocked, 0);
             return 0;
+        }
         SVC_LOG(SVC_LOG_WARN, NULL, "dead-letter delivery failed; re-producing %zu messages",
                 b->ndead);
         if (max_wait_s > 0 && now_s() - t0 + (double)backoff / 1e3 > max_wait_s)
@@ -363,6 +374,7 @@ static void commit_batch(writer *w, batch *b, long inserted)
     } else {
         atomic_store(&w->kafka_up, 1);
     }
+    atomic_store(&w->dlq_blocked, 0); /* whatever blocked is behind us */
     svc_counter_add(w->m.written, (uint64_t)inserted);
     svc_counter_add(w->m.duplicates, (uint64_t)((long)b->nrows - inserted));
     svc_counter_add(w->m.batches, 1);
@@ -459,6 +471,91 @@ static batch *free_batch(writer *w, const batch *except)
     return NULL; /* not reached */
 }
 
+/* Moves the consumer back to the group's committed offsets on every assigned partition
+ * (the beginning where nothing is committed, as auto.offset.reset=earliest), so whatever
+ * was consumed after them is read again. Returns 0, or -1 if that could not be done. */
+static int rewind_to_committed(writer *w)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_error_t *error = NULL;
+    int rc = -1;
+    rd_kafka_resp_err_t err = rd_kafka_assignment(w->consumer, &parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: assignment: %s", rd_kafka_err2str(err));
+        goto out;
+    }
+    if (parts->cnt == 0) {
+        rc = 0;
+        goto out;
+    }
+    err = rd_kafka_committed(w->consumer, parts, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: committed offsets: %s", rd_kafka_err2str(err));
+        goto out;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        if (parts->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: committed offset of %s[%" PRId32 "]: %s",
+                    parts->elems[i].topic, parts->elems[i].partition,
+                    rd_kafka_err2str(parts->elems[i].err));
+            goto out;
+        }
+        if (parts->elems[i].offset < 0)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    error = rd_kafka_seek_partitions(w->consumer, parts, 10000);
+    if (error != NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: seek: %s", rd_kafka_error_string(error));
+        goto out;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        if (parts->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: seek %s[%" PRId32 "]: %s",
+                    parts->elems[i].topic, parts->elems[i].partition,
+                    rd_kafka_err2str(parts->elems[i].err));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (error != NULL)
+        rd_kafka_error_destroy(error);
+    if (parts != NULL)
+        rd_kafka_topic_partition_list_destroy(parts);
+    return rc;
+}
+
+/* The fill batch's dead letters were not acknowledged within DLQ_FLUSH_MAX_S (the DLQ topic
+ * refuses them or cannot be reached). Waiting longer would stop the loop from polling, and
+ * so hold any rebalance of the group: instead the INSERTs in flight (earlier batches) are
+ * completed and committed, the fill batch is dropped uncommitted, dead letters still queued
+ * are purged, and the consumer goes back to the committed offsets, so the batch is read and
+ * its dead letters produced again on the next round (at least once in the DLQ, never
+ * committed before acknowledged). Returns 0, or -1 (stop requested, or fatal: a rewind that
+ * failed would let a later commit skip the dropped messages, so the writer exits 1 and its
+ * restart resumes from the committed offsets). */
+static int give_up_and_rewind(writer *w)
+{
+    batch *b = w->fill;
+    atomic_store(&w->dlq_blocked, 1);
+    if (complete_all(w, REVOKE_FLUSH_MAX_S) == 0)
+        reset_batch(b); /* else abandon_all already dropped it with the rest */
+    if (svc_stop_requested())
+        return -1;
+    rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_poll(w->producer, 0); /* their (purged) delivery reports */
+    atomic_store(&w->dlq_failures, 0);
+    if (rewind_to_committed(w) != 0) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "cannot go back to the committed offsets after dropping a "
+                "batch: exiting so a restart resumes from them");
+        atomic_store(&w->fatal, 1);
+        return -1;
+    }
+    SVC_LOG(SVC_LOG_WARN, NULL, "back to the committed offsets: the batch and its dead letters "
+            "will be read again");
+    return 0;
+}
+
 /* Closes the fill batch: its dead letters delivered, a connection freed (the oldest INSERT
  * completed and committed if all are busy), then its own INSERT sent (or, with no valid
  * row, its offsets committed once everything before it is). Returns 0, or -1 if it gave up
@@ -471,8 +568,8 @@ static int submit_fill(writer *w)
     if (batch_len(b) == 0)
         return 0;
     b->closed = now_s();
-    if (flush_dead_letters(w, b, 0) != 0)
-        return -1;
+    if (flush_dead_letters(w, b, DLQ_FLUSH_MAX_S) != 0)
+        return svc_stop_requested() ? -1 : give_up_and_rewind(w);
     if (b->nrows == 0) {
         if (complete_all(w, 0) != 0)
             return -1;
@@ -644,6 +741,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     SVC_LOG(SVC_LOG_INFO, NULL, "revoking %d partitions; flushing the open batch", parts->cnt);
     /* Bounded: a database outage must not hold the whole group's rebalance. */
     drain(w, REVOKE_FLUSH_MAX_S);
+    atomic_store(&w->dlq_blocked, 0); /* those partitions are someone else's now */
     svc_gauge_set(w->m.assigned, 0);
     rd_kafka_assign(rk, NULL);
 }
@@ -829,6 +927,7 @@ int main(int argc, char **argv)
     atomic_init(&w->kafka_up, 0);
     atomic_init(&w->db_ok, 0);
     atomic_init(&w->dlq_failures, 0);
+    atomic_init(&w->dlq_blocked, 0);
     atomic_init(&w->fatal, 0);
     w->nconn = (int)o_connections;
     if (svc_signal_install() != 0) {

@@ -515,3 +515,46 @@ def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, w
     assert dead and all(m.value() == poison for m in dead), [m.value()[:40] for m in dead]
     h = {k: v.decode() for k, v in dead[0].headers()}
     assert (int(h["x-source-partition"]), int(h["x-source-offset"])) == (poison_part, poison_off)
+
+
+def test_refused_dead_letter_does_not_hold_rebalances(bootstrap, db_url, topics, writers):
+    """Outside a rebalance, a dead letter the DLQ refuses holds the writer at its batch
+    (nothing after it committed, /readyz says why), but the writer keeps polling: it gives
+    the batch up after its bound and reads it again from the committed offsets, so a writer
+    that joins gets partitions at once instead of waiting for max.poll.interval.ms (600 s);
+    once the DLQ takes the dead letter, every row is stored once and it is in the DLQ."""
+    prefix = uuid.uuid4().hex[:10]
+    good = make_rows(60, prefix)
+    poison = b"{not a scoring message, and longer than the DLQ accepts: " + b"y" * 200 + b"}"
+    payloads = [scoring_message(*r) for r in good[:30]] + [poison] + \
+        [scoring_message(*r) for r in good[30:]]
+    set_max_message_bytes(bootstrap, topics.dlq, 100)
+    try:
+        a = writers(topics, name="held-a").start()
+        wait_for(lambda: a.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
+        where = produce(bootstrap, topics.scoring, payloads)
+        poison_part, poison_off = where[30]
+        wait_for(lambda: "dead letters not acknowledged" in a.http("/readyz")[1], 40,
+                 "the writer says its dead letters are not acknowledged")
+        t0 = time.monotonic()
+        b = writers(topics, name="held-b").start(wait_ready=False)
+
+        def split():
+            pa = a.metrics()["db_writer_assigned_partitions"]
+            pb = b.metrics()["db_writer_assigned_partitions"] if b.http("/healthz")[0] else 0
+            return pa >= 1 and pb >= 1 and pa + pb == 3
+        wait_for(split, 45, "the partitions split between the writers")
+        assert time.monotonic() - t0 < 40
+        offs = committed_offsets(bootstrap, topics.group, topics.scoring)
+        assert offs[poison_part] <= poison_off, (offs, poison_part, poison_off)
+        assert a.proc.poll() is None and b.proc.poll() is None
+    finally:
+        set_max_message_bytes(bootstrap, topics.dlq, None)
+    assert wait_count(db_url, prefix, len(good)) == len(good)
+    check_exact(db_url, prefix, good)
+    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
+             == len(payloads), 60, "every offset committed once the DLQ takes the poison")
+    dead = consume_all(bootstrap, topics.dlq, 1)
+    assert dead and all(m.value() == poison for m in dead), [m.value()[:40] for m in dead]
+    wait_for(lambda: a.http("/readyz")[0] == 200 and b.http("/readyz")[0] == 200, 30,
+             "both writers ready again")
