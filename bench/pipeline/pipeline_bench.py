@@ -160,8 +160,8 @@ def loadavg():
 
 
 def cpu_line(label, cpu, n):
-    return f"  {label:<24}" + "".join(f"{cpu.get(k, 0) * 1e6 / n:>16.0f}" for k in PROCS) + \
-        f"{sum(cpu.values()) * 1e6 / n:>10.0f}"
+    return f"  {label:<24}" + "".join(f"{cpu.get(k, 0) * 1e6 / n:>16.1f}" for k in PROCS) + \
+        f"{sum(cpu.values()) * 1e6 / n:>10.1f}"
 
 
 def main():
