@@ -123,9 +123,10 @@ struct fd_detector {
      * full). The reason is written by the committer thread or the main thread, read by the
      * HTTP thread, hence the lock. */
     atomic_int aborts_in_row;
+    atomic_int aborts_total;
     atomic_int txn_delivery_errors;
     atomic_int txn_dlq_refused;
-    int aborts_waited; /* main thread: aborts_in_row already paused for */
+    int aborts_waited; /* main thread: aborts_total already paused for */
     pthread_mutex_t why_mu;
     char abort_why[256];
 };
@@ -854,6 +855,7 @@ static int abort_txn(fd_detector *d)
     }
     svc_counter_add(d->m.txn_aborted, 1);
     atomic_fetch_add(&d->aborts_in_row, 1);
+    atomic_fetch_add(&d->aborts_total, 1);
     return 0;
 }
 
@@ -1151,12 +1153,13 @@ static int init_transactions(fd_detector *d, volatile sig_atomic_t *stop)
  * persists is retried without spinning; the log says how long and why. */
 static void abort_backoff(fd_detector *d, volatile sig_atomic_t *stop)
 {
+    int total = atomic_load(&d->aborts_total);
+    if (total == d->aborts_waited)
+        return; /* no abort since the last pause */
+    d->aborts_waited = total;
     int aborts = atomic_load(&d->aborts_in_row);
-    if (aborts == 0)
-        d->aborts_waited = 0;
-    if (aborts <= d->aborts_waited)
-        return;
-    d->aborts_waited = aborts;
+    if (aborts < 1)
+        aborts = 1;
     long ms = FD_ABORT_BACKOFF_MIN_MS;
     for (int i = 1; i < aborts && ms < FD_ABORT_BACKOFF_MAX_MS; i++)
         ms *= 2;
