@@ -532,10 +532,13 @@ static void sum_trees_binned(const fs_model *m, const fsm_tree *trees, size_t nt
         out[0] = s;
 }
 
+/* The same order as fs_model_predict_raw: the form reported is the one that scores. */
 int fsm_single_form(const fs_model *m)
 {
     if (m->qs_bits != 0)
         return m->qs_shift == 0 ? FSM_FORM_QS_DENSE : FSM_FORM_QS_DELTA;
+    if (m->num_xcols > FSM_STACK_COLS)
+        return FSM_FORM_WALK;
     return m->bnodes != NULL ? FSM_FORM_BINNED : FSM_FORM_WALK;
 }
 
@@ -718,16 +721,20 @@ void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
         return;
     const fsm_tree *t = m->trees + (size_t)first * (size_t)k_per;
     size_t ntrees = (size_t)count * (size_t)k_per;
+    /* The table first: it reads the row's features directly, not the execution columns, so
+     * it also serves models with more columns than the walks keep on the stack (a feature
+     * split both default-left and default-right is two columns). fsm_single_form follows
+     * this order. */
+    if (m->qs_bits != 0) {
+        qs_predict(m, x, (size_t)first * (size_t)k_per, ntrees, k_per, out);
+        return;
+    }
     if (m->num_xcols > FSM_STACK_COLS) {
         for (size_t i = 0; i < ntrees; i++) {
             const fsm_tree *ti = &t[i];
             int32_t leaf = ti->root < 0 ? ~ti->root : leaf_direct(m, ti->root, x);
             out[i % (size_t)k_per] += leaf_output(m, ti, leaf, x);
         }
-        return;
-    }
-    if (m->qs_bits != 0) {
-        qs_predict(m, x, (size_t)first * (size_t)k_per, ntrees, k_per, out);
         return;
     }
     if (m->bnodes != NULL) {

@@ -255,7 +255,9 @@ enum fsm_qs_simd { FSM_QS_PORTABLE = 0, FSM_QS_AVX2 = 1, FSM_QS_AVX512 = 2 };
  * thread-safe, tests only). */
 extern size_t fsm_qs_budget;
 
-/* Which single-row form a model scores with: for tests and the benchmark's label. */
+/* Which single-row form fs_model_predict_raw scores a model with: for tests and the
+ * benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a model
+ * with more than 512 execution columns and no QuickScorer form. */
 enum fsm_form { FSM_FORM_WALK = 0, FSM_FORM_BINNED, FSM_FORM_QS_DENSE, FSM_FORM_QS_DELTA };
 int fsm_single_form(const fs_model *m);
 

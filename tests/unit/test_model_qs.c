@@ -179,6 +179,32 @@ static int shifts_seen[17];
  * the CPU runs a better one. */
 static long variants_checked[2];
 
+/* 1 if fs_model_predict_raw scores m with its QuickScorer form (what fsm_single_form reports):
+ * every leaf value of the form's own copy (qs_leaf) is set to 1.0 for one call, so a row
+ * scores exactly its number of trees per class there, and the walks (which read their leaf
+ * values elsewhere) give the model's real score. */
+static int qs_scores(fs_model *m, const double *x)
+{
+    int k_per = fs_model_num_outputs(m), ok = 1;
+    size_t nl = (size_t)m->num_leaves_total;
+    double *keep = malloc(nl * sizeof(double)), *got = malloc((size_t)k_per * sizeof(double));
+    if (keep == NULL || got == NULL) {
+        ok = 0;
+        goto out;
+    }
+    memcpy(keep, m->qs_leaf, nl * sizeof(double));
+    for (size_t i = 0; i < nl; i++)
+        m->qs_leaf[i] = 1.0;
+    fs_model_predict_raw(m, x, got, NULL);
+    memcpy(m->qs_leaf, keep, nl * sizeof(double));
+    for (int c = 0; c < k_per; c++)
+        ok &= got[c] == (double)(m->num_trees / k_per);
+out:
+    free(keep);
+    free(got);
+    return ok;
+}
+
 /* Scores rows built from the values on several iteration ranges, single row and batch,
  * against the reference, with the model loaded under `budget`. Returns the form used. */
 static int check_model(const gtree *trees, int ntrees, int nclass, size_t budget,
@@ -210,6 +236,7 @@ static int check_model(const gtree *trees, int ntrees, int nclass, size_t budget
         shifts_seen[m->qs_shift]++;
         CHECK_EQ_INT(m->qs_bits, max_leaves <= 32 ? 32 : 64);
         CHECK(m->qs_tab_bytes <= budget);
+        CHECK(nrows > 0 && qs_scores(m, rows));
     }
 
     int niter = ntrees / nclass;
@@ -344,6 +371,102 @@ out:
     free(x);
 }
 
+/* 300 features, each split with the NaN missing type both default-left and default-right, so
+ * 601 execution columns (one per feature and direction, plus the NaN column): more than the
+ * double-form walk keeps on the stack, while the QuickScorer table (300 used features) fits.
+ * 16 chain-shaped trees of 64 leaves (a walk of ~32 steps each, so the loader's cost rule
+ * picks the table). The table must be what scores (it once was built and reported but the
+ * row fell to the per-node walk), exactly: checked against a walk of the same trees by the
+ * decision rules written in this file. */
+static void check_wide_columns(void)
+{
+    enum { N = 300, NT = 16, NL = 64, NROWS = 40 };
+    static int feat[NT][NL - 1], dtype[NT][NL - 1];
+    static double thr[NT][NL - 1], leaf[NT][NL];
+    size_t cap = 512 * 1024, n = 0;
+    char *t = malloc(cap);
+    double *x = malloc((size_t)NROWS * N * sizeof(double));
+    double *bout = malloc(NROWS * sizeof(double));
+    fs_model *m = NULL;
+    CHECK(t != NULL && x != NULL && bout != NULL);
+    if (t == NULL || x == NULL || bout == NULL)
+        goto out;
+    for (int i = 0; i < NT; i++) {
+        for (int k = 0; k < NL - 1; k++) {
+            int g = i * (NL - 1) + k;
+            feat[i][k] = g % N;
+            /* NaN missing type (2 << 2), default left on every other pass over the features */
+            dtype[i][k] = 8 | ((g / N) % 2) << 1;
+            thr[i][k] = (double)((int)rnd(41) - 20) / 4.0;
+        }
+        for (int k = 0; k < NL; k++)
+            leaf[i][k] = (double)((int)rnd(2001) - 1000) / 8.0 + 1e-3 * i;
+    }
+#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    APPEND("tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=%d\n"
+           "objective=regression\nfeature_names=",
+           N - 1);
+    for (int i = 0; i < N; i++)
+        APPEND("f%d%s", i, i + 1 < N ? " " : "\n\n");
+    for (int i = 0; i < NT; i++) {
+        APPEND("Tree=%d\nnum_leaves=%d\nnum_cat=0\nsplit_feature=", i, NL);
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", feat[i][k], k + 2 < NL ? " " : "\nthreshold=");
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%.17g%s", thr[i][k], k + 2 < NL ? " " : "\ndecision_type=");
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", dtype[i][k], k + 2 < NL ? " " : "\nleft_child=");
+        /* A chain: node k's left child is leaf k, its right child node k + 1 (the last
+         * node's right child is the last leaf). */
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", -(k + 1), k + 2 < NL ? " " : "\nright_child=");
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", k + 2 < NL ? k + 1 : -NL, k + 2 < NL ? " " : "\nleaf_value=");
+        for (int k = 0; k < NL; k++)
+            APPEND("%.17g%s", leaf[i][k], k + 1 < NL ? " " : "\n");
+        APPEND("is_linear=0\nshrinkage=1\n\n");
+    }
+    APPEND("end of trees\n");
+#undef APPEND
+    CHECK(n < cap);
+    if (n >= cap)
+        goto out;
+    char err[256];
+    m = fs_model_load_buffer(t, n, "wide.txt", err, sizeof err);
+    CHECK(m != NULL);
+    if (m == NULL) {
+        fprintf(stderr, "load: %s\n", err);
+        goto out;
+    }
+    CHECK_EQ_INT(m->num_xcols, 2 * N + 1);
+    CHECK_EQ_INT(fsm_single_form(m), FSM_FORM_QS_DENSE);
+    for (int r = 0; r < NROWS; r++)
+        for (int f = 0; f < N; f++) {
+            unsigned c = rnd(8);
+            x[r * N + f] = c == 0 ? NAN : c == 1 ? 0.0 : (double)((int)rnd(49) - 24) / 4.0;
+        }
+    fs_model_predict_raw_batch(m, x, NROWS, bout, NULL);
+    for (int r = 0; r < NROWS; r++) {
+        const double *xr = x + (size_t)r * N;
+        double want = 0.0, got = -1.0;
+        for (int i = 0; i < NT; i++) {
+            int k = 0;
+            while (k < NL - 1 && !ref_left(ref_base(xr[feat[i][k]]), thr[i][k], dtype[i][k]))
+                k++;
+            want += leaf[i][k];
+        }
+        fs_model_predict_raw(m, xr, &got, NULL);
+        CHECK_EQ_BITS(got, want);
+        CHECK_EQ_BITS(bout[r], want);
+    }
+    CHECK(qs_scores(m, x));
+out:
+    fs_model_free(m);
+    free(t);
+    free(x);
+    free(bout);
+}
+
 int main(void)
 {
     /* Tree counts around the vector widths (16 and 8 trees a vector), leaf counts up to 32
@@ -369,6 +492,7 @@ int main(void)
         gen_tree(&trees[t], t == 2 ? 65 : 20, 0.0);
     check_all_budgets(trees, 5, 1, 0);
     check_many_features();
+    check_wide_columns();
     /* Every form and several checkpoint distances were reached. */
     CHECK(forms_seen[FSM_FORM_QS_DENSE] > 0);
     CHECK(forms_seen[FSM_FORM_QS_DELTA] > 0);
