@@ -557,8 +557,9 @@ static void qs_select(const fs_model *m, const double *x, const char **rowp, int
         uint32_t b = 0;
         for (uint32_t step = (uint32_t)m->qs_tstep[u]; step != 0; step >>= 1)
             b += step & -(uint32_t)!(v <= t[b + step - 1]);
-        /* 0: a bin, 1: zero, 2: NaN; picked without a branch. */
-        int cls = (int)isnan(v) * 2 + (v == 0.0);
+        /* 0: a bin, 1: zero, 2: NaN; picked without a branch. isnan only promises nonzero
+         * for a NaN, and cls indexes 3-entry arrays: normalised with !!. */
+        int cls = 2 * !!isnan(v) + (v == 0.0);
         int32_t ncp = m->qs_ncp[u];
         int32_t sel[3] = {(int32_t)(b >> shift), ncp, ncp + 1};
         rowp[u] = tab + (size_t)(m->qs_row[u] + sel[cls]) * rowbytes;
