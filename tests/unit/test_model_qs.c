@@ -467,6 +467,51 @@ out:
     free(bout);
 }
 
+/* The tree caps of the QuickScorer form: its per-row bitvectors (acc in qs_predict) hold
+ * exactly FSM_QS_MAX_TREES32 + 16 (32-bit) or FSM_QS_MAX_TREES64 + 8 (64-bit) entries, and
+ * the table AND writes n + one vector of them, so a model at each cap, scored by every
+ * variant the CPU runs under ASan, pins that bound; one tree more must fall back to a walk.
+ * Returns the form. */
+static int check_cap(int ntrees, int max_leaves)
+{
+    enum { NROWS = 24 };
+    int form = -1;
+    gtree *big = malloc((size_t)ntrees * sizeof(gtree));
+    size_t cap = 16 + (size_t)ntrees * 3 * MAXL;
+    double *vals = malloc(cap * sizeof(double));
+    double *rows = malloc(NROWS * NF * sizeof(double));
+    CHECK(big != NULL && vals != NULL && rows != NULL);
+    if (big == NULL || vals == NULL || rows == NULL)
+        goto out;
+    for (int t = 0; t < ntrees; t++)
+        gen_tree(&big[t], t == 0 ? max_leaves : 2 + (int)rnd((unsigned)max_leaves - 1),
+                 1e-3 * t);
+    size_t nv = row_values(big, ntrees, vals, cap);
+    for (size_t r = 0; r < NROWS; r++)
+        for (int f = 0; f < NF; f++)
+            rows[r * NF + (size_t)f] = vals[rnd((unsigned)nv)];
+    form = check_model(big, ntrees, 1, FSM_QS_TABLE_BUDGET, rows, NROWS);
+out:
+    free(big);
+    free(vals);
+    free(rows);
+    return form;
+}
+
+/* Models of single-leaf trees only: no used feature (the table AND's nu == 0 branch sets
+ * every bitvector to all ones), each tree scores its one leaf. */
+static void check_no_features(void)
+{
+    double rows[3 * NF] = {0.0, 1.0, -2.5, 7.0, NAN, NAN, NAN, NAN, -0.0, 1e-36, 1e300, -1.0};
+    for (int nclass = 1; nclass <= 3; nclass += 2) {
+        int ntrees = 7 * nclass;
+        for (int t = 0; t < ntrees; t++)
+            gen_tree(&trees[t], 1, 0.25 * t);
+        CHECK_EQ_INT(check_model(trees, ntrees, nclass, FSM_QS_TABLE_BUDGET, rows, 3),
+                     FSM_FORM_QS_DENSE);
+    }
+}
+
 int main(void)
 {
     /* Tree counts around the vector widths (16 and 8 trees a vector), leaf counts up to 32
@@ -493,6 +538,15 @@ int main(void)
     check_all_budgets(trees, 5, 1, 0);
     check_many_features();
     check_wide_columns();
+    check_no_features();
+    {
+        int f32 = check_cap(FSM_QS_MAX_TREES32, 32), f64 = check_cap(FSM_QS_MAX_TREES64, 64);
+        CHECK(f32 == FSM_FORM_QS_DENSE || f32 == FSM_FORM_QS_DELTA);
+        CHECK(f64 == FSM_FORM_QS_DENSE || f64 == FSM_FORM_QS_DELTA);
+        CHECK_EQ_INT(check_cap(FSM_QS_MAX_TREES32 + 1, 32), FSM_FORM_WALK);
+        CHECK_EQ_INT(check_cap(FSM_QS_MAX_TREES64 + 1, 64), FSM_FORM_WALK);
+        fprintf(stderr, "at the caps: forms %d (32-bit), %d (64-bit)\n", f32, f64);
+    }
     /* Every form and several checkpoint distances were reached. */
     CHECK(forms_seen[FSM_FORM_QS_DENSE] > 0);
     CHECK(forms_seen[FSM_FORM_QS_DELTA] > 0);
