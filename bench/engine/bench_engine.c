@@ -51,6 +51,9 @@ static struct {
     err_fn last_error;
 } lgb;
 
+/* The QuickScorer table budget models are loaded with (BENCH_QS_BUDGET). */
+static size_t qs_budget = FSM_QS_TABLE_BUDGET;
+
 static double now(void)
 {
     struct timespec ts;
@@ -126,7 +129,7 @@ static int bench_model(const char *label, const char *model_path, const double *
     BoosterHandle booster = NULL;
     FastConfigHandle fast = NULL;
     double *ours = NULL, *theirs = NULL;
-    fs_model *m = fs_model_load_file(model_path, err, sizeof err);
+    fs_model *m = fsm_load_file(model_path, qs_budget, err, sizeof err);
     if (m == NULL) {
         fprintf(stderr, "bench_engine: %s\n", err);
         goto out;
@@ -247,7 +250,7 @@ int main(int argc, char **argv)
     /* BENCH_QS_BUDGET=BYTES: the QuickScorer table budget (docs/engine.md, budget sweep). */
     const char *budget = getenv("BENCH_QS_BUDGET");
     if (budget != NULL)
-        fsm_qs_budget = (size_t)strtoull(budget, NULL, 10);
+        qs_budget = (size_t)strtoull(budget, NULL, 10);
     if (load_lib(argv[1]) != 0)
         return 1;
     char path[4096];

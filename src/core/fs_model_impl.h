@@ -250,10 +250,13 @@ enum fsm_qs_simd { FSM_QS_PORTABLE = 0, FSM_QS_AVX2 = 1, FSM_QS_AVX512 = 2 };
 /* Bytes after the table the evaluator's vector loads may touch (4 vectors of 64 bytes). */
 #define FSM_QS_SLACK 256
 
-/* Table budget (bytes) used by the loader for the QuickScorer form; FSM_QS_TABLE_BUDGET
- * unless a test lowers it to reach the checkpoint variant (set before loading; not
- * thread-safe, tests only). */
-extern size_t fsm_qs_budget;
+/* fs_model_load_buffer / fs_model_load_file with the QuickScorer table budget in bytes
+ * (the public loaders pass FSM_QS_TABLE_BUDGET): tests, the fuzzer and the benchmark lower it
+ * to reach the checkpoint variant or no table (0, unless the model uses no feature), or raise
+ * it. Same ownership and errors as the public loaders; no shared state. */
+fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t qs_budget,
+                          char *errstr, size_t errstr_size);
+fs_model *fsm_load_file(const char *path, size_t qs_budget, char *errstr, size_t errstr_size);
 
 /* Which single-row form fs_model_predict_raw scores a model with: for tests and the
  * benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a model

@@ -960,8 +960,6 @@ out:
     return rc;
 }
 
-size_t fsm_qs_budget = FSM_QS_TABLE_BUDGET;
-
 static void free_qs(fs_model *m)
 {
     free(m->qs_feat);
@@ -1052,10 +1050,10 @@ static void qs_put_row(fs_model *m, int32_t r, const uint64_t *cur, int32_t nt)
 
 /* Builds the QuickScorer form (see fs_model_impl.h) when the model fits it: numerical
  * splits only, no linear trees, at most 64 leaves per tree, at most FSM_QS_MAX_TREES32/64
- * trees and FSM_QS_MAX_FEAT used features, and a table within fsm_qs_budget for some
+ * trees and FSM_QS_MAX_FEAT used features, and a table within `budget` bytes for some
  * checkpoint distance K <= 2^16. Returns -1 only when out of memory; a model that does not fit
  * keeps qs_bits 0. Every allocation is bounded by the model's node count or the budget. */
-static int build_qs(fs_model *m)
+static int build_qs(fs_model *m, size_t budget)
 {
     int rc = -1;
     int32_t nt = m->num_trees, max_leaves = 1, nint = 0, nused = 0;
@@ -1192,7 +1190,7 @@ static int build_qs(fs_model *m)
         rows = 0;
         for (int32_t u = 0; u < nused; u++)
             rows += (size_t)(kcnt[u] >> shift) + 3;
-        if (rows <= fsm_qs_budget / rowbytes)
+        if (rows <= budget / rowbytes)
             break;
     }
     if (shift > 16) {
@@ -1388,6 +1386,12 @@ static char *dup_str(const char *s)
 
 fs_model *fs_model_load_buffer(const char *text, size_t len, const char *name, char *errstr,
                                size_t errstr_size)
+{
+    return fsm_load_buffer(text, len, name, FSM_QS_TABLE_BUDGET, errstr, errstr_size);
+}
+
+fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t qs_budget,
+                          char *errstr, size_t errstr_size)
 {
     parser p = {.name = name ? name : "(model)", .errstr = errstr, .errstr_size = errstr_size};
     fs_model *m = NULL;
@@ -1599,7 +1603,7 @@ fs_model *fs_model_load_buffer(const char *text, size_t len, const char *name, c
         goto out;
     }
     m->num_iterations = m->num_trees / m->num_tree_per_iteration;
-    if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m) != 0) {
+    if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget) != 0) {
         perr(&p, p.line, "out of memory");
         goto out;
     }
@@ -1619,6 +1623,11 @@ out:
 
 fs_model *fs_model_load_file(const char *path, char *errstr, size_t errstr_size)
 {
+    return fsm_load_file(path, FSM_QS_TABLE_BUDGET, errstr, errstr_size);
+}
+
+fs_model *fsm_load_file(const char *path, size_t qs_budget, char *errstr, size_t errstr_size)
+{
     char why[256];
     size_t len;
     char *buf = fs_read_file(path, FSM_MAX_TEXT, &len, why, sizeof why);
@@ -1626,7 +1635,7 @@ fs_model *fs_model_load_file(const char *path, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "%s:0: %s", path, why);
         return NULL;
     }
-    fs_model *m = fs_model_load_buffer(buf, len, path, errstr, errstr_size);
+    fs_model *m = fsm_load_buffer(buf, len, path, qs_budget, errstr, errstr_size);
     free(buf);
     return m;
 }

@@ -58,9 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fs_model_predict_raw_batch(m, x, rows, y, &opts);
     if (memcmp(single, y, rows * (size_t)nout * sizeof(double)) != 0)
         abort();
-    fsm_qs_budget = 2048;
-    fs_model *small = fs_model_load_buffer((const char *)data, size, "fuzz", err, sizeof err);
-    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+    fs_model *small = fsm_load_buffer((const char *)data, size, "fuzz", 2048, err, sizeof err);
     if (small == NULL)
         abort();
     for (size_t r = 0; r < rows; r++) {

@@ -158,9 +158,7 @@ static void check_model(const ref_tree *trees, int ntrees, int expect_binned)
     char err[256];
     /* No table budget: these models would otherwise take the QuickScorer form
      * (test_model_qs.c); here the binned walk is under test. */
-    fsm_qs_budget = 0;
-    fs_model *m = fs_model_load_buffer(text, len, "gen.txt", err, sizeof err);
-    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+    fs_model *m = fsm_load_buffer(text, len, "gen.txt", 0, err, sizeof err);
     free(text);
     CHECK(m != NULL);
     if (m == NULL) {

@@ -217,9 +217,7 @@ static int check_model(const gtree *trees, int ntrees, int nclass, size_t budget
     if (text == NULL)
         return -1;
     char err[256];
-    fsm_qs_budget = budget;
-    fs_model *m = fs_model_load_buffer(text, len, "gen.txt", err, sizeof err);
-    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+    fs_model *m = fsm_load_buffer(text, len, "gen.txt", budget, err, sizeof err);
     free(text);
     CHECK(m != NULL);
     if (m == NULL) {
@@ -348,9 +346,7 @@ static void check_many_features(void)
     if (n >= cap)
         goto out;
     char err[256];
-    fsm_qs_budget = (size_t)64 << 20;
-    fs_model *m = fs_model_load_buffer(t, n, "many.txt", err, sizeof err);
-    fsm_qs_budget = FSM_QS_TABLE_BUDGET;
+    fs_model *m = fsm_load_buffer(t, n, "many.txt", (size_t)64 << 20, err, sizeof err);
     CHECK(m != NULL);
     if (m == NULL)
         goto out;
