@@ -131,7 +131,9 @@ typedef struct writer {
     atomic_int kafka_up;
     atomic_int db_ok; /* the last database operation succeeded */
     atomic_int dlq_failures;
-    atomic_int dlq_blocked; /* the last batch's dead letters were not acknowledged in time */
+    /* A batch was given up because its dead letters were not acknowledged in time; cleared
+     * only when a batch's dead letters are acknowledged or the partitions are revoked. */
+    atomic_int dlq_blocked;
     atomic_int fatal; /* librdkafka reported a fatal error (e.g. fenced instance id) */
 } writer;
 
@@ -374,7 +376,6 @@ static void commit_batch(writer *w, batch *b, long inserted)
     } else {
         atomic_store(&w->kafka_up, 1);
     }
-    atomic_store(&w->dlq_blocked, 0); /* whatever blocked is behind us */
     svc_counter_add(w->m.written, (uint64_t)inserted);
     svc_counter_add(w->m.duplicates, (uint64_t)((long)b->nrows - inserted));
     svc_counter_add(w->m.batches, 1);
@@ -537,6 +538,8 @@ out:
 static int give_up_and_rewind(writer *w)
 {
     batch *b = w->fill;
+    /* Set first: committing the INSERTs in flight (earlier batches) must not clear it, only
+     * dead letters acknowledged or a revoke do. */
     atomic_store(&w->dlq_blocked, 1);
     if (complete_all(w, REVOKE_FLUSH_MAX_S) == 0)
         reset_batch(b); /* else abandon_all already dropped it with the rest */

@@ -455,18 +455,22 @@ def test_same_instance_id_fences_the_older(bootstrap, db_url, topics, writers):
     assert new.proc.poll() is None
 
 
-def set_max_message_bytes(bootstrap, topic, value):
-    """The topic's max.message.bytes (None: the broker default). Below a message's size the
-    broker refuses it (MESSAGE_TOO_LARGE): a dead-letter topic that takes nothing."""
+def set_topic_config(bootstrap, topic, name, value):
+    """Sets the topic's config `name` (None: back to the broker default)."""
     from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
                                        ResourceType)
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     op = AlterConfigOpType.DELETE if value is None else AlterConfigOpType.SET
     res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
-        ConfigEntry("max.message.bytes", None if value is None else str(value),
-                    incremental_operation=op)])
+        ConfigEntry(name, None if value is None else str(value), incremental_operation=op)])
     for fut in admin.incremental_alter_configs([res]).values():
         fut.result(30)
+
+
+def set_max_message_bytes(bootstrap, topic, value):
+    """The topic's max.message.bytes (None: the broker default). Below a message's size the
+    broker refuses it (MESSAGE_TOO_LARGE): a dead-letter topic that takes nothing."""
+    set_topic_config(bootstrap, topic, "max.message.bytes", value)
 
 
 def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, writers):
@@ -519,23 +523,34 @@ def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, w
 
 def test_refused_dead_letter_does_not_hold_rebalances(bootstrap, db_url, topics, writers):
     """Outside a rebalance, a dead letter the DLQ refuses holds the writer at its batch
-    (nothing after it committed, /readyz says why), but the writer keeps polling: it gives
+    (nothing after it committed, /readyz says why from the first give-up on, also when
+    earlier batches were still being written then), but the writer keeps polling: it gives
     the batch up after its bound and reads it again from the committed offsets, so a writer
     that joins gets partitions at once instead of waiting for max.poll.interval.ms (600 s);
     once the DLQ takes the dead letter, every row is stored once and it is in the DLQ."""
     prefix = uuid.uuid4().hex[:10]
-    good = make_rows(60, prefix)
+    good = make_rows(230, prefix)
     poison = b"{not a scoring message, and longer than the DLQ accepts: " + b"y" * 200 + b"}"
-    payloads = [scoring_message(*r) for r in good[:30]] + [poison] + \
-        [scoring_message(*r) for r in good[30:]]
+    # One partition, in this order, and all there before the writer starts (one fetch):
+    # with batches of 20, the batches before the poison's are still being written (INSERTs
+    # in flight) when the poison's batch closes, so the give-up commits them first.
+    payloads = [scoring_message(*r) for r in good[:200]] + [poison] + \
+        [scoring_message(*r) for r in good[200:]]
     set_max_message_bytes(bootstrap, topics.dlq, 100)
     try:
-        a = writers(topics, name="held-a").start()
-        wait_for(lambda: a.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
-        where = produce(bootstrap, topics.scoring, payloads)
-        poison_part, poison_off = where[30]
-        wait_for(lambda: "dead letters not acknowledged" in a.http("/readyz")[1], 40,
-                 "the writer says its dead letters are not acknowledged")
+        where = produce(bootstrap, topics.scoring, payloads, [b"one"] * len(payloads))
+        poison_part, poison_off = where[200]
+        a = writers(topics, name="held-a",
+                    extra={"BATCH_SIZE": "20", "LOG_LEVEL": "debug"}).start()
+        wait_for(lambda: "back to the committed offsets" in a.tail(400), 40,
+                 "the writer gave the batch up and went back to the committed offsets")
+        # The first give-up already says why (before, committing the INSERTs in flight
+        # cleared the reason at once; it showed only from the second give-up, 10 s later).
+        wait_for(lambda: "dead letters not acknowledged" in a.http("/readyz")[1], 3,
+                 "/readyz says the dead letters are not acknowledged")
+        log = a.tail(2000)
+        first = log[log.index("not acknowledged by"):log.index("back to the committed")]
+        assert "batch: 20 messages" in first, "no INSERT in flight at the give-up:\n" + log
         t0 = time.monotonic()
         b = writers(topics, name="held-b").start(wait_ready=False)
 
