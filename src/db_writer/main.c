@@ -526,6 +526,19 @@ out:
     return rc;
 }
 
+/* A batch whose dead letters were not all acknowledged is being dropped uncommitted (it
+ * will be read and dead-lettered again, here or by its partitions' next owner): the dead
+ * letters still queued in the producer are purged, their purge reports served and the
+ * failure count reset, so they neither hold a later batch's flush nor count against it,
+ * nor reach the DLQ late as extra copies (for partitions perhaps no longer owned). One in a
+ * request already sent is not purged: it may still reach the DLQ (at least once). */
+static void drop_queued_dead_letters(writer *w)
+{
+    rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_poll(w->producer, 0); /* their (purged) delivery reports */
+    atomic_store(&w->dlq_failures, 0);
+}
+
 /* The fill batch's dead letters were not acknowledged within DLQ_FLUSH_MAX_S (the DLQ topic
  * refuses them or cannot be reached). Waiting longer would stop the loop from polling, and
  * so hold any rebalance of the group: instead the INSERTs in flight (earlier batches) are
@@ -543,11 +556,9 @@ static int give_up_and_rewind(writer *w)
     atomic_store(&w->dlq_blocked, 1);
     if (complete_all(w, REVOKE_FLUSH_MAX_S) == 0)
         reset_batch(b); /* else abandon_all already dropped it with the rest */
+    drop_queued_dead_letters(w);
     if (svc_stop_requested())
         return -1;
-    rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE);
-    rd_kafka_poll(w->producer, 0); /* their (purged) delivery reports */
-    atomic_store(&w->dlq_failures, 0);
     if (rewind_to_committed(w) != 0) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "cannot go back to the committed offsets after dropping a "
                 "batch: exiting so a restart resumes from them");
@@ -621,6 +632,7 @@ static int drain(writer *w, double max_wait_s)
         left = 0.001;
     if (flush_dead_letters(w, b, left) != 0) {
         reset_batch(b);
+        drop_queued_dead_letters(w);
         return -1;
     }
     left = max_wait_s > 0 ? max_wait_s - (now_s() - t0) : 0;

@@ -573,3 +573,53 @@ def test_refused_dead_letter_does_not_hold_rebalances(bootstrap, db_url, topics,
     assert dead and all(m.value() == poison for m in dead), [m.value()[:40] for m in dead]
     wait_for(lambda: a.http("/readyz")[0] == 200 and b.http("/readyz")[0] == 200, 30,
              "both writers ready again")
+
+
+def test_revoke_purges_unacknowledged_dead_letters(bootstrap, db_url, topics, writers):
+    """A rebalance while the open batch holds a dead letter the DLQ does not acknowledge
+    (its topic does not exist yet: the producer keeps it queued, waiting for the topic, up
+    to topic.metadata.propagation.max.ms, 30 s): the revoking writer gives the batch up
+    after its bound and purges that dead letter from its producer queue. Before, it stayed
+    queued and was delivered once the topic appeared, besides the copy of the partition's
+    next owner: the DLQ held the poison twice, once for a partition the writer no longer
+    owned."""
+    from confluent_kafka.admin import NewTopic
+    prefix = uuid.uuid4().hex[:10]
+    good = make_rows(60, prefix)
+    poison = b"{not a scoring message: " + b"z" * 50 + b"}"
+    payloads = [scoring_message(*r) for r in good[:30]] + [poison] + \
+        [scoring_message(*r) for r in good[30:]]
+    dlq = topics.dlq + "-late"  # created only after the revoke
+    # The batch stays open (with its dead letter produced, unacknowledged) until the
+    # rebalance comes.
+    a = writers(topics, name="purge-a", extra={"BATCH_TIMEOUT_MS": "25000",
+                                               "BATCH_SIZE": "10000", "DLQ_TOPIC": dlq}).start()
+    wait_for(lambda: a.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
+    where = produce(bootstrap, topics.scoring, payloads)
+    poison_part, poison_off = where[30]
+    wait_for(lambda: a.metrics()["db_writer_messages_consumed_total"] == len(payloads), 30,
+             "the writer consumed everything into its open batch")
+    b = writers(topics, name="purge-b", extra={"DLQ_TOPIC": dlq}).start(wait_ready=False)
+
+    def split():
+        pa = a.metrics()["db_writer_assigned_partitions"]
+        pb = b.metrics()["db_writer_assigned_partitions"] if b.http("/healthz")[0] else 0
+        return pa >= 1 and pb >= 1 and pa + pb == 3
+    wait_for(split, 45, "the partitions split between the writers (the revoke is bounded)")
+    log = a.tail(400)
+    assert "revoking 3 partitions" in log and "not acknowledged by" in log, log
+    assert log.index("revoking 3 partitions") < log.index("not acknowledged by"), log
+    offs = committed_offsets(bootstrap, topics.group, topics.scoring)
+    assert offs[poison_part] <= poison_off, (offs, poison_part, poison_off)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(dlq, 1, 1)]).values():
+        f.result(30)
+    assert wait_count(db_url, prefix, len(good)) == len(good)
+    check_exact(db_url, prefix, good)
+    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
+             == len(payloads), 90, "every offset committed once the DLQ takes the poison")
+    time.sleep(3)  # a dead letter left queued would be delivered within a second now
+    dead = consume_all(bootstrap, dlq, 1, timeout=10)
+    assert len(dead) == 1 and dead[0].value() == poison, [m.value()[:40] for m in dead]
+    h = {k: v.decode() for k, v in dead[0].headers()}
+    assert (int(h["x-source-partition"]), int(h["x-source-offset"])) == (poison_part, poison_off)
