@@ -69,7 +69,8 @@ static const svc_option options[] = {
 };
 
 /* Readiness: the model is loaded and the detector says Kafka is usable. Runs on the HTTP
- * thread, so it only reads atomics. */
+ * thread: it reads atomics, and fd_detector_ready takes the detector's short lock on the
+ * abort reason (never held across a Kafka call), so it never waits on the loop. */
 static atomic_int model_loaded;
 static fd_detector *_Atomic detector;
 
