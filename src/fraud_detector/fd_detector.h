@@ -67,8 +67,10 @@ typedef struct fd_detector fd_detector;
  * overridden. Strings in cfg are borrowed and must outlive the detector; the bundle and the
  * registry are borrowed too. Returns NULL with the reason in errstr, and *config_error set
  * to 1 if the configuration is at fault (a Kafka property refused, properties that do not
- * fit together, a batch size below 1), 0 otherwise (out of memory, a thread or a Kafka
- * client that could not be created): main exits 2 for the first, 1 for the second. */
+ * fit together, a batch size below 1), 0 otherwise (the detector's own allocations failing,
+ * a thread or a Kafka client that could not be created): main exits 2 for the first, 1 for
+ * the second. An allocation failure inside librdkafka is not reported: librdkafka aborts
+ * the process. */
 fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
                              svc_metrics *metrics, int *config_error, char *errstr,
                              size_t errstr_size);

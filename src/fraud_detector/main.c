@@ -3,9 +3,10 @@
  * then flags; --help lists everything), starts the health/metrics endpoint, loads the model
  * bundle, then runs the exactly-once consume-score-produce loop (fd_detector.h) until
  * SIGTERM/SIGINT. Exit status: 0 after a clean shutdown, 1 after a fatal error (a supervisor
- * restarts the process; also a bundle that cannot be loaded, or out of memory / no thread /
- * no Kafka client at start), 2 for a bad configuration (an option out of range, a KAFKA_*
- * property librdkafka refuses).
+ * restarts the process; also a bundle that cannot be loaded, or the detector's own
+ * allocations / a thread / a Kafka client failing at start; an allocation failure inside
+ * librdkafka aborts the process instead), 2 for a bad configuration (an option out of
+ * range, a KAFKA_* property librdkafka refuses).
  */
 #include <math.h>
 #include <stdatomic.h>
