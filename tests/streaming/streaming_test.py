@@ -210,39 +210,94 @@ def wait_for(what, fn, timeout):
         time.sleep(0.2)
 
 
+# The detector's pause after an aborted transaction (fd_detector.c, docs/streaming.md): 100 ms,
+# doubling with every abort in a row, at most 5 s.
+BACKOFF_MIN_MS, BACKOFF_MAX_MS = 100, 5000
+
+
+def backoff_ms(k):
+    """The pause after the k-th abort in a row (k >= 1), as documented."""
+    return min(BACKOFF_MIN_MS * 2 ** (k - 1), BACKOFF_MAX_MS)
+
+
+def max_aborts_within(seconds):
+    """The most aborts in a row that fit in `seconds` from the first one: abort k+1 comes
+    at least backoff_ms(1) + ... + backoff_ms(k) after the first."""
+    k, waited = 1, 0
+    while waited + backoff_ms(k) <= seconds * 1e3:
+        waited += backoff_ms(k)
+        k += 1
+    return k
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def log_since(path, offset):
+    with open(path, errors="replace") as f:
+        f.seek(offset)
+        return f.readlines()
+
+
 def test_abort_recover(env, work, svc):
     """The scoring topic refuses every batch for a while (max.message.bytes below any record
-    batch): each transaction aborts, the detector rewinds and retries in the same process;
-    once the topic takes messages again, every transaction comes through exactly once."""
+    batch): each transaction aborts, the detector rewinds and retries in the same process,
+    pausing longer after each abort; once the topic takes messages again, every transaction
+    comes through exactly once."""
     n = 3000
+    window = 10.0
     log(f"abort and recover: {n} transactions while `scoring` refuses messages")
     prefix = "abr-"
     d = svc["d1"]
     recs, exp = data(env, work, "abort", n, 15)
     pid = d.proc.pid
+    log0 = log_size(d.log_path)
     aborted0 = d.metric("fraud_detector_transactions_aborted_total") or 0
+    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
     sl.set_max_message_bytes(env, "scoring", 100)
     try:
-        sl.produce(env, "transactions", ((f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r))
-                                         for i, r in enumerate(recs)))
-        aborted = wait_for("3 aborted transactions", lambda: (
-            (d.metric("fraud_detector_transactions_aborted_total") or 0) - aborted0 >= 3
-            and d.metric("fraud_detector_transactions_aborted_total")), 60)
-        code, body = sl.http_get(f"http://127.0.0.1:{d.port}/readyz")
+        sl.produce(env, "transactions", items)
+        # Every abort counted below came after t_zero: the read started then still saw none.
+        first, deadline = False, time.monotonic() + 60
+        while not first and time.monotonic() < deadline:
+            t_zero = time.monotonic()
+            first = (d.metric("fraud_detector_transactions_aborted_total") or 0) > aborted0
+            if not first:
+                time.sleep(0.1)
+        code, body = None, ""
+        while time.monotonic() - t_zero < window:
+            time.sleep(0.5)
+            if code != 503:
+                code, body = sl.http_get(f"http://127.0.0.1:{d.port}/readyz")
+        in_window = (d.metric("fraud_detector_transactions_aborted_total") or 0) - aborted0
+        span = time.monotonic() - t_zero  # ... and before now
+        bound = max_aborts_within(span)
+        check(first and 3 <= in_window <= bound,
+              f"the aborted batch is retried with a growing pause: {in_window:.0f} aborts in "
+              f"{span:.1f} s (at least 3; at most {bound} with pauses of {BACKOFF_MIN_MS} ms "
+              f"doubling to {BACKOFF_MAX_MS} ms)")
         check(code == 503 and "aborted in a row" in body,
               f"while transactions abort, /readyz says so ({code} {body.strip()})")
         stored = sl.db_count(env, prefix)
         check(stored == 0, f"nothing of an aborted transaction reached PostgreSQL ({stored} rows)")
     finally:
         sl.set_max_message_bytes(env, "scoring", None)
-    log(f"  {aborted} aborted; `scoring` accepts messages again")
+    log(f"  {in_window:.0f} aborted in {window:.0f} s; `scoring` accepts messages again")
     got = sl.wait_rows(env, prefix, n, 120)
     log(f"  {got} rows")
     check(d.proc.poll() is None and d.proc.pid == pid,
           f"the same detector process (pid {pid}) recovered without exiting")
-    now = d.metric("fraud_detector_transactions_aborted_total") or 0
-    check(now - aborted0 >= 3, f"fraud_detector_transactions_aborted_total went up "
-                               f"({aborted0:.0f} -> {now:.0f})")
+    lines = log_since(d.log_path, log0)
+    pauses = [int(m.group(1)) for m in
+              (re.search(r"reading the batch again in (\d+) ms", ln) for ln in lines) if m]
+    want = [backoff_ms(k) for k in range(1, len(pauses) + 1)]
+    check(len(pauses) >= 3 and pauses == want,
+          f"the logged pauses double from {BACKOFF_MIN_MS} ms: {pauses[:8]} (expected "
+          f"{want[:8]})")
     compare_scores(env, prefix, exp, n)
     check_topic_once(env, prefix, n)
     code, body = wait_for("/readyz 200", lambda: (
