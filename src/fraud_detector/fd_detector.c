@@ -32,7 +32,7 @@
 /* The detector's series in the service's registry. */
 typedef struct fd_series {
     svc_counter *messages_in, *messages_out, *messages_dlq, *txn_committed, *txn_aborted,
-        *rebalances, *batches_dropped, *delivery_errors, *dlq_errors;
+        *rebalances, *batches_dropped, *delivery_errors, *dlq_errors, *delivery_purged;
     svc_gauge *consumer_lag, *assigned_partitions;
     svc_histogram *batch_size, *processing, *message_age, *score;
 } fd_series;
@@ -207,13 +207,21 @@ static const char *header_str(const rd_kafka_message_t *msg, const char *name, c
  * librdkafka's transaction abortable: the commit fails, the batch is aborted and read
  * again. This says which message and why: every refused dead letter in full (the message
  * it carries is retried, never skipped, so the operator must see which one blocks), for
- * scores the first of the transaction. */
+ * scores the first of the transaction. Messages still queued or in flight when the
+ * transaction is aborted come back purged: nobody refused them, they only share the
+ * aborted batch, so they are counted apart and neither logged as refusals nor allowed to
+ * replace the real reason of the abort. */
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     fd_detector *d = opaque;
     (void)rk;
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
         return;
+    if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+        msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        svc_counter_add(d->m.delivery_purged, 1);
+        return;
+    }
     const char *topic = rd_kafka_topic_name(msg->rkt);
     svc_counter_add(d->m.delivery_errors, 1);
     int first = atomic_fetch_add(&d->txn_delivery_errors, 1) == 0;
@@ -398,6 +406,11 @@ static void register_series(fd_series *m, svc_metrics *r)
         r, "fraud_detector_delivery_errors_total",
         "Messages the broker refused (scores or dead letters); their transaction is aborted "
         "and the batch read again.",
+        NULL);
+    m->delivery_purged = svc_metrics_counter(
+        r, "fraud_detector_delivery_purged_total",
+        "Messages of an aborted transaction purged before delivery (not refused by the "
+        "broker; read again with their batch).",
         NULL);
     m->dlq_errors = svc_metrics_counter(
         r, "fraud_detector_dead_letter_errors_total",

@@ -247,17 +247,21 @@ def test_abort_recover(env, work, svc):
     """The scoring topic refuses every batch for a while (max.message.bytes below any record
     batch): each transaction aborts, the detector rewinds and retries in the same process,
     pausing longer after each abort; once the topic takes messages again, every transaction
-    comes through exactly once."""
+    comes through exactly once. A poison message among them: its dead letter, accepted by
+    the DLQ or purged with the aborted transaction, is never blamed for the aborts."""
     n = 3000
     window = 10.0
     log(f"abort and recover: {n} transactions while `scoring` refuses messages")
     prefix = "abr-"
+    poison_key = "poison-abr"
     d = svc["d1"]
     recs, exp = data(env, work, "abort", n, 15)
     pid = d.proc.pid
     log0 = log_size(d.log_path)
     aborted0 = d.metric("fraud_detector_transactions_aborted_total") or 0
+    refused0 = d.metric("fraud_detector_dead_letter_errors_total") or 0
     items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    items.insert(n // 2, (poison_key, b"{not json"))
     sl.set_max_message_bytes(env, "scoring", 100)
     try:
         sl.produce(env, "transactions", items)
@@ -280,8 +284,9 @@ def test_abort_recover(env, work, svc):
               f"the aborted batch is retried with a growing pause: {in_window:.0f} aborts in "
               f"{span:.1f} s (at least 3; at most {bound} with pauses of {BACKOFF_MIN_MS} ms "
               f"doubling to {BACKOFF_MAX_MS} ms)")
-        check(code == 503 and "aborted in a row" in body,
-              f"while transactions abort, /readyz says so ({code} {body.strip()})")
+        check(code == 503 and "aborted in a row" in body and "dead letter" not in body,
+              f"while transactions abort, /readyz says so and does not blame the dead letter "
+              f"({code} {body.strip()})")
         stored = sl.db_count(env, prefix)
         check(stored == 0, f"nothing of an aborted transaction reached PostgreSQL ({stored} rows)")
     finally:
@@ -298,8 +303,18 @@ def test_abort_recover(env, work, svc):
     check(len(pauses) >= 3 and pauses == want,
           f"the logged pauses double from {BACKOFF_MIN_MS} ms: {pauses[:8]} (expected "
           f"{want[:8]})")
+    blamed = [ln for ln in lines if "dead letter refused" in ln]
+    refused = (d.metric("fraud_detector_dead_letter_errors_total") or 0) - refused0
+    check(not blamed and refused == 0,
+          f"no dead letter is reported refused: the scoring topic refused, the dead letter was "
+          f"at most purged with its transaction ({len(blamed)} log lines, "
+          f"dead_letter_errors_total +{refused:.0f}"
+          f"{'; first: ' + blamed[0].strip()[:200] if blamed else ''})")
     compare_scores(env, prefix, exp, n)
     check_topic_once(env, prefix, n)
+    dlq = sl.read_topic(env, "transactions.dlq", match=lambda k: k == poison_key)
+    check(len(dlq) == 1, f"the poison message is in transactions.dlq exactly once "
+                         f"(read_committed: {len(dlq)})")
     code, body = wait_for("/readyz 200", lambda: (
         lambda r: r if r[0] == 200 else None)(sl.http_get(f"http://127.0.0.1:{d.port}/readyz")),
         30) or (None, "")
@@ -353,9 +368,11 @@ def test_dlq_refused(env, work, svc):
         h = dict((k, v.decode() if v else "") for k, v in dlq[0][2])
         with open(d.log_path, errors="replace") as f:
             lines = [ln for ln in f if "dead letter refused by transactions.dlq" in ln]
+        # The broker's own refusal, not a purge of the aborted transaction's queue.
         named = [ln for ln in lines if f"partition={h.get('x-source-partition')} " in ln
-                 and f"offset={h.get('x-source-offset')} " in ln and "level=error" in ln]
-        check(dlq[0][1] == poison and len(named) >= 2,
+                 and f"offset={h.get('x-source-offset')} " in ln and "level=error" in ln
+                 and "Broker:" in ln]
+        check(dlq[0][1] == poison and len(named) >= 2 and len(named) == len(lines),
               f"every refusal was logged as an error naming "
               f"transactions[{h.get('x-source-partition')}]@{h.get('x-source-offset')} "
               f"({len(named)} of {len(lines)} lines), and the dead letter carries the "
