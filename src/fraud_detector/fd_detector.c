@@ -127,6 +127,7 @@ struct fd_detector {
     atomic_int txn_delivery_errors;
     atomic_int txn_dlq_refused;
     int aborts_waited; /* main thread: aborts_total already paused for */
+    double idle_since; /* main thread: first idle poll with nothing in flight, or 0 */
     pthread_mutex_t why_mu;
     char abort_why[256];
 };
@@ -136,6 +137,7 @@ static void pool_stop(fd_detector *d);
 static int committer_start(fd_detector *d, char *errstr, size_t errstr_size);
 static void committer_stop(fd_detector *d);
 static void commit_wait(fd_detector *d);
+static int finish_inflight(fd_detector *d, int rewind);
 
 static double now_mono(void)
 {
@@ -265,6 +267,17 @@ static void log_partitions(const char *what, const rd_kafka_topic_partition_list
     SVC_LOG(SVC_LOG_INFO, NULL, "%s %d partition(s): %s", what, parts->cnt, buf);
 }
 
+/* Readiness no longer counts the aborted transactions: the batch that kept aborting is gone
+ * (its partitions changed hands, or nothing is left to process), so nothing shows the fault
+ * persists; the next abort starts counting (and the pause) from one again. */
+static void forget_aborts(fd_detector *d, const char *why)
+{
+    int n = atomic_exchange(&d->aborts_in_row, 0);
+    if (n > 0)
+        SVC_LOG(SVC_LOG_INFO, NULL, "%s: %d aborted transaction(s) in a row no longer count",
+                why, n);
+}
+
 /* Eager rebalancing. Runs inside rd_kafka_consumer_poll, i.e. between transactions, never
  * while one is open. Messages collected for the next batch came from partitions that are
  * being revoked: nothing of them was produced and their offsets were not committed, so they
@@ -275,9 +288,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     fd_detector *d = opaque;
     svc_counter_add(d->m.rebalances, 1);
     /* The transaction in flight ends (commit or abort) before any partition changes hands,
-     * exactly as if it had been committed before this poll; its outcome is handled after
-     * the poll returns. */
+     * exactly as if it had ended before this poll. */
     commit_wait(d);
+    /* Settle it here, before the partitions change hands. After an abort there is nothing
+     * to rewind: the whole assignment is replaced (eager), and a new one starts from the
+     * committed offsets, i.e. before the aborted batch. A fatal error ends the run. */
+    if (finish_inflight(d, 0) != 0) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "rebalance: the transaction in flight failed fatally");
+        atomic_store(&d->fatal, 1);
+    }
+    forget_aborts(d, "rebalance");
     if (d->nbatch > 0) {
         SVC_LOG(SVC_LOG_INFO, NULL, "rebalance: dropping %d uncommitted message(s) of the batch",
                 d->nbatch);
@@ -995,9 +1015,10 @@ static void commit_wait(fd_detector *d)
 }
 
 /* Waits for the batch in flight and settles it: committed -> metrics; aborted -> the batch
- * collected since is dropped and the consumer rewound to the first offsets of both.
- * Returns 0, or -1 on a fatal error. */
-static int finish_inflight(fd_detector *d)
+ * collected since is dropped and, with rewind set, the consumer rewound to the first
+ * offsets of both (not at a rebalance, which drops the assignment). Returns 0, or -1 on a
+ * fatal error. */
+static int finish_inflight(fd_detector *d, int rewind)
 {
     fd_committer *c = &d->commit;
     if (d->fl_n == 0)
@@ -1017,7 +1038,7 @@ static int finish_inflight(fd_detector *d)
                 "transaction aborted; %d message(s) will be consumed again (and %d collected "
                 "after them)",
                 d->fl_n, d->nbatch);
-        int rc = rewind_batch(d, 1);
+        int rc = rewind ? rewind_batch(d, 1) : 0;
         drop_batch(d);
         drop_inflight(d);
         return rc;
@@ -1222,6 +1243,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         }
         /* Collect a batch: wait for the first message, then up to batch_timeout_ms more. */
         double deadline = 0;
+        int idle = 0;
         double now = now_mono(); /* one clock read per poll */
         while (d->nbatch < d->cfg.batch_size && !*stop) {
             int wait_ms = 100;
@@ -1234,8 +1256,10 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(d->consumer, wait_ms);
             now = now_mono();
             if (msg == NULL) {
-                if (d->nbatch == 0)
+                if (d->nbatch == 0) {
+                    idle = 1;
                     break; /* idle: refresh the lag, check the stop flag */
+                }
                 continue;
             }
             if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1250,6 +1274,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                 atomic_store(&d->brokers_down, 0);
             if (d->nbatch == 0)
                 deadline = now + d->cfg.batch_timeout_ms / 1e3;
+            d->idle_since = 0;
             d->poll_ts[d->nbatch] = now;
             d->batch[d->nbatch++] = msg;
         }
@@ -1259,7 +1284,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         if (d->nbatch > 0)
             score_batch(d);
         double t_scored = now_mono();
-        if (finish_inflight(d) != 0) {
+        if (finish_inflight(d, 1) != 0) {
             rc = -1;
             break;
         }
@@ -1274,6 +1299,16 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         }
         abort_backoff(d, stop);
         double t = now_mono();
+        /* Idle for a second with nothing in flight or collected: no transaction is left to
+         * show the fault persists (an instance without partitions or traffic would otherwise
+         * stay not ready until its next commit). The second spares the gap between a rewind
+         * and the refetch of the aborted batch. */
+        if (idle && d->fl_n == 0 && d->nbatch == 0) {
+            if (d->idle_since == 0)
+                d->idle_since = t;
+            else if (t - d->idle_since >= 1.0)
+                forget_aborts(d, "idle with nothing in flight");
+        }
         if (t - d->last_lag_check >= 1.0) {
             int64_t lag = svc_kafka_consumer_lag(d->consumer);
             if (lag >= 0)
@@ -1293,7 +1328,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         }
     }
 
-    if (finish_inflight(d) != 0)
+    if (finish_inflight(d, 1) != 0)
         rc = -1;
     drop_batch(d);
     SVC_LOG(SVC_LOG_INFO, NULL, "%s: closing the consumer", rc ? "fatal error" : "stopping");

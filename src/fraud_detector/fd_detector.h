@@ -10,8 +10,10 @@
  * offsets with the group metadata, commit. An abortable error aborts the transaction and
  * rewinds the consumer to the batch's first offsets (the last committed ones), so the batch
  * is processed again, after a pause that doubles with every abort in a row (100 ms to 5 s;
- * readiness fails from the second): a message the broker refuses (a dead letter the DLQ
- * topic will not take, say) is retried, logged with its source, never skipped; a fatal error (fenced by a newer instance with the same
+ * readiness fails from the second; a commit, a rebalance or a second with nothing to process
+ * ends the row): a message the broker refuses (a dead letter the DLQ topic will not take,
+ * say) is retried, logged with its source, never skipped (messages only purged because their
+ * transaction aborted are not refusals); a fatal error (fenced by a newer instance with the same
  * transactional.id, ...) makes fd_detector_run return -1 so the process exits and its
  * supervisor restarts it.
  *
@@ -21,8 +23,9 @@
  * aborted, the next batch is dropped unproduced and the consumer rewinds to the first
  * offsets of both. So each transaction still holds exactly one batch's results and offsets.
  * Partitions never change hands with a transaction open: the rebalance callback first waits
- * for the commit in flight to end, and on revocation drops the messages of the batch being
- * collected (nothing of it was produced, the next owner reads them again).
+ * for the commit in flight to end and settles it (an aborted batch is not rewound: the new
+ * assignment starts from the committed offsets), and on revocation drops the messages of
+ * the batch being collected (nothing of it was produced, the next owner reads them again).
  *
  * Threads: fd_detector_run runs on the caller's thread, which also consumes and produces;
  * the committer thread makes the commit (or abort) calls, never at the same time as a
@@ -79,8 +82,8 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
  * (leaving the group) and returns 0. Returns -1 after a fatal Kafka error (logged). */
 int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop);
 
-/* 1 if ready to score (producer initialised, the group joined, brokers reachable), else 0
- * with the reason in reason. Thread-safe. */
+/* 1 if ready to score (producer initialised, the group joined, brokers reachable, fewer
+ * than two transactions aborted in a row), else 0 with the reason in reason. Thread-safe. */
 int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size);
 
 /* Destroys the clients (does not wait for anything: call after fd_detector_run). NULL is a

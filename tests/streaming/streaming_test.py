@@ -321,6 +321,58 @@ def test_abort_recover(env, work, svc):
     check(code == 200, f"/readyz is 200 again after the first commit ({code})")
 
 
+def test_abort_idle(env, work, svc):
+    """Readiness comes back once the aborting batch is gone, with no commit and no further
+    traffic: an instance aborts (its scoring topic refuses), then a second instance of its
+    group takes its only partition. The first, left without partitions, must not stay not
+    ready. Own topics and group, so the rest of the suite is untouched."""
+    n = 200
+    log("readiness after aborts, once the instance has no partition left")
+    prefix = "idl-"
+    tin, tout = "idle.in", "idle.out"
+    sl.create_topic(env, tin, 1)
+    sl.create_topic(env, tout, 1, {"max.message.bytes": "100"})
+    common = dict(GROUP_ID="idle", TRANSACTIONS_TOPIC=tin, SCORING_TOPIC=tout)
+    # Static members: the range assignor orders members by id, which starts with the
+    # instance id, so "a-idle" (joining second) takes the partition from "z-idle".
+    d3 = sl.detector(env, 28004, "z-idle", **common)
+    d4 = sl.detector(env, 28005, "a-idle", **common)
+    svc["d3"], svc["d4"] = d3, d4
+    recs, _ = data(env, work, "idle", n, 17)
+    d3.start()
+    pid = d3.proc.pid
+    try:
+        sl.produce(env, tin, ((f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r))
+                              for i, r in enumerate(recs)))
+        r = wait_for("/readyz 503 after aborts", lambda: (
+            lambda c: c if c[0] == 503 and "aborted in a row" in c[1] else None)(
+                sl.http_get(f"http://127.0.0.1:{d3.port}/readyz")), 60)
+        check(bool(r), f"the first instance aborts and says so ({r})")
+        d4.start(wait_ready=False)
+        moved = wait_for("the partition to move", lambda: (
+            d4.metric("fraud_detector_assigned_partitions") == 1
+            and d3.metric("fraud_detector_assigned_partitions") == 0), 60)
+        check(bool(moved), "the second instance took the only partition")
+        r = wait_for("/readyz 200 with nothing to do", lambda: (
+            lambda c: c if c[0] == 200 else None)(
+                sl.http_get(f"http://127.0.0.1:{d3.port}/readyz")), 20) or (None, "")
+        check(r[0] == 200 and d3.proc.poll() is None and d3.proc.pid == pid,
+              f"the first instance, without partitions or traffic, is ready again and still "
+              f"running ({r[0]} {r[1].strip()})")
+    finally:
+        sl.set_max_message_bytes(env, tout, None)
+    got = wait_for(f"{n} scores in {tout}", lambda: (
+        lambda m: len(m) if len(m) >= n else None)(
+            sl.read_topic(env, tout, match=lambda k: k and k.startswith(prefix))), 90)
+    ids = collections.Counter(k for k, _ in sl.read_topic(
+        env, tout, match=lambda k: k and k.startswith(prefix)))
+    check(got == n and len(ids) == n,
+          f"once {tout} takes messages, the second instance scores all {n} exactly once "
+          f"({got} messages, {len(ids)} distinct)")
+    rc3, rc4 = d3.stop(), d4.stop()
+    check(rc3 == 0 and rc4 == 0, f"both instances leave cleanly ({rc3}, {rc4})")
+
+
 def test_dlq_refused(env, work, svc):
     """A poison message whose dead letter the DLQ topic refuses: neither skipped nor retried
     silently. Its transaction aborts and is retried (with a growing pause) in the same
@@ -493,6 +545,7 @@ def main():
              ("two_instances", lambda: test_two_instances(env, a.work, svc)),
              ("abort_recover", lambda: test_abort_recover(env, a.work, svc)),
              ("dlq_refused", lambda: test_dlq_refused(env, a.work, svc)),
+             ("abort_idle", lambda: test_abort_idle(env, a.work, svc)),
              ("exit_codes", lambda: test_exit_codes(env, a.work, svc)),
              ("faults", lambda: test_faults(env, a.work, svc, a.stack))]
     try:

@@ -119,6 +119,15 @@ def produce(env, topic, items, rate=None, producer=None, on_sent=None):
         raise RuntimeError(f"{left} messages not delivered to {topic}")
 
 
+def create_topic(env, topic, partitions, config=None):
+    """Creates topic with that many partitions (and topic configs), replication 1."""
+    from confluent_kafka.admin import NewTopic
+    admin = AdminClient({"bootstrap.servers": env.bootstrap, "log_level": 4})
+    t = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
+    for fut in admin.create_topics([t]).values():
+        fut.result(timeout=30)
+
+
 def set_max_message_bytes(env, topic, value):
     """Sets the topic's max.message.bytes on the broker (None: back to the broker default).
     A value below a record batch's size makes the broker refuse every produce to it
