@@ -17,6 +17,7 @@
 #include "check.h"
 #include "fs_model.h"
 #include "fs_model_impl.h"
+#include "ref_decision.h"
 
 #define NF 3
 
@@ -28,22 +29,6 @@ typedef struct ref_tree {
     int dtype[3];     /* LightGBM decision_type: bit 1 default_left, bits 2-3 missing type */
     double leaf[4];
 } ref_tree;
-
-static double ref_base(double x)
-{
-    return fabs(x) <= (double)1e-35f ? 0.0 : x;
-}
-
-/* 1 = left. */
-static int ref_left(double v, double thr, int dtype)
-{
-    int missing = (dtype >> 2) & 3, default_left = (dtype >> 1) & 1;
-    if (missing != 2 && isnan(v))
-        v = 0.0;
-    if ((missing == 1 && fabs(v) <= (double)1e-35f) || (missing == 2 && isnan(v)))
-        return default_left;
-    return v <= thr;
-}
 
 static double ref_tree_value(const ref_tree *t, const double *x)
 {

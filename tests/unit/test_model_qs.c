@@ -20,6 +20,7 @@
 #include "check.h"
 #include "fs_model.h"
 #include "fs_model_impl.h"
+#include "ref_decision.h"
 
 #define NF 4
 #define MAXL 80
@@ -76,22 +77,6 @@ static void gen_tree(gtree *t, int nleaves, double leaf_shift)
         t->dtype[n] = (int)(rnd(3) << 2 | rnd(2) << 1);
         t->thr[n] = rnd(3) ? thr_pool[rnd(NPOOL)] : (double)((int)rnd(4001) - 2000) / 16.0;
     }
-}
-
-static double ref_base(double x)
-{
-    return fabs(x) <= (double)1e-35f ? 0.0 : x;
-}
-
-/* 1 = left. */
-static int ref_left(double v, double thr, int dtype)
-{
-    int missing = (dtype >> 2) & 3, default_left = (dtype >> 1) & 1;
-    if (missing != 2 && isnan(v))
-        v = 0.0;
-    if ((missing == 1 && fabs(v) <= (double)1e-35f) || (missing == 2 && isnan(v)))
-        return default_left;
-    return v <= thr;
 }
 
 static double ref_tree_value(const gtree *t, const double *x)
