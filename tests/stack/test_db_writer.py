@@ -473,6 +473,16 @@ def set_max_message_bytes(bootstrap, topic, value):
     set_topic_config(bootstrap, topic, "max.message.bytes", value)
 
 
+def wait_split(a, b, what):
+    """Waits (45 s at most) until writers a and b share the 3 partitions of `scoring`, each
+    holding at least one (b may still be starting: no metrics yet counts as none)."""
+    def split():
+        pa = a.metrics()["db_writer_assigned_partitions"]
+        pb = b.metrics()["db_writer_assigned_partitions"] if b.http("/healthz")[0] else 0
+        return pa >= 1 and pb >= 1 and pa + pb == 3
+    wait_for(split, 45, what)
+
+
 def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, writers):
     """A rebalance while the open batch holds a dead letter the DLQ topic refuses: the
     revoking writer gives the batch up (uncommitted) after its bound instead of holding the
@@ -497,12 +507,7 @@ def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, w
                  "the writer consumed everything into its open batch")
         t0 = time.monotonic()
         b = writers(topics, name="revoke-b").start(wait_ready=False)
-
-        def split():
-            pa = a.metrics()["db_writer_assigned_partitions"]
-            pb = b.metrics()["db_writer_assigned_partitions"] if b.http("/healthz")[0] else 0
-            return pa >= 1 and pb >= 1 and pa + pb == 3
-        wait_for(split, 45, "the partitions split between the writers (the revoke is bounded)")
+        wait_split(a, b, "the partitions split between the writers (the revoke is bounded)")
         took = time.monotonic() - t0
         assert took < 40, took
         assert "not acknowledged by" in a.tail(200), a.tail(60)
@@ -553,12 +558,7 @@ def test_refused_dead_letter_does_not_hold_rebalances(bootstrap, db_url, topics,
         assert "batch: 20 messages" in first, "no INSERT in flight at the give-up:\n" + log
         t0 = time.monotonic()
         b = writers(topics, name="held-b").start(wait_ready=False)
-
-        def split():
-            pa = a.metrics()["db_writer_assigned_partitions"]
-            pb = b.metrics()["db_writer_assigned_partitions"] if b.http("/healthz")[0] else 0
-            return pa >= 1 and pb >= 1 and pa + pb == 3
-        wait_for(split, 45, "the partitions split between the writers")
+        wait_split(a, b, "the partitions split between the writers")
         assert time.monotonic() - t0 < 40
         offs = committed_offsets(bootstrap, topics.group, topics.scoring)
         assert offs[poison_part] <= poison_off, (offs, poison_part, poison_off)
