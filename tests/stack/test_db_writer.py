@@ -483,6 +483,15 @@ def wait_split(a, b, what):
     wait_for(split, 45, what)
 
 
+def check_stored_and_committed(bootstrap, db_url, topics, prefix, good, n, timeout):
+    """Once the DLQ takes the poison: every good row stored exactly once, and the committed
+    offsets of `scoring` (summed) reach n, the number of messages produced."""
+    assert wait_count(db_url, prefix, len(good)) == len(good)
+    check_exact(db_url, prefix, good)
+    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
+             == n, timeout, "every offset committed once the DLQ takes the poison")
+
+
 def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, writers):
     """A rebalance while the open batch holds a dead letter the DLQ topic refuses: the
     revoking writer gives the batch up (uncommitted) after its bound instead of holding the
@@ -516,10 +525,7 @@ def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, w
         assert offs[poison_part] <= poison_off, (offs, poison_part, poison_off)
     finally:
         set_max_message_bytes(bootstrap, topics.dlq, None)
-    assert wait_count(db_url, prefix, len(good)) == len(good)
-    check_exact(db_url, prefix, good)
-    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
-             == len(payloads), 60, "every offset committed once the DLQ takes the poison")
+    check_stored_and_committed(bootstrap, db_url, topics, prefix, good, len(payloads), 60)
     dead = consume_all(bootstrap, topics.dlq, 1)
     assert dead and all(m.value() == poison for m in dead), [m.value()[:40] for m in dead]
     h = {k: v.decode() for k, v in dead[0].headers()}
@@ -565,10 +571,7 @@ def test_refused_dead_letter_does_not_hold_rebalances(bootstrap, db_url, topics,
         assert a.proc.poll() is None and b.proc.poll() is None
     finally:
         set_max_message_bytes(bootstrap, topics.dlq, None)
-    assert wait_count(db_url, prefix, len(good)) == len(good)
-    check_exact(db_url, prefix, good)
-    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
-             == len(payloads), 60, "every offset committed once the DLQ takes the poison")
+    check_stored_and_committed(bootstrap, db_url, topics, prefix, good, len(payloads), 60)
     dead = consume_all(bootstrap, topics.dlq, 1)
     assert dead and all(m.value() == poison for m in dead), [m.value()[:40] for m in dead]
     wait_for(lambda: a.http("/readyz")[0] == 200 and b.http("/readyz")[0] == 200, 30,
@@ -601,11 +604,7 @@ def test_revoke_purges_unacknowledged_dead_letters(bootstrap, db_url, topics, wr
              "the writer consumed everything into its open batch")
     b = writers(topics, name="purge-b", extra={"DLQ_TOPIC": dlq}).start(wait_ready=False)
 
-    def split():
-        pa = a.metrics()["db_writer_assigned_partitions"]
-        pb = b.metrics()["db_writer_assigned_partitions"] if b.http("/healthz")[0] else 0
-        return pa >= 1 and pb >= 1 and pa + pb == 3
-    wait_for(split, 45, "the partitions split between the writers (the revoke is bounded)")
+    wait_split(a, b, "the partitions split between the writers (the revoke is bounded)")
     log = a.tail(400)
     assert "revoking 3 partitions" in log and "not acknowledged by" in log, log
     assert log.index("revoking 3 partitions") < log.index("not acknowledged by"), log
@@ -614,10 +613,7 @@ def test_revoke_purges_unacknowledged_dead_letters(bootstrap, db_url, topics, wr
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(dlq, 1, 1)]).values():
         f.result(30)
-    assert wait_count(db_url, prefix, len(good)) == len(good)
-    check_exact(db_url, prefix, good)
-    wait_for(lambda: sum(committed_offsets(bootstrap, topics.group, topics.scoring).values())
-             == len(payloads), 90, "every offset committed once the DLQ takes the poison")
+    check_stored_and_committed(bootstrap, db_url, topics, prefix, good, len(payloads), 90)
     time.sleep(3)  # a dead letter left queued would be delivered within a second now
     dead = consume_all(bootstrap, dlq, 1, timeout=10)
     assert len(dead) == 1 and dead[0].value() == poison, [m.value()[:40] for m in dead]
