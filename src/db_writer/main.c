@@ -158,6 +158,22 @@ static int sleep_ms(long ms)
     return svc_stop_requested();
 }
 
+/* What is left of a max_wait_s budget started at t0: at least 1 ms once it is spent (a
+ * bounded wait never turns into "no limit"), or 0 (no limit) if max_wait_s <= 0. */
+static double time_left(double t0, double max_wait_s)
+{
+    if (max_wait_s <= 0)
+        return 0;
+    double left = max_wait_s - (now_s() - t0);
+    return left < 0.001 ? 0.001 : left;
+}
+
+/* The next pause of a capped exponential backoff (DB_RETRY_MAX_MS). */
+static long next_backoff(long backoff)
+{
+    return backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+}
+
 static int ready(void *arg, char *reason, size_t reason_size)
 {
     writer *w = arg;
@@ -299,7 +315,7 @@ static int flush_dead_letters(writer *w, batch *b, double max_wait_s)
             goto give_up;
         if (sleep_ms(backoff))
             return -1;
-        backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+        backoff = next_backoff(backoff);
         for (size_t i = 0; i < b->ndead; i++) {
             const char *reason = "invalid message (re-sent)";
             if (svc_kafka_dlq_produce(w->producer, o_dlq_topic, b->dead[i], reason, err,
@@ -344,7 +360,7 @@ static int write_rows(writer *w, batch *b, int conn, double max_wait_s, int fail
                         svc_stop_requested() ? "stopping" : "partitions revoked");
                 return -1;
             }
-            backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+            backoff = next_backoff(backoff);
             svc_counter_add(w->m.db_retries, 1);
         }
         double t1 = now_s();
@@ -432,16 +448,9 @@ static int complete_oldest(writer *w, double max_wait_s)
 static int complete_all(writer *w, double max_wait_s)
 {
     double t0 = now_s();
-    while (w->ninflight > 0) {
-        double left = 0;
-        if (max_wait_s > 0) {
-            left = max_wait_s - (now_s() - t0);
-            if (left < 0.001)
-                left = 0.001;
-        }
-        if (complete_oldest(w, left) != 0)
+    while (w->ninflight > 0)
+        if (complete_oldest(w, time_left(t0, max_wait_s)) != 0)
             return -1;
-    }
     return 0;
 }
 
@@ -626,19 +635,13 @@ static int drain(writer *w, double max_wait_s)
     if (batch_len(b) == 0)
         return 0;
     b->closed = now_s();
-    /* Both steps share what is left of max_wait_s (at least 1 ms each, never "no limit"). */
-    double left = max_wait_s > 0 ? max_wait_s - (b->closed - t0) : 0;
-    if (max_wait_s > 0 && left < 0.001)
-        left = 0.001;
-    if (flush_dead_letters(w, b, left) != 0) {
+    /* Both steps share what is left of max_wait_s. */
+    if (flush_dead_letters(w, b, time_left(t0, max_wait_s)) != 0) {
         reset_batch(b);
         drop_queued_dead_letters(w);
         return -1;
     }
-    left = max_wait_s > 0 ? max_wait_s - (now_s() - t0) : 0;
-    if (max_wait_s > 0 && left < 0.001)
-        left = 0.001;
-    if (b->nrows > 0 && write_rows(w, b, 0, left, 0, &inserted) != 0) {
+    if (b->nrows > 0 && write_rows(w, b, 0, time_left(t0, max_wait_s), 0, &inserted) != 0) {
         reset_batch(b);
         return -1;
     }
@@ -846,7 +849,7 @@ static int prepare_database(writer *w)
         SVC_LOG(SVC_LOG_WARN, NULL, "%s; retry in %ld ms", err, backoff);
         if (sleep_ms(backoff))
             return -1;
-        backoff = backoff * 2 > o_retry_max ? o_retry_max : backoff * 2;
+        backoff = next_backoff(backoff);
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "database: schema ready (%d migrations applied now)", applied);
     set_db_state(w, 1);
