@@ -596,24 +596,18 @@ int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
     return 1;
 }
 
-/* Produces one message, waiting for room in the producer queue if it is full. */
+/* Produces one message, waiting for room in the producer queue if it is full. headers
+ * (NULL: none) become the message's on success and stay the caller's on failure. */
 static rd_kafka_resp_err_t produce(fd_detector *d, const char *topic, const void *key,
                                    size_t key_len, const void *value, size_t value_len,
                                    rd_kafka_headers_t *headers)
 {
     for (;;) {
-        rd_kafka_resp_err_t err;
-        if (headers != NULL)
-            err = rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(topic),
-                                    RD_KAFKA_V_KEY(key, key_len),
-                                    RD_KAFKA_V_VALUE((void *)value, value_len),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
-        else
-            err = rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(topic),
-                                    RD_KAFKA_V_KEY(key, key_len),
-                                    RD_KAFKA_V_VALUE((void *)value, value_len),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        /* RD_KAFKA_V_HEADERS(NULL) is the same as no headers (librdkafka's producev). */
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return err;
         rd_kafka_poll(d->producer, 10);
