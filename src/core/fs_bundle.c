@@ -6,9 +6,6 @@
 #include "fs_err.h"
 #include "fs_file.h"
 
-#include "fs_msg.h"
-
-#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>

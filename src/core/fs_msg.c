@@ -79,15 +79,8 @@ int fs_msg_parse_transaction_ref(const char *payload, size_t len, fs_txn *t, cha
     if (fs_txn_from_json(t, data, errstr, errstr_size) != 0)
         goto out;
     /* The id is stored last so a record's text holds it after the fields. */
-    if (id_len >= sizeof t->text - t->text_len) {
-        fs_errf(errstr, errstr_size, "record text longer than %d bytes", FS_TXN_TEXT_MAX);
+    if (fs_txn_set_id(t, id, id_len, errstr, errstr_size) != 0)
         goto out;
-    }
-    char *p = t->text + t->text_len;
-    memcpy(p, id, id_len);
-    p[id_len] = '\0';
-    t->text_len += id_len + 1;
-    t->transaction_id = p;
     rc = 0;
 out:
     json_decref(root);

@@ -429,8 +429,7 @@ int fs_txn_id_valid(const char *s, size_t len)
     return 1;
 }
 
-/* Sets transaction_id: "" or 1..FS_TXN_ID_MAX printable ASCII. */
-static int set_id(fs_txn *t, const char *s, size_t len, char *errstr, size_t errstr_size)
+int fs_txn_set_id(fs_txn *t, const char *s, size_t len, char *errstr, size_t errstr_size)
 {
     if (len > 0 && !fs_txn_id_valid(s, len)) {
         fs_errf(errstr, errstr_size, "transaction_id: expected 1..%d printable ASCII characters",
@@ -485,7 +484,7 @@ int fs_txn_from_strings(fs_txn *t, const char *const values[FS_TXN_NFIELDS],
         }
     }
     if (transaction_id != NULL &&
-        set_id(t, transaction_id, strlen(transaction_id), errstr, errstr_size) != 0)
+        fs_txn_set_id(t, transaction_id, strlen(transaction_id), errstr, errstr_size) != 0)
         goto fail;
     if (target != NULL && set_target_text(t, target, strlen(target), errstr, errstr_size) != 0)
         goto fail;

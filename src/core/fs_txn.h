@@ -85,6 +85,11 @@ int fs_txn_from_strings(fs_txn *t, const char *const values[FS_TXN_NFIELDS],
                         const size_t lens[FS_TXN_NFIELDS], const char *transaction_id,
                         const char *target, int *bad_field, char *errstr, size_t errstr_size);
 
+/* Sets the record's transaction_id to a copy of s[0..len) ("" or 1..FS_TXN_ID_MAX printable
+ * ASCII), stored in the record's text after the fields. -1 with errstr if it is not such
+ * an id or the text is full. */
+int fs_txn_set_id(fs_txn *t, const char *s, size_t len, char *errstr, size_t errstr_size);
+
 /* Builds a record from the JSON `data` object of a transactions message (numbers as JSON
  * numbers or numeric strings; null or absent = missing). Errors name the field. */
 int fs_txn_from_json(fs_txn *t, const json_t *data, char *errstr, size_t errstr_size);
