@@ -296,8 +296,8 @@ static const char insert_sql[] =
     "FROM unnest($1::text[], $2::float8[], $3::int2[]) AS u(id, score, flag) "
     "ON CONFLICT (transaction_id) DO NOTHING";
 
-/* After a failure the connection may look fine and be dead (server restarted): start afresh
- * on the next attempt, and say "down" until one succeeds. */
+/* After a failure the connection may look fine and be dead (server restarted): it is closed,
+ * so the next attempt starts afresh (the writer keeps its "database up" state itself). */
 static void insert_failed(dbw_db *db)
 {
     if (db->conn != NULL) {
