@@ -69,17 +69,18 @@ void fsm_iteration_range(const fs_model *m, const fs_predict_opts *opts, int *fi
     *first = start;
 }
 
-/* LightGBM's CategoricalDecision: NaN and negative categories go right; the value is cut to
- * int like static_cast<int> (x86 yields INT_MIN, negative, for out-of-range values). */
-static inline int cat_left(const fs_model *m, int32_t node, double v)
+/* LightGBM's CategoricalDecision on the bitset of `len` words at cat_words + off: NaN and
+ * negative categories go right; the value is cut to int like static_cast<int> (x86 yields
+ * INT_MIN, negative, for out-of-range values); a category past the bitset goes right. */
+static inline int cat_left(const fs_model *m, int32_t off, int32_t len, double v)
 {
     if (!(v > -1.0) || v >= 2147483648.0)
         return 0;
     int iv = (int)v;
     uint32_t word = (uint32_t)iv >> 5;
-    if (word >= (uint32_t)m->cat_len[node])
+    if (word >= (uint32_t)len)
         return 0;
-    return (m->cat_words[m->cat_off[node] + (int32_t)word] >> (iv & 31)) & 1u;
+    return (m->cat_words[off + (int32_t)word] >> (iv & 31)) & 1u;
 }
 
 int32_t fsm_decide_base(const fs_model *m, int32_t node, double base)
@@ -87,7 +88,7 @@ int32_t fsm_decide_base(const fs_model *m, int32_t node, double base)
     const fsm_node *nd = &m->nodes[node];
     int kind = m->col_kind[nd->col];
     if (kind == FSM_COL_CAT)
-        return nd->child[!cat_left(m, node, base)];
+        return nd->child[!cat_left(m, m->cat_off[node], m->cat_len[node], base)];
     double v = base;
     if (isnan(v) && kind != FSM_COL_NAN)
         v = 0.0;
@@ -124,18 +125,6 @@ static inline void prep_row(const fs_model *m, const double *x, double *cols)
     cols[n] = NAN;
 }
 
-/* Categorical decision on the execution array. */
-static inline int xcat_left(const fs_model *m, int32_t n, double v)
-{
-    if (!(v > -1.0) || v >= 2147483648.0)
-        return 0;
-    int iv = (int)v;
-    uint32_t word = (uint32_t)iv >> 5;
-    if (word >= (uint32_t)m->xcat_len[n])
-        return 0;
-    return (m->cat_words[m->xcat_off[n] + (int32_t)word] >> (iv & 31)) & 1u;
-}
-
 /* One step down the execution form; a leaf steps onto itself. */
 static inline int32_t xstep_num(const fsm_xnode *xn, int32_t n, const double *cols)
 {
@@ -151,7 +140,7 @@ static inline int32_t xstep_any(const fs_model *m, int32_t n, const double *cols
     const fsm_xnode *nd = &m->xnodes[n];
     int left;
     if (nd->col < 0)
-        left = xcat_left(m, n, cols[~nd->col]);
+        left = cat_left(m, m->xcat_off[n], m->xcat_len[n], cols[~nd->col]);
     else
         left = cols[nd->col] <= nd->thr;
     int32_t go_right = -(int32_t)!left;

@@ -4,7 +4,7 @@
  * public header: only fs_model*.c include it.
  *
  * Layout, built for evaluation speed:
- *  - All internal nodes of all trees live in one flat array of 24-byte fs_mnode records
+ *  - All internal nodes of all trees live in one flat array of 24-byte fsm_node records
  *    (threshold, input column, flags, both children). A child >= 0 is a global node index;
  *    a child < 0 is ~(global leaf index) into one flat leaf_value array.
  *  - Missing-value handling is folded into a per-row preprocessing step. Every node reads a
@@ -144,7 +144,7 @@ struct fs_model {
      * depth-first order, so a left child is always the next node. A leaf is a node too: it
      * reads the column that is always NaN (so it "goes right") and its right child is itself,
      * with thr holding the leaf value. A walk of exactly `depth` steps from xroot ends on the
-     * leaf whatever the path, so 8 trees (or 8 rows) are walked in lockstep without a
+     * leaf whatever the path, so 16 trees (or 16 rows) are walked in lockstep without a
      * data-dependent branch: independent chains of loads the CPU overlaps. A categorical
      * node has col = ~(its column); its bitset is xcat_off/xcat_len. */
     fsm_xnode *xnodes;
