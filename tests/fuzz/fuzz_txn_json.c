@@ -13,33 +13,13 @@
 
 #include "fs_msg.h"
 #include "fs_txn.h"
+#include "../unit/txn_same.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int same_num(double a, double b)
 {
     return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
-}
-
-/* Bit for bit (NaN payloads included: both paths build them the same way). */
-static int same_record(const fs_txn *a, const fs_txn *b)
-{
-    const double na[] = {a->amount, a->lat, a->lon, a->population_city, a->merchant_lat,
-                         a->merchant_lon, a->post_code};
-    const double nb[] = {b->amount, b->lat, b->lon, b->population_city, b->merchant_lat,
-                         b->merchant_lon, b->post_code};
-    const char *sa[] = {a->transaction_time, a->merch, a->cat_id, a->name_1, a->name_2,
-                        a->gender, a->street, a->one_city, a->us_state, a->jobs,
-                        a->transaction_id};
-    const char *sb[] = {b->transaction_time, b->merch, b->cat_id, b->name_1, b->name_2,
-                        b->gender, b->street, b->one_city, b->us_state, b->jobs,
-                        b->transaction_id};
-    if (memcmp(na, nb, sizeof na) != 0 || a->time != b->time || a->target != b->target)
-        return 0;
-    for (size_t i = 0; i < sizeof sa / sizeof sa[0]; i++)
-        if (strcmp(sa[i], sb[i]) != 0)
-            return 0;
-    return 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -50,9 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *msg = (const char *)data;
     int rc = fs_msg_parse_transaction(msg, size, &t, err, sizeof err);
     int ref = fs_msg_parse_transaction_ref(msg, size, &r, ref_err, sizeof ref_err);
-    if (rc != ref || (rc != 0 && strcmp(err, ref_err) != 0) || (rc == 0 && !same_record(&t, &r)))
+    if (rc != ref || (rc != 0 && strcmp(err, ref_err) != 0) || (rc == 0 && !txn_same(&t, &r)))
         abort(); /* the public parser must be the reference */
-    if (fs_msg_parse_transaction_fast(msg, size, &f) && (ref != 0 || !same_record(&f, &r)))
+    if (fs_msg_parse_transaction_fast(msg, size, &f) && (ref != 0 || !txn_same(&f, &r)))
         abort(); /* the fast path accepted what the reference refuses, or differently */
     if (rc != 0) {
         if (err[0] == '\0')

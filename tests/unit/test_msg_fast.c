@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "fs_msg.h"
+#include "txn_same.h"
 
 #define MAX_MSG 8192
 #define MESSAGES "data/msg_generated.jsonl"
@@ -30,27 +31,6 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
-static int same_record(const fs_txn *a, const fs_txn *b)
-{
-    const double *na[] = {&a->amount, &a->lat, &a->lon, &a->population_city,
-                          &a->merchant_lat, &a->merchant_lon, &a->post_code};
-    const double *nb[] = {&b->amount, &b->lat, &b->lon, &b->population_city,
-                          &b->merchant_lat, &b->merchant_lon, &b->post_code};
-    for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
-        if (memcmp(na[i], nb[i], sizeof(double)) != 0)
-            return 0;
-    const char *sa[] = {a->transaction_time, a->merch, a->cat_id, a->name_1, a->name_2,
-                        a->gender, a->street, a->one_city, a->us_state, a->jobs,
-                        a->transaction_id};
-    const char *sb[] = {b->transaction_time, b->merch, b->cat_id, b->name_1, b->name_2,
-                        b->gender, b->street, b->one_city, b->us_state, b->jobs,
-                        b->transaction_id};
-    for (size_t i = 0; i < sizeof sa / sizeof sa[0]; i++)
-        if (strcmp(sa[i], sb[i]) != 0)
-            return 0;
-    return a->time == b->time && a->target == b->target;
-}
-
 static fs_txn fast_rec, ref_rec, pub_rec;
 
 /* The public entry point gives the reference's answer: same return, same record or the
@@ -61,7 +41,7 @@ static void check_public(const char *msg, size_t len, const char *what)
     int r1 = fs_msg_parse_transaction_ref(msg, len, &ref_rec, e1, sizeof e1);
     int r2 = fs_msg_parse_transaction(msg, len, &pub_rec, e2, sizeof e2);
     if (r1 != r2 || (r1 != 0 && strcmp(e1, e2) != 0) ||
-        (r1 == 0 && !same_record(&ref_rec, &pub_rec))) {
+        (r1 == 0 && !txn_same(&ref_rec, &pub_rec))) {
         fprintf(stderr, "%s: public parser differs from the reference (%d '%s' / %d '%s'): "
                 "%.*s\n", what, r1, e1, r2, e2, (int)len, msg);
         CHECK(0);
@@ -84,7 +64,7 @@ static int check_one(const char *msg, size_t len, const char *what)
         return 1;
     }
     compared++;
-    if (!same_record(&fast_rec, &ref_rec)) {
+    if (!txn_same(&fast_rec, &ref_rec)) {
         fprintf(stderr, "%s: records differ: %.*s\n", what, (int)len, msg);
         CHECK(0);
     }

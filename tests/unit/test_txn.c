@@ -154,12 +154,11 @@ static int collect_cb(const fs_txn *t, const fs_csv_row *row, void *opaque)
     return 0;
 }
 
-static int read_text(const char *text, collect *c, char *err, size_t errsz, size_t chunk)
+/* Feeds text[0..len) to r in pieces of chunk bytes, finishes, copies the reader's error
+ * to err and frees r. Returns the first non-zero feed or finish result, else 0. */
+static int feed_reader(fs_txn_reader *r, const char *text, size_t len, size_t chunk,
+                       char *err, size_t errsz)
 {
-    memset(c, 0, sizeof *c);
-    fs_txn_reader *r = fs_txn_reader_new(collect_cb, c);
-    CHECK(r != NULL);
-    size_t len = strlen(text);
     int rc = 0;
     for (size_t o = 0; o < len && rc == 0; o += chunk)
         rc = fs_txn_reader_feed(r, text + o, len - o < chunk ? len - o : chunk);
@@ -168,6 +167,14 @@ static int read_text(const char *text, collect *c, char *err, size_t errsz, size
     snprintf(err, errsz, "%s", fs_txn_reader_error(r));
     fs_txn_reader_free(r);
     return rc;
+}
+
+static int read_text(const char *text, collect *c, char *err, size_t errsz, size_t chunk)
+{
+    memset(c, 0, sizeof *c);
+    fs_txn_reader *r = fs_txn_reader_new(collect_cb, c);
+    CHECK(r != NULL);
+    return feed_reader(r, text, strlen(text), chunk, err, errsz);
 }
 
 #define HDR                                                                             \
@@ -344,14 +351,7 @@ static int read_named(const char *text, size_t len, int with_bad, named_log *l, 
     CHECK(r != NULL);
     fs_txn_reader_set_name(r, "in.csv");
     fs_txn_reader_set_bad(r, with_bad ? named_bad : NULL);
-    int rc = 0;
-    for (size_t o = 0; o < len && rc == 0; o += chunk)
-        rc = fs_txn_reader_feed(r, text + o, len - o < chunk ? len - o : chunk);
-    if (rc == 0)
-        rc = fs_txn_reader_finish(r);
-    snprintf(err, errsz, "%s", fs_txn_reader_error(r));
-    fs_txn_reader_free(r);
-    return rc;
+    return feed_reader(r, text, len, chunk, err, errsz);
 }
 
 #define IDROW(id, amount)                                                                   \
