@@ -84,17 +84,8 @@ static unsigned long long rng_state = 88172645463325252ULL;
 
 static unsigned rnd(unsigned n)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
+    return ref_rnd(&rng_state, n);
 }
-
-/* Thresholds a tree may use: duplicates, both zeros, values around kZeroThreshold, huge. */
-static const double thr_pool[] = {0.0,   -0.0,   0.5,  -0.5, 1e-35, -1e-35, 1.0000000180025095e-35,
-                                  2.5,   -3.25,  100,  1e300, -1e300, 0.1,   7.0,
-                                  1e-300, -7.0};
-#define NPOOL (int)(sizeof thr_pool / sizeof thr_pool[0])
 
 static void gen_trees(ref_tree *trees, int ntrees, int distinct_thr)
 {
@@ -106,7 +97,7 @@ static void gen_trees(ref_tree *trees, int ntrees, int distinct_thr)
             if (distinct_thr)
                 trees[i].thr[k] = 1000.0 + i * 3 + k;
             else
-                trees[i].thr[k] = thr_pool[rnd(NPOOL)];
+                trees[i].thr[k] = ref_thr_pool[rnd(REF_NPOOL)];
         }
         for (int k = 0; k < 4; k++)
             trees[i].leaf[k] = (double)((int)rnd(2001) - 1000) / 7.0 + 1e-3 * i;

@@ -35,15 +35,8 @@ static unsigned long long rng_state = 0x9E3779B97F4A7C15ULL;
 
 static unsigned rnd(unsigned n)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
+    return ref_rnd(&rng_state, n);
 }
-
-static const double thr_pool[] = {0.0,  -0.0, 0.5,   -0.5,  1e-35, -1e-35, 1.0000000180025095e-35,
-                                  2.5,  -3.25, 100,  1e300, -1e300, 0.1,  7.0, 1e-300, -7.0};
-#define NPOOL (unsigned)(sizeof thr_pool / sizeof thr_pool[0])
 
 /* A random tree shape: split a random leaf until there are `nleaves`. */
 static void gen_tree(gtree *t, int nleaves, double leaf_shift)
@@ -75,7 +68,7 @@ static void gen_tree(gtree *t, int nleaves, double leaf_shift)
         t->feat[n] = (int)rnd(NF);
         /* missing type None / Zero / NaN, default left or not */
         t->dtype[n] = (int)(rnd(3) << 2 | rnd(2) << 1);
-        t->thr[n] = rnd(3) ? thr_pool[rnd(NPOOL)] : (double)((int)rnd(4001) - 2000) / 16.0;
+        t->thr[n] = rnd(3) ? ref_thr_pool[rnd(REF_NPOOL)] : (double)((int)rnd(4001) - 2000) / 16.0;
     }
 }
 
