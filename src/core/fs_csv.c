@@ -45,6 +45,8 @@ struct fs_csv {
     int bom_done;
     int finished;
     int status;         /* 0, a callback's stop value, or -1 on error */
+    size_t err_line, err_column; /* where the error is */
+    size_t err_why;     /* offset in err of the reason, after "line L, column C: " */
     char err[256];
 };
 
@@ -67,6 +69,9 @@ static void set_error(fs_csv *c, size_t line, size_t column, const char *fmt, ..
     int n = snprintf(c->err, sizeof c->err, "line %zu, column %zu: ", line, column);
     if (n < 0 || (size_t)n >= sizeof c->err)
         n = 0;
+    c->err_line = line;
+    c->err_column = column;
+    c->err_why = (size_t)n;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->err + n, sizeof c->err - (size_t)n, fmt, ap);
@@ -371,4 +376,15 @@ int fs_csv_finish(fs_csv *c)
 const char *fs_csv_error(const fs_csv *c)
 {
     return c->status == -1 ? c->err : "";
+}
+
+const char *fs_csv_error_at(const fs_csv *c, size_t *line, size_t *column)
+{
+    if (c->status != -1) {
+        *line = *column = 0;
+        return "";
+    }
+    *line = c->err_line;
+    *column = c->err_column;
+    return c->err + c->err_why;
 }

@@ -40,5 +40,8 @@ int fs_csv_feed(fs_csv *csv, const void *data, size_t len);
 /* Ends the input: flushes a last row without a newline. Same returns as fs_csv_feed. */
 int fs_csv_finish(fs_csv *csv);
 const char *fs_csv_error(const fs_csv *csv);
+/* The same error in parts, for a caller that words the place itself: the reason alone
+ * (lives as long as the parser), and its line and 1-based column (all "" and 0 if none). */
+const char *fs_csv_error_at(const fs_csv *csv, size_t *line, size_t *column);
 
 #endif

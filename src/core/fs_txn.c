@@ -847,30 +847,12 @@ void fs_txn_reader_set_bad(fs_txn_reader *r, fs_txn_reader_bad_cb on_bad)
     r->on_bad = on_bad;
 }
 
-/* A CSV syntax error, "line L, column C: why" from fs_csv, as "name:L:C: why" when the
- * reader has a name (unchanged otherwise, or if it is not in that form). */
+/* A CSV syntax error, in the reader's words: "name:L:C: why" when it has a name. */
 static void csv_error(fs_txn_reader *r)
 {
-    const char *e = fs_csv_error(r->csv);
-    if (r->name != NULL && strncmp(e, "line ", 5) == 0) {
-        char *end = NULL;
-        unsigned long long line = strtoull(e + 5, &end, 10);
-        if (end != e + 5 && strncmp(end, ", column ", 9) == 0) {
-            const char *p = end + 9;
-            unsigned long long col = strtoull(p, &end, 10);
-            if (end != p && strncmp(end, ": ", 2) == 0) {
-                where_errf(r->err, sizeof r->err, r->name, (size_t)line, (size_t)col, end + 2);
-                return;
-            }
-        } else if (end != e + 5 && strncmp(end, ": ", 2) == 0) {
-            where_errf(r->err, sizeof r->err, r->name, (size_t)line, 0, end + 2);
-            return;
-        }
-    }
-    if (r->name != NULL)
-        fs_errf(r->err, sizeof r->err, "%s: %s", r->name, e);
-    else
-        fs_errf(r->err, sizeof r->err, "%s", e);
+    size_t line, column;
+    const char *why = fs_csv_error_at(r->csv, &line, &column);
+    where_errf(r->err, sizeof r->err, r->name, line, column, why);
 }
 
 static int reader_result(fs_txn_reader *r, int rc)

@@ -72,6 +72,17 @@ static int parse(const char *in, size_t len, size_t chunk, sink *s, char *err, s
     if (rc == 0)
         rc = fs_csv_finish(c);
     snprintf(err, errsz, "%s", fs_csv_error(c));
+    /* fs_csv_error_at gives the same error in parts. */
+    size_t line = 99, column = 99;
+    const char *why = fs_csv_error_at(c, &line, &column);
+    char whole[512] = "";
+    if (rc == -1) {
+        CHECK(line > 0 && column > 0);
+        snprintf(whole, sizeof whole, "line %zu, column %zu: %s", line, column, why);
+    } else {
+        CHECK(line == 0 && column == 0);
+    }
+    CHECK_EQ_STR(whole, fs_csv_error(c));
     fs_csv_free(c);
     return rc;
 }
