@@ -38,6 +38,22 @@ static unsigned rnd(unsigned n)
     return ref_rnd(&rng_state, n);
 }
 
+/* Appends printf-formatted text at t + n (a buffer of cap bytes); n counts what would have
+ * been written, so n >= cap after the last APPEND means the text did not fit. */
+#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
+
+/* The header of a regression model on nfeat features f0 f1 ...; returns its length. */
+static size_t regression_header(char *t, size_t cap, int nfeat)
+{
+    size_t n = 0;
+    APPEND("tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=%d\n"
+           "objective=regression\nfeature_names=",
+           nfeat - 1);
+    for (int i = 0; i < nfeat; i++)
+        APPEND("f%d%s", i, i + 1 < nfeat ? " " : "\n\n");
+    return n;
+}
+
 /* A random tree shape: split a random leaf until there are `nleaves`. */
 static void gen_tree(gtree *t, int nleaves, double leaf_shift)
 {
@@ -89,7 +105,6 @@ static char *model_text(const gtree *trees, int ntrees, int nclass, size_t *len)
     char *t = malloc(cap);
     if (t == NULL)
         return NULL;
-#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
     APPEND("tree\nversion=v4\nnum_class=%d\nnum_tree_per_iteration=%d\nmax_feature_idx=%d\n",
            nclass, nclass, NF - 1);
     if (nclass > 1)
@@ -123,7 +138,6 @@ static char *model_text(const gtree *trees, int ntrees, int nclass, size_t *len)
         APPEND("is_linear=0\nshrinkage=1\n\n");
     }
     APPEND("end of trees\n");
-#undef APPEND
     if (n >= cap) {
         free(t);
         return NULL;
@@ -307,19 +321,13 @@ static void check_many_features(void)
     CHECK(t != NULL && x != NULL);
     if (t == NULL || x == NULL)
         goto out;
-#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
-    APPEND("tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=%d\n"
-           "objective=regression\nfeature_names=",
-           N - 1);
-    for (int i = 0; i < N; i++)
-        APPEND("f%d%s", i, i + 1 < N ? " " : "\n\n");
+    n = regression_header(t, cap, N);
     for (int i = 0; i < N; i++)
         APPEND("Tree=%d\nnum_leaves=2\nnum_cat=0\nsplit_feature=%d\nthreshold=%d.5\n"
                "decision_type=2\nleft_child=-1\nright_child=-2\nleaf_value=%d %d.25\n"
                "leaf_count=1 1\ninternal_count=2\nis_linear=0\nshrinkage=1\n\n",
                i, i, i % 7, -i, i);
     APPEND("end of trees\n");
-#undef APPEND
     CHECK(n < cap);
     if (n >= cap)
         goto out;
@@ -376,12 +384,7 @@ static void check_wide_columns(void)
         for (int k = 0; k < NL; k++)
             leaf[i][k] = (double)((int)rnd(2001) - 1000) / 8.0 + 1e-3 * i;
     }
-#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
-    APPEND("tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=%d\n"
-           "objective=regression\nfeature_names=",
-           N - 1);
-    for (int i = 0; i < N; i++)
-        APPEND("f%d%s", i, i + 1 < N ? " " : "\n\n");
+    n = regression_header(t, cap, N);
     for (int i = 0; i < NT; i++) {
         APPEND("Tree=%d\nnum_leaves=%d\nnum_cat=0\nsplit_feature=", i, NL);
         for (int k = 0; k < NL - 1; k++)
@@ -401,7 +404,6 @@ static void check_wide_columns(void)
         APPEND("is_linear=0\nshrinkage=1\n\n");
     }
     APPEND("end of trees\n");
-#undef APPEND
     CHECK(n < cap);
     if (n >= cap)
         goto out;
