@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +49,18 @@ typedef struct predict_ctx {
     char err[512];
 } predict_ctx;
 
-static void fail(predict_ctx *c, const char *fmt, const char *a, const char *b)
+/* Records the first failure; later ones are consequences of it. */
+static void fail(predict_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(predict_ctx *c, const char *fmt, ...)
 {
     if (c->failed)
         return;
     c->failed = 1;
-    snprintf(c->err, sizeof c->err, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
 }
 
 static int parse_cell(const char *s, size_t len, double *out)
@@ -69,7 +76,6 @@ static int parse_cell(const char *s, size_t len, double *out)
     if (len > PREDICT_MAX_CELL)
         return -1;
     char *end = NULL;
-    errno = 0;
     double v = strtod(s, &end);
     if (end == s || (size_t)(end - s) != len)
         return -1;
@@ -93,11 +99,11 @@ static void flush_block(predict_ctx *c)
     if (c->contrib) {
         for (size_t r = 0; r < c->nrows; r++) {
             if (fs_model_predict_contrib(c->model, c->x + r * nf, c->y, &c->opts) != 0) {
-                fail(c, "%s%s", "contributions: out of memory or a tree too deep", "");
+                fail(c, "contributions: out of memory or a tree too deep");
                 return;
             }
             if (print_values(c->out, c->y, nout * (nf + 1)) != 0) {
-                fail(c, "%s%s", "write error on the output", "");
+                fail(c, "write error on the output");
                 return;
             }
         }
@@ -117,7 +123,7 @@ static void flush_block(predict_ctx *c)
     if (!c->contrib) {
         for (size_t r = 0; r < c->nrows; r++)
             if (print_values(c->out, c->y + r * nout, nout) != 0) {
-                fail(c, "%s%s", "write error on the output", "");
+                fail(c, "write error on the output");
                 return;
             }
     }
@@ -131,7 +137,7 @@ static int on_header(predict_ctx *c, const fs_csv_row *row)
     c->names = calloc(n0 ? n0 : 1, sizeof(char *));
     c->col_to_feat = malloc((n0 ? n0 : 1) * sizeof(int));
     if (c->names == NULL || c->col_to_feat == NULL) {
-        fail(c, "%s%s", "out of memory", "");
+        fail(c, "out of memory");
         return 1;
     }
     c->ncols = n0;
@@ -140,7 +146,7 @@ static int on_header(predict_ctx *c, const fs_csv_row *row)
         size_t n = row->lens[i];
         c->names[i] = malloc(n + 1);
         if (c->names[i] == NULL) {
-            fail(c, "%s%s", "out of memory", "");
+            fail(c, "out of memory");
             return 1;
         }
         memcpy(c->names[i], row->fields[i], n + 1);
@@ -152,14 +158,14 @@ static int on_header(predict_ctx *c, const fs_csv_row *row)
             if (strcmp(c->names[i], name) != 0)
                 continue;
             if (found) {
-                fail(c, "header: feature '%.200s' appears twice%s", name, "");
+                fail(c, "header: feature '%.200s' appears twice", name);
                 return 1;
             }
             c->col_to_feat[i] = f;
             found = 1;
         }
         if (!found) {
-            fail(c, "header: the model's feature '%.200s' is missing%s", name, "");
+            fail(c, "header: the model's feature '%.200s' is missing", name);
             return 1;
         }
     }
@@ -172,11 +178,8 @@ static int on_row(const fs_csv_row *row, void *opaque)
     if (row->index == 0)
         return on_header(c, row);
     if (row->nfields != c->ncols) {
-        char where[64], what[96];
-        snprintf(where, sizeof where, "line %zu", row->line);
-        snprintf(what, sizeof what, "expected %zu fields as in the header, found %zu", c->ncols,
-                 row->nfields);
-        fail(c, "%s: %s", where, what);
+        fail(c, "line %zu: expected %zu fields as in the header, found %zu", row->line,
+             c->ncols, row->nfields);
         return 1;
     }
     double *x = c->x + c->nrows * (size_t)c->nf;
@@ -185,11 +188,8 @@ static int on_row(const fs_csv_row *row, void *opaque)
         if (f < 0)
             continue;
         if (parse_cell(row->fields[i], row->lens[i], &x[f]) != 0) {
-            char where[96], what[256];
-            snprintf(where, sizeof where, "line %zu, column %zu", row->line, i + 1);
-            snprintf(what, sizeof what, "%.100s: expected a number, empty or nan, found '%.60s'",
-                     c->names[i], row->fields[i]);
-            fail(c, "%s: %s", where, what);
+            fail(c, "line %zu, column %zu: %.100s: expected a number, empty or nan, found "
+                 "'%.60s'", row->line, i + 1, c->names[i], row->fields[i]);
             return 1;
         }
     }
@@ -313,7 +313,10 @@ int cmd_predict(int argc, char **argv)
     c.nout = fs_model_num_outputs(model);
     const char *input_name = cli_name(input, "stdin");
     c.x = calloc((size_t)PREDICT_BLOCK * (size_t)c.nf, sizeof(double));
-    c.y = calloc((size_t)PREDICT_BLOCK * (size_t)c.nout * ((size_t)c.nf + 1), sizeof(double));
+    /* One contributions row at a time, or a block of predictions. */
+    c.y = calloc(c.contrib ? (size_t)c.nout * ((size_t)c.nf + 1)
+                           : (size_t)PREDICT_BLOCK * (size_t)c.nout,
+                 sizeof(double));
     if (c.x == NULL || c.y == NULL) {
         fprintf(stderr, "fraudctl predict: out of memory\n");
         goto out;
@@ -345,9 +348,9 @@ int cmd_predict(int argc, char **argv)
         }
     }
     if (prc < 0 && !c.failed)
-        fail(&c, "%s%s", fs_csv_error(csv), "");
+        fail(&c, "%s", fs_csv_error(csv));
     if (!c.failed && c.names == NULL)
-        fail(&c, "%s%s", "expected a header row naming the features", "");
+        fail(&c, "expected a header row naming the features");
     flush_block(&c);
     if (c.failed) {
         fprintf(stderr, "fraudctl predict: %s: %s\n", input_name, c.err);
