@@ -5,6 +5,7 @@
 #include "fs_features.h"
 #include "fs_err.h"
 #include "fs_file.h"
+#include "fs_utf8.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -279,47 +280,6 @@ void fs_stats_fitter_free(fs_stats_fitter *f)
     free(f);
 }
 
-/* 1 if s[0..len) is well-formed UTF-8 without NUL (what stats.json can hold). */
-static int valid_utf8(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    while (p < end) {
-        unsigned c = *p++;
-        if (c == 0)
-            return 0;
-        if (c < 0x80)
-            continue;
-        int more;
-        unsigned min;
-        if (c >= 0xC2 && c <= 0xDF) {
-            more = 1;
-            min = 0x80;
-            c &= 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            more = 2;
-            min = 0x800;
-            c &= 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            more = 3;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return 0;
-        }
-        if (end - p < more)
-            return 0;
-        for (int k = 0; k < more; k++) {
-            if ((p[k] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (p[k] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return 0;
-        p += more;
-    }
-    return 1;
-}
-
 static const char *freq_value(const fs_txn *t, int i)
 {
     switch (i) {
@@ -379,7 +339,7 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
         map_slot *s = map_find(&f->freq[i], v, len);
         if (s == NULL) {
             /* Only a value not seen before is checked: the stored ones all were. */
-            if (!valid_utf8(v, len)) {
+            if (!fs_utf8_valid(v, len)) {
                 fs_errf(errstr, errstr_size, "%s: not valid UTF-8", freq_cols[i]);
                 return -1;
             }
@@ -409,7 +369,7 @@ int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_
         int created = 0;
         map_slot *s = map_find(&f->cats, t->cat_id, clen);
         if (s == NULL) {
-            if (!valid_utf8(t->cat_id, clen)) {
+            if (!fs_utf8_valid(t->cat_id, clen)) {
                 fs_errf(errstr, errstr_size, "cat_id: not valid UTF-8");
                 return -1;
             }

@@ -3,6 +3,7 @@
  */
 #include "fs_txn.h"
 #include "fs_err.h"
+#include "fs_utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -270,59 +271,6 @@ static int check_range(enum fs_txn_field f, double v, char *errstr, size_t errst
 
 /* ---- strings ---- */
 
-/* Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF) and no NUL:
- * exactly what jansson accepts for a string, so every record can be written as JSON. */
-static int valid_text(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    /* Eight bytes at a time while they are plain ASCII without NUL (nearly all data). */
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if ((w & 0x8080808080808080ull) != 0 ||
-            ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0)
-            break;
-    }
-    while (i < len) {
-        unsigned c = s[i];
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned cp, min;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-            min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-            min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-            min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 static void txn_init(fs_txn *t)
 {
     t->time = 0;
@@ -385,7 +333,7 @@ static int set_string(fs_txn *t, enum fs_txn_field f, const char *s, size_t len,
                       size_t errstr_size)
 {
     char ex[EXCERPT_MAX * 4 + 8];
-    if (!valid_text(s, len)) {
+    if (!fs_utf8_valid(s, len)) {
         fs_errf(errstr, errstr_size, "not valid UTF-8 text (or contains a NUL byte)");
         return -1;
     }

@@ -3,6 +3,7 @@
  */
 #include "ui_upload.h"
 #include "fs_err.h"
+#include "fs_utf8.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -153,26 +154,16 @@ static int recyclable(ui_upload *up)
            done >= atomic_load(&up->sent);
 }
 
-/* Replaces, in place, every byte that is not part of a valid UTF-8 sequence (the rules
- * jansson checks: no overlong forms, no surrogates, nothing above U+10FFFF) and every
- * control character with '?': a client's filename or content type ends up in the status
- * JSON, and one bad byte there would make the whole status unencodable. */
+/* Replaces, in place, every byte that is not part of a valid UTF-8 character (fs_utf8: the
+ * rules jansson checks) and every control character with '?': a client's filename or
+ * content type ends up in the status JSON, and one bad byte there would make the whole
+ * status unencodable. */
 static void scrub_text(char *s)
 {
-    unsigned char *p = (unsigned char *)s;
-    while (*p != '\0') {
-        unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        int ok = n > 0;
-        for (size_t i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xC0) == 0x80;
-        if (ok && n >= 3) {
-            unsigned c1 = p[1];
-            ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) &&
-                 !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-        }
-        if (!ok || (n == 1 && (c < 0x20 || c == 0x7F))) {
+    char *p = s, *end = s + strlen(s);
+    while (p < end) {
+        size_t n = fs_utf8_char(p, (size_t)(end - p));
+        if (n == 0 || (n == 1 && ((unsigned char)*p < 0x20 || *p == 0x7F))) {
             *p++ = '?';
             continue;
         }
