@@ -126,7 +126,7 @@ int cmd_features(int argc, char **argv)
     ctx.with_target = with_target;
     ctx.n = n;
     /* No bad-row callback: the first invalid row stops, the matrix stays row-aligned. */
-    int r = fs_txn_read_file(in, input, feat_row, NULL, &ctx, err, sizeof err);
+    int r = fs_txn_read_file(in, cli_name(input, "stdin"), feat_row, NULL, &ctx, err, sizeof err);
     if (r != 0) {
         fprintf(stderr, "fraudctl features: %s\n", r > 0 ? ctx.err : err);
         goto out;

@@ -79,7 +79,7 @@ int cmd_fit(int argc, char **argv)
         goto out;
     }
     /* No bad-row callback: the first invalid row stops the fit. */
-    int r = fs_txn_read_file(in, input, fit_row, NULL, &ctx, err, sizeof err);
+    int r = fs_txn_read_file(in, cli_name(input, "stdin"), fit_row, NULL, &ctx, err, sizeof err);
     if (r != 0) {
         fprintf(stderr, "fraudctl fit: %s\n", r > 0 ? ctx.err : err);
         goto out;

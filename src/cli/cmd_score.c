@@ -19,7 +19,6 @@
 #define MAX_REPORTED 100
 
 typedef struct score_ctx {
-    double threshold;
     FILE *out;
     size_t scored, invalid;
 } score_ctx;
@@ -113,10 +112,9 @@ int cmd_score(int argc, char **argv)
         goto out;
     setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
     fputs("row,transaction_id,score,fraud_flag\n", out);
-    ctx.threshold = fs_bundle_threshold(bundle);
     ctx.out = out;
-    int r = fs_bundle_score_csv(bundle, ctx.threshold, in, input, score_row, score_bad, &ctx,
-                                err, sizeof err);
+    int r = fs_bundle_score_csv(bundle, fs_bundle_threshold(bundle), in, cli_name(input, "stdin"),
+                                score_row, score_bad, &ctx, err, sizeof err);
     if (r != 0) {
         fprintf(stderr, "fraudctl score: %s\n", err);
         goto out;
