@@ -276,6 +276,17 @@ static void sum_trees(const fs_model *m, const fsm_tree *trees, size_t ntrees, i
         out[0] = s;
 }
 
+/* bin(v) = #{i : !(v <= t[i])} over sorted thresholds padded with +inf to 2^p - 1 entries
+ * (step = 2^(p-1)), by a branch-free binary search: +inf pads are never below a non-NaN v,
+ * and a NaN counts all of them. Shared by the binned and the QuickScorer forms. */
+static inline uint32_t bin_of(const double *t, uint32_t step, double v)
+{
+    uint32_t b = 0;
+    for (; step != 0; step >>= 1)
+        b += step & -(uint32_t)!(v <= t[b + step - 1]);
+    return b;
+}
+
 /* 256 bytes -1 then 256 bytes 0: a table segment for bin b is copied from 256 - b on. */
 static const int8_t fsm_ramp[512] = {
 #define FSM_R16 -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
@@ -285,9 +296,8 @@ static const int8_t fsm_ramp[512] = {
 };
 
 /* The per-row mask table of the binned form (see fs_model_impl.h). Per used feature, the
- * number of its thresholds T[i] with !(v <= T[i]) on the base value v, by a branch-free
- * binary search over the 2^p - 1 padded thresholds (+inf pads are never below a non-NaN v;
- * NaN counts all of them, more than any node's bin). Then per execution column the
+ * number of its thresholds T[i] with !(v <= T[i]) on the base value v (bin_of; a NaN counts
+ * all of them, more than any node's bin). Then per execution column the
  * missing-value rule: a missing value that goes left gets bin 0 (left of every node), one
  * that goes right 255 (right of every node), a None-type NaN the bin of 0.0. Then its table
  * segment: byte j is -1 when the bin is > j (16-byte copies the compiler makes vector
@@ -298,10 +308,7 @@ static inline void bin_row(const fs_model *m, const double *x, int8_t *tab)
     uint8_t fb[FSM_BIN_MAX_COLS][2];
     for (int32_t u = 0; u < m->bnum_feat; u++) {
         double v = fsm_base_value(x[m->bfeat[u]]);
-        const double *t = m->bthr + m->bfeat_off[u];
-        uint32_t b = 0;
-        for (uint32_t step = (uint32_t)m->bfeat_step[u]; step != 0; step >>= 1)
-            b += step & -(uint32_t)!(v <= t[b + step - 1]);
+        uint32_t b = bin_of(m->bthr + m->bfeat_off[u], (uint32_t)m->bfeat_step[u], v);
         fb[u][0] = (uint8_t)b;
         fb[u][1] = (uint8_t)(isnan(v) ? 2 : v == 0.0);
     }
@@ -542,10 +549,7 @@ static void qs_select(const fs_model *m, const double *x, const char **rowp, int
     int shift = m->qs_shift;
     for (int32_t u = 0; u < m->qs_nfeat; u++) {
         double v = fsm_base_value(x[m->qs_feat[u]]);
-        const double *t = m->qs_thr + m->qs_toff[u];
-        uint32_t b = 0;
-        for (uint32_t step = (uint32_t)m->qs_tstep[u]; step != 0; step >>= 1)
-            b += step & -(uint32_t)!(v <= t[b + step - 1]);
+        uint32_t b = bin_of(m->qs_thr + m->qs_toff[u], (uint32_t)m->qs_tstep[u], v);
         /* 0: a bin, 1: zero, 2: NaN; picked without a branch. isnan only promises nonzero
          * for a NaN, and cls indexes 3-entry arrays: normalised with !!. */
         int cls = 2 * !!isnan(v) + (v == 0.0);
