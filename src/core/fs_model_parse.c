@@ -785,6 +785,25 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Entries of a feature's threshold array in the binned and QuickScorer forms: k sorted
+ * thresholds padded with +inf to the next 2^p - 1, the shape their branch-free search needs. */
+static int32_t padded_len(int32_t k)
+{
+    int32_t padded = 0;
+    while (padded < k)
+        padded = 2 * padded + 1;
+    return padded;
+}
+
+/* The bin of 0.0 among the k sorted thresholds t: #{i : !(0.0 <= t[i])}. */
+static int32_t zero_bin(const double *t, int32_t k)
+{
+    int32_t b = 0;
+    while (b < k && !(0.0 <= t[b]))
+        b++;
+    return b;
+}
+
 static void free_bins(fs_model *m)
 {
     free(m->bnodes);
@@ -851,9 +870,7 @@ static int build_bins(fs_model *m)
             goto out;
         }
         cnt[f] = k;
-        int32_t padded = 0;
-        while (padded < k)
-            padded = 2 * padded + 1;
+        int32_t padded = padded_len(k);
         poff[f] = (int32_t)total;
         plen[f] = padded;
         total += (size_t)padded;
@@ -889,9 +906,7 @@ static int build_bins(fs_model *m)
             m->bfeat_step[u] = (plen[f] + 1) / 2;
         }
         m->bcol_use[c] = fill[f];
-        int32_t b0 = 0;
-        while (b0 < cnt[f] && !(0.0 <= all[uoff[f] + b0]))
-            b0++;
+        int32_t b0 = zero_bin(all + uoff[f], cnt[f]);
         /* Bins of a zero and of a NaN base value in this column (see enum fsm_xkind). */
         uint8_t zb = (uint8_t)b0, nb;
         switch (m->xcol_kind[c]) {
@@ -1162,9 +1177,7 @@ static int build_qs(fs_model *m, size_t budget)
         kcnt[u] = ent[i].j + 1;
     }
     for (int32_t u = 0; u < nused; u++) {
-        int32_t k = kcnt[u], padded = 0, at = 0;
-        while (padded < k)
-            padded = 2 * padded + 1;
+        int32_t k = kcnt[u], padded = padded_len(k), at = 0;
         m->qs_toff[u] = toff;
         m->qs_tstep[u] = (padded + 1) / 2;
         for (int32_t i = ustart[u]; i < nint && umap[ent[i].u] == u; i++)
@@ -1172,10 +1185,7 @@ static int build_qs(fs_model *m, size_t budget)
                 m->qs_thr[toff + at++] = ent[i].thr;
         while (at < padded)
             m->qs_thr[toff + at++] = INFINITY;
-        int32_t z = 0;
-        while (z < k && !(0.0 <= m->qs_thr[toff + z]))
-            z++;
-        b0[u] = z;
+        b0[u] = zero_bin(m->qs_thr + toff, k);
         toff += padded;
     }
     for (int32_t i = 0; i < nint; i++)
