@@ -146,18 +146,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sleeps ms milliseconds in small steps; returns early (1) when a stop was requested. */
-static int sleep_ms(long ms)
-{
-    while (ms > 0 && !svc_stop_requested()) {
-        long step = ms < 50 ? ms : 50;
-        struct timespec ts = {0, step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
-    return svc_stop_requested();
-}
-
 /* What is left of a max_wait_s budget started at t0: at least 1 ms once it is spent (a
  * bounded wait never turns into "no limit"), or 0 (no limit) if max_wait_s <= 0. */
 static double time_left(double t0, double max_wait_s)
@@ -313,7 +301,7 @@ static int flush_dead_letters(writer *w, batch *b, double max_wait_s)
                 b->ndead);
         if (max_wait_s > 0 && now_s() - t0 + (double)backoff / 1e3 > max_wait_s)
             goto give_up;
-        if (sleep_ms(backoff))
+        if (svc_sleep_ms(backoff, &svc_stop_flag))
             return -1;
         backoff = next_backoff(backoff);
         for (size_t i = 0; i < b->ndead; i++) {
@@ -354,7 +342,7 @@ static int write_rows(writer *w, batch *b, int conn, double max_wait_s, int fail
     *inserted = 0;
     for (;;) {
         if (attempt > 0) {
-            if (sleep_ms(backoff) || (max_wait_s > 0 && now_s() - t0 > max_wait_s)) {
+            if (svc_sleep_ms(backoff, &svc_stop_flag) || (max_wait_s > 0 && now_s() - t0 > max_wait_s)) {
                 SVC_LOG(SVC_LOG_WARN, NULL, "giving up an unwritten batch of %zu rows (%s); "
                         "its offsets are not committed, so it will be read again", b->nrows,
                         svc_stop_requested() ? "stopping" : "partitions revoked");
@@ -847,7 +835,7 @@ static int prepare_database(writer *w)
             break;
         svc_counter_add(w->m.db_errors, 1);
         SVC_LOG(SVC_LOG_WARN, NULL, "%s; retry in %ld ms", err, backoff);
-        if (sleep_ms(backoff))
+        if (svc_sleep_ms(backoff, &svc_stop_flag))
             return -1;
         backoff = next_backoff(backoff);
     }

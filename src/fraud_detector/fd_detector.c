@@ -15,6 +15,7 @@
 #include "fs_msg.h"
 #include "svc_kafka.h"
 #include "svc_log.h"
+#include "svc_signal.h"
 
 /* Longest wait for a transactional call (send offsets, commit, abort) before it counts as
  * timed out; a timed-out commit is retried, anything else aborts the batch. */
@@ -1200,12 +1201,7 @@ static void abort_backoff(fd_detector *d, volatile sig_atomic_t *stop)
     SVC_LOG(aborts >= FD_ABORTS_NOT_READY ? SVC_LOG_ERROR : SVC_LOG_WARN, NULL,
             "%d transaction(s) aborted in a row (%s); reading the batch again in %ld ms",
             aborts, why, ms);
-    while (ms > 0 && !*stop) {
-        long step = ms < 50 ? ms : 50;
-        struct timespec ts = {0, step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
+    svc_sleep_ms(ms, stop);
 }
 
 int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)

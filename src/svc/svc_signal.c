@@ -1,6 +1,7 @@
 #include "svc_signal.h"
 
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 volatile sig_atomic_t svc_stop_flag = 0;
@@ -29,4 +30,15 @@ int svc_signal_install(void)
 int svc_stop_requested(void)
 {
     return svc_stop_flag != 0;
+}
+
+int svc_sleep_ms(long ms, volatile sig_atomic_t *stop)
+{
+    while (ms > 0 && !*stop) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+    return *stop != 0;
 }

@@ -18,4 +18,8 @@ int svc_stop_requested(void);
 /* The flag itself (for code that wants to poll it without a call). */
 extern volatile sig_atomic_t svc_stop_flag;
 
+/* Sleeps ms milliseconds in steps of at most 50 ms, returning early once *stop is set (pass
+ * &svc_stop_flag). Returns 1 if *stop is set, else 0. */
+int svc_sleep_ms(long ms, volatile sig_atomic_t *stop);
+
 #endif

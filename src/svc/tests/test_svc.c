@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -11,6 +12,7 @@
 #include "svc_kafka.h"
 #include "svc_log.h"
 #include "svc_metrics.h"
+#include "svc_signal.h"
 
 static const char *s_broker;
 static long s_batch;
@@ -186,6 +188,21 @@ static void test_read_secret(void)
     CHECK(strstr(err, "PW_FILE /nonexistent/pw: ") != NULL);
 }
 
+/* svc_sleep_ms says whether the stop flag is set, and without it sleeps at least the time
+ * asked (a lower bound nanosleep guarantees, so machine load cannot make this fail). */
+static void test_sleep(void)
+{
+    volatile sig_atomic_t stop = 1;
+    CHECK_EQ_INT(svc_sleep_ms(50, &stop), 1);
+    stop = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ_INT(svc_sleep_ms(120, &stop), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(took >= 0.12);
+}
+
 int main(void)
 {
     svc_log_init("test_svc", SVC_LOG_ERROR);
@@ -194,5 +211,6 @@ int main(void)
     test_log_level();
     test_kafka_conf();
     test_read_secret();
+    test_sleep();
     return CHECK_DONE();
 }
