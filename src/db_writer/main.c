@@ -475,7 +475,6 @@ static batch *free_batch(writer *w, const batch *except)
 static int rewind_to_committed(writer *w)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_error_t *error = NULL;
     int rc = -1;
     rd_kafka_resp_err_t err = rd_kafka_assignment(w->consumer, &parts);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -491,33 +490,13 @@ static int rewind_to_committed(writer *w)
         SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: committed offsets: %s", rd_kafka_err2str(err));
         goto out;
     }
-    for (int i = 0; i < parts->cnt; i++) {
-        if (parts->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: committed offset of %s[%" PRId32 "]: %s",
-                    parts->elems[i].topic, parts->elems[i].partition,
-                    rd_kafka_err2str(parts->elems[i].err));
-            goto out;
-        }
+    if (svc_kafka_partition_errors(parts, "rewind: committed offset of") != 0)
+        goto out;
+    for (int i = 0; i < parts->cnt; i++)
         if (parts->elems[i].offset < 0)
             parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    error = rd_kafka_seek_partitions(w->consumer, parts, 10000);
-    if (error != NULL) {
-        SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: seek: %s", rd_kafka_error_string(error));
-        goto out;
-    }
-    for (int i = 0; i < parts->cnt; i++) {
-        if (parts->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            SVC_LOG(SVC_LOG_ERROR, NULL, "rewind: seek %s[%" PRId32 "]: %s",
-                    parts->elems[i].topic, parts->elems[i].partition,
-                    rd_kafka_err2str(parts->elems[i].err));
-            goto out;
-        }
-    }
-    rc = 0;
+    rc = svc_kafka_seek(w->consumer, parts, 10000, "rewind");
 out:
-    if (error != NULL)
-        rd_kafka_error_destroy(error);
     if (parts != NULL)
         rd_kafka_topic_partition_list_destroy(parts);
     return rc;

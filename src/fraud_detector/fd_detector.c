@@ -844,21 +844,7 @@ static int rewind_batch(fd_detector *d, int with_inflight)
     if (with_inflight)
         batch_offsets_add(l, d->fl_batch, d->fl_n, 1);
     batch_offsets_add(l, d->batch, d->nbatch, 1);
-    rd_kafka_error_t *error = rd_kafka_seek_partitions(d->consumer, l, FD_TXN_CALL_MS);
-    int rc = 0;
-    if (error != NULL) {
-        log_error("rewind after abort", error);
-        rd_kafka_error_destroy(error);
-        rc = -1;
-    }
-    for (int i = 0; i < l->cnt; i++) {
-        if (l->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            SVC_LOG(SVC_LOG_ERROR, NULL, "rewind %s[%" PRId32 "] to %" PRId64 ": %s",
-                    l->elems[i].topic, l->elems[i].partition, l->elems[i].offset,
-                    rd_kafka_err2str(l->elems[i].err));
-            rc = -1;
-        }
-    }
+    int rc = svc_kafka_seek(d->consumer, l, FD_TXN_CALL_MS, "rewind after abort");
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
 }

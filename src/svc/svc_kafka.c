@@ -159,3 +159,29 @@ out:
         rd_kafka_topic_partition_list_destroy(parts);
     return lag;
 }
+
+int svc_kafka_partition_errors(const rd_kafka_topic_partition_list_t *parts, const char *what)
+{
+    int n = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        SVC_LOG(SVC_LOG_ERROR, NULL, "%s %s[%" PRId32 "] at %" PRId64 ": %s", what, p->topic,
+                p->partition, p->offset, rd_kafka_err2str(p->err));
+        n++;
+    }
+    return n;
+}
+
+int svc_kafka_seek(rd_kafka_t *consumer, rd_kafka_topic_partition_list_t *parts,
+                   int timeout_ms, const char *what)
+{
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(consumer, parts, timeout_ms);
+    if (error != NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "%s: seek: %s", what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return -1;
+    }
+    return svc_kafka_partition_errors(parts, what) == 0 ? 0 : -1;
+}

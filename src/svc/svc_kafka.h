@@ -10,6 +10,8 @@
  *    headers x-source-topic, x-source-partition, x-source-offset, x-error-reason, and the
  *    same fields are in the log line.
  *  - svc_kafka_consumer_lag sums high watermark minus position over the assignment.
+ *  - svc_kafka_seek moves a consumer to the offsets of a partition list (a rewind), and
+ *    svc_kafka_partition_errors logs what librdkafka reported per partition of a list.
  *
  * Ownership: svc_kafka_conf_new returns a conf the caller owns until it passes it to
  * rd_kafka_new (which takes it on success). svc_kafka_dlq_produce copies key, payload and
@@ -47,5 +49,15 @@ int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
  * position), from librdkafka's cached watermarks (no network round trip). Returns -1 if
  * unknown (no assignment yet or no statistics). */
 int64_t svc_kafka_consumer_lag(rd_kafka_t *consumer);
+
+/* Logs (SVC_LOG_ERROR, "<what> <topic>[<partition>] at <offset>: <error>") every partition
+ * of parts whose err is set. Returns how many there were (0: all fine). */
+int svc_kafka_partition_errors(const rd_kafka_topic_partition_list_t *parts, const char *what);
+
+/* Seeks the consumer to the offset of each partition of parts (all assigned to it), waiting
+ * up to timeout_ms. Returns 0, or -1 (logged, prefixed with `what`) if the seek or any
+ * partition's failed. parts stays the caller's (librdkafka sets each partition's err). */
+int svc_kafka_seek(rd_kafka_t *consumer, rd_kafka_topic_partition_list_t *parts,
+                   int timeout_ms, const char *what);
 
 #endif
