@@ -233,7 +233,8 @@ def case_model_file(name, path, seed=99, n_test=1000):
     if ONLY and ONLY not in name:
         return
     if not os.path.exists(path):
-        print(f"skip  {name}: {path} not present")
+        # The bundle is part of the repository: its absence is a failure, not a skip.
+        report(False, f"{name}: model file", f"{path} not present")
         return
     booster = lgb.Booster(model_file=path)
     rng = np.random.default_rng(seed)
@@ -308,21 +309,23 @@ def cli_errors():
                 "num_leaves", 1)
     expect_fail("usage: no --model", ["--input", good], "--model", 2)
     expect_fail("usage: unknown option", ["--model", model, "--frobnicate"], "unknown", 2)
+    # Both files hold f_c,f_b,f_a = 1,2,3: the model's row is (3, 2, 1).
+    exp = f"{b.predict(np.array([[3.0, 2.0, 1.0]]), raw_score=True)[0]:.17g}"
+
+    def expect_ok(label, path):
+        res = subprocess.run([FRAUDCTL, "predict", "--model", model, "--input", path, "--raw"],
+                             capture_output=True, text=True)
+        report(res.returncode == 0 and res.stdout.strip() == exp, label,
+               f"exit {res.returncode}, {res.stdout.strip()!r} != {exp}, "
+               f"stderr {res.stderr.strip()!r}")
+
     # A UTF-8 byte-order mark and CRLF line ends (a spreadsheet export) are accepted.
     bom = os.path.join(d, "bom.csv")
     with open(bom, "wb") as f:
         f.write(b"\xef\xbb\xbff_c,f_b,f_a\r\n1,2,3\r\n")
-    res = subprocess.run([FRAUDCTL, "predict", "--model", model, "--input", bom, "--raw"],
-                         capture_output=True, text=True)
-    exp = b.predict(np.array([[3.0, 2.0, 1.0]]), raw_score=True)[0]
-    report(res.returncode == 0 and res.stdout.strip() == f"{exp:.17g}",
-           "cli: BOM and CRLF", f"exit {res.returncode} {res.stderr.strip()!r}")
+    expect_ok("cli: BOM and CRLF", bom)
     # And the good file works, with the columns in any order.
-    res = subprocess.run([FRAUDCTL, "predict", "--model", model, "--input", good, "--raw"],
-                         capture_output=True, text=True)
-    exp = b.predict(np.array([[3.0, 2.0, 1.0]]), raw_score=True)[0]
-    ok = res.returncode == 0 and res.stdout.strip() == f"{exp:.17g}"
-    report(ok, "cli: columns matched by name", f"{res.stdout.strip()!r} != {exp:.17g}")
+    expect_ok("cli: columns matched by name", good)
 
 
 def data(n, nf, seed, nan_frac=0.1, zero_frac=0.1):
