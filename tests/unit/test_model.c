@@ -418,7 +418,7 @@ static void test_wide_deep(void)
     if (t == NULL || x == NULL || phi == NULL)
         goto out;
     size_t n = 0;
-#define APPEND(...) n += (size_t)snprintf(t + n, cap - n, __VA_ARGS__)
+#define APPEND(...) n += (size_t)snprintf(t + n, n < cap ? cap - n : 0, __VA_ARGS__)
     APPEND("tree\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=%d\n", N - 1);
     APPEND("objective=regression\nfeature_names=");
     for (int i = 0; i < N; i++)
@@ -450,6 +450,8 @@ static void test_wide_deep(void)
     APPEND("\n\nend of trees\n");
 #undef APPEND
     CHECK(n < cap);
+    if (n >= cap)
+        goto out;
     char err[256];
     fs_model *m = fs_model_load_buffer(t, n, "wide.txt", err, sizeof err);
     CHECK(m != NULL);
