@@ -1,8 +1,5 @@
 #include "fs_utf8.h"
 
-#include <stdint.h>
-#include <string.h>
-
 size_t fs_utf8_char(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -38,31 +35,4 @@ size_t fs_utf8_char(const char *str, size_t len)
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return 0;
     return n;
-}
-
-int fs_utf8_valid(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    /* Eight bytes at a time while they are plain ASCII without NUL (nearly all data). */
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if ((w & 0x8080808080808080ull) != 0 ||
-            ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0)
-            break;
-    }
-    while (i < len) {
-        if (s[i] == 0)
-            return 0;
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = fs_utf8_char(str + i, len - i);
-        if (n == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
 }
