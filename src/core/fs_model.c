@@ -701,13 +701,14 @@ __attribute__((noinline)) static void binned_predict(const fs_model *m, const do
     sum_trees_binned(m, t, ntrees, k_per, x, tab, out);
 }
 
-/* fs_model_predict_raw on iterations [first, first + count), already resolved. */
-static void predict_raw_range(const fs_model *m, const double *x, double *out, int first,
-                              int count)
+void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
+                          const fs_predict_opts *opts)
 {
     double cols[FSM_STACK_COLS];
+    int first, count;
     int k_per = m->num_tree_per_iteration;
 
+    fsm_iteration_range(m, opts, &first, &count);
     for (int k = 0; k < k_per; k++)
         out[k] = 0.0;
     if (count == 0)
@@ -736,14 +737,6 @@ static void predict_raw_range(const fs_model *m, const double *x, double *out, i
     }
     prep_row(m, x, cols);
     sum_trees(m, t, ntrees, k_per, x, cols, out);
-}
-
-void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
-                          const fs_predict_opts *opts)
-{
-    int first, count;
-    fsm_iteration_range(m, opts, &first, &count);
-    predict_raw_range(m, x, out, first, count);
 }
 
 /* GBDT::Predict after PredictRaw, in place: a random forest (average_output) divides by the
@@ -799,7 +792,7 @@ void fs_model_predict(const fs_model *m, const double *x, double *out,
 {
     int first, count;
     fsm_iteration_range(m, opts, &first, &count);
-    predict_raw_range(m, x, out, first, count);
+    fs_model_predict_raw(m, x, out, opts);
     transform(m, out, count);
 }
 
