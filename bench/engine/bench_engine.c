@@ -115,13 +115,9 @@ out:
     return x;
 }
 
-/* Outputs of the two engines that are not the same double, bit for bit. */
-static size_t count_differ(const double *a, const double *b, size_t n)
+static int same_bits(double a, double b)
 {
-    size_t d = 0;
-    for (size_t i = 0; i < n; i++)
-        d += memcmp(&a[i], &b[i], sizeof a[i]) != 0;
-    return d;
+    return memcmp(&a, &b, sizeof a) == 0;
 }
 
 /* One model: returns 0 if both engines ran and agreed. */
@@ -184,13 +180,17 @@ static int bench_model(const char *label, const char *model_path, const double *
             for (size_t i = c0; i < c1; i++)
                 fs_model_predict(m, x + i * (size_t)nf, &ours[i], NULL);
             double t2 = now();
-            best_lgb = fmin(best_lgb, t1 - t0);
-            best_ours = fmin(best_ours, t2 - t1);
+            if (t1 - t0 < best_lgb)
+                best_lgb = t1 - t0;
+            if (t2 - t1 < best_ours)
+                best_ours = t2 - t1;
         }
         sum_lgb += best_lgb;
         sum_ours += best_ours;
     }
-    size_t mism = count_differ(ours, theirs, nsingle);
+    size_t mism = 0;
+    for (size_t i = 0; i < nsingle; i++)
+        mism += !same_bits(ours[i], theirs[i]);
     printf("%-6s single row: LightGBM %8.3f us/row, ours %8.3f us/row, ratio %6.1fx  "
            "(%zu rows, %zu differ)\n",
            label, sum_lgb / (double)nsingle * 1e6, sum_ours / (double)nsingle * 1e6,
@@ -214,13 +214,17 @@ static int bench_model(const char *label, const char *model_path, const double *
             double t1 = now();
             fs_model_predict_batch(m, x + c0 * (size_t)nf, n, ours + c0, NULL);
             double t2 = now();
-            best_lgb = fmin(best_lgb, t1 - t0);
-            best_ours = fmin(best_ours, t2 - t1);
+            if (t1 - t0 < best_lgb)
+                best_lgb = t1 - t0;
+            if (t2 - t1 < best_ours)
+                best_ours = t2 - t1;
         }
         sum_lgb += best_lgb;
         sum_ours += best_ours;
     }
-    mism = count_differ(ours, theirs, nrows);
+    mism = 0;
+    for (size_t i = 0; i < nrows; i++)
+        mism += !same_bits(ours[i], theirs[i]);
     printf("%-6s batch:      LightGBM %8.0f rows/s,  ours %8.0f rows/s,  ratio %6.1fx  "
            "(%zu rows, %zu differ)\n",
            label, (double)nrows / sum_lgb, (double)nrows / sum_ours, sum_lgb / sum_ours, nrows,
