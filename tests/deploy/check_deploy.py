@@ -569,6 +569,22 @@ class Deploy:
             need(m and m.group(1) == want_path and m.group(3) in ("/readyz", "/healthz")
                  and m.group(2) == env_dict(self.svcs[want_path]).get("METRICS_PORT"),
                  f"{envname}={url} does not point at {want_path}'s health port")
+        # kafka-ui (kafbat, Alpine-based: busybox wget, no curl) answers Spring Boot's
+        # actuator on its container port 8080; wget exits non-zero on an HTTP error.
+        ui = self.svcs.get("kafka-ui") or {}
+        hc = healthcheck_url(ui)
+        need(hc, "kafka-ui: no HTTP healthcheck")
+        host, port, path = hc
+        need(host in ("127.0.0.1", "localhost") and port == "8080"
+             and path == "/actuator/health",
+             f"kafka-ui: healthcheck http://{host}:{port}{path}, want "
+             f"http://127.0.0.1:8080/actuator/health")
+        test = ui["healthcheck"]["test"]
+        need(test[0] == "CMD" and test[1] == "wget",
+             "kafka-ui: the image has no curl; probe with busybox wget")
+        need(any(str(p).endswith(":8080") for p in ui.get("ports") or []),
+             "kafka-ui: container port 8080 not published")
+        out.append(f"kafka-ui:{port}{path}")
         return ", ".join(out)
 
     def check_topics(self):
