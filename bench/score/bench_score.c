@@ -4,7 +4,10 @@
  * measured; every stage runs on one thread, best of --repeat runs:
  *   parse     fs_csv only (the baseline: the least any CSV consumer must pay)
  *   records   + header mapping and fs_txn validation (fs_txn_read_file)
- *   features  + the feature vector (fs_features_compute)
+ *   stateless + the feature vector with an empty customer profile for every row (what the
+ *               pipeline costs without customer state: the baseline of the state's cost)
+ *   features  + the feature vector with each customer's profile looked up in a store and
+ *               updated (fs_features_customer + fs_features_compute), as scoring does
  *   score1    + the model one row at a time (fs_bundle_score), for comparison
  *   score     fraudctl score's path (fs_bundle_score_csv: model in batches) without output
  *   output    + the output line formatted as fraudctl score writes it, to /dev/null
@@ -23,13 +26,14 @@
 #include "fs_features.h"
 #include "fs_txn.h"
 
-enum stage { PARSE, RECORDS, FEATURES, SCORE1, SCORE, OUTPUT, NSTAGES };
-static const char *const stage_names[NSTAGES] = {"parse",  "records", "features",
-                                                 "score1", "score",   "output"};
+enum stage { PARSE, RECORDS, STATELESS, FEATURES, SCORE1, SCORE, OUTPUT, NSTAGES };
+static const char *const stage_names[NSTAGES] = {"parse",    "records", "stateless", "features",
+                                                 "score1",   "score",   "output"};
 
 typedef struct ctx {
     enum stage stage;
     const fs_bundle *bundle;
+    fs_profile_store *store; /* per pass */
     double threshold;
     FILE *devnull;
     size_t rows;
@@ -56,19 +60,29 @@ static int on_txn(const fs_txn *t, const fs_csv_row *row, void *opaque)
     ctx *c = opaque;
     double x[FS_FEATURES_N], score;
     char err[256];
+    fs_profile blank, *p = &blank;
     (void)row;
     c->rows++;
-    switch (c->stage) {
-    case RECORDS:
+    if (c->stage == RECORDS) {
         c->sink += t->amount;
-        break;
+        return 0;
+    }
+    if (c->stage == STATELESS) {
+        fs_profile_init(&blank);
+    } else {
+        p = fs_features_customer(c->store, t, FS_PROFILE_EXPIRY_DEFAULT, err, sizeof err);
+        if (p == NULL)
+            return 1;
+    }
+    switch (c->stage) {
+    case STATELESS:
     case FEATURES:
-        if (fs_bundle_features(c->bundle, t, x, err, sizeof err) != 0)
+        if (fs_bundle_features(c->bundle, t, p, x, err, sizeof err) != 0)
             return 1;
         c->sink += x[0];
         break;
     default:
-        if (fs_bundle_score(c->bundle, t, &score, err, sizeof err) != 0)
+        if (fs_bundle_score(c->bundle, t, p, &score, err, sizeof err) != 0)
             return 1;
         c->sink += score;
         break;
@@ -114,11 +128,18 @@ static double run_stage(ctx *c, const char *buf, size_t len)
         FILE *in = fmemopen((void *)buf, len, "rb");
         if (in == NULL)
             return -1;
+        c->store = fs_profile_store_new(0);
+        if (c->store == NULL) {
+            fclose(in);
+            return -1;
+        }
         int rc = c->stage >= SCORE ? fs_bundle_score_csv(c->bundle, c->threshold, in, "input",
-                                                         on_score, on_bad, c, err, sizeof err)
+                                                         NULL, on_score, on_bad, c, err, sizeof err)
                                    : fs_txn_read_file(in, "input", on_txn, on_bad, c, err,
                                                       sizeof err);
         fclose(in);
+        fs_profile_store_free(c->store);
+        c->store = NULL;
         if (rc != 0) {
             fprintf(stderr, "bench_score: %s\n", rc < 0 ? err : "stopped");
             return -1;
@@ -201,6 +222,13 @@ int main(int argc, char **argv)
                best[s] / best[PARSE]);
     printf("score throughput (output stage): %.0f rows/s (target >= 300000)\n",
            (double)rows / best[OUTPUT]);
+    /* The same path without customer state: the output stage less what the store lookups
+     * and updates add to the feature stage (features - stateless), both measured above. */
+    double state_cost = best[FEATURES] - best[STATELESS];
+    printf("customer state: %.3f s of %.3f (features %.3f vs stateless %.3f); throughput with "
+           "state / without: %.2f (target >= 0.8)\n",
+           state_cost, best[OUTPUT], best[FEATURES], best[STATELESS],
+           (best[OUTPUT] - state_cost) / best[OUTPUT]);
     rc = 0;
 out:
     if (c.devnull != NULL)

@@ -5,7 +5,8 @@
  * Writes the feature matrix of a transactions CSV, computed with DIR/stats.json by the same
  * code that scores in production: header = the model's feature names in order, one row per
  * input row, numbers %.17g (they read back bit for bit). --candidates appends the candidate
- * features that are not in the model (for the ablation). With --with-target a last column
+ * features that are not in the model (for the ablation). Each customer's behaviour features
+ * see that customer's earlier rows of the file (file order is taken as time order). With --with-target a last column
  * `target` carries the input's label (-1 when the input has none). Any invalid row stops with
  * file:line:column: the matrix must stay aligned with the input rows. --names only prints
  * the feature names, one per line.
@@ -21,6 +22,7 @@
 
 typedef struct feat_ctx {
     const fs_stats *stats;
+    fs_profile_store *store;
     FILE *out;
     const char *name;
     int with_target;
@@ -33,7 +35,8 @@ static int feat_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
     feat_ctx *c = opaque;
     double x[FS_FEATURES_ALL_N];
     char why[256];
-    if (fs_features_compute_all(c->stats, t, x, why, sizeof why) != 0) {
+    fs_profile *profile = fs_features_customer(c->store, t, FS_PROFILE_EXPIRY_DEFAULT, why, sizeof why);
+    if (profile == NULL || fs_features_compute_all(c->stats, t, profile, x, why, sizeof why) != 0) {
         snprintf(c->err, sizeof c->err, "%s:%zu: %s", c->name, row->line, why);
         return 1;
     }
@@ -121,6 +124,11 @@ int cmd_features(int argc, char **argv)
         fprintf(out, i ? ",%s" : "%s", fs_features_all_name(i));
     fputs(with_target ? ",target\n" : "\n", out);
     ctx.stats = stats;
+    ctx.store = fs_profile_store_new(0);
+    if (ctx.store == NULL) {
+        fprintf(stderr, "fraudctl features: out of memory\n");
+        goto out;
+    }
     ctx.out = out;
     ctx.name = input;
     ctx.with_target = with_target;
@@ -140,5 +148,6 @@ out:
     cli_close_input(in);
     cli_discard_output(out);
     fs_stats_free(stats);
+    fs_profile_store_free(ctx.store);
     return rc;
 }

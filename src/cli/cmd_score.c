@@ -114,7 +114,7 @@ int cmd_score(int argc, char **argv)
     fputs("row,transaction_id,score,fraud_flag\n", out);
     ctx.out = out;
     int r = fs_bundle_score_csv(bundle, fs_bundle_threshold(bundle), in, cli_name(input, "stdin"),
-                                score_row, score_bad, &ctx, err, sizeof err);
+                                NULL, score_row, score_bad, &ctx, err, sizeof err);
     if (r != 0) {
         fprintf(stderr, "fraudctl score: %s\n", err);
         goto out;

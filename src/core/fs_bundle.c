@@ -213,17 +213,17 @@ const fs_stats *fs_bundle_stats(const fs_bundle *b)
     return b->stats;
 }
 
-int fs_bundle_features(const fs_bundle *b, const fs_txn *t, double *x, char *errstr,
-                       size_t errstr_size)
+int fs_bundle_features(const fs_bundle *b, const fs_txn *t, fs_profile *profile, double *x,
+                       char *errstr, size_t errstr_size)
 {
-    return fs_features_compute(b->stats, t, x, errstr, errstr_size);
+    return fs_features_compute(b->stats, t, profile, x, errstr, errstr_size);
 }
 
-int fs_bundle_score(const fs_bundle *b, const fs_txn *t, double *score, char *errstr,
-                    size_t errstr_size)
+int fs_bundle_score(const fs_bundle *b, const fs_txn *t, fs_profile *profile, double *score,
+                    char *errstr, size_t errstr_size)
 {
     double x[FS_FEATURES_N];
-    if (fs_features_compute(b->stats, t, x, errstr, errstr_size) != 0)
+    if (fs_features_compute(b->stats, t, profile, x, errstr, errstr_size) != 0)
         return -1;
     fs_model_predict(b->model, x, score, NULL);
     return 0;
@@ -245,6 +245,7 @@ typedef struct score_batch {
     fs_bundle_score_cb on_score;
     fs_txn_reader_bad_cb on_bad;
     void *opaque;
+    fs_profile_store *store;
     size_t n;
     char err[1024];
     double x[SCORE_BATCH * FS_FEATURES_N];
@@ -281,7 +282,9 @@ static int batch_row(const fs_txn *t, const fs_csv_row *row, void *opaque)
                row->line, FS_TXN_ID_MAX);
         return 1;
     }
-    if (fs_features_compute(b->bundle->stats, t, b->x + b->n * FS_FEATURES_N, why,
+    fs_profile *profile = fs_features_customer(b->store, t, FS_PROFILE_EXPIRY_DEFAULT, why, sizeof why);
+    if (profile == NULL ||
+        fs_features_compute(b->bundle->stats, t, profile, b->x + b->n * FS_FEATURES_N, why,
                             sizeof why) != 0) {
         fs_errf(b->err, sizeof b->err, "%s:%zu: %s", b->name, row->line, why);
         return 1;
@@ -301,15 +304,22 @@ static int batch_bad(const fs_csv_row *row, const char *msg, void *opaque)
 }
 
 int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, const char *name,
-                        fs_bundle_score_cb on_score, fs_txn_reader_bad_cb on_bad, void *opaque,
-                        char *errstr, size_t errstr_size)
+                        fs_profile_store *store, fs_bundle_score_cb on_score,
+                        fs_txn_reader_bad_cb on_bad, void *opaque, char *errstr,
+                        size_t errstr_size)
 {
     int rc;
+    fs_profile_store *own = NULL;
     score_batch *b = calloc(1, sizeof *b);
-    if (b == NULL) {
+    if (store == NULL)
+        store = own = fs_profile_store_new(0);
+    if (b == NULL || store == NULL) {
+        free(b);
+        fs_profile_store_free(own);
         fs_errf(errstr, errstr_size, "%s: out of memory", name);
         return -1;
     }
+    b->store = store;
     b->bundle = bundle;
     b->threshold = threshold;
     b->name = name;
@@ -328,5 +338,6 @@ int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, con
         rc = 1;
     }
     free(b);
+    fs_profile_store_free(own);
     return rc;
 }

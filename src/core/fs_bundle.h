@@ -34,18 +34,21 @@ const char *fs_bundle_feature_name(const fs_bundle *bundle, int i);
 /* The fitted statistics of the bundle. */
 const fs_stats *fs_bundle_stats(const fs_bundle *bundle);
 
-/* Features of one transaction into x (fs_bundle_num_features doubles). Returns 0, or -1
- * with the reason in errstr (naming the field). */
-int fs_bundle_features(const fs_bundle *bundle, const fs_txn *t, double *x, char *errstr,
-                       size_t errstr_size);
+/* Features of one transaction into x (fs_bundle_num_features doubles), the transaction added
+ * to its customer's profile (fs_features_compute). Returns 0, or -1 with the reason in
+ * errstr (naming the field). */
+int fs_bundle_features(const fs_bundle *bundle, const fs_txn *t, fs_profile *profile,
+                       double *x, char *errstr, size_t errstr_size);
 
 /* Features + model: the fraud probability (the model's transformed output). */
-int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, double *score, char *errstr,
-                    size_t errstr_size);
+int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, fs_profile *profile,
+                    double *score, char *errstr, size_t errstr_size);
 
 /* Scores a transactions CSV: the path of `fraudctl score`, shared with its benchmark. Rows
  * are read with fs_txn_read_file (`name` names the input in messages), their features
- * computed, and the model evaluated in batches (fs_model_predict_batch: the same bits as one
+ * computed with each customer's profile in store (NULL: a store of its own for this call; a
+ * store passed in keeps every customer's state at the end, and may already hold earlier
+ * history), and the model evaluated in batches (fs_model_predict_batch: the same bits as one
  * row at a time). on_score receives every valid row in input order (row = 0-based data row;
  * transaction_id "" if the input has none; flag by fs_bundle_flag with `threshold`) and
  * returns 0 to go on. on_bad is the reader's bad-row callback (fs_txn.h), called with this
@@ -57,8 +60,9 @@ int fs_bundle_score(const fs_bundle *bundle, const fs_txn *t, double *score, cha
 typedef int (*fs_bundle_score_cb)(size_t row, const char *transaction_id, double score,
                                   int fraud_flag, void *opaque);
 int fs_bundle_score_csv(const fs_bundle *bundle, double threshold, FILE *in, const char *name,
-                        fs_bundle_score_cb on_score, fs_txn_reader_bad_cb on_bad, void *opaque,
-                        char *errstr, size_t errstr_size);
+                        fs_profile_store *store, fs_bundle_score_cb on_score,
+                        fs_txn_reader_bad_cb on_bad, void *opaque, char *errstr,
+                        size_t errstr_size);
 
 /* The fraud flag of a score: 1 when score >= threshold (a score equal to the threshold is
  * flagged), else 0. Every consumer of a bundle flags this way. */

@@ -22,7 +22,9 @@
 #define MAX_CATEGORIES 100000        /* distinct cat_id values */
 #define STATS_MAX_BYTES (256u << 20) /* stats.json size */
 
-static const char *const feature_names[FS_FEATURES_ALL_N] = {
+/* The stateless features, in model order. */
+#define NSTATELESS 17
+static const char *const stateless_names[NSTATELESS] = {
     "amount",          "lat",
     "lon",             "population_city",
     "hour",            "log1p_amount",
@@ -32,10 +34,28 @@ static const char *const feature_names[FS_FEATURES_ALL_N] = {
     "freq_jobs",       "freq_us_state",
     "freq_street",     "freq_one_city",
     "amount_to_cat_median",
-    /* Candidates, not in the model: */
-    "night",           "day_of_week",
-    "distance_km",
 };
+
+/* Candidates that did not earn their place (computed after the model's features). */
+#define NCANDIDATES 3
+static const char *const candidate_names[NCANDIDATES] = {"night", "day_of_week",
+                                                         "distance_km"};
+
+_Static_assert(FS_FEATURES_ALL_N == NSTATELESS + FS_PROFILE_NFEATURES + NCANDIDATES,
+               "every feature has a place");
+_Static_assert(FS_FEATURES_N == NSTATELESS + FS_PROFILE_NFEATURES,
+               "the model's features are the stateless ones and the behaviour ones");
+
+/* Name of feature i of the full list: the stateless features, the behaviour features
+ * (fs_profile's order), the candidates. */
+static const char *feature_name(int i)
+{
+    if (i < NSTATELESS)
+        return stateless_names[i];
+    if (i < NSTATELESS + FS_PROFILE_NFEATURES)
+        return fs_profile_feature_name(i - NSTATELESS);
+    return candidate_names[i - NSTATELESS - FS_PROFILE_NFEATURES];
+}
 
 /* The frequency-encoded string columns, in feature order (freq_merch ...). */
 enum { NFREQ = 7 };
@@ -56,7 +76,7 @@ const char *fs_features_name(int i)
 {
     if (i < 0 || i >= FS_FEATURES_N)
         return NULL;
-    return feature_names[i];
+    return feature_name(i);
 }
 
 int fs_features_all_count(void)
@@ -68,7 +88,7 @@ const char *fs_features_all_name(int i)
 {
     if (i < 0 || i >= FS_FEATURES_ALL_N)
         return NULL;
-    return feature_names[i];
+    return feature_name(i);
 }
 
 /* ---- string -> number hash map (open addressing, FNV-1a) ---- */
@@ -231,7 +251,9 @@ struct fs_stats {
     int hour_fill, dow_fill;
     double amount_p99;
     strmap freq[NFREQ]; /* count per value; value field = count / rows */
-    strmap cat_median;  /* value field = median amount of the category */
+    strmap cat_median;  /* value field = median amount of the category; count field =
+                         * its customer-profile slot (sorted order, FS_PROFILE_CAT_OTHER
+                         * from the 16th on) */
 };
 
 struct fs_stats_fitter {
@@ -425,14 +447,39 @@ static int map_copy(strmap *dst, const strmap *src)
     return 0;
 }
 
-/* Derived values the feature computation reads: frequency = count / rows. */
-static void stats_derive(fs_stats *s)
+static int cmp_slot_key(const void *a, const void *b)
+{
+    const map_slot *x = *(const map_slot *const *)a, *y = *(const map_slot *const *)b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Derived values the feature computation reads: frequency = count / rows; each category's
+ * profile slot (its rank in byte order, the last slot shared from the 16th on). Returns 0,
+ * or -1 if memory ran out. */
+static int stats_derive(fs_stats *s)
 {
     for (int i = 0; i < NFREQ; i++)
         for (size_t k = 0; k < s->freq[i].cap; k++)
             if (s->freq[i].slots[k].key != NULL)
                 s->freq[i].slots[k].value =
                     (double)s->freq[i].slots[k].count / (double)s->rows;
+    strmap *cm = &s->cat_median;
+    if (cm->n == 0)
+        return 0;
+    map_slot **order = malloc(cm->n * sizeof *order);
+    if (order == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t k = 0; k < cm->cap; k++)
+        if (cm->slots[k].key != NULL)
+            order[n++] = &cm->slots[k];
+    qsort(order, n, sizeof *order, cmp_slot_key);
+    for (size_t k = 0; k < n; k++)
+        order[k]->count = k < FS_PROFILE_CAT_OTHER ? (long long)k : FS_PROFILE_CAT_OTHER;
+    free(order);
+    return 0;
 }
 
 fs_stats *fs_stats_fitter_finish(fs_stats_fitter *f, char *errstr, size_t errstr_size)
@@ -472,7 +519,8 @@ fs_stats *fs_stats_fitter_finish(fs_stats_fitter *f, char *errstr, size_t errstr
             goto oom;
         m->value = sorted_median(d->v, d->n);
     }
-    stats_derive(s);
+    if (stats_derive(s) != 0)
+        goto oom;
     return s;
 oom:
     fs_errf(errstr, errstr_size, "out of memory");
@@ -698,7 +746,8 @@ fs_stats *fs_stats_load_buffer(const char *text, size_t len, const char *name, c
             goto oom;
         slot->value = json_number_value(v);
     }
-    stats_derive(s);
+    if (stats_derive(s) != 0)
+        goto oom;
     json_decref(root);
     return s;
 oom:
@@ -753,12 +802,13 @@ static double or_fill(double v, double fill)
     return isnan(v) ? fill : v;
 }
 
-/* Computes the first n features of the full list (n = FS_FEATURES_N or FS_FEATURES_ALL_N). */
-static int compute(const fs_stats *s, const fs_txn *t, double *x, int n, char *errstr,
-                   size_t errstr_size)
+/* Computes the first n features of the full list (n = FS_FEATURES_N or FS_FEATURES_ALL_N)
+ * and adds the transaction to the customer's profile. */
+static int compute(const fs_stats *s, const fs_txn *t, fs_profile *profile, double *x, int n,
+                   char *errstr, size_t errstr_size)
 {
-    if (s == NULL || t == NULL || x == NULL) {
-        fs_errf(errstr, errstr_size, "features: no statistics, record or output");
+    if (s == NULL || t == NULL || profile == NULL || x == NULL) {
+        fs_errf(errstr, errstr_size, "features: no statistics, record, profile or output");
         return -1;
     }
     double amount = or_fill(t->amount, s->fill[FILL_AMOUNT]);
@@ -785,23 +835,53 @@ static int compute(const fs_stats *s, const fs_txn *t, double *x, int n, char *e
     const map_slot *c = map_find(&s->cat_median, t->cat_id, strlen(t->cat_id));
     double typical = c ? c->value : s->fill[FILL_AMOUNT];
     x[16] = amount / fmax(typical, 0.01);
+    /* The customer's behaviour: a record always has a time (fs_txn requires one); an empty
+     * one would read as the customer's latest (no ageing). */
+    fs_profile_event ev = {
+        .time = t->transaction_time[0] != '\0' ? t->time : profile->last_time,
+        .amount = amount,
+        .cat = c ? (int)c->count : FS_PROFILE_CAT_OTHER,
+    };
+    fs_profile_step(profile, &ev, x + NSTATELESS);
     if (n > FS_FEATURES_N) {
-        x[17] = (hour >= 22 || hour < 4) ? 1.0 : 0.0;
-        x[18] = dow;
-        x[19] = haversine_km(x[1], x[2], or_fill(t->merchant_lat, s->fill[FILL_MLAT]),
-                             or_fill(t->merchant_lon, s->fill[FILL_MLON]));
+        double *k = x + FS_FEATURES_N;
+        k[0] = (hour >= 22 || hour < 4) ? 1.0 : 0.0;
+        k[1] = dow;
+        k[2] = haversine_km(x[1], x[2], or_fill(t->merchant_lat, s->fill[FILL_MLAT]),
+                            or_fill(t->merchant_lon, s->fill[FILL_MLON]));
     }
     return 0;
 }
 
-int fs_features_compute(const fs_stats *s, const fs_txn *t, double *x, char *errstr,
-                        size_t errstr_size)
+int fs_features_compute(const fs_stats *s, const fs_txn *t, fs_profile *profile, double *x,
+                        char *errstr, size_t errstr_size)
 {
-    return compute(s, t, x, FS_FEATURES_N, errstr, errstr_size);
+    return compute(s, t, profile, x, FS_FEATURES_N, errstr, errstr_size);
 }
 
-int fs_features_compute_all(const fs_stats *s, const fs_txn *t, double *x, char *errstr,
-                            size_t errstr_size)
+int fs_features_compute_all(const fs_stats *s, const fs_txn *t, fs_profile *profile, double *x,
+                            char *errstr, size_t errstr_size)
 {
-    return compute(s, t, x, FS_FEATURES_ALL_N, errstr, errstr_size);
+    return compute(s, t, profile, x, FS_FEATURES_ALL_N, errstr, errstr_size);
+}
+
+fs_profile *fs_features_customer(fs_profile_store *store, const fs_txn *t, int64_t expiry,
+                                 char *errstr, size_t errstr_size)
+{
+    char key[FS_PROFILE_KEY_MAX];
+    int len = fs_profile_key(t, key, sizeof key);
+    if (len < 0) {
+        fs_errf(errstr, errstr_size, "customer key (name_1|name_2|street|post_code) longer "
+                                     "than %d bytes", FS_PROFILE_KEY_MAX - 1);
+        return NULL;
+    }
+    int full = 0;
+    fs_profile *p = fs_profile_store_upsert(store, key, (size_t)len, NULL, &full);
+    if (p != NULL && t->transaction_time[0] != '\0' && fs_profile_expired(p, t->time, expiry))
+        fs_profile_init(p);
+    if (p == NULL)
+        fs_errf(errstr, errstr_size, full ? "customer state full: %zu customers held"
+                                          : "customer state: out of memory (%zu customers)",
+                fs_profile_store_count(store));
+    return p;
 }

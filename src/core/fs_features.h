@@ -27,12 +27,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "fs_profile.h"
+#include "fs_profile_store.h"
 #include "fs_txn.h"
 
 /* The model's features: their number and names, in the fixed order of the feature vector.
- * The 16 features of the original design, then the analyst features that earned their place
- * on the time-based holdout (amount_to_cat_median; see docs/features.md). */
-#define FS_FEATURES_N 17
+ * The 16 features of the original design, the analyst feature that earned its place on the
+ * time-based holdout (amount_to_cat_median), then the customer's behaviour (fs_profile's
+ * cust_* features; see docs/features.md). */
+#define FS_FEATURES_N 30
 int fs_features_count(void);
 const char *fs_features_name(int i); /* NULL if out of range */
 
@@ -40,7 +43,7 @@ const char *fs_features_name(int i); /* NULL if out of range */
  * candidate analyst features that did not earn their place on the holdout (night, day_of_week,
  * distance_km). They stay computable so that the ablation can be re-run on other data
  * (`fraudctl features --candidates`, `scripts/train --ablation`). */
-#define FS_FEATURES_ALL_N 20
+#define FS_FEATURES_ALL_N 33
 int fs_features_all_count(void);
 const char *fs_features_all_name(int i); /* NULL if out of range */
 
@@ -71,13 +74,23 @@ void fs_stats_free(fs_stats *stats);
 /* Number of training rows the statistics were fitted on. */
 long long fs_stats_rows(const fs_stats *stats);
 
-/* The feature vector of one transaction into x (FS_FEATURES_N doubles, never NaN).
- * Returns 0, or -1 with the reason in errstr naming the field. */
-int fs_features_compute(const fs_stats *stats, const fs_txn *t, double *x, char *errstr,
-                        size_t errstr_size);
+/* The feature vector of one transaction into x (FS_FEATURES_N doubles, never NaN), and the
+ * transaction added to its customer's profile (the record of fs_features_customer, or any
+ * record the caller keeps for that customer): call it once per transaction, in the
+ * customer's order. Returns 0, or -1 with the reason in errstr naming the field (the profile
+ * is then unchanged). */
+int fs_features_compute(const fs_stats *stats, const fs_txn *t, fs_profile *profile,
+                        double *x, char *errstr, size_t errstr_size);
 /* The same with the candidates: x receives FS_FEATURES_ALL_N doubles. */
-int fs_features_compute_all(const fs_stats *stats, const fs_txn *t, double *x, char *errstr,
-                            size_t errstr_size);
+int fs_features_compute_all(const fs_stats *stats, const fs_txn *t, fs_profile *profile,
+                            double *x, char *errstr, size_t errstr_size);
+
+/* The profile record of the transaction's customer in store: created empty for a new
+ * customer, emptied for one idle longer than expiry seconds (fs_profile_expired; pass
+ * FS_PROFILE_EXPIRY_DEFAULT unless configured). NULL with the reason in errstr: a key too
+ * long, the store full (its maximum), memory. The record lives in the store. */
+fs_profile *fs_features_customer(fs_profile_store *store, const fs_txn *t, int64_t expiry,
+                                 char *errstr, size_t errstr_size);
 
 
 #endif

@@ -658,7 +658,9 @@ static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t 
         return;
     }
     double s;
-    if (fs_bundle_score(d->bundle, t, &s, why, sizeof why) != 0) {
+    fs_profile blank;
+    fs_profile_init(&blank);
+    if (fs_bundle_score(d->bundle, t, &blank, &s, why, sizeof why) != 0) {
         snprintf(slot->reason, sizeof slot->reason,
                  "%s[%" PRId32 "]@%" PRId64 ": transaction %s: %s", topic, msg->partition,
                  msg->offset, t->transaction_id, why);

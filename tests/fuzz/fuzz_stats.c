@@ -35,6 +35,7 @@ static fs_stats *fixed_stats;
 
 typedef struct csv_count {
     size_t good, bad, last_row;
+    fs_profile_store *store; /* the customers of this input: their state carries row to row */
 } csv_count;
 
 static int on_row(const fs_txn *t, const fs_csv_row *csv_row, void *opaque)
@@ -46,10 +47,14 @@ static int on_row(const fs_txn *t, const fs_csv_row *csv_row, void *opaque)
     if (c->good + c->bad > 0 && row <= c->last_row)
         abort(); /* rows must come in order */
     c->last_row = row;
-    if (fs_features_compute_all(fixed_stats, t, x, err, sizeof err) != 0)
+    fs_profile *p = fs_features_customer(c->store, t, FS_PROFILE_EXPIRY_DEFAULT, err, sizeof err);
+    if (p == NULL || fs_features_compute_all(fixed_stats, t, p, x, err, sizeof err) != 0)
         abort();
+    /* Behaviour features are finite for any history (the stateless ones may carry an
+     * infinite amount through, never a NaN). */
     for (int i = 0; i < FS_FEATURES_ALL_N; i++)
-        if (isnan(x[i]))
+        if (isnan(x[i]) || (i >= FS_FEATURES_N - FS_PROFILE_NFEATURES && i < FS_FEATURES_N &&
+                            !isfinite(x[i])))
             abort();
     c->good++;
     return 0;
@@ -96,7 +101,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s != NULL) {
         for (int k = 0; k < 2; k++) {
             double x[FS_FEATURES_N];
-            if (fs_features_compute(s, &txn[k], x, err, sizeof err) != 0)
+            fs_profile p;
+            fs_profile_init(&p);
+            if (fs_features_compute(s, &txn[k], &p, x, err, sizeof err) != 0)
                 abort();
             for (int i = 0; i < FS_FEATURES_N; i++)
                 if (isnan(x[i]))
@@ -111,9 +118,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     FILE *in = fmemopen((void *)data, size, "rb");
     if (in != NULL) {
-        csv_count c = {0, 0, 0};
+        csv_count c = {0, 0, 0, fs_profile_store_new(0)};
+        if (c.store == NULL)
+            abort();
         fs_txn_read_file(in, "fuzz.csv", on_row, on_bad, &c, err, sizeof err);
         fclose(in);
+        fs_profile_store_free(c.store);
     }
     return 0;
 }

@@ -78,6 +78,14 @@ static const char *names_json =
 
 static fs_txn txn;
 
+/* An empty customer profile: these tests score single rows. */
+static fs_profile *blank(void)
+{
+    static fs_profile p;
+    fs_profile_init(&p);
+    return &p;
+}
+
 static int make_txn(const char *time, const char *amount)
 {
     const char *v[FS_TXN_NFIELDS] = {time,    "m",         "travel", amount, "Ann",
@@ -126,19 +134,19 @@ static void test_good_bundle(void)
     double score, x[FS_FEATURES_N];
     /* 12 / 10 = 1.2 <= 1.5: leaf -2. */
     CHECK_EQ_INT(make_txn("2019-01-07 12:00", "12"), 0);
-    CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_bundle_score(b, &txn, blank(), &score, err, sizeof err), 0);
     CHECK_NEAR(score, 1.0 / (1.0 + exp(2.0)), 1e-15);
     CHECK_EQ_INT(fs_bundle_flag(score, fs_bundle_threshold(b)), 0);
     /* 50 / 10 = 5 > 1.5, amount 50 <= 100: leaf 0.5. */
     CHECK_EQ_INT(make_txn("2019-01-07 23:00", "50"), 0);
-    CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_bundle_score(b, &txn, blank(), &score, err, sizeof err), 0);
     CHECK_NEAR(score, 1.0 / (1.0 + exp(-0.5)), 1e-15);
     /* Amount 500: leaf 3 -> 0.9526 >= 0.9: flagged. */
     CHECK_EQ_INT(make_txn("2019-01-08 02:00", "500"), 0);
-    CHECK_EQ_INT(fs_bundle_score(b, &txn, &score, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_bundle_score(b, &txn, blank(), &score, err, sizeof err), 0);
     CHECK_NEAR(score, 1.0 / (1.0 + exp(-3.0)), 1e-15);
     CHECK_EQ_INT(fs_bundle_flag(score, fs_bundle_threshold(b)), 1);
-    CHECK_EQ_INT(fs_bundle_features(b, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_bundle_features(b, &txn, blank(), x, err, sizeof err), 0);
     CHECK_EQ_BITS(x[16], 50.0);
     CHECK_EQ_BITS(x[0], 500.0);
     fs_bundle_free(b);
@@ -203,7 +211,7 @@ static void test_score_csv(void)
     FILE *in = fmemopen((void *)csv, sizeof csv - 1, "rb");
     csv_log l;
     memset(&l, 0, sizeof l);
-    CHECK_EQ_INT(fs_bundle_score_csv(b, 0.95, in, "t.csv", on_score, on_bad, &l, err, sizeof err),
+    CHECK_EQ_INT(fs_bundle_score_csv(b, 0.95, in, "t.csv", NULL, on_score, on_bad, &l, err, sizeof err),
                  0);
     fclose(in);
     CHECK_EQ_INT(l.rows, 2);
@@ -219,7 +227,7 @@ static void test_score_csv(void)
     /* Without on_bad the bad row is the error, with its line and column. */
     in = fmemopen((void *)csv, sizeof csv - 1, "rb");
     memset(&l, 0, sizeof l);
-    CHECK_EQ_INT(fs_bundle_score_csv(b, 0.95, in, "t.csv", on_score, NULL, &l, err, sizeof err),
+    CHECK_EQ_INT(fs_bundle_score_csv(b, 0.95, in, "t.csv", NULL, on_score, NULL, &l, err, sizeof err),
                  -1);
     fclose(in);
     CHECK(strstr(err, "t.csv:3:5: amount") != NULL);

@@ -49,6 +49,14 @@ static int make_txn(fs_txn *t, const char *time, const char *merch, const char *
 
 static fs_txn txn;
 
+/* An empty customer profile: these tests look at the stateless features of single rows. */
+static fs_profile *blank(void)
+{
+    static fs_profile p;
+    fs_profile_init(&p);
+    return &p;
+}
+
 /* Four training rows:
  *   amounts 10, 20, 30, 1000 (sorted) -> median 25; p99 = 30 + 0.97 * 970 = 970.9
  *   cat grocery_pos: 10, 30 -> median 20; travel: 20, 1000 -> median 510
@@ -84,20 +92,22 @@ static fs_stats *fit_four(void)
 
 static void test_names(void)
 {
-    CHECK_EQ_INT(fs_features_count(), 17);
-    CHECK_EQ_INT(fs_features_all_count(), 20);
+    CHECK_EQ_INT(fs_features_count(), 30);
+    CHECK_EQ_INT(fs_features_all_count(), 33);
     CHECK_EQ_STR(fs_features_name(0), "amount");
     CHECK_EQ_STR(fs_features_name(9), "freq_merch");
     CHECK_EQ_STR(fs_features_name(16), "amount_to_cat_median");
-    CHECK(fs_features_name(17) == NULL);
+    CHECK_EQ_STR(fs_features_name(17), "cust_secs_since_prev");
+    CHECK_EQ_STR(fs_features_name(29), "cust_n_prev");
+    CHECK(fs_features_name(30) == NULL);
     CHECK(fs_features_name(-1) == NULL);
     /* The model's list is a prefix of the full list. */
     for (int i = 0; i < FS_FEATURES_N; i++)
         CHECK_EQ_STR(fs_features_all_name(i), fs_features_name(i));
-    CHECK_EQ_STR(fs_features_all_name(17), "night");
-    CHECK_EQ_STR(fs_features_all_name(18), "day_of_week");
-    CHECK_EQ_STR(fs_features_all_name(19), "distance_km");
-    CHECK(fs_features_all_name(20) == NULL);
+    CHECK_EQ_STR(fs_features_all_name(30), "night");
+    CHECK_EQ_STR(fs_features_all_name(31), "day_of_week");
+    CHECK_EQ_STR(fs_features_all_name(32), "distance_km");
+    CHECK(fs_features_all_name(33) == NULL);
 }
 
 static void check_known_row(const fs_stats *s)
@@ -109,7 +119,7 @@ static void check_known_row(const fs_stats *s)
     CHECK_EQ_INT(make_txn(&txn, "2019-01-13 22:00", "A", "grocery_pos", "971", "Ann", "0", "0",
                           "1000", "0", "1"),
                  0);
-    CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), x, err, sizeof err), 0);
     CHECK_EQ_BITS(x[0], 971.0);
     CHECK_EQ_BITS(x[1], 0.0);
     CHECK_EQ_BITS(x[3], 1000.0);
@@ -121,13 +131,13 @@ static void check_known_row(const fs_stats *s)
     CHECK_EQ_BITS(x[9], 0.75);                  /* merch A: 3 of 4 */
     CHECK_EQ_BITS(x[10], 0.5);                  /* Ann: 2 of 4 */
     CHECK_EQ_BITS(x[11], 1.0);                  /* Smith: 4 of 4 */
-    CHECK_EQ_BITS(x[17], 1.0);                  /* 22:00 is night */
-    CHECK_EQ_BITS(x[18], 6.0);                  /* Sunday */
-    CHECK_NEAR(x[19], 6371.0 * M_PI / 180.0, 1e-9); /* 111.19 km */
+    CHECK_EQ_BITS(x[30], 1.0);                  /* 22:00 is night */
+    CHECK_EQ_BITS(x[31], 6.0);                  /* Sunday */
+    CHECK_NEAR(x[32], 6371.0 * M_PI / 180.0, 1e-9); /* 111.19 km */
     CHECK_NEAR(x[16], 971.0 / 20.0, 1e-12);
     /* The model's vector is the prefix of the full one. */
     double m[FS_FEATURES_N];
-    CHECK_EQ_INT(fs_features_compute(s, &txn, m, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_features_compute(s, &txn, blank(), m, err, sizeof err), 0);
     for (int i = 0; i < FS_FEATURES_N; i++)
         CHECK_EQ_BITS(m[i], x[i]);
 }
@@ -157,14 +167,14 @@ static void test_fit_and_compute(void)
         CHECK_EQ_INT(make_txn(&txn, "2020-02-29 03:59", "B", "travel", "7.5", "Zed", "12.5",
                               "-45", "77", "13", "-44"),
                      0);
-        CHECK_EQ_INT(fs_features_compute_all(s, &txn, a, err, sizeof err), 0);
-        CHECK_EQ_INT(fs_features_compute_all(l, &txn, b, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), a, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(l, &txn, blank(), b, err, sizeof err), 0);
         for (int i = 0; i < FS_FEATURES_ALL_N; i++)
             CHECK_EQ_BITS(a[i], b[i]);
         CHECK_EQ_BITS(a[10], 0.0);         /* unseen name: frequency 0 */
         CHECK_EQ_BITS(a[9], 0.25);         /* merch B: 1 of 4 */
-        CHECK_EQ_BITS(a[17], 1.0);         /* 03:59 is night */
-        CHECK_EQ_BITS(a[18], 5.0);         /* 2020-02-29 was a Saturday */
+        CHECK_EQ_BITS(a[30], 1.0);         /* 03:59 is night */
+        CHECK_EQ_BITS(a[31], 5.0);         /* 2020-02-29 was a Saturday */
         CHECK_NEAR(a[16], 7.5 / 510.0, 1e-12); /* travel median (20 + 1000) / 2 */
         CHECK_EQ_BITS(a[8], 0.0);
         /* Saving the loaded statistics gives the same bytes. */
@@ -203,7 +213,7 @@ static void test_missing_and_boundaries(void)
     CHECK_EQ_INT(make_txn(&txn, "2019-01-07 04:00", "", "kids_pets", "", "Ann", "nan", "", "",
                           "", ""),
                  0);
-    CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), x, err, sizeof err), 0);
     CHECK_EQ_BITS(x[0], 25.0);
     CHECK_EQ_BITS(x[1], 41.5);
     CHECK_EQ_BITS(x[2], -91.5);
@@ -211,9 +221,9 @@ static void test_missing_and_boundaries(void)
     CHECK_EQ_BITS(x[7], 0.0);
     CHECK_EQ_BITS(x[8], 0.0);
     CHECK_EQ_BITS(x[9], 0.0);
-    CHECK_EQ_BITS(x[17], 0.0); /* 04:00 is not night */
-    CHECK_EQ_BITS(x[18], 0.0); /* Monday */
-    CHECK_EQ_BITS(x[19], 0.0); /* customer and merchant both at the medians */
+    CHECK_EQ_BITS(x[30], 0.0); /* 04:00 is not night */
+    CHECK_EQ_BITS(x[31], 0.0); /* Monday */
+    CHECK_EQ_BITS(x[32], 0.0); /* customer and merchant both at the medians */
     CHECK_EQ_BITS(x[16], 1.0); /* 25 / 25 */
     for (int i = 0; i < FS_FEATURES_ALL_N; i++)
         CHECK(!isnan(x[i]));
@@ -224,14 +234,14 @@ static void test_missing_and_boundaries(void)
     for (int i = 0; i < 4; i++) {
         CHECK_EQ_INT(make_txn(&txn, times[i], "A", "home", "5", "Ann", "1", "1", "1", "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
-        CHECK_EQ_BITS(x[17], night[i]);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), x, err, sizeof err), 0);
+        CHECK_EQ_BITS(x[30], night[i]);
     }
     /* Just below p99 (970.9) is not high. */
     CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "home", "970", "Ann", "1", "1", "1",
                           "1", "1"),
                  0);
-    CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), x, err, sizeof err), 0);
     CHECK_EQ_BITS(x[7], 0.0);
     /* Risk classes. */
     const char *cats[] = {"shopping_net", "misc_net", "shopping_pos", "gas_transport", "home"};
@@ -240,7 +250,7 @@ static void test_missing_and_boundaries(void)
         CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", cats[i], "5", "Ann", "1", "1", "1",
                               "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), x, err, sizeof err), 0);
         CHECK_EQ_BITS(x[8], risk[i]);
     }
     fs_stats_free(s);
@@ -323,14 +333,14 @@ static void test_load_errors(void)
         CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "travel", "51", "Ann", "1", "1",
                               "1", "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), x, err, sizeof err), 0);
         CHECK_EQ_BITS(x[9], 0.75);
         CHECK_EQ_BITS(x[16], 0.1);
         /* An amount exactly at the 99th percentile is not high. */
         CHECK_EQ_INT(make_txn(&txn, "2019-01-07 12:00", "A", "travel", "970.9", "Ann", "1",
                               "1", "1", "1", "1"),
                      0);
-        CHECK_EQ_INT(fs_features_compute_all(s, &txn, x, err, sizeof err), 0);
+        CHECK_EQ_INT(fs_features_compute_all(s, &txn, blank(), x, err, sizeof err), 0);
         CHECK_EQ_BITS(x[7], 0.0);
         fs_stats_free(s);
     }
