@@ -1,10 +1,13 @@
 /*
- * fs_gen: synthetic transactions in the manner of Sparkov (see fs_gen.h for the model).
+ * fs_gen: synthetic transactions that follow the Sparkov simulator's process (see fs_gen.h
+ * for what is modelled).
  *
- * Days are generated one at a time: the day's legitimate purchases (count from the weekly
- * and seasonal rhythm), plus the fraud events of open episodes that fall on that day, sorted
- * by time. Each row is formatted once into text cells and then read back through
- * fs_txn_from_strings, so the record handed out is exactly what a reader of the CSV gets.
+ * Days are generated one at a time. A customer whose episode starts that day gets its fraud
+ * rows (that day and the next) and the days that received fraud are blocked for its
+ * legitimate purchases; then every customer draws the day's legitimate purchases from its
+ * profile. The day's rows are sorted by time and handed out. Each row is formatted once into
+ * text cells and then read back through fs_txn_from_strings, so the record handed out is
+ * exactly what a reader of the CSV gets.
  */
 #include "fs_gen.h"
 #include "fs_err.h"
@@ -99,6 +102,32 @@ static int rng_poisson(rng *r, double mean)
 }
 
 /* Index drawn from cumulative weights cum[0..n-1] (cum[n-1] = total). */
+
+/* Gamma(shape, 1), Marsaglia and Tsang; shapes below 1 are boosted by U^(1/shape). */
+static double rng_gamma(rng *r, double shape)
+{
+    double boost = 1.0;
+    if (shape < 1.0) {
+        double u = rng_unit(r);
+        boost = u > 0.0 ? exp(log(u) / shape) : 0.0;
+        shape += 1.0;
+    }
+    double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d), v = 0.0;
+    for (;;) {
+        double x = rng_normal(r);
+        v = 1.0 + c * x;
+        if (v <= 0.0)
+            continue;
+        v = v * v * v;
+        double u = rng_unit(r);
+        if (u < 1.0 - 0.0331 * x * x * x * x)
+            break;
+        if (u > 0.0 && log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
+            break;
+    }
+    return d * v * boost;
+}
+
 static int pick_cum(rng *r, const double *cum, int n)
 {
     double x = rng_unit(r) * cum[n - 1];
@@ -125,41 +154,140 @@ static const char *const categories[FS_GEN_NCATEGORIES] = {
 
 /* Per category: share of legitimate purchases (roughly the Kaggle data's mix), lognormal
  * amount (mu, sigma of log dollars), share of fraud rows and the fraud amount range. */
-static const struct {
-    double weight, mu, sigma, fraud_weight, fraud_lo, fraud_hi;
-} cat_model[FS_GEN_NCATEGORIES] = {
-    /* gas_transport */ {10.2, 4.10, 0.35, 8.0, 8.0, 22.0},
-    /* grocery_net   */ {3.5, 3.95, 0.30, 2.0, 10.0, 25.0},
-    /* grocery_pos   */ {9.5, 4.60, 0.45, 25.0, 270.0, 360.0},
-    /* misc_net      */ {4.9, 3.00, 1.20, 12.0, 700.0, 1050.0},
-    /* misc_pos      */ {6.1, 3.50, 1.00, 3.0, 150.0, 400.0},
-    /* shopping_net  */ {7.5, 3.20, 1.30, 23.0, 800.0, 1300.0},
-    /* shopping_pos  */ {9.0, 3.30, 1.20, 9.0, 700.0, 1100.0},
-    /* entertainment */ {7.3, 3.80, 0.90, 3.0, 400.0, 600.0},
-    /* food_dining   */ {7.1, 3.50, 0.90, 2.0, 80.0, 130.0},
-    /* health_fitness*/ {6.6, 3.80, 0.70, 2.0, 15.0, 25.0},
-    /* home          */ {9.5, 3.80, 0.80, 3.0, 200.0, 300.0},
-    /* kids_pets     */ {8.7, 3.70, 0.90, 3.0, 15.0, 30.0},
-    /* personal_care */ {7.0, 3.40, 0.90, 3.0, 20.0, 40.0},
-    /* travel        */ {3.1, 3.00, 1.60, 2.0, 8.0, 20.0},
+
+/* ---- customer profiles (the simulator's 12 segments and their fraud twins) ---- */
+
+/* One way of spending: a customer's legitimate purchases, or what a thief does with the
+ * card. Categories are in the order of categories[]; amounts are gamma-distributed with the
+ * given mean and standard deviation (in dollars), and a draw under $1 is replaced by a
+ * uniform one in $1..$10, as the simulator does. */
+struct spend {
+    int lo, hi;   /* legitimate: purchases per average day, drawn once per customer;
+                     fraud: rows per episode, drawn per episode (both inclusive) */
+    int am_pct;   /* share of rows before noon, in percent (see pick_row) */
+    int weight[FS_GEN_NCATEGORIES];
+    float mean[FS_GEN_NCATEGORIES], sd[FS_GEN_NCATEGORIES];
 };
 
-/* Legitimate purchases by hour of day: afternoons and evenings busier than nights and
- * mornings, as in the Kaggle data. */
-static const double hour_weight[24] = {
-    3.2, 3.2, 3.2, 3.2, 3.2, 3.2, 3.2, 3.2, 3.2, 3.2, 3.2, 3.2,
-    5.1, 5.1, 5.1, 5.1, 5.1, 5.1, 5.1, 5.1, 5.1, 5.1, 5.1, 5.1,
+#define AMOUNTS(m0, s0, m1, s1, m2, s2, m3, s3, m4, s4, m5, s5, m6, s6, m7, s7, m8, s8, m9, s9,  \
+                m10, s10, m11, s11, m12, s12, m13, s13)                                     \
+    {m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13},                           \
+    {                                                                                       \
+        s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13                          \
+    }
+
+/* Legitimate spending. */
+static const struct spend young_urban = {
+    0, 6, 20, {200, 60, 75, 80, 100, 125, 150, 120, 120, 100, 85, 125, 100, 55},
+    AMOUNTS(60, 15, 40, 20, 70, 20, 50, 150, 50, 150, 50, 300, 50, 300, 50, 50, 30, 50, 50, 50,
+            50, 50, 50, 50, 35, 50, 50, 600)};
+static const struct spend young_rural = {
+    0, 6, 20, {150, 80, 50, 100, 100, 100, 100, 130, 140, 110, 50, 75, 100, 35},
+    AMOUNTS(60, 15, 30, 20, 60, 20, 120, 60, 140, 90, 90, 120, 150, 35, 90, 30, 20, 50, 40, 50,
+            40, 50, 50, 50, 35, 50, 40, 600)};
+static const struct spend adult_female_urban = {
+    1, 6, 30, {50, 100, 150, 75, 100, 150, 175, 100, 110, 100, 150, 135, 125, 35},
+    AMOUNTS(70, 15, 60, 20, 200, 20, 100, 150, 80, 100, 100, 200, 100, 225, 100, 75, 60, 40,
+            60, 50, 60, 50, 60, 50, 55, 50, 60, 600)};
+static const struct spend adult_female_rural = {
+    1, 6, 30, {225, 50, 150, 75, 100, 110, 150, 90, 100, 90, 150, 135, 125, 35},
+    AMOUNTS(60, 15, 50, 20, 100, 20, 60, 150, 50, 150, 50, 300, 50, 250, 50, 50, 30, 50, 50, 50,
+            50, 50, 50, 50, 45, 50, 50, 600)};
+static const struct spend adult_male_urban = {
+    1, 5, 30, {150, 80, 150, 75, 100, 100, 125, 110, 110, 100, 150, 110, 75, 45},
+    AMOUNTS(70, 15, 50, 20, 60, 20, 50, 150, 60, 150, 60, 300, 60, 300, 60, 75, 40, 50, 60, 50,
+            60, 50, 60, 50, 35, 50, 60, 600)};
+static const struct spend adult_male_rural = {
+    1, 4, 45, {50, 50, 150, 30, 100, 100, 100, 105, 100, 90, 150, 110, 50, 45},
+    AMOUNTS(70, 5, 50, 5, 100, 10, 100, 20, 35, 5, 95, 10, 135, 12, 75, 7, 60, 6, 75, 2, 80, 8,
+            50, 5, 75, 5, 500, 50)};
+static const struct spend senior_urban = {
+    0, 3, 60, {150, 25, 150, 50, 100, 75, 150, 115, 120, 80, 150, 150, 120, 60},
+    AMOUNTS(70, 15, 90, 20, 90, 20, 55, 150, 60, 150, 80, 200, 45, 200, 50, 75, 80, 50, 40, 50,
+            60, 50, 80, 50, 45, 50, 60, 600)};
+static const struct spend senior_rural = {
+    1, 4, 50, {225, 15, 150, 100, 65, 125, 110, 120, 90, 125, 150, 150, 120, 60},
+    AMOUNTS(60, 15, 50, 20, 130, 20, 60, 150, 50, 150, 50, 150, 50, 150, 50, 50, 50, 50, 50, 50,
+            50, 50, 50, 50, 50, 50, 60, 600)};
+
+/* Fraud: the high-value categories at tightly spread, high amounts. */
+#define FRAUD_WEIGHTS {100, 25, 300, 155, 25, 300, 100, 20, 10, 5, 5, 10, 15, 15}
+#define FRAUD_AMOUNTS(shopping_pos)                                                          \
+    AMOUNTS(10, 2, 10, 2, 300, 20, 800, 80, 8, 1, 1000, 100, shopping_pos, 80, 500, 50, 120, 12, \
+            20, 2, 250, 25, 20, 2, 20, 2, 10, 1)
+static const struct spend fraud_young_urban = {8, 16, 50, FRAUD_WEIGHTS, FRAUD_AMOUNTS(800)};
+static const struct spend fraud_young_rural = {5, 19, 40, FRAUD_WEIGHTS, FRAUD_AMOUNTS(1200)};
+static const struct spend fraud_adult_male_urban = {7, 12, 50, FRAUD_WEIGHTS,
+                                                    FRAUD_AMOUNTS(800)};
+static const struct spend fraud_adult_male_rural = {8, 14, 30, FRAUD_WEIGHTS,
+                                                    FRAUD_AMOUNTS(800)};
+/* The two adult female segments keep the legitimate category mix under fraud. */
+static const struct spend fraud_adult_female_urban = {
+    2, 16, 60, {50, 10, 150, 75, 100, 150, 175, 100, 110, 100, 150, 135, 125, 35},
+    AMOUNTS(10, 2, 12, 2, 350, 20, 800, 80, 8, 1, 1000, 100, 800, 80, 500, 50, 120, 12, 20, 2,
+            250, 25, 20, 2, 20, 2, 10, 1)};
+static const struct spend fraud_adult_female_rural = {
+    7, 16, 50, {95, 10, 200, 75, 100, 200, 200, 90, 100, 90, 150, 135, 125, 35},
+    AMOUNTS(10, 2, 8, 2, 350, 20, 800, 80, 800, 80, 1000, 100, 900, 120, 500, 50, 120, 12, 20, 2,
+            250, 25, 20, 2, 20, 2, 10, 1)};
+static const struct spend fraud_senior_urban = {
+    7, 12, 30, {100, 15, 275, 165, 25, 280, 150, 22, 10, 5, 5, 10, 15, 15},
+    AMOUNTS(10, 2, 10, 2, 300, 20, 800, 80, 8, 1, 1000, 90, 950, 80, 400, 40, 120, 12, 20, 2,
+            250, 25, 20, 2, 20, 2, 10, 1)};
+static const struct spend fraud_senior_rural = {
+    4, 15, 30, {90, 35, 300, 155, 25, 285, 115, 30, 10, 5, 5, 15, 35, 15},
+    AMOUNTS(20, 2, 15, 2, 325, 20, 800, 80, 50, 1, 1000, 100, 825, 80, 600, 50, 120, 12, 20, 2,
+            400, 25, 5, 2, 50, 2, 1, 1)};
+
+/* Day-of-week weights, Monday first (the same for a segment's legitimate and fraud rows). */
+#define DOW_YOUNG_URBAN {60, 70, 80, 90, 180, 250, 175}
+#define DOW_YOUNG_RURAL {80, 80, 80, 80, 200, 250, 150}
+#define DOW_WEEKEND_175 {80, 90, 100, 100, 150, 175, 175}
+#define DOW_WEEKEND_150 {80, 90, 100, 100, 125, 150, 150}
+
+/* Index = band * 4 + male * 2 + rural; bands are under 25, 25..49 and 50 or over; rural is a
+ * home town under 2,500 people. Men and women share a segment's numbers where the simulator
+ * does. */
+static const struct profile {
+    const char *name;
+    int dow[7];
+    const struct spend *legit, *fraud;
+    int share; /* customers per 1000 in this gender and age band (before urban/rural) */
+} profiles[FS_GEN_NPROFILES] = {
+    {"young_female_urban", DOW_YOUNG_URBAN, &young_urban, &fraud_young_urban, 44},
+    {"young_female_rural", DOW_YOUNG_RURAL, &young_rural, &fraud_young_rural, 44},
+    {"young_male_urban", DOW_YOUNG_URBAN, &young_urban, &fraud_young_urban, 48},
+    {"young_male_rural", DOW_YOUNG_RURAL, &young_rural, &fraud_young_rural, 48},
+    {"adult_female_urban", DOW_WEEKEND_175, &adult_female_urban, &fraud_adult_female_urban, 202},
+    {"adult_female_rural", DOW_WEEKEND_150, &adult_female_rural, &fraud_adult_female_rural, 202},
+    {"adult_male_urban", DOW_WEEKEND_150, &adult_male_urban, &fraud_adult_male_urban, 212},
+    {"adult_male_rural", DOW_WEEKEND_150, &adult_male_rural, &fraud_adult_male_rural, 212},
+    {"senior_female_urban", DOW_WEEKEND_175, &senior_urban, &fraud_senior_urban, 258},
+    {"senior_female_rural", DOW_WEEKEND_175, &senior_rural, &fraud_senior_rural, 258},
+    {"senior_male_urban", DOW_WEEKEND_175, &senior_urban, &fraud_senior_urban, 236},
+    {"senior_male_rural", DOW_WEEKEND_175, &senior_rural, &fraud_senior_rural, 236},
 };
 
-/* Monday first (1970-01-01 was a Thursday); weekends busiest. */
-static const double weekday_factor[7] = {1.00, 0.85, 0.80, 0.85, 0.95, 1.15, 1.25};
-/* January first; December busiest, late winter quiet. */
-static const double month_factor[12] = {0.80, 0.80, 0.95, 0.95, 1.00, 1.10,
-                                        1.10, 1.05, 0.95, 1.00, 1.10, 1.60};
+/* Share of customers living in a town under 2,500 people (the Kaggle data's median city
+ * population is about 2,500). */
+#define RURAL_SHARE 0.5
 
-/* Legitimate purchases per customer per day at factor 1 (the Kaggle data: ~1.3M rows from
- * ~1000 cards over 18 months). */
-#define PER_CUSTOMER_DAY 2.4
+/* Each customer is compromised once per period with this probability (99 in 101). */
+#define EPISODE_PROB (99.0 / 101.0)
+
+/* Season weights by calendar day: the holidays (Nov 30 - Dec 31) busiest, the weeks after
+ * them (Jan 1 - Feb 28) quiet, summer (May 24 - Sep 1) busy. */
+static int season_weight(int month, int day)
+{
+    int md = month * 100 + day; /* month 1..12 */
+    if (md >= 1130)
+        return 200;
+    if (md <= 228)
+        return 75;
+    if (md >= 524 && md <= 901)
+        return 125;
+    return 100;
+}
 
 static const char *const first_female[] = {
     "Jennifer", "Mary",    "Patricia", "Linda",    "Elizabeth", "Barbara",  "Susan",
@@ -392,14 +520,35 @@ static const struct {
     {"Grand Junction", "CO", 39.0639, -108.5506, 65560, 81501},
     {"Idaho Falls", "ID", 43.4917, -112.0339, 64818, 83401},
     {"Bend", "OR", 44.0582, -121.3153, 99178, 97701},
+    /* Small towns (under 2,500 people): the rural half of the customers lives here. */
+    {"Tekoa", "WA", 47.2263, -117.0734, 778, 99033},
+    {"Elk Point", "SD", 42.6833, -96.6834, 1963, 57025},
+    {"Wheaton", "MN", 45.8044, -96.4992, 1424, 56296},
+    {"Cazenovia", "WI", 43.5222, -90.1990, 318, 53924},
+    {"Paint Rock", "AL", 34.6615, -86.3289, 210, 35764},
+    {"Hinckley", "IL", 41.7689, -88.6409, 2070, 60520},
+    {"Ash Flat", "AR", 36.2234, -91.6085, 1082, 72513},
+    {"Colton", "OR", 45.1696, -122.4326, 410, 97017},
+    {"Gardiner", "MT", 45.0318, -110.7055, 875, 59030},
+    {"Marathon", "TX", 30.2074, -103.2435, 430, 79842},
+    {"Lamoni", "IA", 40.6228, -93.9341, 2324, 50140},
+    {"Hancock", "MD", 39.6990, -78.1797, 1545, 21750},
+    {"Elizabeth", "WV", 39.0634, -81.3954, 823, 26143},
+    {"Ridgway", "CO", 38.1528, -107.7562, 1183, 81432},
+    {"Eureka", "NV", 39.5127, -115.9606, 610, 89316},
+    {"Vernon", "VT", 42.7620, -72.5134, 2206, 5354},
 };
 
 struct customer {
     const char *first, *last, *gender, *job;
     char street[64];
-    int city;
+    int city, zip, profile;
     double lat, lon;
-    int zip;
+    int per_day;          /* legitimate purchases on an average day */
+    int64_t episode_day;  /* day number of the next compromise, or INT64_MAX */
+    int64_t period_end;   /* end (day number) of the period holding episode_day */
+    int64_t blocked_day;  /* first day of the last episode */
+    unsigned blocked;     /* bit i: day blocked_day + i had fraud (no legitimate rows) */
 };
 
 struct merchant {
@@ -407,18 +556,11 @@ struct merchant {
     int category;
 };
 
-/* A fraud event waiting for its day. */
-struct pending {
-    int64_t time;
-    int customer, category;
-    double amount;
-};
-
-/* One generated event of the current day before formatting. */
+/* One row of a day before formatting. Legitimate and fraud rows carry their amount. */
 struct event {
     int64_t time;
     int customer, category, fraud;
-    double amount; /* fraud events carry their amount; legit ones draw it when formatted */
+    double amount;
     uint64_t tiebreak;
 };
 
@@ -426,21 +568,24 @@ struct fs_gen {
     fs_gen_opts o;
     rng world, days;
     struct customer *cust;
-    double *cust_cum; /* cumulative activity weights */
     int ncust;
     struct merchant *merch;
     int nmerch;
     int *cat_merch[FS_GEN_NCATEGORIES]; /* merchant indices per category */
     int cat_nmerch[FS_GEN_NCATEGORIES];
-    double cat_cum[FS_GEN_NCATEGORIES], fraud_cat_cum[FS_GEN_NCATEGORIES];
-    double hour_cum[24];
+    /* Per profile: cumulative category weights (legitimate, fraud) and the mean day weight
+     * (day of week x season over a year), which turns per_day into a mean for one day. */
+    double legit_cum[FS_GEN_NPROFILES][FS_GEN_NCATEGORIES];
+    double fraud_cum[FS_GEN_NPROFILES][FS_GEN_NCATEGORIES];
+    double day_norm[FS_GEN_NPROFILES];
+    int64_t period; /* days per compromise period (from fraud_rate), 0 = no fraud */
 
-    int64_t day; /* start of the day being emitted */
+    int64_t day; /* start of the day being emitted (seconds) */
+    int last_profile;
     struct event *ev;
     size_t nev, cap_ev, next_ev;
-    struct pending *pend;
+    struct event *pend; /* fraud rows for a later day */
     size_t npend, cap_pend;
-    double mean_episode;
 
     /* The row handed out. */
     char cells[FS_TXN_NFIELDS][96];
@@ -454,6 +599,16 @@ const char *fs_gen_category(int i)
     return i >= 0 && i < FS_GEN_NCATEGORIES ? categories[i] : NULL;
 }
 
+const char *fs_gen_profile_name(int i)
+{
+    return i >= 0 && i < FS_GEN_NPROFILES ? profiles[i].name : NULL;
+}
+
+int fs_gen_profile(const fs_gen *g)
+{
+    return g->last_profile;
+}
+
 void fs_gen_opts_default(fs_gen_opts *o)
 {
     o->seed = 1;
@@ -463,37 +618,135 @@ void fs_gen_opts_default(fs_gen_opts *o)
     o->merchants = 700;
 }
 
+/* Day of week (0 = Monday), month (1..12) and day of month of a day number. */
+static void day_calendar(int64_t days, int *wday, int *month, int *mday)
+{
+    *wday = (int)(((days % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
+    /* civil_from_days (H. Hinnant). */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+}
+
+/* The weight of a day for a profile: day of week times season. */
+static double day_weight(int profile, int64_t days)
+{
+    int wday, month, mday;
+    day_calendar(days, &wday, &month, &mday);
+    return (double)profiles[profile].dow[wday] * (double)season_weight(month, mday);
+}
+
+/* FNV-1a of a customer's key (name_1|name_2|street|post_code). */
+static uint64_t customer_hash(const struct customer *c)
+{
+    char key[192];
+    int n = snprintf(key, sizeof key, "%s|%s|%s|%d", c->first, c->last, c->street, c->zip);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n && i < (int)sizeof key; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int same_customer(const struct customer *a, const struct customer *b)
+{
+    return a->zip == b->zip && strcmp(a->first, b->first) == 0 &&
+           strcmp(a->last, b->last) == 0 && strcmp(a->street, b->street) == 0;
+}
+
+/* Schedules the customer's next compromise in the period starting at day `from` (or a later
+ * one: a period passes without fraud with probability 1 - EPISODE_PROB). */
+static void schedule_episode(fs_gen *g, struct customer *c, int64_t from)
+{
+    rng *r = &g->days;
+    if (g->period == 0) {
+        c->episode_day = INT64_MAX;
+        return;
+    }
+    while (rng_unit(r) >= EPISODE_PROB)
+        from += g->period;
+    /* Not in the period's last days, so episodes of one customer never overlap. */
+    int64_t span = g->period > 4 ? g->period - 3 : 1;
+    c->episode_day = from + (int64_t)rng_below(r, (uint32_t)span);
+    c->period_end = from + g->period;
+}
+
 /* Builds customers and merchants from the world stream. */
 static int build_world(fs_gen *g)
 {
+    int rc = -1;
     rng *r = &g->world;
+    int nurban = 0, nrural = 0;
+    int urban[COUNT(cities)], rural[COUNT(cities)];
+    for (int i = 0; i < COUNT(cities); i++) {
+        if (cities[i].population < 2500)
+            rural[nrural++] = i;
+        else
+            urban[nurban++] = i;
+    }
+    double band_cum[6], acc = 0;
+    for (int k = 0; k < 6; k++) {
+        acc += profiles[2 * k].share; /* gender x band, in profile order */
+        band_cum[k] = acc;
+    }
+    size_t nslots = 1;
+    while (nslots < 2 * (size_t)g->ncust)
+        nslots *= 2;
+    int *slot = malloc(nslots * sizeof *slot);
+    if (slot == NULL)
+        goto out;
+    for (size_t s = 0; s < nslots; s++)
+        slot[s] = -1;
     for (int i = 0; i < g->ncust; i++) {
         struct customer *c = &g->cust[i];
-        int female = rng_below(r, 2) == 0;
-        c->gender = female ? "F" : "M";
-        c->first = female ? first_female[rng_below(r, COUNT(first_female))]
-                          : first_male[rng_below(r, COUNT(first_male))];
+        int gb = pick_cum(r, band_cum, 6); /* band * 2 + male */
+        int is_rural = rng_unit(r) < RURAL_SHARE;
+        c->profile = (gb / 2) * 4 + (gb % 2) * 2 + is_rural;
+        int male = gb % 2;
+        c->gender = male ? "M" : "F";
+        c->first = male ? first_male[rng_below(r, COUNT(first_male))]
+                        : first_female[rng_below(r, COUNT(first_female))];
         c->last = last_names[rng_below(r, COUNT(last_names))];
         c->job = jobs[rng_below(r, COUNT(jobs))];
-        snprintf(c->street, sizeof c->street, "%u %s %s", 1 + rng_below(r, 99999),
-                 street_names[rng_below(r, COUNT(street_names))],
-                 street_suffix[rng_below(r, COUNT(street_suffix))]);
-        /* Small towns and big cities alike, as in the data: uniform over the table. */
-        c->city = (int)rng_below(r, COUNT(cities));
+        c->city = is_rural ? rural[rng_below(r, (uint32_t)nrural)]
+                           : urban[rng_below(r, (uint32_t)nurban)];
         /* Homes scatter a few miles around the town centre. */
         c->lat = cities[c->city].lat + rng_uniform(r, -0.05, 0.05);
         c->lon = cities[c->city].lon + rng_uniform(r, -0.05, 0.05);
         if (c->lat > 89.9)
             c->lat = 89.9;
         c->zip = cities[c->city].zip + (int)rng_below(r, 8);
-        /* Activity: some cards are used far more than others. */
-        double w = exp(0.6 * rng_normal(r));
-        g->cust_cum[i] = (i ? g->cust_cum[i - 1] : 0.0) + w;
+        /* A new street until the key name_1|name_2|street|post_code is unused. */
+        size_t s = 0;
+        for (;;) {
+            snprintf(c->street, sizeof c->street, "%u %s %s", 1 + rng_below(r, 99999),
+                     street_names[rng_below(r, COUNT(street_names))],
+                     street_suffix[rng_below(r, COUNT(street_suffix))]);
+            s = (size_t)customer_hash(c) & (nslots - 1);
+            int dup = 0;
+            while (slot[s] >= 0 && !dup) {
+                dup = same_customer(&g->cust[slot[s]], c);
+                if (!dup)
+                    s = (s + 1) & (nslots - 1);
+            }
+            if (!dup)
+                break;
+        }
+        slot[s] = i;
+        const struct spend *sp = profiles[c->profile].legit;
+        c->per_day = sp->lo + (int)rng_below(r, (uint32_t)(sp->hi - sp->lo + 1));
+        c->blocked = 0;
     }
     for (int i = 0; i < g->nmerch; i++) {
         struct merchant *m = &g->merch[i];
-        /* Every category gets merchants: the first 14 one each, the rest by weight. */
-        m->category = i < FS_GEN_NCATEGORIES ? i : pick_cum(r, g->cat_cum, FS_GEN_NCATEGORIES);
+        /* Every category gets merchants: the first 14 one each, the rest evenly. */
+        m->category = i < FS_GEN_NCATEGORIES ? i : (int)rng_below(r, FS_GEN_NCATEGORIES);
         for (int attempt = 0;; attempt++) {
             const char *a = last_names[rng_below(r, COUNT(last_names))];
             const char *b = last_names[rng_below(r, COUNT(last_names))];
@@ -525,14 +778,43 @@ static int build_world(fs_gen *g)
     for (int k = 0; k < FS_GEN_NCATEGORIES; k++) {
         g->cat_merch[k] = calloc((size_t)g->cat_nmerch[k], sizeof(int));
         if (g->cat_merch[k] == NULL)
-            return -1;
+            goto out;
         g->cat_nmerch[k] = 0;
     }
     for (int i = 0; i < g->nmerch; i++) {
         int k = g->merch[i].category;
         g->cat_merch[k][g->cat_nmerch[k]++] = i;
     }
-    return 0;
+    rc = 0;
+out:
+    free(slot);
+    return rc;
+}
+
+/* Days per compromise period so that fraud rows are about fraud_rate of all rows: a period
+ * holds per_day * (period - blocked days) legitimate rows and, with EPISODE_PROB, one
+ * episode of (lo + hi) / 2 fraud rows over about two blocked days. */
+static int64_t compromise_period(const fs_gen *g)
+{
+    double fr = g->o.fraud_rate;
+    if (fr <= 0.0)
+        return 0;
+    double per_day = 0, per_episode = 0;
+    for (int i = 0; i < g->ncust; i++) {
+        const struct spend *f = profiles[g->cust[i].profile].fraud;
+        per_day += g->cust[i].per_day;
+        per_episode += 0.5 * (f->lo + f->hi);
+    }
+    per_day /= g->ncust;
+    per_episode = EPISODE_PROB * per_episode / g->ncust;
+    if (per_day < 0.01)
+        per_day = 0.01;
+    double p = 2.0 * EPISODE_PROB + per_episode * (1.0 - fr) / (fr * per_day);
+    if (p < 5.0)
+        p = 5.0;
+    if (p > 1e6)
+        p = 1e6;
+    return (int64_t)(p + 0.5);
 }
 
 fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
@@ -555,7 +837,7 @@ fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
     }
     if (o.merchants < FS_GEN_NCATEGORIES || o.merchants > 10000) {
         fs_errf(errstr, errstr_size, "merchants %d outside [%d, 10000]", o.merchants,
-             FS_GEN_NCATEGORIES);
+                FS_GEN_NCATEGORIES);
         return NULL;
     }
     /* Years 1..9999 print as YYYY; keep a margin for the run itself. */
@@ -569,22 +851,24 @@ fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
     g->o = o;
     g->ncust = o.customers;
     g->nmerch = o.merchants;
+    g->last_profile = -1;
     g->cust = calloc((size_t)g->ncust, sizeof *g->cust);
-    g->cust_cum = calloc((size_t)g->ncust, sizeof *g->cust_cum);
     g->merch = calloc((size_t)g->nmerch, sizeof *g->merch);
-    if (g->cust == NULL || g->cust_cum == NULL || g->merch == NULL)
+    if (g->cust == NULL || g->merch == NULL)
         goto oom;
-    double acc = 0, facc = 0;
-    for (int k = 0; k < FS_GEN_NCATEGORIES; k++) {
-        acc += cat_model[k].weight;
-        facc += cat_model[k].fraud_weight;
-        g->cat_cum[k] = acc;
-        g->fraud_cat_cum[k] = facc;
-    }
-    acc = 0;
-    for (int h = 0; h < 24; h++) {
-        acc += hour_weight[h];
-        g->hour_cum[h] = acc;
+    for (int p = 0; p < FS_GEN_NPROFILES; p++) {
+        double acc = 0, facc = 0;
+        for (int k = 0; k < FS_GEN_NCATEGORIES; k++) {
+            acc += profiles[p].legit->weight[k];
+            facc += profiles[p].fraud->weight[k];
+            g->legit_cum[p][k] = acc;
+            g->fraud_cum[p][k] = facc;
+        }
+        /* Mean day weight over 2019 (any common year gives nearly the same). */
+        double sum = 0;
+        for (int64_t d = 17897; d < 17897 + 365; d++)
+            sum += day_weight(p, d);
+        g->day_norm[p] = sum / 365.0;
     }
     rng_seed(&g->world, o.seed, 1);
     rng_seed(&g->days, o.seed, 2);
@@ -595,7 +879,9 @@ fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
     if (o.start % 86400 < 0)
         d--;
     g->day = d * 86400 - 86400; /* advanced before the first use */
-    g->mean_episode = 7.5;      /* fraud events per episode: 3..12 */
+    g->period = compromise_period(g);
+    for (int i = 0; i < g->ncust; i++)
+        schedule_episode(g, &g->cust[i], d);
     return g;
 oom:
     fs_errf(errstr, errstr_size, "out of memory");
@@ -610,38 +896,23 @@ void fs_gen_free(fs_gen *g)
     for (int k = 0; k < FS_GEN_NCATEGORIES; k++)
         free(g->cat_merch[k]);
     free(g->cust);
-    free(g->cust_cum);
     free(g->merch);
     free(g->ev);
     free(g->pend);
     free(g);
 }
 
-static int push_event(fs_gen *g, const struct event *e)
+static int push(struct event **v, size_t *n, size_t *cap, const struct event *e)
 {
-    if (g->nev == g->cap_ev) {
-        size_t cap = g->cap_ev ? g->cap_ev * 2 : 4096;
-        struct event *n = realloc(g->ev, cap * sizeof *n);
-        if (n == NULL)
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 1024;
+        struct event *nv = realloc(*v, ncap * sizeof *nv);
+        if (nv == NULL)
             return -1;
-        g->ev = n;
-        g->cap_ev = cap;
+        *v = nv;
+        *cap = ncap;
     }
-    g->ev[g->nev++] = *e;
-    return 0;
-}
-
-static int push_pending(fs_gen *g, const struct pending *p)
-{
-    if (g->npend == g->cap_pend) {
-        size_t cap = g->cap_pend ? g->cap_pend * 2 : 256;
-        struct pending *n = realloc(g->pend, cap * sizeof *n);
-        if (n == NULL)
-            return -1;
-        g->pend = n;
-        g->cap_pend = cap;
-    }
-    g->pend[g->npend++] = *p;
+    (*v)[(*n)++] = *e;
     return 0;
 }
 
@@ -655,95 +926,110 @@ static int cmp_event(const void *a, const void *b)
     return 0;
 }
 
-/* Seconds into a day at an hour drawn from the weights. */
-static int64_t draw_time_of_day(rng *r, const double *hour_cum)
+/* Gamma amount with the spend's mean and deviation for category k; under $1 becomes a
+ * uniform $1..$10, as in the simulator. */
+static double draw_amount(rng *r, const struct spend *sp, int k)
 {
-    int h = pick_cum(r, hour_cum, 24);
-    return (int64_t)h * 3600 + rng_below(r, 3600);
+    double mean = sp->mean[k], sd = sp->sd[k];
+    double shape = mean * mean / (sd * sd), scale = sd * sd / mean;
+    double a = scale * rng_gamma(r, shape);
+    if (a < 1.0)
+        a = rng_uniform(r, 1.0, 10.0);
+    if (a > 30000.0)
+        a = 30000.0;
+    return a;
 }
 
-/* A night time (22:00-03:59) as seconds from the start of a day (may run into the next). */
-static int64_t draw_night(rng *r)
+/* Category, time of day and amount of one row. One uniform number picks both the category
+ * (by cumulative weight) and the half of the day (before noon if it falls under am_pct), as
+ * in the simulator, so a profile's first categories in table order are morning purchases and
+ * its last ones afternoon and evening purchases. Fraud rows move to the night (00-03 or
+ * 22-23) four times in five. */
+static void pick_row(rng *r, const struct spend *sp, const double *cum, int fraud,
+                     struct event *e, int64_t day_start)
 {
-    return 22 * 3600 + (int64_t)rng_below(r, 6 * 3600);
+    double u = rng_unit(r);
+    double x = u * cum[FS_GEN_NCATEGORIES - 1];
+    int k = 0;
+    while (k < FS_GEN_NCATEGORIES - 1 && cum[k] <= x)
+        k++;
+    int am = u * 100.0 < sp->am_pct;
+    int lo = am ? 0 : 12, n = 12;
+    if (fraud && rng_below(r, 100) >= 20) {
+        lo = am ? 0 : 22;
+        n = am ? 4 : 2;
+    }
+    int hour = lo + (int)rng_below(r, (uint32_t)n);
+    e->category = k;
+    e->time = day_start + hour * 3600 + (int64_t)rng_below(r, 3600);
+    e->amount = draw_amount(r, sp, k);
+    e->fraud = fraud;
 }
 
-/* Day of week (0 = Monday) and month (0 = January) of a day start. */
-static void day_calendar(int64_t day_start, int *wday, int *month)
+/* The compromise of customer ci starting on day number dn: lo..hi fraud rows over that day
+ * and the next (by their day weights); the days that get fraud are blocked for the
+ * customer's legitimate purchases. */
+static int start_episode(fs_gen *g, int ci, int64_t dn)
 {
-    int64_t days = day_start / 86400;
-    *wday = (int)(((days % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
-    /* civil_from_days (H. Hinnant) for the month. */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *month = (int)(mp < 10 ? mp + 2 : mp - 10);
+    rng *r = &g->days;
+    struct customer *c = &g->cust[ci];
+    const struct profile *p = &profiles[c->profile];
+    const struct spend *f = p->fraud;
+    int n = f->lo + (int)rng_below(r, (uint32_t)(f->hi - f->lo + 1));
+    double w0 = day_weight(c->profile, dn), w1 = day_weight(c->profile, dn + 1);
+    c->blocked_day = dn;
+    c->blocked = 0;
+    for (int j = 0; j < n; j++) {
+        int second = rng_unit(r) * (w0 + w1) >= w0;
+        struct event e = {0};
+        e.customer = ci;
+        pick_row(r, f, g->fraud_cum[c->profile], 1, &e, (dn + second) * 86400);
+        e.tiebreak = rng_next(r);
+        c->blocked |= 1u << second;
+        if (push(&g->pend, &g->npend, &g->cap_pend, &e) != 0)
+            return -1;
+    }
+    schedule_episode(g, c, c->period_end);
+    return 0;
 }
 
-/* Generates the next day's events into g->ev, sorted. */
+/* Generates the next day's rows into g->ev, sorted. */
 static int next_day(fs_gen *g)
 {
     rng *r = &g->days;
     g->day += 86400;
     g->nev = 0;
     g->next_ev = 0;
-    int wday, month;
-    day_calendar(g->day, &wday, &month);
-    double legit_mean = PER_CUSTOMER_DAY * g->ncust * weekday_factor[wday] * month_factor[month];
-    int nlegit = rng_poisson(r, legit_mean);
-    for (int i = 0; i < nlegit; i++) {
-        struct event e = {0};
-        e.time = g->day + draw_time_of_day(r, g->hour_cum);
-        e.customer = pick_cum(r, g->cust_cum, g->ncust);
-        e.category = pick_cum(r, g->cat_cum, FS_GEN_NCATEGORIES);
-        e.tiebreak = rng_next(r);
-        if (push_event(g, &e) != 0)
+    int64_t dn = g->day / 86400;
+    for (int i = 0; i < g->ncust; i++)
+        if (g->cust[i].episode_day == dn && start_episode(g, i, dn) != 0)
             return -1;
-    }
-    /* New fraud episodes, sized so fraud rows are fraud_rate of all rows. */
-    double fr = g->o.fraud_rate;
-    double episodes_mean = fr >= 1.0 ? 0 : legit_mean * fr / (1.0 - fr) / g->mean_episode;
-    int nep = rng_poisson(r, episodes_mean);
-    for (int k = 0; k < nep; k++) {
-        int victim = (int)rng_below(r, (uint32_t)g->ncust);
-        int64_t begin = g->day + (int64_t)rng_below(r, 86400);
-        int n = 3 + (int)rng_below(r, 10);
+    for (int i = 0; i < g->ncust; i++) {
+        struct customer *c = &g->cust[i];
+        if (c->per_day == 0)
+            continue;
+        double mean = c->per_day * day_weight(c->profile, dn) / g->day_norm[c->profile];
+        int n = rng_poisson(r, mean);
+        int64_t off = dn - c->blocked_day;
+        if (c->blocked != 0 && off >= 0 && off < 2 && (c->blocked >> off & 1u))
+            continue; /* the thief's days: the customer's own purchases are not recorded */
         for (int j = 0; j < n; j++) {
-            struct pending p;
-            /* Within ~2 days of the compromise; 85% at night (22:00-03:59). */
-            int64_t day0 = g->day + (int64_t)rng_below(r, 2) * 86400;
-            int64_t tt = rng_unit(r) < 0.85 ? day0 + draw_night(r)
-                                            : day0 + (int64_t)rng_below(r, 86400);
-            if (tt < begin)
-                tt += 86400;
-            p.time = tt;
-            p.customer = victim;
-            p.category = pick_cum(r, g->fraud_cat_cum, FS_GEN_NCATEGORIES);
-            p.amount = rng_uniform(r, cat_model[p.category].fraud_lo,
-                                   cat_model[p.category].fraud_hi);
-            if (push_pending(g, &p) != 0)
+            struct event e = {0};
+            e.customer = i;
+            pick_row(r, profiles[c->profile].legit, g->legit_cum[c->profile], 0, &e, g->day);
+            e.tiebreak = rng_next(r);
+            if (push(&g->ev, &g->nev, &g->cap_ev, &e) != 0)
                 return -1;
         }
     }
-    /* Move the fraud events of this day into the day. */
+    /* Move the fraud rows of this day into the day. */
     size_t keep = 0;
     for (size_t i = 0; i < g->npend; i++) {
-        struct pending *p = &g->pend[i];
-        if (p->time < g->day + 86400) {
-            struct event e = {0};
-            e.time = p->time < g->day ? g->day : p->time;
-            e.customer = p->customer;
-            e.category = p->category;
-            e.fraud = 1;
-            e.amount = p->amount;
-            e.tiebreak = rng_next(r);
-            if (push_event(g, &e) != 0)
+        if (g->pend[i].time < g->day + 86400) {
+            if (push(&g->ev, &g->nev, &g->cap_ev, &g->pend[i]) != 0)
                 return -1;
         } else {
-            g->pend[keep++] = *p;
+            g->pend[keep++] = g->pend[i];
         }
     }
     g->npend = keep;
@@ -864,7 +1150,6 @@ static double clampd(double v, double lo, double hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
 }
-
 int fs_gen_next(fs_gen *g, const fs_txn **t, const char *const **values, const size_t **lens)
 {
     while (g->next_ev >= g->nev)
@@ -875,11 +1160,8 @@ int fs_gen_next(fs_gen *g, const fs_txn **t, const char *const **values, const s
     const struct customer *c = &g->cust[e->customer];
     int k = e->category;
     const struct merchant *m = &g->merch[g->cat_merch[k][rng_below(r, (uint32_t)g->cat_nmerch[k])]];
-    double amount = e->fraud ? e->amount : exp(cat_model[k].mu + cat_model[k].sigma * rng_normal(r));
-    if (amount < 1.0)
-        amount = 1.0 + rng_unit(r);
-    if (amount > 30000.0)
-        amount = 30000.0;
+    double amount = e->amount;
+    g->last_profile = c->profile;
     double mlat = clampd(c->lat + rng_uniform(r, -1.0, 1.0), -90.0, 90.0);
     double mlon = c->lon + rng_uniform(r, -1.0, 1.0);
     if (mlon < -180.0)

@@ -1,22 +1,40 @@
 /*
- * fs_gen: a synthetic card-transaction generator in the TETA-ML-1-2025 train.csv schema,
- * modelled on the Sparkov simulator behind the Kaggle "credit card transactions fraud
- * detection" data, so the pipeline can be trained and tested without the real data.
+ * fs_gen: a synthetic card-transaction generator in the TETA-ML-1-2025 train.csv schema that
+ * follows the process of the Sparkov simulator (namebrandon/Sparkov_Data_Generation, behind
+ * the Kaggle "credit card transactions fraud detection" data), so the pipeline can be trained
+ * and tested without the real data and per-customer behaviour looks as it does there.
  *
- * The world: ~1000 customers (name, gender, street, home city with its population, state,
- * post code and coordinates, job) and ~700 merchants ("fraud_Kirlin and Sons", as the Kaggle
- * data names them) in the 14 categories. Legitimate purchases arrive day by day with a
- * weekly rhythm (more at weekends) and a seasonal one (December busiest), at daytime-heavy
- * hours, with per-category lognormal amounts, at a merchant location within about a degree
- * of the customer's home. Fraud comes as episodes: a card is compromised for about two days
- * and used a handful of times, mostly at night (22:00-03:59), mostly in the high-risk
- * categories (shopping_net, misc_net, grocery_pos) at category-specific high amounts; the
- * share of fraud rows is about fraud_rate.
+ * What is modelled, per customer:
+ * - Profiles: each customer belongs to one of 12 segments, age band (under 25, 25..49, 50+,
+ *   in US population shares) x gender x urban/rural (home town under 2,500 people; about
+ *   half the customers, as in the Kaggle data). Each segment has its own purchases per day,
+ *   category weights, per-category gamma amounts (mean, deviation; under $1 becomes $1..$10),
+ *   morning/afternoon split and day-of-week weights; the numbers are the simulator's.
+ * - Volume: a customer draws its purchases per average day once (uniform in the segment's
+ *   range, some young and senior customers 0); each day brings Poisson(that x day weight)
+ *   purchases, the day weight being day of week x season (Nov 30 - Dec 31 x2, Jan 1 - Feb 28
+ *   x0.75, May 24 - Sep 1 x1.25), normalised to 1 over a year.
+ * - Time of day: one uniform number picks both the category and the half of the day (as in
+ *   the simulator, so a segment's first categories are morning and the last ones afternoon
+ *   purchases); the hour is uniform within the half, minutes uniform.
+ * - Fraud: once per period (about two years at fraud_rate 0.005, the simulator's one run) a
+ *   customer is compromised with probability 99/101. The episode has lo..hi rows (the
+ *   segment's fraud profile, e.g. 7..12) over its start day and the next, in the fraud
+ *   profile's categories (grocery_pos, shopping_net, misc_net, ...) at its high amounts; four
+ *   rows in five at night (00-03 or 22-23). The customer's own purchases on the days that got
+ *   fraud are not recorded (the simulator drops them). The period is derived from fraud_rate
+ *   so fraud rows are about that share of all rows.
+ * - Merchants: ~700 ("fraud_Kirlin and Sons", as in the Kaggle data) in the 14 categories,
+ *   picked uniformly within the row's category; the merchant location is uniform within a
+ *   degree of the customer's home, independent of the merchant.
+ * Not modelled: the simulator's travel (disabled there too), card numbers, dates of birth
+ * and transaction ids (not in the schema), and its real address and zip lists (a fixed town
+ * table is used; each customer is unique on name_1|name_2|street|post_code).
  *
  * Deterministic: the same options give the same rows (own xoshiro256** generator seeded by
  * splitmix64, never rand(); the only floating-point library calls are log, exp, sqrt and
  * cos, so the output is identical wherever the C library is the same). Rows come in
- * chronological order.
+ * chronological order; transaction_time has minute resolution.
  *
  * Ownership: fs_gen_new returns a generator the caller frees with fs_gen_free; the record
  * and strings fs_gen_next hands out are owned by the generator and live until the next call.
@@ -61,5 +79,13 @@ int fs_gen_write_csv(FILE *out, const fs_gen_opts *o, uint64_t rows, int with_ta
 /* The 14 categories, in a fixed order. */
 #define FS_GEN_NCATEGORIES 14
 const char *fs_gen_category(int i);
+
+/* The 12 customer segments, index = band * 4 + male * 2 + rural (band 0: under 25, 1: 25..49,
+ * 2: 50 and over); the name is a static string, NULL outside 0..11. */
+#define FS_GEN_NPROFILES 12
+const char *fs_gen_profile_name(int i);
+
+/* The segment of the customer of the row fs_gen_next last handed out (-1 before any). */
+int fs_gen_profile(const fs_gen *g);
 
 #endif
