@@ -1,4 +1,5 @@
 #include "fd_detector.h"
+#include "fd_state.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,15 +34,23 @@
 /* The detector's series in the service's registry. */
 typedef struct fd_series {
     svc_counter *messages_in, *messages_out, *messages_dlq, *txn_committed, *txn_aborted,
-        *rebalances, *batches_dropped, *delivery_errors, *dlq_errors, *delivery_purged;
-    svc_gauge *consumer_lag, *assigned_partitions;
+        *rebalances, *batches_dropped, *delivery_errors, *dlq_errors, *delivery_purged,
+        *rerouted, *state_records, *state_expired, *restore_records, *restores;
+    svc_gauge *consumer_lag, *assigned_partitions, *state_customers, *state_bytes,
+        *restore_seconds;
     svc_histogram *batch_size, *processing, *message_age, *score;
 } fd_series;
 
 /* The result of scoring one message of the batch, filled by a scoring thread and produced
  * by the main thread in batch order. */
+enum { FD_SLOT_SCORED, FD_SLOT_DEAD, FD_SLOT_REROUTE, FD_SLOT_REFUSED };
 typedef struct fd_slot {
-    double score; /* NaN: dead letter */
+    int kind;     /* FD_SLOT_*: scored, a dead letter, re-published under its customer key,
+                   * or refused (no room for a new customer: the batch is not produced) */
+    double score; /* NaN unless scored */
+    char *rkey;   /* FD_SLOT_REROUTE: the customer key (owned), and its partition */
+    size_t rkey_len;
+    int32_t rpart;
     int out_len;
     char out[FD_OUT_MAX];                /* the scoring message */
     char key[FS_TXN_ID_MAX + 1];         /* its key, the transaction_id */
@@ -91,6 +100,11 @@ typedef struct fd_committer {
 struct fd_detector {
     fd_config cfg;
     const fs_bundle *bundle;
+    fd_state *state;             /* NULL: state off (every customer scored as new) */
+    fd_restore_progress restore; /* read by the HTTP thread */
+    atomic_int restore_failed;
+    int32_t in_partitions;       /* partitions of the transactions topic (key routing) */
+    rd_kafka_topic_t *in_topic;  /* producer handle of the transactions topic (re-routing) */
     fd_series m;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
@@ -113,6 +127,9 @@ struct fd_detector {
     double fl_t[3]; /* scoring started, scored, produced and handed over */
     fd_committer commit;
 
+    volatile sig_atomic_t *stop; /* fd_detector_run's */
+    atomic_int topics_ok;        /* the state topic was checked (or state is off) */
+    char topics_why[256];        /* why not yet (under why_mu) */
     atomic_int txn_ready;    /* init_transactions succeeded */
     atomic_int joined;       /* the group assigned us (possibly nothing) at least once */
     atomic_int brokers_down; /* the last error callback said all brokers are down */
@@ -130,7 +147,7 @@ struct fd_detector {
     int aborts_waited; /* main thread: aborts_total already paused for */
     double idle_since; /* main thread: first idle poll with nothing in flight, or 0 */
     pthread_mutex_t why_mu;
-    char abort_why[256];
+    char abort_why[512];
 };
 
 static int pool_start(fd_detector *d, int nthreads, char *errstr, size_t errstr_size);
@@ -279,6 +296,45 @@ static void forget_aborts(fd_detector *d, const char *why)
                 why, n);
 }
 
+static void state_gauges(fd_detector *d)
+{
+    svc_gauge_set(d->m.state_customers, (double)fd_state_customers(d->state));
+    svc_gauge_set(d->m.state_bytes, (double)fd_state_bytes(d->state));
+}
+
+/* Rebuilds the state of the assigned partitions from the changelog (inside the rebalance
+ * callback, before they are assigned). Returns 0, or -1 (logged) if it cannot be done: the
+ * run then ends and the supervisor restarts the process. */
+static int restore_state(fd_detector *d, const rd_kafka_topic_partition_list_t *parts)
+{
+    char why[512];
+    fd_state_drop_all(d->state);
+    rd_kafka_conf_t *conf = svc_kafka_conf_new(d->cfg.transactional_id, d->cfg.bootstrap, why,
+                                               sizeof why);
+    if (conf == NULL) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "state restore: %s", why);
+        return -1;
+    }
+    double t0 = now_mono();
+    int rc = fd_state_restore(d->state, conf, d->cfg.state_topic, parts, &d->restore,
+                              d->stop, why, sizeof why);
+    double secs = now_mono() - t0;
+    long long n = atomic_load(&d->restore.records);
+    svc_counter_add(d->m.restores, 1);
+    svc_counter_add(d->m.restore_records, (uint64_t)n);
+    svc_gauge_set(d->m.restore_seconds, secs);
+    state_gauges(d);
+    if (rc != 0) {
+        atomic_store(&d->restore_failed, 1);
+        SVC_LOG(SVC_LOG_ERROR, NULL, "%s", why);
+        return -1;
+    }
+    SVC_LOG(SVC_LOG_INFO, NULL,
+            "state restored from %s: %d partition(s), %lld record(s), %zu customer(s), %.3f s",
+            d->cfg.state_topic, parts->cnt, n, fd_state_customers(d->state), secs);
+    return 0;
+}
+
 /* Eager rebalancing. Runs inside rd_kafka_consumer_poll, i.e. between transactions, never
  * while one is open. Messages collected for the next batch came from partitions that are
  * being revoked: nothing of them was produced and their offsets were not committed, so they
@@ -307,6 +363,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_partitions("assigned", parts);
+        /* Nothing of the new assignment is scored before its state is back. */
+        if (d->state != NULL && restore_state(d, parts) != 0)
+            atomic_store(&d->fatal, 1);
         rd_kafka_assign(rk, parts);
         svc_gauge_set(d->m.assigned_partitions, parts->cnt);
         atomic_store(&d->joined, 1);
@@ -314,6 +373,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         log_partitions(rd_kafka_assignment_lost(rk) ? "lost" : "revoked", parts);
         rd_kafka_assign(rk, NULL);
+        if (d->state != NULL) {
+            /* Eager protocol: the whole assignment goes; whatever comes back is restored
+             * from the changelog, which holds exactly the committed state. */
+            fd_state_drop_all(d->state);
+            state_gauges(d);
+        }
         svc_gauge_set(d->m.assigned_partitions, 0);
         if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
             SVC_LOG(SVC_LOG_WARN, NULL, "rebalance error: %s", rd_kafka_err2str(err));
@@ -438,6 +503,31 @@ static void register_series(fd_series *m, svc_metrics *r)
         "Dead letters the dead-letter topic refused; the message is read again, never "
         "skipped.",
         NULL);
+    m->rerouted = svc_metrics_counter(
+        r, "fraud_detector_rerouted_total",
+        "Messages whose record key or partition was not their customer's, re-published "
+        "once under the customer key (scored when read back there).",
+        NULL);
+    m->state_records = svc_metrics_counter(
+        r, "fraud_detector_state_changelog_records_total",
+        "Customer-state records (and tombstones) written to the changelog in transactions.",
+        NULL);
+    m->state_expired = svc_metrics_counter(
+        r, "fraud_detector_state_expired_total",
+        "Customers dropped from the state after the expiry period without a transaction.",
+        NULL);
+    m->restores = svc_metrics_counter(r, "fraud_detector_state_restores_total",
+                                      "State restores from the changelog (one per assignment).",
+                                      NULL);
+    m->restore_records = svc_metrics_counter(r, "fraud_detector_state_restore_records_total",
+                                             "Changelog records read by state restores.", NULL);
+    m->restore_seconds = svc_metrics_gauge(r, "fraud_detector_state_restore_seconds",
+                                           "Duration of the last state restore.", NULL);
+    m->state_customers = svc_metrics_gauge(r, "fraud_detector_state_customers",
+                                           "Customers whose state this instance holds.", NULL);
+    m->state_bytes = svc_metrics_gauge(
+        r, "fraud_detector_state_bytes",
+        "Memory of the customer state: tables, 128-byte records, keys, bookkeeping.", NULL);
     m->consumer_lag = svc_metrics_gauge(
         r, "fraud_detector_consumer_lag",
         "Messages behind the high watermark, summed over the assigned partitions.", NULL);
@@ -479,6 +569,11 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     pthread_mutex_init(&d->why_mu, NULL);
     d->cfg = *cfg;
     d->bundle = bundle;
+    if (cfg->state_topic != NULL) {
+        d->state = fd_state_new(cfg->state_expiry_s, cfg->state_max_customers);
+        if (d->state == NULL)
+            goto oom;
+    }
     register_series(&d->m, metrics);
     d->batch = calloc((size_t)cfg->batch_size, sizeof *d->batch);
     d->slots = calloc((size_t)cfg->batch_size, sizeof *d->slots);
@@ -513,6 +608,12 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
         goto fail;
     }
     conf = NULL; /* owned by the producer now */
+    d->in_topic = rd_kafka_topic_new(d->producer, cfg->transactions_topic, NULL);
+    if (d->in_topic == NULL) {
+        snprintf(errstr, errstr_size, "kafka producer: topic %s: %s", cfg->transactions_topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
 
     conf = make_conf(d, 0, errstr, errstr_size);
     if (conf == NULL) {
@@ -556,10 +657,19 @@ void fd_detector_free(fd_detector *d)
             rd_kafka_topic_destroy(d->out_topics[i]);
         d->out_topics[i] = NULL;
     }
+    if (d->in_topic != NULL)
+        rd_kafka_topic_destroy(d->in_topic);
     if (d->producer != NULL)
         rd_kafka_destroy(d->producer);
     if (d->subscription != NULL)
         rd_kafka_topic_partition_list_destroy(d->subscription);
+    for (int i = 0; i < d->cfg.batch_size; i++) {
+        if (d->slots != NULL)
+            free(d->slots[i].rkey);
+        if (d->fl_slots != NULL)
+            free(d->fl_slots[i].rkey);
+    }
+    fd_state_free(d->state);
     free(d->batch);
     free(d->slots);
     free(d->poll_ts);
@@ -576,6 +686,13 @@ int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
         snprintf(reason, reason_size, "kafka: transactional producer not initialised yet");
         return 0;
     }
+    if (d->state != NULL && !atomic_load(&d->topics_ok)) {
+        pthread_mutex_lock(&d->why_mu);
+        snprintf(reason, reason_size, "kafka: %s", d->topics_why[0] ? d->topics_why
+                                                                   : "checking the topics");
+        pthread_mutex_unlock(&d->why_mu);
+        return 0;
+    }
     if (!atomic_load(&d->joined)) {
         snprintf(reason, reason_size, "kafka: consumer group %s not joined yet",
                  d->cfg.group_id);
@@ -583,6 +700,25 @@ int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
     }
     if (atomic_load(&d->brokers_down)) {
         snprintf(reason, reason_size, "kafka: all brokers down");
+        return 0;
+    }
+    if (d->state != NULL && atomic_load(&d->restore.active)) {
+        snprintf(reason, reason_size,
+                 "restoring customer state from %s: %d of %d partition(s), %lld record(s)",
+                 d->cfg.state_topic, atomic_load(&d->restore.done),
+                 atomic_load(&d->restore.partitions), (long long)atomic_load(&d->restore.records));
+        return 0;
+    }
+    if (d->state != NULL && atomic_load(&d->restore_failed)) {
+        snprintf(reason, reason_size, "customer state could not be restored from %s (see the log)",
+                 d->cfg.state_topic);
+        return 0;
+    }
+    if (d->state != NULL && fd_state_full(d->state)) {
+        snprintf(reason, reason_size,
+                 "customer state full: %zu customers held, STATE_MAX_CUSTOMERS=%zu; raise it or "
+                 "run more instances (batches are retried, nothing is evicted)",
+                 fd_state_customers(d->state), fd_state_max(d->state));
         return 0;
     }
     int aborts = atomic_load(&d->aborts_in_row);
@@ -647,6 +783,9 @@ static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t 
     char why[256];
     const char *topic = rd_kafka_topic_name(msg->rkt);
     slot->score = NAN;
+    slot->kind = FD_SLOT_DEAD;
+    free(slot->rkey); /* the slot's previous message's */
+    slot->rkey = NULL;
     if (msg->payload == NULL) {
         snprintf(slot->reason, sizeof slot->reason, "%s[%" PRId32 "]@%" PRId64 ": empty payload",
                  topic, msg->partition, msg->offset);
@@ -657,10 +796,51 @@ static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t 
                  msg->partition, msg->offset, why);
         return;
     }
-    double s;
-    fs_profile blank;
+    fs_profile blank, *profile = &blank;
     fs_profile_init(&blank);
-    if (fs_bundle_score(d->bundle, t, &blank, &s, why, sizeof why) != 0) {
+    if (d->state != NULL) {
+        char key[FS_PROFILE_KEY_MAX];
+        int klen = fs_profile_key(t, key, sizeof key);
+        if (klen < 0) {
+            snprintf(slot->reason, sizeof slot->reason,
+                     "%s[%" PRId32 "]@%" PRId64 ": transaction %s: customer key "
+                     "(name_1|name_2|street|post_code) longer than %d bytes",
+                     topic, msg->partition, msg->offset, t->transaction_id,
+                     FS_PROFILE_KEY_MAX - 1);
+            return;
+        }
+        /* The customer's state lives on the partition its key maps to (the producers'
+         * default partitioner, consistent_random): a message elsewhere, or under another
+         * key, is re-published there once, in this transaction, and scored when read back. */
+        int32_t want = rd_kafka_msg_partitioner_consistent_random(
+            d->in_topic, key, (size_t)klen, d->in_partitions, NULL, NULL);
+        if (msg->key == NULL || msg->key_len != (size_t)klen ||
+            memcmp(msg->key, key, (size_t)klen) != 0 || msg->partition != want) {
+            slot->rkey = malloc((size_t)klen);
+            if (slot->rkey == NULL) {
+                slot->kind = FD_SLOT_REFUSED;
+                snprintf(slot->reason, sizeof slot->reason, "out of memory");
+                return;
+            }
+            memcpy(slot->rkey, key, (size_t)klen);
+            slot->rkey_len = (size_t)klen;
+            slot->rpart = want;
+            slot->kind = FD_SLOT_REROUTE;
+            return;
+        }
+        int full = 0;
+        profile = fd_state_touch(d->state, msg->partition, key, (size_t)klen, t->time,
+                                 t->transaction_time[0] != '\0', &full);
+        if (profile == NULL) {
+            slot->kind = FD_SLOT_REFUSED;
+            snprintf(slot->reason, sizeof slot->reason, "%s",
+                     full ? "customer state full (STATE_MAX_CUSTOMERS)"
+                          : "customer state: partition not restored or out of memory");
+            return;
+        }
+    }
+    double s;
+    if (fs_bundle_score(d->bundle, t, profile, &s, why, sizeof why) != 0) {
         snprintf(slot->reason, sizeof slot->reason,
                  "%s[%" PRId32 "]@%" PRId64 ": transaction %s: %s", topic, msg->partition,
                  msg->offset, t->transaction_id, why);
@@ -677,6 +857,60 @@ static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t 
     slot->out_len = n;
     snprintf(slot->key, sizeof slot->key, "%s", t->transaction_id);
     slot->score = s;
+    slot->kind = FD_SLOT_SCORED;
+}
+
+/* Re-publishes a message to the transactions topic under its customer key, on the
+ * customer's partition, with its headers and where it came from. */
+static rd_kafka_resp_err_t reroute(fd_detector *d, const rd_kafka_message_t *msg,
+                                   const fd_slot *slot)
+{
+    rd_kafka_headers_t *orig = NULL, *h;
+    char from[320];
+    if (rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig != NULL)
+        h = rd_kafka_headers_copy(orig);
+    else
+        h = rd_kafka_headers_new(1);
+    snprintf(from, sizeof from, "%s[%" PRId32 "]@%" PRId64, rd_kafka_topic_name(msg->rkt),
+             msg->partition, msg->offset);
+    rd_kafka_header_add(h, "x-rerouted-from", -1, from, -1);
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_TOPIC(d->cfg.transactions_topic),
+            RD_KAFKA_V_PARTITION(slot->rpart), RD_KAFKA_V_KEY(slot->rkey, slot->rkey_len),
+            RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                rd_kafka_headers_destroy(h);
+            return err;
+        }
+        rd_kafka_poll(d->producer, 10);
+    }
+}
+
+/* Writes one changelog record (value NULL: a tombstone) to the state topic's partition p. */
+static int changelog_record(int32_t p, const char *key, size_t key_len,
+                            const unsigned char *value, size_t value_len, void *opaque)
+{
+    fd_detector *d = opaque;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_TOPIC(d->cfg.state_topic), RD_KAFKA_V_PARTITION(p),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            svc_counter_add(d->m.state_records, 1);
+            return 0;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            SVC_LOG(SVC_LOG_WARN, NULL, "produce %s[%" PRId32 "]: %s", d->cfg.state_topic, p,
+                    rd_kafka_err2str(err));
+            set_abort_why(d, "produce state", rd_kafka_err2str(err));
+            return (int)err;
+        }
+        rd_kafka_poll(d->producer, 10);
+    }
 }
 
 /* Produces a scored slot, or the message as a dead letter. Returns the produce error. */
@@ -684,7 +918,13 @@ static rd_kafka_resp_err_t emit_one(fd_detector *d, const rd_kafka_message_t *ms
                                     const fd_slot *slot)
 {
     rd_kafka_resp_err_t err;
-    if (!isnan(slot->score)) {
+    if (slot->kind == FD_SLOT_REROUTE) {
+        err = reroute(d, msg, slot);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            svc_counter_add(d->m.rerouted, 1);
+        return err;
+    }
+    if (slot->kind == FD_SLOT_SCORED) {
         err = produce(d, d->cfg.scoring_topic, slot->key, strlen(slot->key), slot->out,
                       (size_t)slot->out_len, NULL);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -702,9 +942,22 @@ static rd_kafka_resp_err_t emit_one(fd_detector *d, const rd_kafka_message_t *ms
 static void score_share(fd_detector *d, fd_worker *w)
 {
     int n = d->nbatch, k = d->pool.nthreads;
-    int from = (int)((long)n * w->index / k), to = (int)((long)n * (w->index + 1) / k);
-    for (int i = from; i < to; i++)
-        score_one(d, &w->txn, d->batch[i], &d->slots[i]);
+    if (d->state == NULL) {
+        int from = (int)((long)n * w->index / k), to = (int)((long)n * (w->index + 1) / k);
+        for (int i = from; i < to; i++)
+            score_one(d, &w->txn, d->batch[i], &d->slots[i]);
+        return;
+    }
+    /* With customer state each partition is one thread's, in batch (= offset) order, so
+     * each customer's transactions update its record in their order. */
+    for (int i = 0; i < n; i++)
+        if (d->batch[i]->partition % k == w->index)
+            score_one(d, &w->txn, d->batch[i], &d->slots[i]);
+    uint64_t expired = 0;
+    for (int32_t p = w->index; p < d->in_partitions; p += k)
+        expired += fd_state_expire(d->state, p);
+    if (expired > 0)
+        svc_counter_add(d->m.state_expired, expired);
 }
 
 static void *worker_main(void *arg)
@@ -879,6 +1132,8 @@ static int abort_txn(fd_detector *d)
  * rewinds. Returns 0, or -1 if that failed fatally. */
 static int abort_batch(fd_detector *d)
 {
+    if (d->state != NULL)
+        fd_state_rollback(d->state, 0);
     if (abort_txn(d) != 0)
         return -1;
     SVC_LOG(SVC_LOG_WARN, NULL, "transaction aborted; %d message(s) will be consumed again",
@@ -1021,10 +1276,16 @@ static int finish_inflight(fd_detector *d, int rewind)
                 "transaction aborted; %d message(s) will be consumed again (and %d collected "
                 "after them)",
                 d->fl_n, d->nbatch);
+        if (d->state != NULL)
+            fd_state_rollback(d->state, 1); /* the batch in hand, then the one in flight */
         int rc = rewind ? rewind_batch(d, 1) : 0;
         drop_batch(d);
         drop_inflight(d);
         return rc;
+    }
+    if (d->state != NULL) {
+        fd_state_commit(d->state);
+        state_gauges(d);
     }
     const double *t = d->fl_t;
     SVC_LOG(SVC_LOG_DEBUG, NULL,
@@ -1063,6 +1324,22 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
 
     atomic_store(&d->txn_delivery_errors, 0);
     atomic_store(&d->txn_dlq_refused, 0);
+    for (int i = 0; i < d->nbatch; i++) {
+        if (d->slots[i].kind != FD_SLOT_REFUSED)
+            continue;
+        /* A customer the state has no room for: nothing of the batch is produced, its state
+         * changes are undone and it is read again after the abort pause (readiness says
+         * why); no customer is ever evicted to make room. */
+        const rd_kafka_message_t *m = d->batch[i];
+        svc_log_ctx ctx = {rd_kafka_topic_name(m->rkt), m->partition, m->offset, NULL};
+        SVC_LOG(SVC_LOG_ERROR, &ctx, "batch not scored: %s", d->slots[i].reason);
+        set_abort_why(d, "customer state", d->slots[i].reason);
+        if (d->state != NULL)
+            fd_state_rollback(d->state, 0);
+        atomic_fetch_add(&d->aborts_in_row, 1);
+        atomic_fetch_add(&d->aborts_total, 1);
+        return rewind_batch(d, 0);
+    }
     error = rd_kafka_begin_transaction(d->producer);
     if (error != NULL) {
         log_error("begin_transaction", error);
@@ -1078,6 +1355,10 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
             rc = abort_batch(d);
             goto out;
         }
+    }
+    if (d->state != NULL && fd_state_each_change(d->state, changelog_record, d) != 0) {
+        rc = abort_batch(d);
+        goto out;
     }
     double t_produced = now_mono();
     offsets = rd_kafka_topic_partition_list_new(8);
@@ -1103,6 +1384,8 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
     d->poll_ts = pt;
     d->slots = sl;
     d->nbatch = 0;
+    if (d->state != NULL)
+        fd_state_hand_over(d->state);
     d->fl_t[0] = t_score0;
     d->fl_t[1] = t_scored;
     d->fl_t[2] = t_produced;
@@ -1144,6 +1427,62 @@ static void warm_up_topics(fd_detector *d)
         else
             rd_kafka_metadata_destroy(md);
     }
+}
+
+/* Partitions of topic, from the producer's metadata: > 0, 0 if the topic does not exist,
+ * -1 if the brokers did not answer. */
+static int topic_partitions(fd_detector *d, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(d->producer, topic, NULL);
+    if (rkt == NULL)
+        return -1;
+    const rd_kafka_metadata_t *md = NULL;
+    int n = -1;
+    if (rd_kafka_metadata(d->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        n = 0;
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* With customer state: waits until the transactions topic and the state topic exist (not
+ * ready meanwhile, saying which is missing) and checks they have as many partitions (the
+ * state of transactions partition p lives in state partition p). Returns 0, 1 if stopped,
+ * -1 if they differ (a deployment error the operator must fix). */
+static int check_state_topic(fd_detector *d, volatile sig_atomic_t *stop)
+{
+    int logged = 0;
+    while (!*stop) {
+        int in = topic_partitions(d, d->cfg.transactions_topic);
+        int st = topic_partitions(d, d->cfg.state_topic);
+        if (in > 0 && st > 0) {
+            if (in != st) {
+                SVC_LOG(SVC_LOG_ERROR, NULL,
+                        "state topic %s has %d partition(s), %s has %d: they must be equal "
+                        "(create %s compacted with %d partitions)",
+                        d->cfg.state_topic, st, d->cfg.transactions_topic, in,
+                        d->cfg.state_topic, in);
+                return -1;
+            }
+            d->in_partitions = in;
+            atomic_store(&d->topics_ok, 1);
+            return 0;
+        }
+        char why[256];
+        snprintf(why, sizeof why, "topic %s %s",
+                 in > 0 ? d->cfg.state_topic : d->cfg.transactions_topic,
+                 in < 0 || st < 0 ? "unknown: brokers did not answer" : "does not exist yet");
+        pthread_mutex_lock(&d->why_mu);
+        snprintf(d->topics_why, sizeof d->topics_why, "%s", why);
+        pthread_mutex_unlock(&d->why_mu);
+        if (!logged++)
+            SVC_LOG(SVC_LOG_WARN, NULL, "waiting: %s", why);
+        svc_sleep_ms(1000, stop);
+    }
+    return 1;
 }
 
 static int init_transactions(fd_detector *d, volatile sig_atomic_t *stop)
@@ -1200,6 +1539,14 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
     if (rc > 0)
         return 0; /* stopped before Kafka answered */
     warm_up_topics(d);
+    d->stop = stop;
+    if (d->state != NULL) {
+        rc = check_state_topic(d, stop);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            return 0;
+    }
 
     rd_kafka_resp_err_t err = rd_kafka_subscribe(d->consumer, d->subscription);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

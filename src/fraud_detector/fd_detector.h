@@ -58,6 +58,11 @@ typedef struct fd_config {
     int batch_timeout_ms;         /* longest wait to fill a batch once it has a message */
     int scoring_threads;          /* threads parsing and scoring a batch (main included) */
     const char *bootstrap;        /* bootstrap.servers */
+    /* Customer state (fd_state.h): its changelog topic (compacted, as many partitions as
+     * transactions_topic), or NULL for none (every customer scored as new: benchmarks). */
+    const char *state_topic;
+    long long state_expiry_s;     /* idle event time after which a customer starts afresh */
+    size_t state_max_customers;   /* customers this instance may hold (0 = no limit) */
 } fd_config;
 
 typedef struct fd_detector fd_detector;

@@ -26,10 +26,11 @@
 #define SERVICE "fraud_detector"
 
 static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_group, *o_model_dir,
-    *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr;
+    *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr, *o_state_topic;
 static double o_threshold;
-static int o_static;
-static long o_batch_size, o_batch_timeout, o_threads, o_metrics_port;
+static int o_static, o_state;
+static long o_batch_size, o_batch_timeout, o_threads, o_metrics_port, o_expiry_days,
+    o_max_customers;
 
 static const svc_option options[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
@@ -52,6 +53,22 @@ static const svc_option options[] = {
      "longest wait to fill a batch after its first message", &o_batch_timeout},
     {"SCORING_THREADS", "--scoring-threads", SVC_OPT_INT, "2", 1, 64,
      "threads parsing and scoring each batch (the main thread included)", &o_threads},
+    {"STATE_TOPIC", "--state-topic", SVC_OPT_STRING, "customer-state", 0, -1,
+     "compacted changelog of the customer state (as many partitions as the transactions "
+     "topic)",
+     &o_state_topic},
+    {"STATE_EXPIRY_DAYS", "--state-expiry-days", SVC_OPT_INT, "90", 1, 36500,
+     "a customer idle this many days of event time starts afresh (fraudctl score uses the "
+     "default, 90)",
+     &o_expiry_days},
+    {"STATE_MAX_CUSTOMERS", "--state-max-customers", SVC_OPT_INT, "5000000", 1, 1000000000,
+     "customers one instance may hold (~250 bytes each); beyond it batches wait, not ready, "
+     "nothing is evicted",
+     &o_max_customers},
+    {"STATE", "--state", SVC_OPT_BOOL, "true", 0, -1,
+     "keep customer state; false scores every customer as new (benchmarks only: scores then "
+     "differ from fraudctl score)",
+     &o_state},
     {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,
      "name of this instance (unset: the host name)", &o_instance},
     {"TRANSACTIONAL_ID", "--transactional-id", SVC_OPT_STRING, NULL, 0, -1,
@@ -149,6 +166,9 @@ int main(int argc, char **argv)
         .batch_timeout_ms = (int)o_batch_timeout,
         .scoring_threads = (int)o_threads,
         .bootstrap = o_bootstrap,
+        .state_topic = o_state ? o_state_topic : NULL,
+        .state_expiry_s = (long long)o_expiry_days * 86400,
+        .state_max_customers = (size_t)o_max_customers,
     };
     int config_error = 0;
     d = fd_detector_new(&cfg, bundle, metrics, &config_error, err, sizeof err);

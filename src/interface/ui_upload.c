@@ -18,6 +18,7 @@
 
 #include "fs_csv.h"
 #include "fs_msg.h"
+#include "fs_profile.h"
 #include "fs_multipart.h"
 #include "fs_txn.h"
 #include "svc_log.h"
@@ -26,7 +27,6 @@
 #define UI_CSV_MAX_FIELD 4096
 #define UI_CSV_MAX_FIELDS 256
 #define UI_MSG_MAX FS_MSG_TRANSACTION_MAX
-#define UI_KEY_MAX 2048
 
 enum up_state { UP_RECEIVING, UP_SENDING, UP_DONE, UP_FAILED, UP_REJECTED };
 static const char *const state_names[] = {"receiving", "sending", "done", "failed", "rejected"};
@@ -333,30 +333,18 @@ static int on_row(const fs_csv_row *row, void *opaque)
         row_error(up, row->line, "cannot encode the row as a transactions message");
         return 0;
     }
-    /* The customer key keeps one customer's transactions in order on one partition. */
-    static const enum fs_txn_field key_fields[] = {FS_F_NAME_1, FS_F_NAME_2, FS_F_STREET,
-                                                   FS_F_POST_CODE};
-    char key[UI_KEY_MAX];
-    size_t klen = 0;
-    /* A key longer than the buffer is cut at UI_KEY_MAX bytes. The cut is deterministic, so
-     * one customer's rows still share one key and one partition. */
-    for (size_t k = 0; k < sizeof key_fields / sizeof key_fields[0]; k++) {
-        size_t c = (size_t)up->cols.col[key_fields[k]];
-        size_t len = row->lens[c];
-        size_t sep = k > 0 ? 1 : 0;
-        size_t room = sizeof key - klen;
-        if (sep > room)
-            break;
-        if (sep + len > room)
-            len = room - sep;
-        if (sep)
-            key[klen++] = '|';
-        memcpy(key + klen, row->fields[c], len);
-        klen += len;
+    /* The customer key (fs_profile_key: name_1|name_2|street|post_code) keeps one
+     * customer's transactions in order on one partition, where the detector keeps that
+     * customer's state. It always fits: the record's text is at most FS_TXN_TEXT_MAX. */
+    char key[FS_PROFILE_KEY_MAX];
+    int klen = fs_profile_key(&up->txn, key, sizeof key);
+    if (klen < 0) {
+        row_error(up, row->line, "customer key (name_1|name_2|street|post_code) too long");
+        return 0;
     }
     atomic_fetch_add(&up->valid, 1);
     svc_counter_add(up->reg->m_valid, 1);
-    return produce(up, key, klen, (size_t)n) == 0 ? 0 : 1;
+    return produce(up, key, (size_t)klen, (size_t)n) == 0 ? 0 : 1;
 }
 
 /* Part types a browser may give a .csv file (Windows says application/vnd.ms-excel). */
