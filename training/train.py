@@ -1,16 +1,29 @@
 """Trains a fraud model bundle from a labelled transactions CSV.
 
 Features come only from the C pipeline (`fraudctl fit` / `fraudctl features`); this script
-never computes a feature itself. Steps:
-  1. time-based split: the last ~20% of rows by transaction_time form the holdout;
-  2. `fraudctl fit` on the training part only (stats.json);
-  3. `fraudctl features` for both parts with those statistics;
-  4. LightGBM (pinned 4.6.0), deterministic: one thread, row-wise, fixed seed;
-  5. holdout evaluation (ROC-AUC, PR-AUC, F1, precision/recall at the threshold, confusion
-     matrix), optional ablation of the analyst features;
+never computes a feature itself. Some features may be stateful (the per-customer behaviour
+features, named cust_*): a row's values depend on the same customer's earlier rows in file
+order, so the feature matrix is always computed over the WHOLE file in time order (the state
+is warm at the holdout, as in the streaming detector) and then split by a time mask.
+
+Steps:
+  1. time order: the rows are taken in transaction_time order (a file that is not in time
+     order is stably sorted by it first; recorded in metadata.json);
+  2. time split: the last ~20% by transaction_time is the holdout, never used for fitting
+     statistics, training or early stopping; the last ~15% of the training period is the
+     validation slice for early stopping;
+  3. selection stage: `fraudctl fit` on the training part minus the validation slice,
+     `fraudctl features` over the whole file; LightGBM on train-minus-validation with early
+     stopping on the validation slice's PR-AUC gives the number of trees;
+  4. final stage: `fraudctl fit` on the whole training part (the bundle's stats.json),
+     `fraudctl features` over the whole file; the final model is retrained on the whole
+     training part with that number of trees;
+  5. holdout evaluation of the final model (ROC-AUC, PR-AUC, precision/recall/F1 at the
+     threshold, recall at precision 0.9, confusion matrix) and the holdout metrics by number
+     of trees; optional ablation (--ablation) and transfer evaluation on other labelled files
+     (--eval, scored with the bundle by `fraudctl score`);
   6. the bundle: model.txt, stats.json, metadata.json, model_card.md, score_histogram.png.
-The shipped model is the one trained on the training part, so the metrics in its card are
-its own holdout metrics.
+Deterministic: one thread, fixed seed, the same data and options give the same bundle.
 """
 
 import argparse
@@ -23,20 +36,35 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import pandas as pd
 
 import lightgbm as lgb
-from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
+from sklearn.metrics import (average_precision_score, confusion_matrix,
+                             precision_recall_curve, roc_auc_score)
 
 # The features of the original design (names only, to label the ablation); the pipeline's
-# other features are analyst features that must earn their place on the holdout.
+# other stateless features are analyst features that must earn their place.
 BASELINE = [
     "amount", "lat", "lon", "population_city", "hour", "log1p_amount",
     "log1p_population_city", "high_amount", "cat_id_risk", "freq_merch", "freq_name_1",
     "freq_name_2", "freq_jobs", "freq_us_state", "freq_street", "freq_one_city",
 ]
+# Per-customer behaviour (stateful) features: their names start with this.
+BEHAVIOUR_PREFIX = "cust_"
+# Recall is reported at the best threshold whose precision is at least this.
+TARGET_PRECISION = 0.9
+# Number-of-trees checkpoints of the trees table (the final count is always added).
+TREE_CHECKPOINTS = [10, 25, 50, 100, 150, 200, 300, 400, 500, 700, 1000]
+# The holdout PR-AUC of the final model may sit at most this far below the best PR-AUC of a
+# smaller number of trees before the run reports it as falling (a defect to look into).
+FALL_TOLERANCE = 0.01
+
+
+def log(msg):
+    print(f"train: {msg}", file=sys.stderr, flush=True)
 
 
 def sha256_file(path):
@@ -47,79 +75,125 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def run(cmd):
+def run(cmd, ok=(0,)):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr)
+    if p.returncode not in ok:
+        sys.stderr.write(p.stderr[-4000:])
         raise SystemExit(f"train: command failed ({p.returncode}): {shlex.join(cmd)}")
     return p
 
 
-def split_by_time(data_path, workdir, holdout_frac):
-    """Writes train.csv and holdout.csv (rows in their original order). The holdout is every
-    row at or after the time of the row at position (1 - holdout_frac) in time order."""
-    df = pd.read_csv(data_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    if "transaction_time" not in df.columns or "target" not in df.columns:
-        raise SystemExit(f"train: {data_path}: needs transaction_time and target columns")
+def read_transactions(path):
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    for col in ("transaction_time", "target"):
+        if col not in df.columns:
+            raise SystemExit(f"train: {path}: needs a {col} column")
+    return df
+
+
+def labels(df, path):
+    t = df["target"].str.strip()
+    bad = ~t.isin(["0", "1"])
+    if bad.any():
+        i = int(np.nonzero(bad.to_numpy())[0][0])
+        raise SystemExit(f"train: {path}: data row {i}: target must be 0 or 1, "
+                         f"got {df['target'].iloc[i]!r}")
+    return t.to_numpy() == "1"
+
+
+def is_time_ordered(times):
     # "YYYY-MM-DD HH:MM[:SS]" sorts correctly as text.
-    times = df["transaction_time"].to_numpy()
+    return bool((times[1:] >= times[:-1]).all()) if len(times) > 1 else True
+
+
+def late_mask(times, frac):
+    """True for the rows at or after the time of the row at position (1 - frac) in time
+    order (the last ~frac of the rows by time; rows sharing the cutoff time go together)."""
     order = np.sort(times, kind="stable")
-    k = int(len(order) * (1.0 - holdout_frac))
+    k = int(len(order) * (1.0 - frac))
     k = min(max(k, 1), len(order) - 1)
     cutoff = order[k]
-    hold = times >= cutoff
-    if hold.all() or not hold.any():
+    late = times >= cutoff
+    if late.all() or not late.any():
         raise SystemExit("train: cannot split by time (all rows at one time?)")
-    train_csv = os.path.join(workdir, "train.csv")
-    hold_csv = os.path.join(workdir, "holdout.csv")
-    df[~hold].to_csv(train_csv, index=False)
-    df[hold].to_csv(hold_csv, index=False)
-    return train_csv, hold_csv, str(cutoff), int((~hold).sum()), int(hold.sum())
+    return late, str(cutoff)
 
 
-def load_matrix(path):
+def load_matrix(path, nrows):
     m = pd.read_csv(path, float_precision="round_trip")
-    y = m.pop("target").to_numpy()
-    if (y < 0).any():
-        raise SystemExit(f"train: {path}: rows without a target label")
-    return m, y.astype(np.int32)
+    if len(m) != nrows:
+        raise SystemExit(f"train: {path}: {len(m)} feature rows for {nrows} input rows")
+    m.pop("target")  # labels come from the input file, aligned row by row
+    return m
 
 
-def lgb_params(seed, num_leaves):
+def features(fraudctl, statsdir, data_csv, out_csv, nrows, candidates):
+    run([fraudctl, "features", "--model-dir", statsdir, "--input", data_csv,
+         "--output", out_csv, "--with-target", *(["--candidates"] if candidates else [])])
+    return load_matrix(out_csv, nrows)
+
+
+def lgb_params(args):
     return {
         "objective": "binary",
         # A small learning rate and large leaves: with ~0.5% positives the defaults (0.1, 20)
         # overfit badly on the time holdout (ROC-AUC 0.90 vs 0.99 on generated data).
-        "learning_rate": 0.05,
-        "num_leaves": num_leaves,
+        "learning_rate": args.learning_rate,
+        "num_leaves": args.leaves,
         "min_data_in_leaf": 100,
-        "lambda_l2": 1.0,
+        # Guards on the leaf values. With features that make the classes nearly separable a
+        # leaf's sum of hessians p(1-p) goes to 0 and the Newton step -G/(H + lambda_l2)
+        # explodes; trees added late then push already-confident rows further and ranking on
+        # new data gets worse as trees are added. lambda_l2 bounds the step by the gradient,
+        # min_sum_hessian_in_leaf refuses leaves made only of rows the model is already sure
+        # of, max_delta_step caps every leaf's output (before the learning rate).
+        "lambda_l2": args.lambda_l2,
+        "min_sum_hessian_in_leaf": args.min_hessian,
+        "max_delta_step": args.max_delta_step,
         # Bounded depth bounds the scoring cost per row (the C engine walks each tree to its
-        # leaf); no loss on the holdout was measured (docs/features.md).
-        "max_depth": 8,
+        # leaf).
+        "max_depth": args.max_depth,
         "feature_fraction": 1.0,
         "bagging_fraction": 1.0,
         "deterministic": True,
         "force_row_wise": True,
         "num_threads": 1,
-        "seed": seed,
+        "seed": args.seed,
         "verbose": -1,
     }
 
 
-def train_model(X, y, names, params, rounds):
-    ds = lgb.Dataset(X[names].to_numpy(dtype=np.float64), label=y, feature_name=names,
-                     free_raw_data=True)
-    return lgb.train(params, ds, num_boost_round=rounds)
+def dataset(X, y, names):
+    return lgb.Dataset(X[names].to_numpy(dtype=np.float64), label=y.astype(np.int32),
+                       feature_name=names, free_raw_data=True)
+
+
+def predict(booster, X, names, k=None):
+    return booster.predict(X[names].to_numpy(dtype=np.float64), num_iteration=k)
+
+
+def recall_at_precision(y, p, target):
+    """The best recall among thresholds whose precision is >= target, and that threshold
+    (None when no threshold reaches it)."""
+    if y.sum() == 0:
+        return 0.0, None
+    prec, rec, thr = precision_recall_curve(y, p)
+    ok = prec[:-1] >= target  # the last point (precision 1, recall 0) has no threshold
+    if not ok.any():
+        return 0.0, None
+    i = np.argmax(np.where(ok, rec[:-1], -1.0))
+    return float(rec[i]), float(thr[i])
 
 
 def evaluate(y, p, threshold):
+    y = np.asarray(y).astype(int)
     flag = (p >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(y, flag, labels=[0, 1]).ravel()
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     both = len(set(y.tolist())) == 2
+    r90, t90 = recall_at_precision(y, p, TARGET_PRECISION)
     return {
         "roc_auc": float(roc_auc_score(y, p)) if both else None,
         "pr_auc": float(average_precision_score(y, p)) if both else None,
@@ -127,39 +201,169 @@ def evaluate(y, p, threshold):
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),
+        f"recall_at_precision_{TARGET_PRECISION:g}": r90,
+        f"threshold_at_precision_{TARGET_PRECISION:g}": t90,
         "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
         "rows": int(len(y)),
         "positives": int(y.sum()),
     }
 
 
-def ablation(Xtr, ytr, Xho, yho, model_names, all_names, params, rounds):
-    """Holdout metrics of the original design's features, each analyst feature added to them
-    alone, the model's list, the model's list without each of its analyst features or with
-    each candidate added, and every feature together."""
-    analyst = [n for n in all_names if n not in BASELINE]
-    in_model = [n for n in analyst if n in model_names]
-    candidates = [n for n in analyst if n not in model_names]
-    variants = [("baseline (original design)", BASELINE)]
-    variants += [(f"baseline + {a}", BASELINE + [a]) for a in analyst]
-    variants.append(("model features", model_names))
-    variants += [(f"model - {a}", [n for n in model_names if n != a]) for a in in_model
-                 if len(in_model) > 1]
-    variants += [(f"model + {a} (candidate)", model_names + [a]) for a in candidates]
-    if len(candidates) > 1:
-        variants.append(("every feature", all_names))
+R90 = f"recall_at_precision_{TARGET_PRECISION:g}"
+
+
+def short_metrics(y, p, threshold):
+    both = len(set(np.asarray(y).astype(int).tolist())) == 2
+    r90, _ = recall_at_precision(y, p, TARGET_PRECISION)
+    tp = int(((p >= threshold) & (y == 1)).sum())
+    return {"roc_auc": float(roc_auc_score(y, p)) if both else None,
+            "pr_auc": float(average_precision_score(y, p)) if both else None,
+            "recall": tp / int(y.sum()) if y.sum() else 0.0,
+            R90: r90}
+
+
+# ---- training ---------------------------------------------------------------------------
+
+def select_rounds(params, X, y, fit, val, names, args):
+    """Trains on the training part minus the validation slice with early stopping on the
+    validation slice's PR-AUC (LightGBM's average_precision). Returns the booster (every
+    tree trained before stopping), the chosen number of trees and the validation curve."""
+    p = dict(params, metric="average_precision")
+    curve = {}
+    booster = lgb.train(
+        p, dataset(X[fit], y[fit], names), num_boost_round=args.trees,
+        valid_sets=[dataset(X[val], y[val], names)], valid_names=["validation"],
+        callbacks=[lgb.early_stopping(args.patience, first_metric_only=True, verbose=False),
+                   lgb.record_evaluation(curve)],
+        keep_training_booster=True)  # keep the trees after the best (for the trees table)
+    ap = np.asarray(curve["validation"]["average_precision"])
+    lo = min(args.min_trees, len(ap))
+    best = lo + int(np.argmax(ap[lo - 1:]))  # first best, counting trees from 1
+    return booster, best, [float(v) for v in ap]
+
+
+def trees_table(final, rounds, X, y, hold, names, sel, Xsel, val):
+    """Holdout PR-AUC/ROC-AUC of the final model by number of trees, with the selection
+    model's validation PR-AUC at the same counts (where it has that many trees)."""
+    ks = sorted({k for k in TREE_CHECKPOINTS if k < rounds} | {rounds})
+    Xh = X[hold][names].to_numpy(dtype=np.float64)
+    Xv = Xsel[val][names].to_numpy(dtype=np.float64)
     rows = []
-    for label, names in variants:
+    for k in ks:
+        ph = final.predict(Xh, num_iteration=k)
+        r = {"trees": k, "holdout_roc_auc": float(roc_auc_score(y[hold], ph)),
+             "holdout_pr_auc": float(average_precision_score(y[hold], ph)),
+             "validation_pr_auc": None}
+        if k <= sel.current_iteration() and y[val].any():
+            r["validation_pr_auc"] = float(average_precision_score(
+                y[val], sel.predict(Xv, num_iteration=k)))
+        rows.append(r)
+    peak = max(rows, key=lambda r: r["holdout_pr_auc"])
+    drop = peak["holdout_pr_auc"] - rows[-1]["holdout_pr_auc"]
+    check = {"peak_trees": peak["trees"], "peak_holdout_pr_auc": peak["holdout_pr_auc"],
+             "final_holdout_pr_auc": rows[-1]["holdout_pr_auc"], "drop": drop,
+             "tolerance": FALL_TOLERANCE, "falls": bool(drop > FALL_TOLERANCE)}
+    return rows, check
+
+
+# ---- ablation ---------------------------------------------------------------------------
+
+def behaviour_groups(cust, mode):
+    """Leave-out units of the behaviour features: one feature each, or small groups named by
+    the word after the prefix (cust_cnt_1h and cust_cnt_24h -> cust_cnt_*)."""
+    if mode == "each":
+        return [(c, [c]) for c in cust]
+    groups = {}
+    for c in cust:
+        word = c[len(BEHAVIOUR_PREFIX):].split("_")[0]
+        groups.setdefault(f"{BEHAVIOUR_PREFIX}{word}_*", []).append(c)
+    return [(g, m if len(m) > 1 else m) for g, m in groups.items()]
+
+
+def ablation_variants(model_names, all_names, loo_mode):
+    """(label, features, part) in the order they are reported. part "analyst": the stateless
+    analyst features (as before the behaviour features); part "behaviour": the stateless
+    model features with and without the cust_* features."""
+    cust = [n for n in all_names if n.startswith(BEHAVIOUR_PREFIX)]
+    stateless = [n for n in all_names if not n.startswith(BEHAVIOUR_PREFIX)]
+    model_sl = [n for n in model_names if not n.startswith(BEHAVIOUR_PREFIX)]
+    analyst = [n for n in stateless if n not in BASELINE]
+    in_model = [n for n in analyst if n in model_sl]
+    candidates = [n for n in analyst if n not in model_sl]
+    base = [n for n in BASELINE if n in all_names]
+    sl_label = "stateless model features" if cust else "model features"
+    v = [("baseline (original design)", base, "analyst")]
+    v += [(f"baseline + {a}", base + [a], "analyst") for a in analyst]
+    v.append((sl_label, model_sl, "analyst"))
+    v += [(f"{sl_label} - {a}", [n for n in model_sl if n != a], "analyst")
+          for a in in_model if len(in_model) > 1]
+    v += [(f"{sl_label} + {a} (candidate)", model_sl + [a], "analyst") for a in candidates]
+    if len(candidates) > 1:
+        v.append(("every stateless feature" if cust else "every feature", stateless,
+                  "analyst"))
+    if cust:
+        full = model_sl + cust
+        v.append((f"{sl_label} (baseline for behaviour)", model_sl, "behaviour"))
+        v.append((f"{sl_label} + all {BEHAVIOUR_PREFIX}*", full, "behaviour"))
+        for label, drop in behaviour_groups(cust, loo_mode):
+            v.append((f"{sl_label} + all {BEHAVIOUR_PREFIX}* - {label}",
+                      [n for n in full if n not in drop], "behaviour"))
+        in_model_cust = [n for n in model_names if n.startswith(BEHAVIOUR_PREFIX)]
+        if in_model_cust and set(model_names) != set(full):
+            v.append(("model features", model_names, "behaviour"))
+    return v
+
+
+def ablation(X, y, fit, val, hold, model_names, all_names, params, rounds, threshold,
+             loo_mode):
+    """Each variant: trained on the training part minus the validation slice with a fixed
+    number of trees, scored on the validation slice (to decide) and the holdout (to
+    confirm)."""
+    rows, done = [], {}
+    for label, names, part in ablation_variants(model_names, all_names, loo_mode):
         names = [n for n in all_names if n in names]  # keep pipeline order
-        b = train_model(Xtr, ytr, names, params, rounds)
-        p = b.predict(Xho[names].to_numpy(dtype=np.float64))
-        rows.append({"variant": label, "features": len(names),
-                     "roc_auc": float(roc_auc_score(yho, p)),
-                     "pr_auc": float(average_precision_score(yho, p))})
-        print(f"train: ablation {label}: ROC-AUC {rows[-1]['roc_auc']:.5f} "
-              f"PR-AUC {rows[-1]['pr_auc']:.5f}", file=sys.stderr)
+        key = tuple(names)
+        t0 = time.time()
+        if key not in done:
+            b = lgb.train(params, dataset(X[fit], y[fit], names), num_boost_round=rounds)
+            done[key] = (short_metrics(y[val], predict(b, X[val], names), threshold),
+                         short_metrics(y[hold], predict(b, X[hold], names), threshold))
+        mv, mh = done[key]
+        rows.append({"part": part, "variant": label, "features": len(names),
+                     "validation": mv, "holdout": mh})
+        log(f"ablation {label}: validation PR-AUC {fmt(mv['pr_auc'])} R@P{TARGET_PRECISION:g}"
+            f" {fmt(mv[R90])}; holdout PR-AUC {fmt(mh['pr_auc'])} recall@{threshold:g} "
+            f"{fmt(mh['recall'])} R@P{TARGET_PRECISION:g} {fmt(mh[R90])} "
+            f"({time.time() - t0:.0f} s)")
     return rows
 
+
+# ---- transfer evaluation ----------------------------------------------------------------
+
+def eval_file(fraudctl, bundle, path, work, threshold):
+    """Scores a labelled CSV with the bundle through `fraudctl score` (as the detector would,
+    in file order, stateful features starting empty at the first row) and evaluates."""
+    df = read_transactions(path)
+    y = labels(df, path)
+    out = os.path.join(work, "eval_scores.csv")
+    p = run([fraudctl, "score", "--model-dir", bundle, "--input", path, "--output", out],
+            ok=(0, 1))
+    s = pd.read_csv(out, float_precision="round_trip", keep_default_na=False)
+    if p.returncode != 0 and len(s) == 0:
+        sys.stderr.write(p.stderr[-4000:])
+        raise SystemExit(f"train: --eval {path}: fraudctl score failed")
+    rows = s["row"].to_numpy()
+    m = evaluate(y[rows], s["score"].to_numpy(dtype=np.float64), threshold)
+    times = df["transaction_time"].to_numpy()
+    return {"file": path, "sha256": sha256_file(path), "rows_in_file": int(len(df)),
+            "invalid_rows_skipped": int(len(df) - len(s)),
+            "time_ordered": is_time_ordered(times),
+            "first_time": str(times.min()) if len(times) else None,
+            "last_time": str(times.max()) if len(times) else None,
+            "metrics": m}
+
+
+# ---- outputs ----------------------------------------------------------------------------
 
 def histogram(path, y, p, threshold):
     import matplotlib
@@ -180,62 +384,213 @@ def histogram(path, y, p, threshold):
     plt.close(fig)
 
 
-def fmt(v):
-    return "n/a" if v is None else f"{v:.4f}"
+def fmt(v, d=4):
+    return "n/a" if v is None else f"{v:.{d}f}"
 
 
-def model_card(path, meta, abl):
-    m = meta["metrics"]["holdout"]
-    cm = m["confusion_matrix"]
-    lines = [
-        "# Model card: fraud scoring bundle",
-        "",
-        f"- Training data: `{meta['training_data']['file']}` "
-        f"(sha256 `{meta['training_data']['sha256']}`, {meta['training_data']['rows']} rows)",
-        f"- Split: time-based; training part = rows before {meta['split']['cutoff_time']} "
-        f"({meta['split']['train_rows']} rows), holdout = the rest "
-        f"({meta['split']['holdout_rows']} rows). Statistics and model use the training part"
-        " only.",
-        f"- Model: LightGBM {meta['lightgbm_version']}, {meta['params']['num_boost_round']} "
-        f"trees x {meta['params']['num_leaves']} leaves, seed {meta['params']['seed']}",
-        f"- Features ({len(meta['feature_names'])}): {', '.join(meta['feature_names'])}",
-        f"- Data source: {meta['training_data']['source'] or 'not recorded'}",
-        f"- Command: `{meta['command']}`",
-        "",
-        "## Holdout metrics",
-        "",
+def metrics_table(m):
+    t = m["threshold"]
+    return [
         "| metric | value |",
         "|---|---|",
         f"| ROC-AUC | {fmt(m['roc_auc'])} |",
         f"| PR-AUC (average precision) | {fmt(m['pr_auc'])} |",
-        f"| precision at {m['threshold']:g} | {fmt(m['precision'])} |",
-        f"| recall at {m['threshold']:g} | {fmt(m['recall'])} |",
-        f"| F1 at {m['threshold']:g} | {fmt(m['f1'])} |",
-        "",
-        "For comparison at threshold 0.5: precision {}, recall {}, F1 {}.".format(
-            *(fmt(meta["metrics"]["holdout_at_0.5"][k]) for k in ("precision", "recall", "f1"))),
-        "",
+        f"| precision at {t:g} | {fmt(m['precision'])} |",
+        f"| recall at {t:g} | {fmt(m['recall'])} |",
+        f"| F1 at {t:g} | {fmt(m['f1'])} |",
+        f"| recall at precision >= {TARGET_PRECISION:g} | {fmt(m[R90])} "
+        f"(threshold {fmt(m['threshold_at_precision_' + f'{TARGET_PRECISION:g}'], 6)}) |",
+    ]
+
+
+def confusion_lines(m):
+    cm = m["confusion_matrix"]
+    return [
         f"Confusion matrix at threshold {m['threshold']:g} "
-        f"({m['rows']} holdout rows, {m['positives']} fraud):",
+        f"({m['rows']} rows, {m['positives']} fraud):",
         "",
         "| | predicted legitimate | predicted fraud |",
         "|---|---|---|",
         f"| actual legitimate | {cm['tn']} | {cm['fp']} |",
         f"| actual fraud | {cm['fn']} | {cm['tp']} |",
+    ]
+
+
+def trees_lines(meta):
+    lines = ["| trees | holdout ROC-AUC | holdout PR-AUC | validation PR-AUC (selection "
+             "model) |", "|---|---|---|---|"]
+    for r in meta["trees_table"]:
+        lines.append(f"| {r['trees']} | {r['holdout_roc_auc']:.5f} | "
+                     f"{r['holdout_pr_auc']:.5f} | {fmt(r['validation_pr_auc'], 5)} |")
+    return lines
+
+
+def ablation_lines(abl, threshold):
+    head = (f"| variant | features | val PR-AUC | val recall@{threshold:g} | val R@P{TARGET_PRECISION:g} "
+            f"| holdout ROC-AUC | holdout PR-AUC | holdout recall@{threshold:g} | "
+            f"holdout R@P{TARGET_PRECISION:g} |")
+    lines = []
+    for part, title in (("analyst", "Stateless analyst features"),
+                        ("behaviour", "Behaviour (cust_*) features")):
+        rows = [r for r in abl if r["part"] == part]
+        if not rows:
+            continue
+        lines += [f"### {title}", "", head, "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            v, h = r["validation"], r["holdout"]
+            lines.append(f"| {r['variant']} | {r['features']} | {fmt(v['pr_auc'])} | "
+                         f"{fmt(v['recall'])} | {fmt(v[R90])} | {fmt(h['roc_auc'])} | "
+                         f"{fmt(h['pr_auc'])} | {fmt(h['recall'])} | {fmt(h[R90])} |")
+        lines.append("")
+    return lines
+
+
+def model_card(path, meta):
+    m = meta["metrics"]["holdout"]
+    sp = meta["split"]
+    tr = meta["training"]
+    cust = [n for n in meta["feature_names"] if n.startswith(BEHAVIOUR_PREFIX)]
+    lines = [
+        "# Model card: fraud scoring bundle",
+        "",
+        f"- Training data: `{meta['training_data']['file']}` "
+        f"(sha256 `{meta['training_data']['sha256']}`, {meta['training_data']['rows']} rows"
+        + ("" if meta["training_data"]["time_ordered"] else
+           "; not in time order in the file, stably sorted by transaction_time first") + ")",
+        f"- Data source: {meta['training_data']['source'] or 'not recorded'}",
+        f"- Split by time: training part = rows before {sp['cutoff_time']} "
+        f"({sp['train_rows']} rows), holdout = the rest ({sp['holdout_rows']} rows, "
+        f"{m['positives']} fraud), never used for statistics, training or early stopping. "
+        f"Validation slice for early stopping = training rows at or after "
+        f"{sp['validation_cutoff_time']} ({sp['validation_rows']} rows).",
+        f"- Model: LightGBM {meta['lightgbm_version']}, {tr['final_trees']} trees x at most "
+        f"{meta['params']['num_leaves']} leaves, max depth {meta['params']['max_depth']}, "
+        f"learning rate {meta['params']['learning_rate']}, seed {meta['params']['seed']}, "
+        "one thread (deterministic)",
+        f"- Features ({len(meta['feature_names'])}): {', '.join(meta['feature_names'])}",
+        f"- Command: `{meta['command']}`",
+        "",
+        "## How it was trained",
+        "",
+        "The feature matrix comes from `fraudctl features` run over the whole file in time "
+        "order, then split by the time masks; features of a row only read earlier rows "
+        "(stateful ones) or the fitted statistics, so the holdout rows see the customers' "
+        "history from the training period (warm state, as the streaming detector does).",
+        "",
+        f"1. Number of trees: statistics fitted (`fraudctl fit`) on the training part minus "
+        f"the validation slice; LightGBM on those rows with early stopping on the validation "
+        f"slice's PR-AUC (patience {tr['patience']}, at least {tr['min_trees']} and at most "
+        f"{tr['max_trees']} trees): best at {tr['selected_trees']} trees (validation PR-AUC "
+        f"{fmt(tr['validation_pr_auc_at_selected'])}; {tr['trees_trained_in_selection']} "
+        "trained before stopping).",
+        f"2. Final model: statistics refitted on the whole training part (this bundle's "
+        f"stats.json) and the model retrained on the whole training part with "
+        f"{tr['final_trees']} trees.",
+        "",
+        "Why retrain rather than ship the early-stopped model: the validation slice is the "
+        "most recent ~15% of the training period, the data closest to the holdout and to "
+        "what the model will score; leaving it out of the shipped model (and out of its "
+        "frequency statistics) would throw away exactly the freshest behaviour. The "
+        "validation slice only chooses the number of trees; the statistics for that choice "
+        "are fitted without it, so it is scored like unseen data (unseen merchants get "
+        "frequency 0 as they will in production). The trees table below checks the "
+        "transferred count on the holdout, which influenced nothing.",
+        "",
+        "## Holdout metrics (final model)",
+        "",
+        *metrics_table(m),
+        "",
+        "For comparison at threshold 0.5: precision {}, recall {}, F1 {}.".format(
+            *(fmt(meta["metrics"]["holdout_at_0.5"][k]) for k in ("precision", "recall", "f1"))),
+        "",
+        *confusion_lines(m),
         "",
         "![holdout score histogram](score_histogram.png)",
         "",
+        "## Metrics by number of trees",
+        "",
+        "Holdout metrics of the final model truncated to its first N trees; the validation "
+        "column is the selection model (trained without the validation slice) on the "
+        "validation slice, the curve early stopping used.",
+        "",
+        *trees_lines(meta),
+        "",
     ]
+    chk = meta["trees_check"]
+    if chk["falls"]:
+        lines += [f"**Warning:** holdout PR-AUC falls as trees are added: "
+                  f"{chk['peak_holdout_pr_auc']:.5f} at {chk['peak_trees']} trees, "
+                  f"{chk['final_holdout_pr_auc']:.5f} at the final count (more than "
+                  f"{FALL_TOLERANCE:g} lower). Treat this as a defect of the parameters.", ""]
+    else:
+        lines += [f"Holdout PR-AUC at the final count is within {FALL_TOLERANCE:g} of its "
+                  f"best in this table ({chk['peak_holdout_pr_auc']:.5f} at "
+                  f"{chk['peak_trees']} trees).", ""]
+    abl = meta.get("ablation")
     if abl:
-        lines += ["## Ablation of the analyst features (same split, same parameters)", "",
-                  "| variant | features | ROC-AUC | PR-AUC |", "|---|---|---|---|"]
-        for r in abl:
-            lines.append(f"| {r['variant']} | {r['features']} | {r['roc_auc']:.5f} | "
-                         f"{r['pr_auc']:.5f} |")
-        lines.append("")
+        a = meta["ablation_settings"]
+        lines += [
+            "## Ablation",
+            "",
+            f"Each variant is trained on the training part minus the validation slice "
+            f"(statistics fitted on those rows) with a fixed {a['trees']} trees and the same "
+            f"parameters, then scored on the validation slice (to decide: it is from the "
+            f"training period) and on the holdout (to confirm). recall@{m['threshold']:g} is "
+            f"at the bundle's threshold; R@P{TARGET_PRECISION:g} is the best recall among "
+            f"thresholds with precision >= {TARGET_PRECISION:g}. Behaviour features are left "
+            f"out {'one at a time' if a['behaviour_leave_out'] == 'each' else 'in groups'} "
+            "from the full set.",
+            "",
+            *ablation_lines(abl, m["threshold"]),
+        ]
+    ev = meta.get("eval")
+    if ev:
+        lines += [
+            "## Other labelled data (transfer)",
+            "",
+            "Scored with this bundle by `fraudctl score`, in file order, as the detector "
+            "would: nothing of these files was used for statistics, training or the number "
+            "of trees."
+            + (" The behaviour (cust_*) features start with empty state at each file's first "
+               "row (no customer history), so a customer's first transactions in the file "
+               "look like first transactions." if cust else ""),
+            "",
+        ]
+        for e in ev:
+            lines += [
+                f"### {os.path.basename(e['file'])}",
+                "",
+                f"`{e['file']}` (sha256 `{e['sha256']}`, {e['rows_in_file']} rows, "
+                f"{e['metrics']['positives']} fraud, {e['first_time']} .. {e['last_time']}"
+                + ("" if e["time_ordered"] else "; NOT in time order") + ")"
+                + (f"; {e['invalid_rows_skipped']} invalid rows skipped by fraudctl score"
+                   if e["invalid_rows_skipped"] else ""),
+                "",
+                *metrics_table(e["metrics"]),
+                "",
+                *confusion_lines(e["metrics"]),
+                "",
+            ]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
 
+
+def print_summary(meta):
+    m = meta["metrics"]["holdout"]
+    out = [f"holdout ({m['rows']} rows, {m['positives']} fraud), final model "
+           f"{meta['training']['final_trees']} trees:", *metrics_table(m), "",
+           "by number of trees:", *trees_lines(meta), ""]
+    if meta["trees_check"]["falls"]:
+        out.append("WARNING: holdout PR-AUC falls as trees are added (see the card)")
+    if meta.get("ablation"):
+        out += ["ablation:", *ablation_lines(meta["ablation"], m["threshold"])]
+    for e in meta.get("eval", []):
+        out += [f"eval {e['file']} (sha256 {e['sha256']}, {e['rows_in_file']} rows, "
+                f"{e['metrics']['positives']} fraud):", *metrics_table(e["metrics"]), ""]
+    print("\n".join(out))
+
+
+# ---- main -------------------------------------------------------------------------------
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -243,11 +598,33 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="bundle directory to write")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--holdout", type=float, default=0.2, help="holdout fraction by time")
-    ap.add_argument("--trees", type=int, default=100)
+    ap.add_argument("--validation", type=float, default=0.15,
+                    help="early-stopping slice: this fraction of the training part, by time")
+    ap.add_argument("--trees", type=int, default=300,
+                    help="most trees (early stopping picks the number up to this)")
+    ap.add_argument("--min-trees", type=int, default=20,
+                    help="fewest trees early stopping may pick")
+    ap.add_argument("--patience", type=int, default=50,
+                    help="early stopping: rounds without a better validation PR-AUC")
     ap.add_argument("--leaves", type=int, default=31)
+    ap.add_argument("--max-depth", type=int, default=8)
+    ap.add_argument("--learning-rate", type=float, default=0.05)
+    ap.add_argument("--lambda-l2", type=float, default=10.0)
+    ap.add_argument("--min-hessian", type=float, default=1.0,
+                    help="min_sum_hessian_in_leaf")
+    ap.add_argument("--max-delta-step", type=float, default=0.0,
+                    help="cap on a leaf's output before the learning rate (0: none)")
     ap.add_argument("--threshold", type=float, default=0.95)
     ap.add_argument("--ablation", action="store_true",
-                    help="also train without each analyst feature and report the holdout")
+                    help="also train feature-set variants (analyst and behaviour features) "
+                         "and report them")
+    ap.add_argument("--ablation-trees", type=int, default=100,
+                    help="fixed trees per ablation variant (at most the final model's)")
+    ap.add_argument("--ablation-leave-out", choices=["each", "groups"], default="each",
+                    help="leave the cust_* features out one at a time or in groups named "
+                         "by their first word (cust_cnt_*)")
+    ap.add_argument("--eval", action="append", default=[], metavar="CSV",
+                    help="also score this labelled CSV with the bundle (repeatable)")
     ap.add_argument("--fraudctl", default=os.environ.get("FRAUDCTL", "build/src/cli/fraudctl"))
     ap.add_argument("--command", default=None, help="command line recorded in metadata")
     ap.add_argument("--data-source", default=None,
@@ -256,66 +633,161 @@ def main(argv=None):
 
     if not os.access(args.fraudctl, os.X_OK):
         raise SystemExit(f"train: {args.fraudctl}: not executable (run scripts/build)")
+    for e in args.eval:
+        if not os.path.isfile(e):
+            raise SystemExit(f"train: --eval {e}: no such file")
+    if args.min_trees > args.trees:
+        raise SystemExit("train: --min-trees is larger than --trees")
     command = args.command or shlex.join(["scripts/train"] + (argv or sys.argv[1:]))
+    t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="fs_train_")
     try:
-        train_csv, hold_csv, cutoff, ntr, nho = split_by_time(args.data, work, args.holdout)
-        statsdir = os.path.join(work, "stats")
-        run([args.fraudctl, "fit", "--input", train_csv, "--out", statsdir])
-        ftr, fho = os.path.join(work, "ftrain.csv"), os.path.join(work, "fholdout.csv")
-        extra = ["--candidates"] if args.ablation else []
-        run([args.fraudctl, "features", "--model-dir", statsdir, "--input", train_csv,
-             "--output", ftr, "--with-target", *extra])
-        run([args.fraudctl, "features", "--model-dir", statsdir, "--input", hold_csv,
-             "--output", fho, "--with-target", *extra])
-        Xtr, ytr = load_matrix(ftr)
-        Xho, yho = load_matrix(fho)
-        names = run([args.fraudctl, "features", "--names"]).stdout.split()
-        assert list(Xtr.columns[:len(names)]) == names
+        df = read_transactions(args.data)
+        y = labels(df, args.data)
+        times = df["transaction_time"].to_numpy()
+        ordered = is_time_ordered(times)
+        data_csv = args.data
+        if not ordered:
+            order = np.argsort(times, kind="stable")
+            df = df.iloc[order].reset_index(drop=True)
+            y, times = y[order], times[order]
+            data_csv = os.path.join(work, "all.csv")
+            df.to_csv(data_csv, index=False)
+            log(f"{args.data}: not in time order; stably sorted by transaction_time")
+        n = len(df)
+        hold, cutoff = late_mask(times, args.holdout)
+        train = ~hold
+        vlate, vcutoff = late_mask(times[train], args.validation)
+        val = np.zeros(n, dtype=bool)
+        val[np.nonzero(train)[0][vlate]] = True
+        fit = train & ~val
+        if not y[val].any() or not y[fit].any():
+            raise SystemExit("train: no fraud in the validation slice or before it")
 
-        params = lgb_params(args.seed, args.leaves)
-        abl = (ablation(Xtr, ytr, Xho, yho, names, list(Xtr.columns), params, args.trees)
-               if args.ablation else None)
-        booster = train_model(Xtr, ytr, names, params, args.trees)
-        p = booster.predict(Xho[names].to_numpy(dtype=np.float64))
-        metrics = {"holdout": evaluate(yho, p, args.threshold),
-                   "holdout_at_0.5": evaluate(yho, p, 0.5)}
-        metrics["train"] = evaluate(
-            ytr, booster.predict(Xtr[names].to_numpy(dtype=np.float64)), args.threshold)
+        # Selection stage: statistics without the validation slice.
+        fit_csv, train_csv = os.path.join(work, "fit.csv"), os.path.join(work, "train.csv")
+        df[fit].to_csv(fit_csv, index=False)
+        df[train].to_csv(train_csv, index=False)
+        del df
+        sel_stats, stats = os.path.join(work, "stats_sel"), os.path.join(work, "stats")
+        run([args.fraudctl, "fit", "--input", fit_csv, "--out", sel_stats])
+        run([args.fraudctl, "fit", "--input", train_csv, "--out", stats])
+        names = run([args.fraudctl, "features", "--names"]).stdout.split()
+        Xs = features(args.fraudctl, sel_stats, data_csv, os.path.join(work, "fsel.csv"), n,
+                      args.ablation)
+        assert list(Xs.columns[:len(names)]) == names, "matrix header vs --names"
+        all_names = list(Xs.columns)
+        log(f"{n} rows, {len(all_names)} features ({len(names)} in the model); train "
+            f"{int(train.sum())} (validation {int(val.sum())}), holdout {int(hold.sum())}")
+
+        params = lgb_params(args)
+        t0 = time.time()
+        sel, best, vcurve = select_rounds(params, Xs, y, fit, val, names, args)
+        log(f"early stopping: {best} trees (validation PR-AUC {vcurve[best - 1]:.5f}, "
+            f"{sel.current_iteration()} trained, {time.time() - t0:.0f} s)")
+
+        abl = None
+        abl_trees = min(args.ablation_trees, best)
+        if args.ablation:
+            abl = ablation(Xs, y, fit, val, hold, names, all_names, params, abl_trees,
+                           args.threshold, args.ablation_leave_out)
+        if not args.ablation:
+            Xs = Xs[names]
+
+        # Final stage: statistics of the whole training part, retrained with `best` trees.
+        X = features(args.fraudctl, stats, data_csv, os.path.join(work, "ffinal.csv"), n,
+                     False)
+        assert list(X.columns) == names
+        t0 = time.time()
+        booster = lgb.train(params, dataset(X[train], y[train], names), num_boost_round=best)
+        log(f"final model: {best} trees on {int(train.sum())} rows ({time.time() - t0:.0f} s)")
+        p = predict(booster, X[hold], names)
+        metrics = {"holdout": evaluate(y[hold], p, args.threshold),
+                   "holdout_at_0.5": evaluate(y[hold], p, 0.5),
+                   "train": evaluate(y[train], predict(booster, X[train], names),
+                                     args.threshold),
+                   "validation_selection_model": evaluate(
+                       y[val], predict(sel, Xs[val], names, best), args.threshold)}
+        ttable, tcheck = trees_table(booster, best, X, y, hold, names, sel, Xs, val)
+        if tcheck["falls"]:
+            log(f"WARNING: holdout PR-AUC falls as trees are added: "
+                f"{tcheck['peak_holdout_pr_auc']:.5f} at {tcheck['peak_trees']} trees, "
+                f"{tcheck['final_holdout_pr_auc']:.5f} at {best}")
 
         booster.save_model(os.path.join(args.out, "model.txt"))
-        shutil.copyfile(os.path.join(statsdir, "stats.json"),
-                        os.path.join(args.out, "stats.json"))
+        shutil.copyfile(os.path.join(stats, "stats.json"), os.path.join(args.out, "stats.json"))
         meta = {
             "format": "fs_bundle/1",
             "feature_names": names,
             "threshold": args.threshold,
             "training_data": {"file": os.path.basename(args.data),
-                              "sha256": sha256_file(args.data), "rows": ntr + nho,
-                              "source": args.data_source},
+                              "sha256": sha256_file(args.data), "rows": n,
+                              "time_ordered": ordered, "source": args.data_source},
             "split": {"method": "time", "holdout_fraction": args.holdout,
-                      "cutoff_time": cutoff, "train_rows": ntr, "holdout_rows": nho},
-            "final_model": "trained on the training part; statistics fitted on it too",
-            "params": dict(params, num_boost_round=args.trees),
+                      "cutoff_time": cutoff, "train_rows": int(train.sum()),
+                      "holdout_rows": int(hold.sum()),
+                      "validation_fraction_of_train": args.validation,
+                      "validation_cutoff_time": vcutoff, "validation_rows": int(val.sum()),
+                      "features": "fraudctl features over the whole file in time order, "
+                                  "then split by these masks (stateful features warm at "
+                                  "the holdout)"},
+            "training": {
+                "early_stopping": "LightGBM average_precision on the validation slice; "
+                                  "model and statistics fitted on the training part minus "
+                                  "that slice",
+                "max_trees": args.trees, "min_trees": args.min_trees,
+                "patience": args.patience,
+                "trees_trained_in_selection": sel.current_iteration(),
+                "selected_trees": best,
+                "validation_pr_auc_at_selected": vcurve[best - 1],
+                "validation_pr_auc_curve": vcurve,
+                "final_trees": best,
+                "final_model": "retrained on the whole training part (statistics refitted "
+                               "on it) with the selected number of trees",
+            },
+            "final_model": "trained on the training part with the number of trees chosen by "
+                           "early stopping on its last 15% by time; statistics fitted on the "
+                           "training part",
+            "params": dict(params, num_boost_round=best),
             "lightgbm_version": lgb.__version__,
             "metrics": metrics,
+            "trees_table": ttable,
+            "trees_check": tcheck,
             "command": command,
             "created_at": datetime.datetime.now(datetime.timezone.utc)
             .strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         if abl:
             meta["ablation"] = abl
-        with open(os.path.join(args.out, "metadata.json"), "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=1, sort_keys=True)
-            f.write("\n")
-        histogram(os.path.join(args.out, "score_histogram.png"), yho, p, args.threshold)
-        model_card(os.path.join(args.out, "model_card.md"), meta, abl)
+            meta["ablation_settings"] = {
+                "trees": abl_trees, "behaviour_leave_out": args.ablation_leave_out,
+                "trained_on": "training part minus the validation slice",
+                "scored_on": ["validation slice", "holdout"]}
+        histogram(os.path.join(args.out, "score_histogram.png"), y[hold].astype(int), p,
+                  args.threshold)
+        if args.eval:
+            meta["eval"] = []
+            # Write what fraudctl score needs to load the bundle before scoring with it.
+            write_meta(args.out, meta)
+            for e in args.eval:
+                meta["eval"].append(eval_file(args.fraudctl, args.out, e, work,
+                                              args.threshold))
+        write_meta(args.out, meta)
+        model_card(os.path.join(args.out, "model_card.md"), meta)
+        print_summary(meta)
         h = metrics["holdout"]
-        print(f"train: {args.out}: holdout ROC-AUC {fmt(h['roc_auc'])} PR-AUC "
-              f"{fmt(h['pr_auc'])} F1@{args.threshold:g} {fmt(h['f1'])}", file=sys.stderr)
+        log(f"{args.out}: holdout ROC-AUC {fmt(h['roc_auc'])} PR-AUC {fmt(h['pr_auc'])} "
+            f"recall@{args.threshold:g} {fmt(h['recall'])} R@P{TARGET_PRECISION:g} "
+            f"{fmt(h[R90])} ({time.time() - t_start:.0f} s)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write_meta(out, meta):
+    with open(os.path.join(out, "metadata.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 if __name__ == "__main__":
