@@ -3,10 +3,12 @@
 
 Used by scripts/stack (run with the project's .venv, which has confluent-kafka):
 
-    topics.py --bootstrap 127.0.0.1:9092 ensure transactions:3 scoring:3 transactions.dlq:1
+    topics.py --bootstrap 127.0.0.1:9092 ensure transactions:3 scoring:3 customer-state:3:compact
     topics.py --bootstrap 127.0.0.1:9092 ping      # exit 0 if the broker answers
 
-A topic that exists with fewer partitions than asked is an error (it is not altered).
+A spec is name:partitions[:compact]; compact makes a compacted topic (cleanup.policy=compact,
+the customer-state changelog). A topic that exists with fewer partitions than asked is an
+error (it is not altered).
 """
 import argparse
 import sys
@@ -29,10 +31,14 @@ def wait_for_broker(admin, timeout):
 
 
 def ensure(admin, specs, timeout):
-    wanted = {}
+    wanted, configs = {}, {}
     for spec in specs:
-        name, _, parts = spec.partition(":")
+        name, _, rest = spec.partition(":")
+        parts, _, policy = rest.partition(":")
         wanted[name] = int(parts or "1")
+        if policy not in ("", "compact"):
+            raise SystemExit(f"topics.py: {spec}: expected name:partitions[:compact]")
+        configs[name] = {"cleanup.policy": "compact"} if policy else {}
     deadline = time.monotonic() + timeout
     while True:
         md = wait_for_broker(admin, max(1.0, deadline - time.monotonic()))
@@ -40,7 +46,8 @@ def ensure(admin, specs, timeout):
         if not missing:
             break
         futures = admin.create_topics(
-            [NewTopic(n, num_partitions=wanted[n], replication_factor=1) for n in missing],
+            [NewTopic(n, num_partitions=wanted[n], replication_factor=1, config=configs[n])
+             for n in missing],
             request_timeout=10)
         for name, fut in futures.items():
             try:
