@@ -55,7 +55,13 @@ def wait_for(pred, timeout, what, interval=0.2):
 
 @pytest.fixture(scope="session")
 def stack_env():
-    stack("up")
+    p = stack("up", check=False)
+    if p.returncode != 0:
+        # Every test needs the stack: stop here and say why once (scripts/stack up names what
+        # failed and shows the end of that component's log; tests/stack/run then prints the
+        # end of every component's log), instead of the same error once per test.
+        pytest.exit(f"scripts/stack up exited {p.returncode}: the stack suite cannot run\n"
+                    f"--- scripts/stack up output\n{p.stdout}{p.stderr}", returncode=1)
     env = parse_env(stack("env").stdout)
     yield env
     stack("down", check=False)
