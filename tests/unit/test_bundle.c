@@ -1,6 +1,6 @@
 /*
  * Unit tests of fs_bundle: a bundle written here by hand (a two-split model on the pipeline's
- * 20 features, statistics fitted on one row, metadata) loads and scores with hand-computed
+ * 30 features, statistics fitted on one row, metadata) loads and scores with hand-computed
  * probabilities; bundles whose feature names differ are refused naming them; the threshold
  * and the flag rule.
  */
@@ -18,13 +18,19 @@ static char dir[64];
 static const char *names_line =
     "amount lat lon population_city hour log1p_amount log1p_population_city high_amount "
     "cat_id_risk freq_merch freq_name_1 freq_name_2 freq_jobs freq_us_state freq_street "
-    "freq_one_city amount_to_cat_median";
+    "freq_one_city amount_to_cat_median "
+    "cust_secs_since_prev cust_cnt_1h cust_amt_1h cust_cnt_24h cust_amt_24h cust_night_24h "
+    "cust_big_24h cust_amount_z cust_hour_dist cust_cat_share cust_amount_to_max "
+    "cust_spend24_to_daily cust_n_prev";
 
 /* The same with log1p_amount named log_amount. */
 static const char *renamed_line =
     "amount lat lon population_city hour log_amount log1p_population_city high_amount "
     "cat_id_risk freq_merch freq_name_1 freq_name_2 freq_jobs freq_us_state freq_street "
-    "freq_one_city amount_to_cat_median";
+    "freq_one_city amount_to_cat_median "
+    "cust_secs_since_prev cust_cnt_1h cust_amt_1h cust_cnt_24h cust_amt_24h cust_night_24h "
+    "cust_big_24h cust_amount_z cust_hour_dist cust_cat_share cust_amount_to_max "
+    "cust_spend24_to_daily cust_n_prev";
 
 /* One tree: node 0 splits amount_to_cat_median (16) <= 1.5: left leaf 0 = -2; right node 1
  * splits amount (0) <= 100: leaf 1 = 0.5, leaf 2 = 3. The statistics are fitted on one
@@ -74,7 +80,10 @@ static const char *names_json =
     "\"amount\",\"lat\",\"lon\",\"population_city\",\"hour\",\"log1p_amount\","
     "\"log1p_population_city\",\"high_amount\",\"cat_id_risk\",\"freq_merch\","
     "\"freq_name_1\",\"freq_name_2\",\"freq_jobs\",\"freq_us_state\",\"freq_street\","
-    "\"freq_one_city\",\"amount_to_cat_median\"";
+    "\"freq_one_city\",\"amount_to_cat_median\",\"cust_secs_since_prev\",\"cust_cnt_1h\","
+    "\"cust_amt_1h\",\"cust_cnt_24h\",\"cust_amt_24h\",\"cust_night_24h\",\"cust_big_24h\","
+    "\"cust_amount_z\",\"cust_hour_dist\",\"cust_cat_share\",\"cust_amount_to_max\","
+    "\"cust_spend24_to_daily\",\"cust_n_prev\"";
 
 static fs_txn txn;
 
@@ -117,7 +126,7 @@ static void write_stats(void)
 static void test_good_bundle(void)
 {
     char err[2048] = "";
-    write_model(names_line, 16, 16);
+    write_model(names_line, 29, 16);
     write_metadata(names_json, ", \"threshold\": 0.9");
     fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
     if (b == NULL) {
@@ -125,7 +134,7 @@ static void test_good_bundle(void)
         CHECK(0);
         return;
     }
-    CHECK_EQ_INT(fs_bundle_num_features(b), 17);
+    CHECK_EQ_INT(fs_bundle_num_features(b), 30);
     CHECK_EQ_STR(fs_bundle_feature_name(b, 16), "amount_to_cat_median");
     CHECK(fs_bundle_stats(b) != NULL);
     CHECK(fs_bundle_model(b) != NULL);
@@ -196,7 +205,7 @@ static int on_bad(const fs_csv_row *row, const char *msg, void *opaque)
 static void test_score_csv(void)
 {
     char err[2048] = "";
-    write_model(names_line, 16, 16);
+    write_model(names_line, 29, 16);
     write_metadata(names_json, "");
     fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
     CHECK(b != NULL);
@@ -234,6 +243,129 @@ static void test_score_csv(void)
     fs_bundle_free(b);
 }
 
+typedef struct store_cmp {
+    const fs_profile_store *other;
+    int seen, differ;
+} store_cmp;
+
+static int same_record(const char *key, size_t len, const fs_profile *p, void *opaque)
+{
+    store_cmp *c = opaque;
+    const fs_profile *q = fs_profile_store_find(c->other, key, len);
+    c->seen++;
+    if (q == NULL || memcmp(p, q, sizeof *p) != 0) {
+        fprintf(stderr, "customer %.*s: state differs\n", (int)len, key);
+        c->differ++;
+    }
+    return 0;
+}
+
+/* The behaviour features through fraudctl score's path: a model splitting on cust_n_prev
+ * (29) <= 1.5 scores a customer's third row differently from its first two, whatever other
+ * customers come between; a store passed in keeps every customer's final state, the same
+ * record as stepping each customer's rows alone; a second file continues that history. */
+static void test_score_csv_profiles(void)
+{
+    char err[2048] = "";
+    write_model(names_line, 29, 29);
+    write_metadata(names_json, "");
+    fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
+    CHECK(b != NULL);
+    if (b == NULL)
+        return;
+#define PROF_HEADER                                                                         \
+    "transaction_id,transaction_time,merch,cat_id,amount,name_1,name_2,gender,street,"       \
+    "one_city,us_state,post_code,lat,lon,population_city,jobs,merchant_lat,merchant_lon\n"
+#define PROF_ROW(id, time, amount, name)                                                    \
+    id "," time ",m,travel," amount "," name ",Smith,F,1 Main,City,IL,62701,40,-90,1000,E,40,-90\n"
+    static const char csv[] = PROF_HEADER PROF_ROW("a1", "2019-01-07 12:00", "12", "Ann")
+        PROF_ROW("b1", "2019-01-07 12:01", "12", "Bob") PROF_ROW("a2", "2019-01-07 12:02", "20",
+                                                                 "Ann")
+            PROF_ROW("b2", "2019-01-07 12:03", "500", "Bob")
+                PROF_ROW("a3", "2019-01-07 12:04", "500", "Ann")
+                    PROF_ROW("c1", "2019-01-07 12:05", "7", "Cid");
+    fs_profile_store *store = fs_profile_store_new(0);
+    CHECK(store != NULL);
+    if (store == NULL) {
+        fs_bundle_free(b);
+        return;
+    }
+    FILE *in = fmemopen((void *)csv, sizeof csv - 1, "rb");
+    csv_log l;
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_INT(
+        fs_bundle_score_csv(b, 0.95, in, "p.csv", store, on_score, NULL, &l, err, sizeof err), 0);
+    fclose(in);
+    CHECK_EQ_INT(l.rows, 6);
+    double left = 1.0 / (1.0 + exp(2.0)), far = 1.0 / (1.0 + exp(-3.0));
+    for (int i = 0; i < 6; i++)
+        CHECK_NEAR(l.score[i], i == 4 ? far : left, 1e-15); /* only a3 has 2 earlier rows */
+    CHECK_EQ_INT(fs_profile_store_count(store), 3);
+
+    /* The same state, customer by customer, from fs_features_compute on each one's rows. */
+    fs_profile_store *ref = fs_profile_store_new(0);
+    CHECK(ref != NULL);
+    const struct {
+        const char *time, *amount, *name;
+    } rows[] = {{"2019-01-07 12:00", "12", "Ann"}, {"2019-01-07 12:02", "20", "Ann"},
+                {"2019-01-07 12:04", "500", "Ann"}, {"2019-01-07 12:01", "12", "Bob"},
+                {"2019-01-07 12:03", "500", "Bob"}, {"2019-01-07 12:05", "7", "Cid"}};
+    for (size_t i = 0; ref != NULL && i < sizeof rows / sizeof rows[0]; i++) {
+        const char *v[FS_TXN_NFIELDS] = {rows[i].time, "m",     "travel", rows[i].amount,
+                                         rows[i].name, "Smith", "F",      "1 Main",
+                                         "City",       "IL",    "62701",  "40",
+                                         "-90",        "1000",  "E",      "40",
+                                         "-90"};
+        size_t len[FS_TXN_NFIELDS];
+        int bad;
+        double x[FS_FEATURES_N];
+        for (int k = 0; k < FS_TXN_NFIELDS; k++)
+            len[k] = strlen(v[k]);
+        CHECK_EQ_INT(fs_txn_from_strings(&txn, v, len, NULL, NULL, &bad, err, sizeof err), 0);
+        fs_profile *p =
+            fs_features_customer(ref, &txn, FS_PROFILE_EXPIRY_DEFAULT, err, sizeof err);
+        CHECK(p != NULL);
+        if (p != NULL)
+            CHECK_EQ_INT(fs_bundle_features(b, &txn, p, x, err, sizeof err), 0);
+    }
+    if (ref != NULL) {
+        store_cmp c = {ref, 0, 0};
+        CHECK_EQ_INT(fs_profile_store_each(store, same_record, &c), 0);
+        CHECK_EQ_INT(c.seen, 3);
+        CHECK_EQ_INT(c.differ, 0);
+        const fs_profile *ann = fs_profile_store_find(store, "Ann|Smith|1 Main|62701", 22);
+        CHECK(ann != NULL);
+        if (ann != NULL)
+            CHECK_EQ_INT(ann->n, 3);
+    }
+    fs_profile_store_free(ref);
+
+    /* A second file with the same store: Bob's third row has two earlier ones. */
+    static const char more[] = PROF_HEADER PROF_ROW("b3", "2019-01-07 13:00", "12", "Bob")
+        PROF_ROW("d1", "2019-01-07 13:00", "12", "Dan");
+    in = fmemopen((void *)more, sizeof more - 1, "rb");
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_INT(
+        fs_bundle_score_csv(b, 0.95, in, "q.csv", store, on_score, NULL, &l, err, sizeof err),
+        0);
+    fclose(in);
+    CHECK_EQ_INT(l.rows, 2);
+    CHECK_NEAR(l.score[0], 1.0 / (1.0 + exp(-0.5)), 1e-15); /* n_prev 2, amount 12 <= 100 */
+    CHECK_NEAR(l.score[1], left, 1e-15);
+    CHECK_EQ_INT(fs_profile_store_count(store), 4);
+    /* Without a store each call starts afresh: Bob's row is a first one again. */
+    in = fmemopen((void *)more, sizeof more - 1, "rb");
+    memset(&l, 0, sizeof l);
+    CHECK_EQ_INT(
+        fs_bundle_score_csv(b, 0.95, in, "q.csv", NULL, on_score, NULL, &l, err, sizeof err), 0);
+    fclose(in);
+    CHECK_NEAR(l.score[0], left, 1e-15);
+    fs_profile_store_free(store);
+    fs_bundle_free(b);
+#undef PROF_ROW
+#undef PROF_HEADER
+}
+
 static void test_flag_rule(void)
 {
     CHECK_EQ_INT(fs_bundle_flag(0.95, 0.95), 1);
@@ -261,15 +393,15 @@ static void test_mismatches(void)
 {
     /* The model names log1p_amount "log_amount": refused, naming both. */
     write_metadata(names_json, "");
-    write_model(renamed_line, 16, 16);
+    write_model(renamed_line, 29, 16);
     expect_refused("model.txt", "'log_amount' != 'log1p_amount'", "missing: log1p_amount");
-    /* Sixteen features. */
+    /* Twenty-nine features: the last behaviour feature missing. */
     char shorter[1024];
     snprintf(shorter, sizeof shorter, "%s", names_line);
     *strrchr(shorter, ' ') = '\0';
-    write_model(shorter, 15, 15);
-    expect_refused("model.txt", "(16 vs 17)", "amount_to_cat_median");
-    write_model(names_line, 16, 16);
+    write_model(shorter, 28, 16);
+    expect_refused("model.txt", "(29 vs 30)", "cust_n_prev");
+    write_model(names_line, 29, 16);
     /* Metadata with two names swapped. */
     char swapped[2048];
     snprintf(swapped, sizeof swapped, "\"lat\",\"amount\"%s", strstr(names_json, ",\"lon\""));
@@ -301,6 +433,7 @@ int main(void)
     test_good_bundle();
     test_flag_rule();
     test_score_csv();
+    test_score_csv_profiles();
     test_mismatches();
     const char *files[] = {"model.txt", "stats.json", "metadata.json"};
     for (int i = 0; i < 3; i++) {
