@@ -21,6 +21,9 @@ _Static_assert(sizeof(fs_profile) == FS_PROFILE_BYTES, "fs_profile is 128 bytes"
 #define PI 3.14159265358979323846
 /* Amounts above this are taken as this much: sums stay finite for any input. */
 #define AMOUNT_MAX 1e12
+/* The seconds of 0001-01-01 00:00:00 and 9999-12-31 23:59:59, the range of fs_parse_time. */
+#define TIME_MIN (-62135596800LL)
+#define TIME_MAX 253402300799LL
 /* Counts of earlier events beyond this read as this much (cust_n_prev). */
 #define N_PREV_CAP 1000.0
 /* Added to the variance of log1p(amount) before the square root: a customer whose amounts
@@ -322,6 +325,13 @@ int fs_profile_decode(fs_profile *p, const void *data, size_t len, char *errstr,
                     v);
             return -1;
         }
+    }
+    /* Only the times a transaction can have (fs_parse_time: years 1..9999): any other
+     * latest time would overflow the next event's age (te - last_time). */
+    if (c.last_time < TIME_MIN || c.last_time > TIME_MAX) {
+        fs_errf(errstr, errstr_size, "customer state: last_time out of range: %lld",
+                (long long)c.last_time);
+        return -1;
     }
     if (c.max_amount > AMOUNT_MAX || c.mean_log > log1p(AMOUNT_MAX)) {
         fs_errf(errstr, errstr_size, "customer state: amounts above %g", AMOUNT_MAX);
