@@ -443,6 +443,76 @@ static void test_reader(void)
     CHECK(strstr(err, "empty input") != NULL);
 }
 
+/* The behaviour features are carried per customer by fs_features_customer: two customers
+ * interleaved in one store get, row for row, the same 33 values as each alone in a store of
+ * its own, and the store then holds the same records. */
+static void test_customers_interleaved(void)
+{
+    fs_stats *s = fit_four();
+    if (s == NULL)
+        return;
+    static const struct {
+        const char *time, *cat, *amount, *name;
+    } rows[] = {
+        {"2019-01-07 10:00", "travel", "20", "Ann"},    {"2019-01-07 10:05", "grocery_pos", "5", "Bob"},
+        {"2019-01-07 10:30", "travel", "400", "Ann"},   {"2019-01-07 09:00", "home", "12", "Bob"},
+        {"2019-01-07 23:10", "grocery_pos", "", "Ann"}, {"2019-01-08 02:00", "travel", "70", "Bob"},
+        {"2019-01-07 23:10", "kids_pets", "1", "Ann"},  {"2019-01-09 12:00", "", "3000", "Ann"},
+        {"2019-01-09 12:00", "travel", "9", "Bob"},     {"2019-01-20 08:00", "travel", "15", "Bob"},
+    };
+    enum { NROWS = sizeof rows / sizeof rows[0] };
+    static double both[NROWS][FS_FEATURES_ALL_N], alone[NROWS][FS_FEATURES_ALL_N];
+    char err[256];
+    fs_profile_store *mixed = fs_profile_store_new(0);
+    fs_profile_store *single[2] = {fs_profile_store_new(0), fs_profile_store_new(0)};
+    CHECK(mixed != NULL && single[0] != NULL && single[1] != NULL);
+    for (int pass = 0; pass < 3 && mixed && single[0] && single[1]; pass++) {
+        /* Pass 0: all rows in one store; pass 1: Ann's alone; pass 2: Bob's alone. */
+        for (int i = 0; i < NROWS; i++) {
+            int bob = rows[i].name[0] == 'B';
+            if (pass > 0 && bob != pass - 1)
+                continue;
+            CHECK_EQ_INT(make_txn(&txn, rows[i].time, "A", rows[i].cat, rows[i].amount,
+                                  rows[i].name, "40", "-90", "100", "40", "-90"),
+                         0);
+            fs_profile_store *st = pass == 0 ? mixed : single[pass - 1];
+            fs_profile *p =
+                fs_features_customer(st, &txn, FS_PROFILE_EXPIRY_DEFAULT, err, sizeof err);
+            CHECK(p != NULL);
+            if (p == NULL)
+                continue;
+            CHECK_EQ_INT(fs_features_compute_all(s, &txn, p, pass == 0 ? both[i] : alone[i],
+                                                 err, sizeof err),
+                         0);
+        }
+    }
+    for (int i = 0; i < NROWS; i++)
+        for (int k = 0; k < FS_FEATURES_ALL_N; k++)
+            CHECK_EQ_BITS(both[i][k], alone[i][k]);
+    /* The customers really have histories: Ann's fourth row sees three earlier ones, Bob's
+     * second (older than his first) is 0 seconds after it, and his last sees 4. */
+    CHECK_EQ_BITS(alone[0][FS_FEATURES_N - 1], 0.0);
+    CHECK_EQ_BITS(alone[6][FS_FEATURES_N - 1], 3.0);
+    CHECK_EQ_BITS(alone[3][17], 0.0);
+    CHECK_EQ_BITS(alone[9][FS_FEATURES_N - 1], 4.0);
+    CHECK_EQ_BITS(alone[2][17], 1800.0);
+    if (mixed && single[0] && single[1]) {
+        CHECK_EQ_INT(fs_profile_store_count(mixed), 2);
+        const char *keys[2] = {"Ann|Smith|1 Main St|62701", "Bob|Smith|1 Main St|62701"};
+        for (int c = 0; c < 2; c++) {
+            const fs_profile *a = fs_profile_store_find(mixed, keys[c], strlen(keys[c]));
+            const fs_profile *b = fs_profile_store_find(single[c], keys[c], strlen(keys[c]));
+            CHECK(a != NULL && b != NULL);
+            if (a != NULL && b != NULL)
+                CHECK(memcmp(a, b, sizeof *a) == 0);
+        }
+    }
+    fs_profile_store_free(mixed);
+    fs_profile_store_free(single[0]);
+    fs_profile_store_free(single[1]);
+    fs_stats_free(s);
+}
+
 int main(void)
 {
     test_names();
@@ -452,5 +522,6 @@ int main(void)
     test_fit_rejects_bad_utf8();
     test_load_errors();
     test_reader();
+    test_customers_interleaved();
     return CHECK_DONE();
 }
