@@ -196,8 +196,7 @@ int fd_state_has(const fd_state *s, int32_t p)
     return part_of(s, p) != NULL;
 }
 
-/* Makes partition p held with an empty store. -1 if memory ran out. */
-static int part_hold(fd_state *s, int32_t p)
+int fd_state_hold(fd_state *s, int32_t p)
 {
     if (p < 0)
         return -1;
@@ -482,7 +481,7 @@ int fd_state_restore(fd_state *s, rd_kafka_conf_t *conf, const char *topic,
     }
     for (int i = 0; i < n; i++) {
         int32_t p = parts->elems[i].partition;
-        if (part_hold(s, p) != 0) {
+        if (fd_state_hold(s, p) != 0) {
             snprintf(errstr, errstr_size, "state restore: out of memory");
             goto out;
         }

@@ -44,6 +44,10 @@ typedef struct fd_state fd_state;
 fd_state *fd_state_new(int64_t expiry, size_t max_customers);
 void fd_state_free(fd_state *s);
 
+/* Holds partition p with an empty store (what a restore starts from; a partition whose
+ * changelog is empty stays so). Returns 0, or -1 if memory ran out. */
+int fd_state_hold(fd_state *s, int32_t p);
+
 /* 1 if partition p's state is held (restored), else 0. */
 int fd_state_has(const fd_state *s, int32_t p);
 
