@@ -30,6 +30,7 @@
 
 #include "fs_features.h"
 #include "fs_msg.h"
+#include "fs_profile.h"
 
 #define MSG_MAX 4096
 #define XPROPS_MAX 32
@@ -115,8 +116,15 @@ static int format_all(msgs *m, const char *csv, char *err, size_t errsz)
             snprintf(err, errsz, "message %ld: cannot format", m->n);
             return -1;
         }
+        /* Keyed by customer, as the interface does: the detector keeps each customer's
+         * state on the partition this key maps to (any other key is re-routed). */
+        char key[FS_PROFILE_KEY_MAX];
+        if (fs_profile_key(m->txns[m->n % m->ntxns], key, sizeof key) < 0) {
+            snprintf(err, errsz, "message %ld: customer key too long", m->n);
+            return -1;
+        }
         m->payload[m->n] = malloc((size_t)n);
-        m->key[m->n] = strdup(id);
+        m->key[m->n] = strdup(key);
         if (m->payload[m->n] == NULL || m->key[m->n] == NULL)
             goto oom;
         memcpy(m->payload[m->n], buf, (size_t)n);
