@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run_events(&p, 1546300800, data, size);
     if (size >= FS_PROFILE_WIRE_BYTES &&
         fs_profile_decode(&p, data, FS_PROFILE_WIRE_BYTES, err, sizeof err) == 0)
-        run_events(&p, p.last_time, data + FS_PROFILE_WIRE_BYTES,
+        run_events(&p, clamp_time(p.last_time), data + FS_PROFILE_WIRE_BYTES,
                    size - FS_PROFILE_WIRE_BYTES);
     return 0;
 }
