@@ -277,7 +277,7 @@ def behaviour_groups(cust, mode):
     for c in cust:
         word = c[len(BEHAVIOUR_PREFIX):].split("_")[0]
         groups.setdefault(f"{BEHAVIOUR_PREFIX}{word}_*", []).append(c)
-    return [(g, m if len(m) > 1 else m) for g, m in groups.items()]
+    return list(groups.items())
 
 
 def ablation_variants(model_names, all_names, loo_mode):
@@ -345,6 +345,7 @@ def eval_file(fraudctl, bundle, path, work, threshold):
     in file order, stateful features starting empty at the first row) and evaluates."""
     df = read_transactions(path)
     y = labels(df, path)
+    del df["target"]
     out = os.path.join(work, "eval_scores.csv")
     p = run([fraudctl, "score", "--model-dir", bundle, "--input", path, "--output", out],
             ok=(0, 1))
@@ -482,7 +483,11 @@ def model_card(path, meta):
         f"slice's PR-AUC (patience {tr['patience']}, at least {tr['min_trees']} and at most "
         f"{tr['max_trees']} trees): best at {tr['selected_trees']} trees (validation PR-AUC "
         f"{fmt(tr['validation_pr_auc_at_selected'])}; {tr['trees_trained_in_selection']} "
-        "trained before stopping).",
+        "trained before stopping)."
+        + (f" Training reached the {tr['max_trees']}-tree cap less than {tr['patience']} "
+           "trees after the best count, so the cap, not the validation slice, ended the "
+           "search (a larger --trees might add a little; the cap keeps the engine's "
+           "per-row cost bounded)." if tr["capped_by_max_trees"] else ""),
         f"2. Final model: statistics refitted on the whole training part (this bundle's "
         f"stats.json) and the model retrained on the whole training part with "
         f"{tr['final_trees']} trees.",
@@ -612,13 +617,13 @@ def main(argv=None):
     ap.add_argument("--lambda-l2", type=float, default=10.0)
     ap.add_argument("--min-hessian", type=float, default=1.0,
                     help="min_sum_hessian_in_leaf")
-    ap.add_argument("--max-delta-step", type=float, default=0.0,
+    ap.add_argument("--max-delta-step", type=float, default=4.0,
                     help="cap on a leaf's output before the learning rate (0: none)")
     ap.add_argument("--threshold", type=float, default=0.95)
     ap.add_argument("--ablation", action="store_true",
                     help="also train feature-set variants (analyst and behaviour features) "
                          "and report them")
-    ap.add_argument("--ablation-trees", type=int, default=100,
+    ap.add_argument("--ablation-trees", type=int, default=150,
                     help="fixed trees per ablation variant (at most the final model's)")
     ap.add_argument("--ablation-leave-out", choices=["each", "groups"], default="each",
                     help="leave the cust_* features out one at a time or in groups named "
@@ -636,6 +641,10 @@ def main(argv=None):
     for e in args.eval:
         if not os.path.isfile(e):
             raise SystemExit(f"train: --eval {e}: no such file")
+        with open(e, encoding="utf-8-sig") as f:
+            header = f.readline()
+        if "target" not in header or "transaction_time" not in header:
+            raise SystemExit(f"train: --eval {e}: needs target and transaction_time columns")
     if args.min_trees > args.trees:
         raise SystemExit("train: --min-trees is larger than --trees")
     command = args.command or shlex.join(["scripts/train"] + (argv or sys.argv[1:]))
@@ -684,8 +693,10 @@ def main(argv=None):
         params = lgb_params(args)
         t0 = time.time()
         sel, best, vcurve = select_rounds(params, Xs, y, fit, val, names, args)
+        capped = len(vcurve) == args.trees and best > args.trees - args.patience
         log(f"early stopping: {best} trees (validation PR-AUC {vcurve[best - 1]:.5f}, "
-            f"{sel.current_iteration()} trained, {time.time() - t0:.0f} s)")
+            f"{sel.current_iteration()} trained, {time.time() - t0:.0f} s)"
+            + ("; stopped by the --trees cap, not by the validation slice" if capped else ""))
 
         abl = None
         abl_trees = min(args.ablation_trees, best)
@@ -743,6 +754,7 @@ def main(argv=None):
                 "validation_pr_auc_at_selected": vcurve[best - 1],
                 "validation_pr_auc_curve": vcurve,
                 "final_trees": best,
+                "capped_by_max_trees": capped,
                 "final_model": "retrained on the whole training part (statistics refitted "
                                "on it) with the selected number of trees",
             },
