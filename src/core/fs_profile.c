@@ -21,6 +21,10 @@ _Static_assert(sizeof(fs_profile) == FS_PROFILE_BYTES, "fs_profile is 128 bytes"
 #define PI 3.14159265358979323846
 /* Amounts above this are taken as this much: sums stay finite for any input. */
 #define AMOUNT_MAX 1e12
+/* No sum of amounts gets near this (2^32 events of AMOUNT_MAX are 4.3e21), and a sum at
+ * most this stays so (AMOUNT_MAX is below half its ulp): a decoded record above it would make
+ * cust_spend24_to_daily (up to 100x the 24 h amount) overflow. */
+#define AMOUNT_SUM_MAX 1e30
 /* The seconds of 0001-01-01 00:00:00 and 9999-12-31 23:59:59, the range of fs_parse_time. */
 #define TIME_MIN (-62135596800LL)
 #define TIME_MAX 253402300799LL
@@ -333,7 +337,9 @@ int fs_profile_decode(fs_profile *p, const void *data, size_t len, char *errstr,
                 (long long)c.last_time);
         return -1;
     }
-    if (c.max_amount > AMOUNT_MAX || c.mean_log > log1p(AMOUNT_MAX)) {
+    if (c.max_amount > AMOUNT_MAX || c.mean_log > log1p(AMOUNT_MAX) ||
+        c.amt_1h > AMOUNT_SUM_MAX || c.amt_24h > AMOUNT_SUM_MAX ||
+        c.sum_amount > AMOUNT_SUM_MAX) {
         fs_errf(errstr, errstr_size, "customer state: amounts above %g", AMOUNT_MAX);
         return -1;
     }

@@ -662,6 +662,27 @@ static void test_wire(void)
     memcpy(bad, w, sizeof w);
     put_double_at(bad, OFF_D + 8 * 6, 40.0);
     expect_refused(bad, sizeof w, "amounts above");
+    /* Amount sums no record reaches (at most 2^32 events of at most 1e12 each): refused,
+     * else cust_spend24_to_daily (the 24 h amount / at least 0.01) is infinite. */
+    for (int i = 0; i < 3; i++) {
+        const size_t at[3] = {OFF_D + 8 * 1, OFF_D + 8 * 3, OFF_D + 8 * 8}; /* amt_1h ... */
+        memcpy(bad, w, sizeof w);
+        put_double_at(bad, at[i], 2.5e307);
+        expect_refused(bad, sizeof w, "amounts above");
+        /* The limit itself is fine, and stays finite and decodable over more events. */
+        put_double_at(bad, at[i], 1e30);
+        CHECK_EQ_INT(fs_profile_decode(&p, bad, sizeof w, NULL, 0), 0);
+        for (int k = 0; k < 50; k++) {
+            double x[FS_PROFILE_NFEATURES];
+            fs_profile_event ev = {T0 + 7200 + k, 1e12, 0};
+            fs_profile_step(&p, &ev, x);
+            for (int j = 0; j < FS_PROFILE_NFEATURES; j++)
+                CHECK(isfinite(x[j]));
+        }
+        unsigned char w2[FS_PROFILE_WIRE_BYTES];
+        fs_profile_encode(&p, w2);
+        CHECK_EQ_INT(fs_profile_decode(&p, w2, sizeof w2, NULL, 0), 0);
+    }
     /* A latest time no transaction can have (fs_txn's years are 1..9999): refused, else the
      * next event's age overflows int64 (seconds since INT64_MIN). */
     static const int64_t times[] = {INT64_MIN, INT64_MIN + 1, -(INT64_C(1) << 41),
