@@ -277,7 +277,7 @@ def behaviour_groups(cust, mode):
     for c in cust:
         word = c[len(BEHAVIOUR_PREFIX):].split("_")[0]
         groups.setdefault(f"{BEHAVIOUR_PREFIX}{word}_*", []).append(c)
-    return list(groups.items())
+    return [(g if len(m) > 1 else m[0], m) for g, m in groups.items()]
 
 
 def ablation_variants(model_names, all_names, loo_mode):
@@ -468,6 +468,14 @@ def model_card(path, meta):
         f"{meta['params']['num_leaves']} leaves, max depth {meta['params']['max_depth']}, "
         f"learning rate {meta['params']['learning_rate']}, seed {meta['params']['seed']}, "
         "one thread (deterministic)",
+        f"- Leaf-value guards: lambda_l2 {meta['params']['lambda_l2']:g}, "
+        f"min_sum_hessian_in_leaf {meta['params']['min_sum_hessian_in_leaf']:g}, "
+        f"max_delta_step {meta['params']['max_delta_step']:g} (a leaf adds at most "
+        f"{meta['params']['max_delta_step'] * meta['params']['learning_rate']:g} to the raw "
+        "score), min_data_in_leaf "
+        f"{meta['params']['min_data_in_leaf']}: nearly separable classes cannot make a "
+        "leaf's Newton step explode; scores also move towards the extremes more slowly, "
+        "which lowers recall at a fixed high threshold for a given number of trees",
         f"- Features ({len(meta['feature_names'])}): {', '.join(meta['feature_names'])}",
         f"- Command: `{meta['command']}`",
         "",
