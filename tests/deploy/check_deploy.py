@@ -276,6 +276,17 @@ def env_dict(svc):
     return {k: (None if v is None else str(v)) for k, v in env.items()}
 
 
+def parse_topics(text):
+    """kafka-setup's / scripts/stack's topic list, name:partitions[:cleanup policy] each, as
+    {name: partitions} or {name: (partitions, policy)} when a policy is given."""
+    topics = {}
+    for spec in text.split():
+        n, _, rest = spec.partition(":")
+        p, _, policy = rest.partition(":")
+        topics[n] = (int(p or "1"), policy) if policy else int(p or "1")
+    return topics
+
+
 def healthcheck_url(svc):
     test = (svc.get("healthcheck") or {}).get("test")
     if isinstance(test, list):
@@ -589,10 +600,7 @@ class Deploy:
 
     def check_topics(self):
         setup_env = env_dict(self.svcs["kafka-setup"])
-        topics = {}
-        for spec in setup_env.get("TOPICS", "").split():
-            n, _, p = spec.partition(":")
-            topics[n] = int(p)
+        topics = parse_topics(setup_env.get("TOPICS", ""))
         need(topics, "kafka-setup has no TOPICS")
         need(topics.get("transactions") == 3 and topics.get("scoring") == 3,
              f"transactions and scoring need 3 partitions, kafka-setup has {topics}")
@@ -610,12 +618,9 @@ class Deploy:
         text = stack.read_text()
         m = re.search(r"^TOPICS=\(([^)]*)\)", text, re.M)
         need(m, "found no TOPICS=(name:partitions ...) list in scripts/stack")
-        stack_topics = {}
-        for spec in m.group(1).split():
-            n, _, p = spec.partition(":")
-            stack_topics[n] = int(p or "1")
+        stack_topics = parse_topics(m.group(1))
         need(stack_topics == topics, f"kafka-setup {topics} != scripts/stack {stack_topics}")
-        return " ".join(f"{k}:{v}" for k, v in topics.items()) + " (= scripts/stack)"
+        return m.group(1) + " (= scripts/stack)"
 
     def check_kafka_setup_script(self):
         # Runs kafka-setup's own script (after compose interpolation, under /bin/sh) against a
@@ -673,9 +678,15 @@ class Deploy:
                 got = dict(re.findall(r"Topic: (\S+)\s+TopicId: \S+\s+PartitionCount: (\d+)",
                                       out))
                 for spec in (env_setup["TOPICS"] + " " + extra).split():
-                    n, _, p = spec.partition(":")
+                    n, _, rest = spec.partition(":")
+                    p, _, policy = rest.partition(":")
                     need(got.get(n) == p, f"after kafka-setup, {n} has {got.get(n)} "
                                           f"partitions, want {p}")
+                    if policy:
+                        line = re.search(rf"Topic: {re.escape(n)}\s+TopicId: .*", out)
+                        need(line and f"cleanup.policy={policy}" in line.group(0),
+                             f"after kafka-setup, {n} lacks cleanup.policy={policy}: "
+                             f"{line.group(0) if line else None!r}")
             finally:
                 subprocess.run(stack + ["down"], env=stack_env, capture_output=True, timeout=120)
         return f"created and re-ran idempotently on Kafka at {boot}"
