@@ -315,6 +315,15 @@ static int restore_state(fd_detector *d, const rd_kafka_topic_partition_list_t *
         SVC_LOG(SVC_LOG_ERROR, NULL, "state restore: %s", why);
         return -1;
     }
+    /* librdkafka wants a group for assign(); the restore consumer never joins it (no
+     * subscribe) and commits nothing. */
+    char group[512];
+    snprintf(group, sizeof group, "%s.state-restore", d->cfg.group_id);
+    if (svc_kafka_conf_set(conf, "group.id", group, why, sizeof why) != 0) {
+        rd_kafka_conf_destroy(conf);
+        SVC_LOG(SVC_LOG_ERROR, NULL, "state restore: %s", why);
+        return -1;
+    }
     double t0 = now_mono();
     int rc = fd_state_restore(d->state, conf, d->cfg.state_topic, parts, &d->restore,
                               d->stop, why, sizeof why);

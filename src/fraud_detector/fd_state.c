@@ -453,6 +453,9 @@ int fd_state_restore(fd_state *s, rd_kafka_conf_t *conf, const char *topic,
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", why, sizeof why) !=
             RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof why) !=
+            RD_KAFKA_CONF_OK ||
+        /* A restore reads to the end and stops: no waiting on the broker for more. */
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", why, sizeof why) !=
             RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(wconf);
         rd_kafka_conf_destroy(conf);
