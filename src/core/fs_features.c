@@ -3,6 +3,7 @@
  * See fs_features.h for what each feature means and how missing values are replaced.
  */
 #include "fs_features.h"
+#include "fs_hash.h"
 #include "fs_err.h"
 #include "fs_file.h"
 #include "fs_utf8.h"
@@ -107,16 +108,6 @@ typedef struct strmap {
     size_t n;
 } strmap;
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static void map_free(strmap *m)
 {
     for (size_t i = 0; i < m->cap; i++)
@@ -130,7 +121,7 @@ static map_slot *map_find(const strmap *m, const char *key, size_t len)
 {
     if (m->cap == 0)
         return NULL;
-    uint64_t h = hash_bytes(key, len);
+    uint64_t h = fs_hash_bytes(key, len);
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         map_slot *s = &m->slots[i];
@@ -173,7 +164,7 @@ static map_slot *map_upsert(strmap *m, const char *key, size_t len, int *created
         return NULL;
     if ((m->n + 1) * 2 > m->cap && map_grow(m) != 0)
         return NULL;
-    uint64_t h = hash_bytes(key, len);
+    uint64_t h = fs_hash_bytes(key, len);
     size_t mask = m->cap - 1;
     size_t i = (size_t)h & mask;
     while (m->slots[i].key != NULL)

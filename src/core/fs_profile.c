@@ -218,31 +218,18 @@ int fs_profile_key(const fs_txn *t, char *buf, size_t cap)
 
 enum { WIRE_FORMAT = 1 };
 
-static void put_u64(unsigned char *o, uint64_t v)
+/* n bytes of v, little-endian. */
+static void put_le(unsigned char *o, uint64_t v, int n)
 {
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < n; i++)
         o[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint64_t get_u64(const unsigned char *o)
+static uint64_t get_le(const unsigned char *o, int n)
 {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < n; i++)
         v |= (uint64_t)o[i] << (8 * i);
-    return v;
-}
-
-static void put_u32(unsigned char *o, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        o[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *o)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)o[i] << (8 * i);
     return v;
 }
 
@@ -250,12 +237,12 @@ static void put_double(unsigned char *o, double d)
 {
     uint64_t v;
     memcpy(&v, &d, sizeof v);
-    put_u64(o, v);
+    put_le(o, v, 8);
 }
 
 static double get_double(const unsigned char *o)
 {
-    uint64_t v = get_u64(o);
+    uint64_t v = get_le(o, 8);
     double d;
     memcpy(&d, &v, sizeof d);
     return d;
@@ -278,11 +265,11 @@ void fs_profile_encode(const fs_profile *p, unsigned char out[FS_PROFILE_WIRE_BY
     doubles_of(&c, d);
     unsigned char *o = out;
     *o++ = WIRE_FORMAT;
-    put_u64(o, (uint64_t)c.last_time);
+    put_le(o, (uint64_t)c.last_time, 8);
     o += 8;
-    put_u32(o, (uint32_t)c.first_day);
+    put_le(o, (uint32_t)c.first_day, 4);
     o += 4;
-    put_u32(o, c.n);
+    put_le(o, c.n, 4);
     o += 4;
     for (int i = 0; i < NDOUBLES; i++, o += 8)
         put_double(o, *d[i]);
@@ -310,11 +297,11 @@ int fs_profile_decode(fs_profile *p, const void *data, size_t len, char *errstr,
     double *d[NDOUBLES];
     doubles_of(&c, d);
     const unsigned char *o = in + 1;
-    c.last_time = (int64_t)get_u64(o);
+    c.last_time = (int64_t)get_le(o, 8);
     o += 8;
-    c.first_day = (int32_t)get_u32(o);
+    c.first_day = (int32_t)(uint32_t)get_le(o, 4);
     o += 4;
-    c.n = get_u32(o);
+    c.n = (uint32_t)get_le(o, 4);
     o += 4;
     for (int i = 0; i < NDOUBLES; i++, o += 8)
         *d[i] = get_double(o);

@@ -4,6 +4,7 @@
  * number of expiries.
  */
 #include "fs_profile_store.h"
+#include "fs_hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +23,6 @@ struct fs_profile_store {
     size_t max;
     size_t key_bytes;
 };
-
-static uint64_t hash_key(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 fs_profile_store *fs_profile_store_new(size_t max_customers)
 {
@@ -67,7 +58,7 @@ fs_profile *fs_profile_store_find(const fs_profile_store *s, const char *key, si
 {
     if (s->cap == 0)
         return NULL;
-    entry *e = s->slots[probe(s, key, len, hash_key(key, len))];
+    entry *e = s->slots[probe(s, key, len, fs_hash_bytes(key, len))];
     return e != NULL ? &e->p : NULL;
 }
 
@@ -99,7 +90,7 @@ fs_profile *fs_profile_store_upsert(fs_profile_store *s, const char *key, size_t
         *created = 0;
     if (full != NULL)
         *full = 0;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = fs_hash_bytes(key, len);
     if (s->cap != 0) {
         entry *e = s->slots[probe(s, key, len, h)];
         if (e != NULL)
@@ -155,7 +146,7 @@ int fs_profile_store_remove(fs_profile_store *s, const char *key, size_t len)
 {
     if (s->cap == 0)
         return 0;
-    size_t i = probe(s, key, len, hash_key(key, len));
+    size_t i = probe(s, key, len, fs_hash_bytes(key, len));
     if (s->slots[i] == NULL)
         return 0;
     remove_at(s, i);

@@ -3,6 +3,7 @@
  * changelog topic (see fd_state.h).
  */
 #include "fd_state.h"
+#include "fs_hash.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,16 +52,6 @@ struct fd_state {
     atomic_size_t bytes;
     atomic_int full;
 };
-
-static uint64_t hash_key(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 static void log_clear(undo_log *l)
 {
@@ -225,7 +216,7 @@ fs_profile *fd_state_touch(fd_state *s, int32_t p, const char *key, size_t len, 
     fd_part *pt = part_of(s, p);
     if (pt == NULL)
         return NULL;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = fs_hash_bytes(key, len);
     fs_profile *rec = fs_profile_store_find(pt->store, key, len);
     if (rec == NULL && s->max != 0 &&
         atomic_load_explicit(&s->customers, memory_order_relaxed) >= s->max) {
@@ -259,7 +250,7 @@ static void note_dropped(const char *key, size_t len, void *opaque)
 {
     expire_ctx *c = opaque;
     fs_profile *rec = fs_profile_store_find(c->pt->store, key, len);
-    if (log_note(&c->pt->log[FD_STATE_HAND], key, len, hash_key(key, len), rec) != 0)
+    if (log_note(&c->pt->log[FD_STATE_HAND], key, len, fs_hash_bytes(key, len), rec) != 0)
         c->failed = 1;
 }
 
