@@ -6,14 +6,17 @@ built from the CSV in Python (not with the C codec), expected scores come from
 `fraudctl score` on the same CSV, and what reached Kafka and PostgreSQL is read back with
 confluent-kafka (read_committed) and psycopg.
 """
+import collections
 import csv
 import json
+import math
 import os
 import signal
 import struct
 import subprocess
 import time
 import urllib.request
+import zlib
 
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition, KafkaError
@@ -57,14 +60,62 @@ def generate(env, rows, seed, path):
     return path
 
 
-def expected_scores(env, csv_path):
-    """row -> (score float, fraud_flag int) from `fraudctl score` on the same file."""
-    out = subprocess.run([env.fraudctl, "score", "--model-dir", env.model_dir, "--input",
-                          csv_path], check=True, capture_output=True, text=True).stdout
+def expected_scores(env, csv_path, state_out=None):
+    """row -> (score float, fraud_flag int) from `fraudctl score` on the same file; with
+    state_out, also writes every customer's final state there (`--state-out`)."""
+    cmd = [env.fraudctl, "score", "--model-dir", env.model_dir, "--input", csv_path]
+    if state_out:
+        cmd += ["--state-out", state_out]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     exp = {}
     for r in csv.DictReader(out.splitlines()):
         exp[int(r["row"])] = (float(r["score"]), int(r["fraud_flag"]))
     return exp
+
+
+def read_state_csv(path):
+    """customer -> state (lower-case hex of the changelog value) from `--state-out`'s CSV."""
+    with open(path, newline="") as f:
+        return {r["customer"]: r["state"].lower() for r in csv.DictReader(f)}
+
+
+def customer_key(row):
+    """The customer key of a CSV row, as fs_profile_key builds it (the record key the
+    detector expects): name_1|name_2|street|post_code, the post code printed as an integer
+    when it is one (62701.0 -> "62701"), else with %.17g, and "" when missing."""
+    post = ""
+    pc = row.get("post_code") or ""
+    if pc != "":
+        v = float(pc)
+        if math.isfinite(v):
+            if v == math.floor(v) and abs(v) < 1e15:
+                post = "%.0f" % v
+            else:
+                post = "%.17g" % v
+    return "|".join((row.get("name_1") or "", row.get("name_2") or "",
+                     row.get("street") or "", post))
+
+
+# The changelog value (fs_profile_encode): format byte, last_time, first_day, n, 12 doubles,
+# 16 category counts, all little-endian.
+STATE_FORMAT = struct.Struct("<BqiI12d16B")
+STATE_DOUBLES = ("cnt_1h", "amt_1h", "cnt_24h", "amt_24h", "night_24h", "big_24h",
+                 "mean_log", "m2_log", "sum_amount", "max_amount", "hour_sin", "hour_cos")
+
+
+def decode_state(hexstr):
+    """A changelog value (hex) as a dict of its fields (cat = the 16 category counts)."""
+    v = STATE_FORMAT.unpack(bytes.fromhex(hexstr))
+    d = {"format": v[0], "last_time": v[1], "first_day": v[2], "n": v[3]}
+    d.update(zip(STATE_DOUBLES, v[4:16]))
+    d["cat"] = list(v[16:])
+    return d
+
+
+def key_partition(key, partitions):
+    """The partition librdkafka's default partitioner (consistent_random: CRC32 of the key,
+    what confluent_kafka's Producer uses) maps a non-empty key to."""
+    return zlib.crc32(key.encode()) % partitions
 
 
 def read_rows(csv_path):
@@ -300,6 +351,44 @@ def read_topic(env, topic, match=None, timeout=60, with_headers=False):
                     v = m.value()
                     out.append((k, v, m.headers() or []) if with_headers else (k, v))
         return out
+    finally:
+        c.close()
+
+
+def changelog_state(env, keys=None, topic="customer-state"):
+    """customer -> state (lower-case hex) as the changelog topic holds it for a
+    read_committed consumer reading every partition from the beginning: the last value of
+    each key, a tombstone removing it; keys (a set) filters. Also returns the partitions
+    each key's records were found on (customer -> set)."""
+    state, where = {}, collections.defaultdict(set)
+    c = Consumer({"bootstrap.servers": env.bootstrap, "group.id": "streaming-test-reader",
+                  "enable.auto.commit": False, "isolation.level": "read_committed",
+                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    try:
+        md = c.list_topics(topic, timeout=10)
+        parts = [TopicPartition(topic, p, -2) for p in md.topics[topic].partitions]
+        c.assign(parts)
+        eof = set()
+        deadline = time.monotonic() + 120
+        while len(eof) < len(parts):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"reading {topic}: no end after 120 s")
+            for m in c.consume(10000, 1.0):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add(m.partition())
+                        continue
+                    raise RuntimeError(f"reading {topic}: {m.error()}")
+                eof.discard(m.partition())
+                k = m.key().decode() if m.key() is not None else None
+                if keys is not None and k not in keys:
+                    continue
+                where[k].add(m.partition())
+                if m.value() is None:
+                    state.pop(k, None)
+                else:
+                    state[k] = m.value().hex()
+        return state, where
     finally:
         c.close()
 
