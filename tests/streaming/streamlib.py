@@ -193,6 +193,30 @@ def set_max_message_bytes(env, topic, value):
                     incremental_operation=op)])
     for fut in admin.incremental_alter_configs([res]).values():
         fut.result(timeout=30)
+    if value is not None:
+        wait_refused(env, topic, value)
+
+
+def wait_refused(env, topic, limit, timeout=30):
+    """Waits until the broker applies a topic's new max.message.bytes: the admin call
+    returns once the controller has it, the partition's log can take a little longer (seen
+    on a loaded machine: a 260-byte message accepted by a topic just limited to 100 bytes).
+    Probes with a message (key "probe-max-message-bytes") larger than the limit until it is
+    refused; a probe the broker still accepts stays in the topic."""
+    p = Producer({"bootstrap.servers": env.bootstrap, "acks": "all", "retries": 0,
+                  "enable.idempotence": False, "linger.ms": 0, "log_level": 4})
+    deadline = time.monotonic() + timeout
+    while True:
+        res = []
+        p.produce(topic, key=b"probe-max-message-bytes", value=b"p" * (limit + 100),
+                  on_delivery=lambda err, msg: res.append(err))
+        p.flush(10)
+        if res and res[0] is not None and res[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{topic}: max.message.bytes={limit} not applied after "
+                               f"{timeout} s (probe: {res})")
+        time.sleep(0.2)
 
 
 # ---------------------------------------------------------------- services
