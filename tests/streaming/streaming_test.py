@@ -1,12 +1,16 @@
 """The streaming suite: fraud_detector and db_writer on the real Kafka and PostgreSQL that
 tests/streaming/run started. Each test uses its own transaction_id prefix, so they share
-one stack and still count only their own rows. Prints one line per check and ends with
+one stack and still count only their own rows; with the customer state on, each test's
+generated data also has customers of its own (data() refuses a seed whose customers another
+test already used), and the tests that compare with `fraudctl score` key every message by
+its customer, as the producers' contract says. Prints one line per check and ends with
 "N passed, M failed".
 
 Usage (normally through tests/streaming/run):
   streaming_test.py --build DIR --bootstrap HOST:PORT --pg-port P --model-dir D --work DIR
 """
 import argparse
+import calendar
 import collections
 import json
 import os
@@ -16,6 +20,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import streamlib as sl  # noqa: E402
@@ -78,13 +83,78 @@ def check_nothing_left(env):
                       f"({n} messages after its committed offsets)")
 
 
-def data(env, work, name, rows, seed):
+# Customer key -> the test whose generated data has it. Each test's expected scores and
+# state assume its customers start with no history, so no two tests may share a customer.
+CUSTOMERS = {}
+# Input topic -> the customer keys sent to it (a restored detector must hold all of them).
+TOPIC_CUSTOMERS = collections.defaultdict(set)
+
+
+def data(env, work, name, rows, seed, topic="transactions"):
+    """Generates rows with the seed and computes what the services must deliver: .recs (CSV
+    rows), .exp (row -> score, flag), .keys (customer keys) and .state (customer -> final
+    state, hex, from `fraudctl score --state-out`). Raises if a customer is also another
+    test's."""
     path = sl.generate(env, rows, seed, os.path.join(work, f"{name}.csv"))
-    exp = sl.expected_scores(env, path)
+    state_path = os.path.join(work, f"{name}.state.csv")
+    exp = sl.expected_scores(env, path, state_out=state_path)
     recs = sl.read_rows(path)
     if len(recs) != rows or len(exp) != rows:
         raise RuntimeError(f"{name}: generated {len(recs)} rows, scored {len(exp)}")
-    return recs, exp
+    keys = {sl.customer_key(r) for r in recs}
+    shared = sorted(k for k in keys if k in CUSTOMERS)
+    if shared:
+        raise RuntimeError(f"{name} (seed {seed}) shares {len(shared)} customers with "
+                           f"{sorted({CUSTOMERS[k] for k in shared})}, e.g. {shared[0]!r}: "
+                           f"pick another seed")
+    for k in keys:
+        CUSTOMERS[k] = name
+    TOPIC_CUSTOMERS[topic] |= keys
+    state = sl.read_state_csv(state_path)
+    check(set(state) == keys,
+          f"{name}: customer_key() gives the {len(state)} customers of `fraudctl score "
+          f"--state-out` ({len(keys)} keys, {len(keys ^ set(state))} differ)")
+    return types.SimpleNamespace(recs=recs, exp=exp, keys=keys, state=state)
+
+
+def keyed(prefix, recs):
+    """(customer key, message) for every row: the producers' contract (docs/streaming.md,
+    key routing), so each customer's transactions stay in order on one partition."""
+    return [(sl.customer_key(r), sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+
+
+def state_diff(want, got):
+    """The names of the fields in which two changelog values (hex) differ."""
+    a, b = sl.decode_state(want), sl.decode_state(got)
+    return [f for f in a if a[f] != b[f]]
+
+
+def check_state(env, what, d, topic="customer-state", partitions=3):
+    """The changelog (read_committed from the beginning, last value per key) holds, for
+    each of d's customers, exactly the state `fraudctl score --state-out` computed."""
+    got, where = sl.changelog_state(env, d.keys, topic)
+    missing = sorted(k for k in d.state if k not in got)
+    differ = sorted(k for k in d.state if k in got and got[k] != d.state[k])
+    first = ""
+    if differ:
+        k = differ[0]
+        first = f"; first {k!r}: fields {state_diff(d.state[k], got[k])}"
+    elif missing:
+        first = f"; first missing {missing[0]!r}"
+    check(not missing and not differ and len(got) == len(d.state),
+          f"{what}: `{topic}` holds each of the {len(d.state)} customers' final state equal to "
+          f"`fraudctl score --state-out` bit for bit ({len(got)} there, {len(missing)} "
+          f"missing, {len(differ)} differ{first})")
+    check_state_partitions(what, topic, where, partitions)
+
+
+def check_state_partitions(what, topic, where, nparts=3):
+    """Each customer's changelog records sit on the one partition its key maps to (the
+    transactions partition that holds its state)."""
+    off = sorted(k for k, ps in where.items() if ps != {sl.key_partition(k, nparts)})
+    check(not off, f"{what}: every customer's `{topic}` records are on its key's partition "
+                   f"(CRC32 % {nparts}) ({len(off)} elsewhere"
+                   f"{'; first ' + repr((off[0], where[off[0]])) if off else ''})")
 
 
 # ---------------------------------------------------------------- tests
@@ -92,13 +162,14 @@ def data(env, work, name, rows, seed):
 def test_end_to_end(env, work, svc):
     log("end to end: 5000 generated transactions")
     prefix = "e2e-"
-    recs, exp = data(env, work, "e2e", 5000, 11)
-    sl.produce(env, "transactions", ((f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r))
-                                     for i, r in enumerate(recs)))
+    d = data(env, work, "e2e", 5000, 11)
+    recs, exp = d.recs, d.exp
+    sl.produce(env, "transactions", keyed(prefix, recs))
     got = sl.wait_rows(env, prefix, len(recs), 120)
     log(f"  {got} rows")
     compare_scores(env, prefix, exp, len(recs))
     check_topic_once(env, prefix, len(recs))
+    check_state(env, prefix, d)
     out = svc["d1"].metric("fraud_detector_messages_out_total")
     check(out is not None and out >= len(recs),
           f"detector /metrics counts the messages it produced ({out})")
@@ -109,8 +180,9 @@ def test_end_to_end(env, work, svc):
 def test_poison(env, work, svc):
     log("poison messages: bad ones go to transactions.dlq with reasons, good ones flow")
     prefix = "psn-"
-    recs, exp = data(env, work, "poison", 300, 12)
-    good = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    d = data(env, work, "poison", 300, 12)
+    recs, exp = d.recs, d.exp
+    good = keyed(prefix, recs)
     base = json.loads(good[0][1])
     bad_amount = json.loads(good[1][1])
     bad_amount["data"]["amount"] = "twelve"
@@ -162,14 +234,16 @@ def test_poison(env, work, svc):
                   f"mentioning '{reason_word}' ({h.get('x-error-reason')!r})")
     dl = svc["d1"].metric("fraud_detector_messages_dead_lettered_total")
     check(dl is not None and dl >= len(poison), f"dead letters are counted in /metrics ({dl})")
+    check_state(env, prefix, d)
 
 
 def test_two_instances(env, work, svc):
     log("two detector instances share the 3 partitions (one joins, then leaves, mid-stream)")
     prefix = "two-"
     n = 30000
-    recs, exp = data(env, work, "two", n, 13)
-    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    d = data(env, work, "two", n, 13)
+    recs, exp = d.recs, d.exp
+    items = keyed(prefix, recs)
     d2 = sl.detector(env, 28003, "two")
     svc["d2"] = d2
     t = threading.Thread(target=sl.produce, args=(env, "transactions", items),
@@ -196,6 +270,9 @@ def test_two_instances(env, work, svc):
     check(p1 == 3, f"the first instance owns the 3 partitions again ({p1})")
     compare_scores(env, prefix, exp, n)
     check_topic_once(env, prefix, n)
+    # Each partition's state moved with it twice (restored by the joining instance, then
+    # by the first one again): a lost or doubled batch shows in the scores and here.
+    check_state(env, prefix, d)
 
 
 def wait_for(what, fn, timeout):
@@ -255,12 +332,13 @@ def test_abort_recover(env, work, svc):
     prefix = "abr-"
     poison_key = "poison-abr"
     d = svc["d1"]
-    recs, exp = data(env, work, "abort", n, 15)
+    gen = data(env, work, "abort", n, 15)
+    recs, exp = gen.recs, gen.exp
     pid = d.proc.pid
     log0 = log_size(d.log_path)
     aborted0 = d.metric("fraud_detector_transactions_aborted_total") or 0
     refused0 = d.metric("fraud_detector_dead_letter_errors_total") or 0
-    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    items = keyed(prefix, recs)
     items.insert(n // 2, (poison_key, b"{not json"))
     sl.set_max_message_bytes(env, "scoring", 100)
     try:
@@ -312,6 +390,9 @@ def test_abort_recover(env, work, svc):
           f"{'; first: ' + blamed[0].strip()[:200] if blamed else ''})")
     compare_scores(env, prefix, exp, n)
     check_topic_once(env, prefix, n)
+    # The aborted transactions carried changelog records too: rolled back in memory and
+    # invisible to read_committed, or the state (and the later scores) would count twice.
+    check_state(env, prefix, gen)
     dlq = sl.read_topic(env, "transactions.dlq", match=lambda k: k == poison_key)
     check(len(dlq) == 1, f"the poison message is in transactions.dlq exactly once "
                          f"(read_committed: {len(dlq)})")
@@ -325,25 +406,31 @@ def test_abort_idle(env, work, svc):
     """Readiness comes back once the aborting batch is gone, with no commit and no further
     traffic: an instance aborts (its scoring topic refuses), then a second instance of its
     group takes its only partition. The first, left without partitions, must not stay not
-    ready. Own topics and group, so the rest of the suite is untouched."""
+    ready. Own topics and group, so the rest of the suite is untouched.
+
+    State stays on, with its own changelog `idle.state` (1 partition, as `idle.in` has, and
+    compacted): the shared `customer-state` has 3 partitions and the detector refuses to
+    run on it, and STATE=false would skip what this move is for the state: the new owner
+    restores the partition from a changelog holding only aborted records."""
     n = 200
     log("readiness after aborts, once the instance has no partition left")
     prefix = "idl-"
-    tin, tout = "idle.in", "idle.out"
+    tin, tout, tstate = "idle.in", "idle.out", "idle.state"
     sl.create_topic(env, tin, 1)
     sl.create_topic(env, tout, 1, {"max.message.bytes": "100"})
-    common = dict(GROUP_ID="idle", TRANSACTIONS_TOPIC=tin, SCORING_TOPIC=tout)
+    sl.create_topic(env, tstate, 1, {"cleanup.policy": "compact"})
+    common = dict(GROUP_ID="idle", TRANSACTIONS_TOPIC=tin, SCORING_TOPIC=tout,
+                  STATE_TOPIC=tstate)
     # Static members: the range assignor orders members by id, which starts with the
     # instance id, so "a-idle" (joining second) takes the partition from "z-idle".
     d3 = sl.detector(env, 28004, "z-idle", **common)
     d4 = sl.detector(env, 28005, "a-idle", **common)
     svc["d3"], svc["d4"] = d3, d4
-    recs, _ = data(env, work, "idle", n, 17)
+    gen = data(env, work, "idle", n, 17, topic=tin)
     d3.start()
     pid = d3.proc.pid
     try:
-        sl.produce(env, tin, ((f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r))
-                              for i, r in enumerate(recs)))
+        sl.produce(env, tin, keyed(prefix, gen.recs))
         r = wait_for("/readyz 503 after aborts", lambda: (
             lambda c: c if c[0] == 503 and "aborted in a row" in c[1] else None)(
                 sl.http_get(f"http://127.0.0.1:{d3.port}/readyz")), 60)
@@ -369,6 +456,7 @@ def test_abort_idle(env, work, svc):
     check(got == n and len(ids) == n,
           f"once {tout} takes messages, the second instance scores all {n} exactly once "
           f"({got} messages, {len(ids)} distinct)")
+    check_state(env, prefix, gen, topic=tstate, partitions=1)
     rc3, rc4 = d3.stop(), d4.stop()
     check(rc3 == 0 and rc4 == 0, f"both instances leave cleanly ({rc3}, {rc4})")
 
@@ -383,12 +471,13 @@ def test_dlq_refused(env, work, svc):
     log("poison message whose dead letter transactions.dlq refuses")
     prefix = "dlr-"
     d = svc["d1"]
-    recs, exp = data(env, work, "dlqref", n, 16)
+    gen = data(env, work, "dlqref", n, 16)
+    recs, exp = gen.recs, gen.exp
     pid = d.proc.pid
     refused0 = d.metric("fraud_detector_dead_letter_errors_total") or 0
     poison_key = "poison-refused"
     poison = b"{not json at all, and longer than the DLQ's limit: " + b"x" * 200 + b"}"
-    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    items = keyed(prefix, recs)
     items.insert(n // 2, (poison_key, poison))
     sl.set_max_message_bytes(env, "transactions.dlq", 100)
     try:
@@ -412,6 +501,7 @@ def test_dlq_refused(env, work, svc):
           f"the same detector process (pid {pid}) went on")
     compare_scores(env, prefix, exp, n)
     check_topic_once(env, prefix, n)
+    check_state(env, prefix, gen)
     dlq = sl.read_topic(env, "transactions.dlq", match=lambda k: k == poison_key,
                         with_headers=True)
     check(len(dlq) == 1, f"the poison message is in transactions.dlq exactly once "
@@ -433,7 +523,9 @@ def test_dlq_refused(env, work, svc):
 
 def test_exit_codes(env, work, svc):
     """A configuration librdkafka refuses exits 2; running out of memory while creating the
-    detector is not a configuration error and exits 1."""
+    detector is not a configuration error and exits 1. The state options stay at their
+    defaults (on, `customer-state`): both cases end before any topic is looked at, and the
+    defaults are what ships, so the state's start-up allocations are part of the check."""
     log("exit codes of fraud_detector at start")
     base = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
     base.update(MODEL_DIR=env.model_dir, METRICS_PORT="0",
@@ -474,13 +566,71 @@ def test_exit_codes(env, work, svc):
           f"{first_error})")
 
 
+def test_unkeyed(env, work, svc):
+    """Input that breaks the key contract: every message keyed by nothing (even rows) or by
+    its transaction id (odd rows), so librdkafka's partitioner spreads each customer over
+    the 3 partitions. What holds: each message is re-published once under its customer key
+    (fraud_detector_rerouted_total +N) and scored exactly once (N rows, no duplicate, each
+    id once in `scoring`), and each customer's final state agrees with the offline one on
+    what does not depend on the order of its events: the event count n, max_amount and the
+    category counts exactly, sum_amount within 1e-9 relative. What does not hold: the order
+    of one customer's transactions across partitions is not preserved (the re-published
+    copies reach the customer's partition in whatever order they are read), so the decayed
+    counts, the z-scores and hence the scores may differ from `fraudctl score`'s."""
+    n = 20000
+    log(f"unkeyed input: {n} transactions keyed by nothing or by their id")
+    prefix = "unk-"
+    d = svc["d1"]
+    gen = data(env, work, "unkeyed", n, 18)
+    rerouted0 = d.metric("fraud_detector_rerouted_total") or 0
+    items = [(None if i % 2 == 0 else f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r))
+             for i, r in enumerate(gen.recs)]
+    sl.produce(env, "transactions", items)
+    got = sl.wait_rows(env, prefix, n, 180)
+    log(f"  {got} rows")
+    time.sleep(1)  # late duplicates, if any, would arrive now
+    rows = sl.db_rows(env, prefix)
+    ids = collections.Counter(tid for tid, _, _ in rows)
+    known = sum(1 for tid in ids if tid[len(prefix):].isdigit() and int(tid[len(prefix):]) < n)
+    check(len(rows) == n and len(ids) == n and known == n,
+          f"{prefix}: every transaction scored exactly once: {len(rows)} rows, {len(ids)} "
+          f"distinct ids, {known} of ours; expected {n}")
+    check_topic_once(env, prefix, n)
+    rerouted = (d.metric("fraud_detector_rerouted_total") or 0) - rerouted0
+    # Exactly n unless a transaction aborted (its re-published copies are counted again).
+    check(n <= rerouted <= n * 1.02,
+          f"every message was re-published under its customer key once: "
+          f"fraud_detector_rerouted_total +{rerouted:.0f} (expected {n}, +2% for aborts)")
+    state, where = sl.changelog_state(env, gen.keys)
+    check_state_partitions(prefix, "customer-state", where)
+    bad, same = [], 0
+    for k, want_hex in sorted(gen.state.items()):
+        if k not in state:
+            bad.append((k, "missing"))
+            continue
+        same += state[k] == want_hex
+        w, g = sl.decode_state(want_hex), sl.decode_state(state[k])
+        why = [f for f in ("n", "max_amount", "cat") if w[f] != g[f]]
+        if abs(g["sum_amount"] - w["sum_amount"]) > 1e-9 * abs(w["sum_amount"]):
+            why.append(f"sum_amount {g['sum_amount']!r} vs {w['sum_amount']!r}")
+        if why:
+            bad.append((k, why))
+    check(not bad and len(state) == len(gen.state),
+          f"{prefix}: for each of the {len(gen.state)} customers the changelog's n, max_amount, "
+          f"category counts (exact) and sum_amount (1e-9) equal the offline state's "
+          f"({len(bad)} differ{'; first ' + repr(bad[0]) if bad else ''}; {same} whole "
+          f"records equal by chance of order)")
+
+
 def test_faults(env, work, svc, stack):
     n = 100000
     log(f"faults: {n} transactions; kill -9 the detector 3 times, the writer once, "
         f"restart PostgreSQL")
     prefix = "flt-"
-    recs, exp = data(env, work, "faults", n, 14)
-    items = [(f"{prefix}{i}", sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    d = data(env, work, "faults", n, 14)
+    recs, exp = d.recs, d.exp
+    log(f"  {len(d.keys)} customers, {n / len(d.keys):.0f} transactions each on average")
+    items = keyed(prefix, recs)
     t = threading.Thread(target=sl.produce, args=(env, "transactions", items),
                          kwargs={"rate": 4000})
     t.start()
@@ -521,9 +671,105 @@ def test_faults(env, work, svc, stack):
     time.sleep(2)  # let late duplicates, if any, arrive before counting
     compare_scores(env, prefix, exp, n)
     check_topic_once(env, prefix, n)
+    # Three kill -9 (each restart restores every partition from the changelog) and the
+    # aborts they cause: the final state must still be exactly the offline one.
+    check_state(env, prefix, d)
     aborted = svc["d1"].metric("fraud_detector_transactions_aborted_total")
     log(f"  restarted detector: {aborted} aborted transactions since its last start")
     check_nothing_left(env)
+
+
+def hms(t):
+    """A wall time as HH:MM:SS.mmm (UTC, as the services log), or None."""
+    if t is None:
+        return None
+    return time.strftime("%H:%M:%S", time.gmtime(t)) + f"{t % 1:.3f}"[1:]
+
+
+def restore_line(lines):
+    """(index, wall time, records, customers) of the first 'state restored from
+    customer-state' line, or None."""
+    for i, ln in enumerate(lines):
+        m = re.search(r'^ts=(\S+)Z .*state restored from customer-state: \d+ partition\(s\), '
+                      r'(\d+) record\(s\), (\d+) customer\(s\)', ln)
+        if m:
+            t = calendar.timegm(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S"))
+            t += float("0" + m.group(1)[19:])
+            return i, t, int(m.group(2)), int(m.group(3))
+    return None
+
+
+def test_restore(env, work, svc):
+    """kill -9 of the detector between the two halves of one file: the restarted process
+    rebuilds every customer from the changelog before it scores anything, and the second
+    half's scores (which depend on the first half's history) equal `fraudctl score` of the
+    whole file bit for bit. Runs last: the changelog then holds every other test's
+    customers, all of which the restarted (only) instance must hold again."""
+    n = 4000
+    log(f"restore: kill -9 between the halves of {n} transactions")
+    prefix = "rst-"
+    d = svc["d1"]
+    gen = data(env, work, "restore", n, 19)
+    items = keyed(prefix, gen.recs)
+    sl.produce(env, "transactions", items[:n // 2])
+    got = sl.wait_rows(env, prefix, n // 2, 120)
+    log(f"  first half: {got} rows")
+    in_log, _ = sl.changelog_state(env)
+    # Every customer sent so far: the other tests' and this file's first half.
+    owned = ((TOPIC_CUSTOMERS["transactions"] - gen.keys)
+             | {sl.customer_key(row) for row in gen.recs[:n // 2]})
+    log(f"  changelog: {len(in_log)} customers; {len(owned)} sent to transactions so far")
+    d.kill9()
+    log0 = log_size(d.log_path)
+    # Debug logs one line per committed transaction: the restore must come before the first.
+    d.extra_env["LOG_LEVEL"] = "debug"
+    d.start(wait_ready=False)
+    del d.extra_env["LOG_LEVEL"]
+    seen, ready_at = collections.Counter(), None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and d.proc.poll() is None:
+        code, body = sl.http_get(f"http://127.0.0.1:{d.port}/readyz", timeout=1)
+        t = time.time()
+        if code == 200:
+            ready_at = t
+            break
+        try:
+            why = json.loads(body)["reason"]
+        except (ValueError, KeyError, TypeError):
+            why = str(code)
+        seen[why.split(":")[0]] += 1  # "restoring customer state from ...", "kafka", ...
+        time.sleep(0.02)
+    lines = log_since(d.log_path, log0)
+    r = restore_line(lines)
+    restoring = sum(c for w, c in seen.items() if w.startswith("restoring customer state"))
+    log(f"  /readyz before 200: {dict(seen)}; restore line: {r}; said 'restoring' "
+        f"{restoring} time(s)")
+    # The line is logged just after the restore ends; 5 ms for the log's rounding.
+    check(r is not None and ready_at is not None and ready_at >= r[1] - 0.005,
+          f"/readyz was not 200 before the restore had finished (first 200 seen at "
+          f"{hms(ready_at)}, 'state restored' logged at {hms(r and r[1])}; before it said "
+          f"{dict(seen)})")
+    records = d.metric("fraud_detector_state_restore_records_total")
+    customers = d.metric("fraud_detector_state_customers")
+    check(records is not None and records > 0 and r is not None and records == r[2],
+          f"the restarted detector restored from the changelog: "
+          f"fraud_detector_state_restore_records_total {records} (> 0; log: {r and r[2]})")
+    check(customers == len(in_log) == len(owned),
+          f"fraud_detector_state_customers is the number of customers it owns "
+          f"({customers}; the changelog holds {len(in_log)}, the tests sent {len(owned)})")
+    sl.produce(env, "transactions", items[n // 2:])
+    got = sl.wait_rows(env, prefix, n, 120)
+    log(f"  second half: {got} rows")
+    compare_scores(env, prefix, gen.exp, n)
+    check_topic_once(env, prefix, n)
+    check_state(env, prefix, gen)
+    lines = log_since(d.log_path, log0)
+    r = restore_line(lines)
+    first_commit = next((i for i, ln in enumerate(lines)
+                         if re.search(r'msg="committed \d+ message', ln)), None)
+    check(r is not None and first_commit is not None and r[0] < first_commit,
+          f"'state restored from customer-state' is logged before the first commit "
+          f"(lines {r and r[0]} and {first_commit})")
 
 
 def main():
@@ -547,7 +793,9 @@ def main():
              ("dlq_refused", lambda: test_dlq_refused(env, a.work, svc)),
              ("abort_idle", lambda: test_abort_idle(env, a.work, svc)),
              ("exit_codes", lambda: test_exit_codes(env, a.work, svc)),
-             ("faults", lambda: test_faults(env, a.work, svc, a.stack))]
+             ("unkeyed", lambda: test_unkeyed(env, a.work, svc)),
+             ("faults", lambda: test_faults(env, a.work, svc, a.stack)),
+             ("restore", lambda: test_restore(env, a.work, svc))]
     try:
         svc["w"].start(wait_ready=False)
         svc["d1"].start()
