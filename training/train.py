@@ -14,7 +14,10 @@ Steps:
      validation slice for early stopping;
   3. selection stage: `fraudctl fit` on the training part minus the validation slice,
      `fraudctl features` over the whole file; LightGBM on train-minus-validation with early
-     stopping on the validation slice's PR-AUC gives the number of trees;
+     stopping on the validation slice's PR-AUC gives the number of trees, once per fraud
+     weight (scale_pos_weight: --pos-weight auto, the default, tries a small grid and keeps
+     the weight with the best validation recall at the bundle's threshold among those whose
+     validation precision there is at least 0.93);
   4. final stage: `fraudctl fit` on the whole training part (the bundle's stats.json),
      `fraudctl features` over the whole file; the final model is retrained on the whole
      training part with that number of trees;
