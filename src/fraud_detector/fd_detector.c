@@ -109,7 +109,7 @@ struct fd_detector {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_topic_partition_list_t *subscription;
-    rd_kafka_topic_t *out_topics[2]; /* producer handles of the scoring and DLQ topics */
+    rd_kafka_topic_t *out_topics[3]; /* producer handles: scoring, DLQ, state (if on) */
 
     rd_kafka_message_t **batch; /* messages of the batch being collected or processed */
     int nbatch;
@@ -661,7 +661,7 @@ void fd_detector_free(fd_detector *d)
     drop_inflight(d);
     if (d->consumer != NULL)
         rd_kafka_destroy(d->consumer);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         if (d->out_topics[i] != NULL)
             rd_kafka_topic_destroy(d->out_topics[i]);
         d->out_topics[i] = NULL;
@@ -702,6 +702,14 @@ int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
         pthread_mutex_unlock(&d->why_mu);
         return 0;
     }
+    /* The first assignment restores before it counts as joined. */
+    if (d->state != NULL && atomic_load(&d->restore.active)) {
+        snprintf(reason, reason_size,
+                 "restoring customer state from %s: %d of %d partition(s), %lld record(s)",
+                 d->cfg.state_topic, atomic_load(&d->restore.done),
+                 atomic_load(&d->restore.partitions), (long long)atomic_load(&d->restore.records));
+        return 0;
+    }
     if (!atomic_load(&d->joined)) {
         snprintf(reason, reason_size, "kafka: consumer group %s not joined yet",
                  d->cfg.group_id);
@@ -709,13 +717,6 @@ int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
     }
     if (atomic_load(&d->brokers_down)) {
         snprintf(reason, reason_size, "kafka: all brokers down");
-        return 0;
-    }
-    if (d->state != NULL && atomic_load(&d->restore.active)) {
-        snprintf(reason, reason_size,
-                 "restoring customer state from %s: %d of %d partition(s), %lld record(s)",
-                 d->cfg.state_topic, atomic_load(&d->restore.done),
-                 atomic_load(&d->restore.partitions), (long long)atomic_load(&d->restore.records));
         return 0;
     }
     if (d->state != NULL && atomic_load(&d->restore_failed)) {
@@ -1417,20 +1418,27 @@ out:
     return rc;
 }
 
-/* Fetches the producer's metadata of the output topics now: otherwise the first batch
- * waits for librdkafka's next metadata refresh (up to a second) before its messages can
- * be partitioned, which is most of the first transaction's time. Failures only cost that
- * wait, so they are logged and ignored. */
+/* Fetches the producer's metadata of the topics it writes now (scores, dead letters, the
+ * state changelog, re-routed transactions): otherwise the first batch waits for
+ * librdkafka's next metadata refresh (up to a second) before its messages can be
+ * partitioned, which is most of the first transaction's time, and messages still waiting
+ * for a topic's metadata when their transaction aborts are not purged by the abort but
+ * wait out their timeout (transaction.timeout.ms, 10 s). Failures only cost that wait,
+ * so they are logged and ignored. */
 static void warm_up_topics(fd_detector *d)
 {
-    const char *names[2] = {d->cfg.scoring_topic, d->cfg.dlq_topic};
-    for (int i = 0; i < 2; i++) {
-        if (d->out_topics[i] == NULL)
-            d->out_topics[i] = rd_kafka_topic_new(d->producer, names[i], NULL);
-        if (d->out_topics[i] == NULL)
+    const char *names[4] = {d->cfg.scoring_topic, d->cfg.dlq_topic, d->cfg.state_topic,
+                            d->cfg.transactions_topic};
+    for (int i = 0; i < 4; i++) {
+        if (names[i] == NULL || (i == 2 && d->state == NULL))
+            continue;
+        rd_kafka_topic_t *rkt = i < 3 ? d->out_topics[i] : d->in_topic;
+        if (rkt == NULL && i < 3)
+            rkt = d->out_topics[i] = rd_kafka_topic_new(d->producer, names[i], NULL);
+        if (rkt == NULL)
             continue;
         const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(d->producer, 0, d->out_topics[i], &md, 5000);
+        rd_kafka_resp_err_t err = rd_kafka_metadata(d->producer, 0, rkt, &md, 5000);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
             SVC_LOG(SVC_LOG_DEBUG, NULL, "metadata of %s: %s", names[i], rd_kafka_err2str(err));
         else
@@ -1547,7 +1555,6 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         return -1;
     if (rc > 0)
         return 0; /* stopped before Kafka answered */
-    warm_up_topics(d);
     d->stop = stop;
     if (d->state != NULL) {
         rc = check_state_topic(d, stop);
@@ -1556,6 +1563,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         if (rc > 0)
             return 0;
     }
+    warm_up_topics(d);
 
     rd_kafka_resp_err_t err = rd_kafka_subscribe(d->consumer, d->subscription);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
