@@ -176,6 +176,9 @@ def main():
     ap.add_argument("--paced-count", type=int, default=50000,
                     help="paced latency run: messages (0 = skip)")
     ap.add_argument("--no-alone", action="store_true", help="skip the detector-alone replay")
+    ap.add_argument("--state-ab", action="store_true",
+                    help="each round also runs end to end with the detector's customer state "
+                         "off (STATE=false) and prints the ratio with state / without")
     ap.add_argument("--poll", choices=("metric", "sql"), default="metric",
                     help="how the end of an end-to-end run is detected")
     ap.add_argument("--detector-env", action="append", default=[], metavar="NAME=VALUE",
@@ -230,9 +233,13 @@ def main():
         w = sl.writer(env, int(PORTS["WRITER_METRICS_PORT"]), **wenv)
         services.append(w)
         w.start(wait_ready=False)
-        d = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "bench", **denv)
-        services.append(d)
-        d.start()
+        def start_detector(extra):
+            det = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "bench", **extra)
+            services.append(det)
+            det.start()
+            return det
+
+        d = start_detector(denv)
         pg_pid = lambda: read_pid(os.path.join(stack_dir, "pg/data/postmaster.pid"))  # noqa: E731
         cpu = Cpu({"kafka": lambda: read_pid(os.path.join(stack_dir, "pids/kafka.pid")),
                    "fraud_detector": lambda: d.proc.pid if d.proc else None,
@@ -305,7 +312,7 @@ def main():
               flush=True)
 
         # 1. alternating rounds.
-        ceil, e2e = [], []
+        ceil, e2e, state_ab = [], [], []
         for k in range(a.rounds):
             r, s, c, la = ceiling(f"bench.raw.{k}", f"raw{k}")
             ceil.append(dict(rate=r, secs=s, cpu=c, la=la))
@@ -321,7 +328,24 @@ def main():
                   f"{e['la']:.2f})", flush=True)
             show_latency(f"round {k + 1}: latency produce -> row at full speed (queueing)",
                          e["lat"])
+            if a.state_ab:
+                # The same load with the customer state off, then back on for the next round.
+                d.stop()
+                d = start_detector(dict(denv, STATE="false"))
+                off = end_to_end(f"nostate{k}-")
+                d.stop()
+                d = start_detector(denv)
+                state_ab.append((e["rate"], off["rate"]))
+                print(f"round {k + 1}: end to end with customer state {e['rate']:,.0f} tx/s, "
+                      f"without (STATE=false) {off['rate']:,.0f} tx/s: ratio "
+                      f"{e['rate'] / off['rate']:.2f} (target >= 0.8); CPU ms per 1000 tx "
+                      f"detector {1e6 * e['cpu'].get('fraud_detector', 0) / n:.1f} vs "
+                      f"{1e6 * off['cpu'].get('fraud_detector', 0) / n:.1f}", flush=True)
 
+        if state_ab:
+            rs = [on / off for on, off in state_ab]
+            print(f"customer state: end to end with / without, per round "
+                  + ", ".join(f"{x:.2f}" for x in rs) + f"; median {statistics.median(rs):.2f}")
         best_ceiling = max(c["rate"] for c in ceil)
         med_e2e = statistics.median(e["rate"] for e in e2e)
         ratios = [e["rate"] / c["rate"] for c, e in zip(ceil, e2e)]
