@@ -605,8 +605,25 @@ class Deploy:
         need(topics.get("transactions") == 3 and topics.get("scoring") == 3,
              f"transactions and scoring need 3 partitions, kafka-setup has {topics}")
         script = " ".join(str(x) for x in self.svcs["kafka-setup"].get("entrypoint", []))
-        need("--replication-factor 1" in script and "--if-not-exists" in script,
-             "kafka-setup must create idempotently with replication factor 1")
+        need('--replication-factor "$REPLICATION"' in script and "--if-not-exists" in script,
+             "kafka-setup must create idempotently with replication factor $REPLICATION")
+        # One broker by default (1, 1); cluster.env (profile cluster) sets 3 and 2.
+        need(setup_env.get("REPLICATION") == "1" and setup_env.get("MIN_ISR") == "1",
+             f"kafka-setup: REPLICATION/MIN_ISR must default to 1: {setup_env.get('REPLICATION')}"
+             f" {setup_env.get('MIN_ISR')}")
+        cluster = ROOT / "cluster.env"
+        need(cluster.is_file(), "cluster.env (the 3-broker settings) is missing")
+        cenv = dict(line.split("=", 1) for line in cluster.read_text().splitlines()
+                    if line and not line.startswith("#"))
+        need(cenv.get("COMPOSE_PROFILES") == "cluster" and cenv.get("KAFKA_REPLICATION") == "3"
+             and cenv.get("KAFKA_MIN_ISR") == "2"
+             and all(f"kafka{s}:29092" in cenv.get("KAFKA_BOOTSTRAP", "")
+                     for s in ("", "-2", "-3")),
+             f"cluster.env must select profile cluster, replication 3, min ISR 2 and bootstrap "
+             f"from the three brokers: {cenv}")
+        for b in ("kafka-2", "kafka-3"):
+            need(self.svcs.get(b, {}).get("profiles") == ["cluster"],
+                 f"{b} must exist in the cluster profile")
         # The services' topic settings must name created topics.
         for name in APP_SERVICES:
             for var, val in env_dict(self.svcs[name]).items():
@@ -666,7 +683,8 @@ class Deploy:
                 def setup(topics):
                     r = subprocess.run(["/bin/sh", "-ec", body], capture_output=True, text=True,
                                        timeout=180, env={"PATH": os.environ["PATH"],
-                                                         "BOOTSTRAP": boot, "TOPICS": topics})
+                                                         "BOOTSTRAP": boot, "TOPICS": topics,
+                                                         "REPLICATION": "1", "MIN_ISR": "1"})
                     need(r.returncode == 0, f"kafka-setup script exited {r.returncode}: "
                                             f"{(r.stdout + r.stderr)[-400:]}")
                     return r.stdout
