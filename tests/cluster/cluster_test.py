@@ -53,19 +53,6 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def customer_key(row):
-    """streamlib's customer_key when it has one (the key the detector routes by), else the
-    same rule here: name_1|name_2|street|post_code, an integral post code without '.0'."""
-    if hasattr(sl, "customer_key"):
-        return sl.customer_key(row)
-    pc = row.get("post_code") or ""
-    if pc != "":
-        v = float(pc)
-        pc = "%.0f" % v if v == int(v) and abs(v) < 1e15 else "%.17g" % v
-    return "|".join((row.get("name_1") or "", row.get("name_2") or "",
-                     row.get("street") or "", pc))
-
-
 def admin(env):
     # log_level 2: a dead broker's "connection refused" is expected here, not news.
     return AdminClient({"bootstrap.servers": env.bootstrap, "log_level": 2})
@@ -105,7 +92,7 @@ def data(env, work, name, rows, seed):
     recs = sl.read_rows(path)
     if len(recs) != rows or len(exp) != rows:
         raise RuntimeError(f"{name}: generated {len(recs)} rows, scored {len(exp)}")
-    keys = {customer_key(r) for r in recs}
+    keys = {sl.customer_key(r) for r in recs}
     shared = [k for k in keys if k in CUSTOMERS]
     if shared:
         raise RuntimeError(f"{name} (seed {seed}) shares {len(shared)} customers with "
@@ -252,7 +239,7 @@ def run_fault(env, work, svc, a, name, seed, victim_of):
     recs, exp, keys, state = data(env, work, name, n, seed)
     restarts0 = dict(SUP.restarts)
     log(f"  {n} rows, {len(keys)} customers")
-    items = [(customer_key(r), sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
+    items = [(sl.customer_key(r), sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
     err = []
 
     def produce():
