@@ -140,6 +140,11 @@ struct fd_detector {
      * one was aborted; delivery errors of the open transaction (the first is logged in
      * full). The reason is written by the committer thread or the main thread, read by the
      * HTTP thread, hence the lock. */
+    /* Transactions begun (each message carries its transaction's number as its opaque) and
+     * the number of the last one whose abort has begun: a message of that transaction that
+     * times out afterwards was waiting for the abort, not refused. */
+    atomic_uintptr_t txn_seq;
+    atomic_uintptr_t aborted_seq;
     atomic_int aborts_in_row;
     atomic_int aborts_total;
     atomic_int txn_delivery_errors;
@@ -231,14 +236,25 @@ static const char *header_str(const rd_kafka_message_t *msg, const char *name, c
  * transaction is aborted come back purged: nobody refused them, they only share the
  * aborted batch, so they are counted apart and neither logged as refusals nor allowed to
  * replace the real reason of the abort. */
+/* The tag of the messages produced now: the number of the open transaction. */
+static void *txn_tag(fd_detector *d)
+{
+    return (void *)atomic_load(&d->txn_seq);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     fd_detector *d = opaque;
     (void)rk;
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
         return;
+    /* Purged by an abort, or timed out while its transaction was being aborted (librdkafka
+     * 2.0.2 sometimes makes an abort wait for its messages' timeout after it met its own
+     * skipped sequence numbers): the abort decides their fate, nobody refused them. */
     if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-        msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
+        (msg->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT &&
+         (uintptr_t)msg->_private <= atomic_load(&d->aborted_seq))) {
         svc_counter_add(d->m.delivery_purged, 1);
         return;
     }
@@ -250,9 +266,21 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
         header_str(msg, "x-source-topic", src_topic, sizeof src_topic);
         header_str(msg, "x-source-partition", part, sizeof part);
         header_str(msg, "x-source-offset", off, sizeof off);
-        svc_counter_add(d->m.dlq_errors, 1);
         svc_log_ctx ctx = {src_topic, (int32_t)strtol(part, NULL, 10),
                            (int64_t)strtoll(off, NULL, 10), NULL};
+        if (msg->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
+            /* Not a refusal by the topic: the producer could not deliver it in time (after
+             * an abort librdkafka 2.0.2 can stall the next transaction's messages until
+             * they time out). Retried with the batch like any failed delivery. */
+            SVC_LOG(SVC_LOG_ERROR, &ctx,
+                    "dead letter to %s not delivered in time: %s; the transaction is aborted "
+                    "and the message read again",
+                    topic, rd_kafka_err2str(msg->err));
+            if (!atomic_load(&d->txn_dlq_refused))
+                set_abort_why(d, "dead letter not delivered", rd_kafka_err2str(msg->err));
+            return;
+        }
+        svc_counter_add(d->m.dlq_errors, 1);
         SVC_LOG(SVC_LOG_ERROR, &ctx,
                 "dead letter refused by %s: %s; the transaction is aborted and the message "
                 "read again until %s accepts it (nothing past it is committed)",
@@ -754,7 +782,7 @@ static rd_kafka_resp_err_t produce(fd_detector *d, const char *topic, const void
         rd_kafka_resp_err_t err = rd_kafka_producev(
             d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
             RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(txn_tag(d)), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return err;
         rd_kafka_poll(d->producer, 10);
@@ -889,7 +917,7 @@ static rd_kafka_resp_err_t reroute(fd_detector *d, const rd_kafka_message_t *msg
             d->producer, RD_KAFKA_V_TOPIC(d->cfg.transactions_topic),
             RD_KAFKA_V_PARTITION(slot->rpart), RD_KAFKA_V_KEY(slot->rkey, slot->rkey_len),
             RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(txn_tag(d)), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
                 rd_kafka_headers_destroy(h);
@@ -908,7 +936,8 @@ static int changelog_record(int32_t p, const char *key, size_t key_len,
         rd_kafka_resp_err_t err = rd_kafka_producev(
             d->producer, RD_KAFKA_V_TOPIC(d->cfg.state_topic), RD_KAFKA_V_PARTITION(p),
             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(txn_tag(d)),
+            RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             svc_counter_add(d->m.state_records, 1);
             return 0;
@@ -1117,6 +1146,7 @@ static int rewind_batch(fd_detector *d, int with_inflight)
 /* Aborts the open transaction (producer only). Returns 0, or -1 if that failed fatally. */
 static int abort_txn(fd_detector *d)
 {
+    atomic_store(&d->aborted_seq, atomic_load(&d->txn_seq));
     rd_kafka_error_t *error = rd_kafka_abort_transaction(d->producer, FD_TXN_CALL_MS);
     if (error != NULL) {
         log_error("abort_transaction", error);
@@ -1350,6 +1380,7 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
         atomic_fetch_add(&d->aborts_total, 1);
         return rewind_batch(d, 0);
     }
+    atomic_fetch_add(&d->txn_seq, 1);
     error = rd_kafka_begin_transaction(d->producer);
     if (error != NULL) {
         log_error("begin_transaction", error);
