@@ -4,6 +4,7 @@
  */
 #include "fs_features.h"
 #include "fs_hash.h"
+#include "fs_time.h"
 #include "fs_err.h"
 #include "fs_file.h"
 #include "fs_utf8.h"
@@ -317,24 +318,16 @@ static double fill_value(const fs_txn *t, int i)
     }
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 static int time_hour(int64_t t)
 {
-    return (int)((t - floor_div(t, 86400) * 86400) / 3600);
+    return (int)(fs_second_of_day(t) / 3600);
 }
 
 /* Monday = 0 ... Sunday = 6 (1970-01-01 was a Thursday). */
 static int time_dow(int64_t t)
 {
-    int64_t days = floor_div(t, 86400);
-    return (int)(days + 3 - floor_div(days + 3, 7) * 7);
+    int64_t days = fs_day_of(t);
+    return (int)(days + 3 - fs_floor_div(days + 3, 7) * 7);
 }
 
 int fs_stats_fitter_add(fs_stats_fitter *f, const fs_txn *t, char *errstr, size_t errstr_size)

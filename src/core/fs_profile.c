@@ -7,6 +7,7 @@
  */
 #include "fs_profile.h"
 #include "fs_err.h"
+#include "fs_time.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@ _Static_assert(sizeof(fs_profile) == FS_PROFILE_BYTES, "fs_profile is 128 bytes"
 
 #define TAU_1H 3600.0
 #define TAU_24H 86400.0
-#define DAY 86400
+#define DAY FS_DAY_SECONDS
 #define TWO_PI 6.28318530717958647692
 #define PI 3.14159265358979323846
 /* Amounts above this are taken as this much: sums stay finite for any input. */
@@ -62,12 +63,6 @@ void fs_profile_init(fs_profile *p)
     memset(p, 0, sizeof *p);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 static double clamp_amount(double a)
 {
     if (!(a > 0.0)) /* NaN and negatives */
@@ -99,7 +94,7 @@ static void prepare(const fs_profile *p, const fs_profile_event *e, step *s)
     s->d24 = exp(-s->dt / TAU_24H);
     s->amount = clamp_amount(e->amount);
     s->log_amount = log1p(s->amount);
-    int64_t sod = e->time - floor_div(e->time, DAY) * DAY;
+    int64_t sod = fs_second_of_day(e->time);
     int hour = (int)(sod / 3600);
     s->night = hour >= 22 || hour < 4;
     s->angle = TWO_PI * (double)sod / (double)DAY;
@@ -147,7 +142,7 @@ static void features(const fs_profile *p, const step *s, double *x)
 static void update(fs_profile *p, const fs_profile_event *e, const step *s, const double *x)
 {
     if (p->n == 0)
-        p->first_day = (int32_t)floor_div(e->time, DAY);
+        p->first_day = (int32_t)fs_day_of(e->time);
     p->last_time = s->te;
     p->cnt_1h = x[1];
     p->amt_1h = x[2];
