@@ -4,15 +4,17 @@
  */
 #include "fd_state.h"
 #include "fs_hash.h"
+#include "fs_time.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "svc_kafka.h"
 #include "svc_log.h"
 
-#define DAY 86400
+#define DAY FS_DAY_SECONDS
 /* Records idle this much longer than the expiry are dropped from memory (see
  * fs_profile_expired: a feature can change only for events that arrive more than this far
  * behind their partition's latest event). */
@@ -259,7 +261,7 @@ size_t fd_state_expire(fd_state *s, int32_t p)
     fd_part *pt = part_of(s, p);
     if (pt == NULL || pt->max_time == 0)
         return 0;
-    int64_t day = pt->max_time / DAY;
+    int64_t day = fs_day_of(pt->max_time);
     if (day <= pt->expired_day)
         return 0;
     pt->expired_day = day;
@@ -380,8 +382,10 @@ size_t fd_state_max(const fd_state *s)
 
 /* ---- restore ---- */
 
-/* Applies one changelog record to partition p's store. */
-static void apply_record(fd_state *s, const rd_kafka_message_t *m, long long *bad)
+/* Applies one changelog record to partition p's store. A record that cannot be used is
+ * logged and counted in *bad (the customer starts empty: the changelog cannot be mended
+ * here); returns -1 only when memory ran out (the restore fails, nothing is half-kept). */
+static int apply_record(fd_state *s, const rd_kafka_message_t *m, long long *bad)
 {
     fd_part *pt = part_of(s, m->partition);
     char why[256];
@@ -390,11 +394,11 @@ static void apply_record(fd_state *s, const rd_kafka_message_t *m, long long *ba
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset,
                 pt == NULL ? "partition not being restored" : "record without a key");
         (*bad)++;
-        return;
+        return 0;
     }
     if (m->payload == NULL) { /* tombstone */
         fs_profile_store_remove(pt->store, m->key, m->key_len);
-        return;
+        return 0;
     }
     fs_profile rec;
     if (fs_profile_decode(&rec, m->payload, m->len, why, sizeof why) != 0) {
@@ -403,17 +407,15 @@ static void apply_record(fd_state *s, const rd_kafka_message_t *m, long long *ba
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, why);
         fs_profile_store_remove(pt->store, m->key, m->key_len);
         (*bad)++;
-        return;
+        return 0;
     }
     fs_profile *dst = fs_profile_store_upsert(pt->store, m->key, m->key_len, NULL, NULL);
-    if (dst == NULL) {
-        SVC_LOG(SVC_LOG_ERROR, NULL, "state restore: out of memory");
-        (*bad)++;
-        return;
-    }
+    if (dst == NULL)
+        return -1;
     *dst = rec;
     if (rec.last_time > pt->max_time)
         pt->max_time = rec.last_time;
+    return 0;
 }
 
 int fd_state_restore(fd_state *s, rd_kafka_conf_t *conf, const char *topic,
@@ -436,38 +438,35 @@ int fd_state_restore(fd_state *s, rd_kafka_conf_t *conf, const char *topic,
     }
     /* The high watermark is read by a read_uncommitted client: it counts records of
      * transactions still open, which the restore then waits to see committed or aborted. */
+    /* The reader reads to the end and stops: no waiting on the broker for more. */
+    static const char *const reader[][2] = {{"isolation.level", "read_committed"},
+                                            {"enable.partition.eof", "true"},
+                                            {"enable.auto.commit", "false"},
+                                            {"fetch.wait.max.ms", "10"}};
     rd_kafka_conf_t *wconf = rd_kafka_conf_dup(conf);
-    if (rd_kafka_conf_set(wconf, "isolation.level", "read_uncommitted", why, sizeof why) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", why, sizeof why) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", why, sizeof why) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof why) !=
-            RD_KAFKA_CONF_OK ||
-        /* A restore reads to the end and stops: no waiting on the broker for more. */
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
+    int conf_ok = svc_kafka_conf_set(wconf, "isolation.level", "read_uncommitted", why,
+                                     sizeof why) == 0;
+    for (size_t i = 0; conf_ok && i < sizeof reader / sizeof reader[0]; i++)
+        conf_ok = svc_kafka_conf_set(conf, reader[i][0], reader[i][1], why, sizeof why) == 0;
+    if (conf_ok && (wm = rd_kafka_new(RD_KAFKA_CONSUMER, wconf, why, sizeof why)) != NULL)
+        wconf = NULL; /* owned by wm */
+    if (wm != NULL && (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why)) != NULL)
+        conf = NULL; /* owned by rk */
+    if (wconf != NULL)
         rd_kafka_conf_destroy(wconf);
+    if (conf != NULL)
         rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "state restore: %s", why);
-        goto out;
-    }
-    wm = rd_kafka_new(RD_KAFKA_CONSUMER, wconf, why, sizeof why);
-    if (wm == NULL) {
-        rd_kafka_conf_destroy(wconf);
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "state restore: %s", why);
-        goto out;
-    }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
         snprintf(errstr, errstr_size, "state restore: %s", why);
         goto out;
     }
-    target = calloc((size_t)(n > 0 ? n : 1), sizeof *target);
-    done = calloc((size_t)(n > 0 ? n : 1), sizeof *done);
+    /* target and done are indexed by partition number, so each record finds its own. */
+    int32_t nslots = 1;
+    for (int i = 0; i < n; i++)
+        if (parts->elems[i].partition >= nslots)
+            nslots = parts->elems[i].partition + 1;
+    target = calloc((size_t)nslots, sizeof *target);
+    done = calloc((size_t)nslots, sizeof *done);
     assign = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
     if (target == NULL || done == NULL || assign == NULL) {
         snprintf(errstr, errstr_size, "state restore: out of memory");
@@ -489,9 +488,9 @@ int fd_state_restore(fd_state *s, rd_kafka_conf_t *conf, const char *topic,
                      topic, p, rd_kafka_err2str(err));
             goto out;
         }
-        target[i] = hi;
+        target[p] = hi;
         if (hi <= lo) {
-            done[i] = 1;
+            done[p] = 1;
             ndone++;
         }
         rd_kafka_topic_partition_list_add(assign, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -530,22 +529,22 @@ int fd_state_restore(fd_state *s, rd_kafka_conf_t *conf, const char *topic,
                 goto out;
             }
         } else {
-            apply_record(s, m, &bad);
+            if (apply_record(s, m, &bad) != 0) {
+                snprintf(errstr, errstr_size, "state restore: out of memory");
+                rd_kafka_message_destroy(m);
+                goto out;
+            }
             records++;
             reached = m->offset + 1;
             if (progress != NULL && (records & 1023) == 0)
                 atomic_store(&progress->records, records);
         }
         rd_kafka_message_destroy(m);
-        if (reached < 0)
-            continue;
-        for (int i = 0; i < n; i++) {
-            if (parts->elems[i].partition == p && !done[i] && reached >= target[i]) {
-                done[i] = 1;
-                ndone++;
-                if (progress != NULL)
-                    atomic_store(&progress->done, ndone);
-            }
+        if (reached >= 0 && p >= 0 && p < nslots && !done[p] && reached >= target[p]) {
+            done[p] = 1;
+            ndone++;
+            if (progress != NULL)
+                atomic_store(&progress->done, ndone);
         }
     }
     rc = 0;
