@@ -1143,6 +1143,14 @@ static int rewind_batch(fd_detector *d, int with_inflight)
     return rc;
 }
 
+/* A batch that was not committed: counts toward readiness and the pause before the batch
+ * is read again (abort_backoff). */
+static void count_abort(fd_detector *d)
+{
+    atomic_fetch_add(&d->aborts_in_row, 1);
+    atomic_fetch_add(&d->aborts_total, 1);
+}
+
 /* Aborts the open transaction (producer only). Returns 0, or -1 if that failed fatally. */
 static int abort_txn(fd_detector *d)
 {
@@ -1163,8 +1171,7 @@ static int abort_txn(fd_detector *d)
         }
     }
     svc_counter_add(d->m.txn_aborted, 1);
-    atomic_fetch_add(&d->aborts_in_row, 1);
-    atomic_fetch_add(&d->aborts_total, 1);
+    count_abort(d);
     return 0;
 }
 
@@ -1376,8 +1383,7 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
         set_abort_why(d, "customer state", d->slots[i].reason);
         if (d->state != NULL)
             fd_state_rollback(d->state, 0);
-        atomic_fetch_add(&d->aborts_in_row, 1);
-        atomic_fetch_add(&d->aborts_total, 1);
+        count_abort(d);
         return rewind_batch(d, 0);
     }
     atomic_fetch_add(&d->txn_seq, 1);
