@@ -101,8 +101,6 @@ static int rng_poisson(rng *r, double mean)
     return k - 1;
 }
 
-/* Index drawn from cumulative weights cum[0..n-1] (cum[n-1] = total). */
-
 /* Gamma(shape, 1), Marsaglia and Tsang; shapes below 1 are boosted by U^(1/shape). */
 static double rng_gamma(rng *r, double shape)
 {
@@ -128,6 +126,7 @@ static double rng_gamma(rng *r, double shape)
     return d * v * boost;
 }
 
+/* Index drawn from cumulative weights cum[0..n-1] (cum[n-1] = total). */
 static int pick_cum(rng *r, const double *cum, int n)
 {
     double x = rng_unit(r) * cum[n - 1];
@@ -151,9 +150,6 @@ static const char *const categories[FS_GEN_NCATEGORIES] = {
     "shopping_net",  "shopping_pos",  "entertainment", "food_dining",   "health_fitness",
     "home",          "kids_pets",     "personal_care", "travel",
 };
-
-/* Per category: share of legitimate purchases (roughly the Kaggle data's mix), lognormal
- * amount (mu, sigma of log dollars), share of fraud rows and the fraud amount range. */
 
 /* ---- customer profiles (the simulator's 12 segments and their fraud twins) ---- */
 
