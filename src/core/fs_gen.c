@@ -11,6 +11,7 @@
  */
 #include "fs_gen.h"
 #include "fs_err.h"
+#include "fs_hash.h"
 
 #include <errno.h>
 #include <math.h>
@@ -637,17 +638,13 @@ static double day_weight(int profile, int64_t days)
     return (double)profiles[profile].dow[wday] * (double)season_weight(month, mday);
 }
 
-/* FNV-1a of a customer's key (name_1|name_2|street|post_code). */
+/* Hash of a customer's key (name_1|name_2|street|post_code); only places it in build_world's
+ * table, the full key is compared there. */
 static uint64_t customer_hash(const struct customer *c)
 {
     char key[192];
     int n = snprintf(key, sizeof key, "%s|%s|%s|%d", c->first, c->last, c->street, c->zip);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < n && i < (int)sizeof key; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return fs_hash_bytes(key, n < (int)sizeof key ? (size_t)n : sizeof key - 1);
 }
 
 static int same_customer(const struct customer *a, const struct customer *b)
