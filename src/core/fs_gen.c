@@ -12,6 +12,7 @@
 #include "fs_gen.h"
 #include "fs_err.h"
 #include "fs_hash.h"
+#include "fs_time.h"
 
 #include <errno.h>
 #include <math.h>
@@ -615,11 +616,9 @@ void fs_gen_opts_default(fs_gen_opts *o)
     o->merchants = 700;
 }
 
-/* Day of week (0 = Monday), month (1..12) and day of month of a day number. */
-static void day_calendar(int64_t days, int *wday, int *month, int *mday)
+/* Year, month (1..12) and day of month of a day number (civil_from_days, H. Hinnant). */
+static void civil_from_days(int64_t days, int *y, int *month, int *mday)
 {
-    *wday = (int)(((days % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
-    /* civil_from_days (H. Hinnant). */
     int64_t z = days + 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
@@ -628,6 +627,15 @@ static void day_calendar(int64_t days, int *wday, int *month, int *mday)
     int64_t mp = (5 * doy + 2) / 153;
     *mday = (int)(doy - (153 * mp + 2) / 5 + 1);
     *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*month <= 2));
+}
+
+/* Day of week (0 = Monday), month (1..12) and day of month of a day number. */
+static void day_calendar(int64_t days, int *wday, int *month, int *mday)
+{
+    int y;
+    *wday = (int)(((days % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
+    civil_from_days(days, &y, month, mday);
 }
 
 /* The weight of a day for a profile: day of week times season. */
@@ -868,9 +876,7 @@ fs_gen *fs_gen_new(const fs_gen_opts *opts, char *errstr, size_t errstr_size)
     if (build_world(g) != 0)
         goto oom;
     /* Start at midnight of the start day. */
-    int64_t d = o.start / 86400;
-    if (o.start % 86400 < 0)
-        d--;
+    int64_t d = fs_day_of(o.start);
     g->day = d * 86400 - 86400; /* advanced before the first use */
     g->period = compromise_period(g);
     for (int i = 0; i < g->ncust; i++)
@@ -1033,21 +1039,8 @@ static int next_day(fs_gen *g)
 /* Civil date and time of an epoch second, for printing. */
 static void civil(int64_t t, int *y, int *mo, int *d, int *h, int *mi)
 {
-    int64_t days = t / 86400, sod = t % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *mo = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yy + (*mo <= 2));
+    int64_t sod = fs_second_of_day(t);
+    civil_from_days(fs_day_of(t), y, mo, d);
     *h = (int)(sod / 3600);
     *mi = (int)(sod / 60 % 60);
 }
