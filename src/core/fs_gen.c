@@ -1003,11 +1003,14 @@ static int next_day(fs_gen *g)
     for (int i = 0; i < g->ncust; i++)
         if (g->cust[i].episode_day == dn && start_episode(g, i, dn) != 0)
             return -1;
+    double w[FS_GEN_NPROFILES]; /* the day's weight per profile, once per day */
+    for (int p = 0; p < FS_GEN_NPROFILES; p++)
+        w[p] = day_weight(p, dn);
     for (int i = 0; i < g->ncust; i++) {
         struct customer *c = &g->cust[i];
         if (c->per_day == 0)
             continue;
-        double mean = c->per_day * day_weight(c->profile, dn) / g->day_norm[c->profile];
+        double mean = c->per_day * w[c->profile] / g->day_norm[c->profile];
         int n = rng_poisson(r, mean);
         int64_t off = dn - c->blocked_day;
         if (c->blocked != 0 && off >= 0 && off < 2 && (c->blocked >> off & 1u))
