@@ -128,10 +128,9 @@ static double rng_gamma(rng *r, double shape)
     return d * v * boost;
 }
 
-/* Index drawn from cumulative weights cum[0..n-1] (cum[n-1] = total). */
-static int pick_cum(rng *r, const double *cum, int n)
+/* The first index whose cumulative weight cum[0..n-1] exceeds x (n - 1 if none). */
+static int cum_index(const double *cum, int n, double x)
 {
-    double x = rng_unit(r) * cum[n - 1];
     int lo = 0, hi = n - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -141,6 +140,12 @@ static int pick_cum(rng *r, const double *cum, int n)
             lo = mid + 1;
     }
     return lo;
+}
+
+/* Index drawn from cumulative weights cum[0..n-1] (cum[n-1] = total). */
+static int pick_cum(rng *r, const double *cum, int n)
+{
+    return cum_index(cum, n, rng_unit(r) * cum[n - 1]);
 }
 
 /* ---- the world's vocabulary ---- */
@@ -948,10 +953,7 @@ static void pick_row(rng *r, const struct spend *sp, const double *cum, int frau
                      struct event *e, int64_t day_start)
 {
     double u = rng_unit(r);
-    double x = u * cum[FS_GEN_NCATEGORIES - 1];
-    int k = 0;
-    while (k < FS_GEN_NCATEGORIES - 1 && cum[k] <= x)
-        k++;
+    int k = cum_index(cum, FS_GEN_NCATEGORIES, u * cum[FS_GEN_NCATEGORIES - 1]);
     int am = u * 100.0 < sp->am_pct;
     int lo = am ? 0 : 12, n = 12;
     if (fraud && rng_below(r, 100) >= 20) {
