@@ -34,18 +34,15 @@ static double cpu_seconds(void)
 static size_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size = 0, resident = 0;
     size_t out = 0;
     if (f == NULL)
         return 0;
     char line[256];
     if (fgets(line, sizeof line, f) != NULL) {
         char *end;
-        size = strtoull(line, &end, 10);
-        resident = strtoull(end, NULL, 10);
-        out = (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+        strtoull(line, &end, 10); /* total pages, then resident pages */
+        out = (size_t)strtoull(end, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
     }
-    (void)size;
     fclose(f);
     return out;
 }
@@ -175,10 +172,10 @@ int main(int argc, char **argv)
     size_t n = fs_profile_store_count(s), bytes = fs_profile_store_bytes(s);
     double nev = (double)customers * events;
     printf("key length: %.1f bytes on average\n", (double)key_len_sum / nev);
+    double growth = (double)rss1 - (double)rss0; /* may be negative: size_t would wrap */
     printf("bytes per customer: %.1f (fs_profile_store_bytes %zu / %zu), RSS growth %.1f "
            "(%.1f MiB)\n",
-           (double)bytes / (double)n, bytes, n, (double)(rss1 - rss0) / (double)n,
-           (double)(rss1 - rss0) / 1048576.0);
+           (double)bytes / (double)n, bytes, n, growth / (double)n, growth / 1048576.0);
     printf("first events (insert): %.0f events/s (%.3f s CPU)\n", (double)customers / fill,
            fill);
     printf("all events (store + step): %.0f events/s (%.3f s CPU)\n", nev / all, all);
