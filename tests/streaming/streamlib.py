@@ -344,18 +344,17 @@ def wait_rows(env, prefix, n, timeout, progress=None):
     return last
 
 
-def read_topic(env, topic, match=None, timeout=60, with_headers=False):
+def read_topic(env, topic, match=None, timeout=60, with_headers=False, with_partition=False):
     """Every message of every partition of topic as a read_committed consumer sees it, from
-    the beginning to the end; match(key) filters. Returns a list of (key, value[, headers])."""
+    the beginning to the end, each partition in its order; match(key) filters. Returns a
+    list of (key, value[, headers][, partition])."""
     c = Consumer({"bootstrap.servers": env.bootstrap, "group.id": "streaming-test-reader",
                   "enable.auto.commit": False, "isolation.level": "read_committed",
                   "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     try:
         md = c.list_topics(topic, timeout=10)
-        parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
         # OFFSET_BEGINNING: the log may not start at 0 (it does on a fresh broker).
-        for tp in parts:
-            tp.offset = -2
+        parts = [TopicPartition(topic, p, -2) for p in md.topics[topic].partitions]
         c.assign(parts)
         eof = set()
         out = []
@@ -372,8 +371,12 @@ def read_topic(env, topic, match=None, timeout=60, with_headers=False):
                 eof.discard(m.partition())
                 k = m.key().decode() if m.key() is not None else None
                 if match is None or match(k):
-                    v = m.value()
-                    out.append((k, v, m.headers() or []) if with_headers else (k, v))
+                    rec = (k, m.value())
+                    if with_headers:
+                        rec += (m.headers() or [],)
+                    if with_partition:
+                        rec += (m.partition(),)
+                    out.append(rec)
         return out
     finally:
         c.close()
@@ -385,36 +388,14 @@ def changelog_state(env, keys=None, topic="customer-state"):
     each key, a tombstone removing it; keys (a set) filters. Also returns the partitions
     each key's records were found on (customer -> set)."""
     state, where = {}, collections.defaultdict(set)
-    c = Consumer({"bootstrap.servers": env.bootstrap, "group.id": "streaming-test-reader",
-                  "enable.auto.commit": False, "isolation.level": "read_committed",
-                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
-    try:
-        md = c.list_topics(topic, timeout=10)
-        parts = [TopicPartition(topic, p, -2) for p in md.topics[topic].partitions]
-        c.assign(parts)
-        eof = set()
-        deadline = time.monotonic() + 120
-        while len(eof) < len(parts):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"reading {topic}: no end after 120 s")
-            for m in c.consume(10000, 1.0):
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add(m.partition())
-                        continue
-                    raise RuntimeError(f"reading {topic}: {m.error()}")
-                eof.discard(m.partition())
-                k = m.key().decode() if m.key() is not None else None
-                if keys is not None and k not in keys:
-                    continue
-                where[k].add(m.partition())
-                if m.value() is None:
-                    state.pop(k, None)
-                else:
-                    state[k] = m.value().hex()
-        return state, where
-    finally:
-        c.close()
+    for k, v, part in read_topic(env, topic, match=lambda k: keys is None or k in keys,
+                                 timeout=120, with_partition=True):
+        where[k].add(part)
+        if v is None:
+            state.pop(k, None)
+        else:
+            state[k] = v.hex()
+    return state, where
 
 
 def left_behind(env, group, topic, timeout=30):
