@@ -18,39 +18,22 @@ Usage (normally through tests/cluster/run):
 """
 import argparse
 import collections
-import json
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "streaming"))
 import streamlib as sl  # noqa: E402
+from checks import (check, check_nothing_left, check_topic_once, compare_scores,  # noqa: E402
+                    data, exit_on_sigterm, log, run_tests, summary)
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # noqa: E402
 
-PASSED = 0
-FAILED = 0
 SUP = None
 TOPICS = ("transactions", "scoring", "transactions.dlq", "scoring.dlq", "customer-state")
 INTERNAL = ("__consumer_offsets", "__transaction_state")
-
-
-def check(ok, what):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print(f"  ok    {what}", flush=True)
-    else:
-        FAILED += 1
-        print(f"  FAIL  {what}", flush=True)
-    return ok
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def admin(env):
@@ -80,53 +63,6 @@ def wait_insync(env, timeout):
 
 # ---------------------------------------------------------------- checks
 
-# Customer key -> the scenario whose data has it: each scenario's expected scores assume its
-# customers start with no history, so no two may share one.
-CUSTOMERS = {}
-
-
-def data(env, work, name, rows, seed):
-    path = sl.generate(env, rows, seed, os.path.join(work, f"{name}.csv"))
-    state_path = os.path.join(work, f"{name}.state.csv")
-    exp = sl.expected_scores(env, path, state_out=state_path)
-    recs = sl.read_rows(path)
-    if len(recs) != rows or len(exp) != rows:
-        raise RuntimeError(f"{name}: generated {len(recs)} rows, scored {len(exp)}")
-    keys = {sl.customer_key(r) for r in recs}
-    shared = [k for k in keys if k in CUSTOMERS]
-    if shared:
-        raise RuntimeError(f"{name} (seed {seed}) shares {len(shared)} customers with "
-                           f"{CUSTOMERS[shared[0]]}, e.g. {shared[0]!r}: pick another seed")
-    for k in keys:
-        CUSTOMERS[k] = name
-    return recs, exp, keys, sl.read_state_csv(state_path)
-
-
-def compare_scores(env, prefix, exp, n):
-    rows = sl.db_rows(env, prefix)
-    check(len(rows) == n, f"{prefix}: exactly {n} rows in PostgreSQL (found {len(rows)})")
-    bad, seen = [], set()
-    for tid, score, flag in rows:
-        i = int(tid[len(prefix):])
-        seen.add(i)
-        want = exp.get(i)
-        if want is None or sl.bits(score) != sl.bits(want[0]) or flag != want[1]:
-            bad.append((tid, score, flag, want))
-    check(len(seen) == n and not bad,
-          f"{prefix}: every score equals `fraudctl score` bit for bit, flags equal "
-          f"({len(bad)} differ{'; first ' + repr(bad[0]) if bad else ''})")
-
-
-def check_scoring_once(env, prefix, n):
-    msgs = sl.read_topic(env, "scoring", match=lambda k: k is not None and k.startswith(prefix),
-                         timeout=120)
-    ids = collections.Counter(json.loads(v)["transaction_id"] for _, v in msgs)
-    dups = sum(c - 1 for c in ids.values() if c > 1)
-    check(len(msgs) == n and len(ids) == n and dups == 0,
-          f"{prefix}: `scoring` (read_committed) has {len(msgs)} messages, {len(ids)} distinct "
-          f"ids, {dups} duplicates; expected {n}/{n}/0")
-
-
 def check_state(env, prefix, keys, want):
     got = sl.changelog_state(env, keys)[0]  # (state, ...): the tail is streamlib's to change
     missing = [k for k in want if k not in got]
@@ -135,13 +71,6 @@ def check_state(env, prefix, keys, want):
           f"{prefix}: `customer-state` holds each of the {len(want)} customers' final state "
           f"equal to `fraudctl score --state-out` ({len(missing)} missing, {len(differ)} "
           f"differ{'; first ' + repr(differ[0]) if differ else ''})")
-
-
-def check_nothing_left(env):
-    for group, topic in (("fraud_detector", "transactions"), ("db_writer", "scoring")):
-        n = sl.left_behind(env, group, topic)
-        check(n == 0, f"group {group} has consumed and committed all of {topic} "
-                      f"({n} messages after its committed offsets)")
 
 
 def check_services(svc):
@@ -236,7 +165,8 @@ def run_fault(env, work, svc, a, name, seed, victim_of):
     """Produces a.count transactions at a.rate; kill -9 the broker victim_of() names at
     a.kill_at s, restarts it at a.restart_at s; then checks everything arrived once."""
     n, prefix = a.count, f"{name}-"
-    recs, exp, keys, state = data(env, work, name, n, seed)
+    d = data(env, work, name, n, seed)
+    recs, exp, keys, state = d.recs, d.exp, d.keys, d.state
     restarts0 = dict(SUP.restarts)
     log(f"  {n} rows, {len(keys)} customers")
     items = [(sl.customer_key(r), sl.to_message(f"{prefix}{i}", r)) for i, r in enumerate(recs)]
@@ -282,7 +212,7 @@ def run_fault(env, work, svc, a, name, seed, victim_of):
     ok, secs, out = wait_insync(env, 120)
     check(ok, f"{node} caught up: every partition fully in sync again ({secs:.0f} s; {out})")
     compare_scores(env, prefix, exp, n)
-    check_scoring_once(env, prefix, n)
+    check_topic_once(env, prefix, n, timeout=120)
     check_state(env, prefix, keys, state)
     check_nothing_left(env)
     check_services(svc)
@@ -363,20 +293,12 @@ def main():
              ("layout", lambda: test_layout(env, a.work, svc, a))]
     global SUP
     SUP = Supervisor(svc)
+    exit_on_sigterm()
     try:
         svc["w"].start(wait_ready=False)
         svc["d"].start()
         SUP.thread.start()
-        for name, fn in tests:
-            if a.only and name not in a.only:
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Exception:
-                traceback.print_exc()
-                check(False, f"{name}: raised")
-            log(f"{name}: {time.monotonic() - t0:.0f} s")
+        run_tests(tests, a.only)
     finally:
         SUP.stop.set()
         if SUP.thread.is_alive():
@@ -385,8 +307,7 @@ def main():
         for s in svc.values():
             rc = s.stop()
             check(rc == 0, f"SIGTERM: {s.name} left cleanly with status 0 ({rc})")
-    print(f"{PASSED} passed, {FAILED} failed", flush=True)
-    return 1 if FAILED else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -19,102 +19,12 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checks  # noqa: E402
 import streamlib as sl  # noqa: E402
-
-PASSED = 0
-FAILED = 0
-
-
-def check(ok, what):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print(f"  ok    {what}", flush=True)
-    else:
-        FAILED += 1
-        print(f"  FAIL  {what}", flush=True)
-    return ok
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def compare_scores(env, prefix, exp, n):
-    """Checks PostgreSQL holds exactly the n rows of prefix, each with the expected score
-    bits and flag; returns the mismatches."""
-    rows = sl.db_rows(env, prefix)
-    check(len(rows) == n, f"{prefix}: exactly {n} rows in PostgreSQL (found {len(rows)})")
-    bad = []
-    seen = set()
-    for tid, score, flag in rows:
-        i = int(tid[len(prefix):])
-        seen.add(i)
-        want = exp.get(i)
-        if want is None or sl.bits(score) != sl.bits(want[0]) or flag != want[1]:
-            bad.append((tid, score, flag, want))
-    check(len(seen) == n and not bad,
-          f"{prefix}: every score equals `fraudctl score` bit for bit, flags equal "
-          f"({len(bad)} differ{'; first ' + repr(bad[0]) if bad else ''})")
-    return bad
-
-
-def check_topic_once(env, prefix, n):
-    """No duplicates and nothing missing in `scoring` as a read_committed consumer sees it."""
-    msgs = sl.read_topic(env, "scoring", match=lambda k: k is not None and k.startswith(prefix))
-    ids = collections.Counter()
-    for k, v in msgs:
-        body = json.loads(v)
-        ids[body["transaction_id"]] += 1
-    dups = sum(c - 1 for c in ids.values() if c > 1)
-    check(len(msgs) == n and len(ids) == n and dups == 0,
-          f"{prefix}: `scoring` (read_committed) has {len(msgs)} messages, {len(ids)} distinct "
-          f"ids, {dups} duplicates; expected {n}/{n}/0")
-
-
-def check_nothing_left(env):
-    for group, topic in (("fraud_detector", "transactions"), ("db_writer", "scoring")):
-        n = sl.left_behind(env, group, topic)
-        check(n == 0, f"group {group} has consumed and committed all of {topic} "
-                      f"({n} messages after its committed offsets)")
-
-
-# Customer key -> the test whose generated data has it. Each test's expected scores and
-# state assume its customers start with no history, so no two tests may share a customer.
-CUSTOMERS = {}
-# Input topic -> the customer keys sent to it (a restored detector must hold all of them).
-TOPIC_CUSTOMERS = collections.defaultdict(set)
-
-
-def data(env, work, name, rows, seed, topic="transactions"):
-    """Generates rows with the seed and computes what the services must deliver: .recs (CSV
-    rows), .exp (row -> score, flag), .keys (customer keys) and .state (customer -> final
-    state, hex, from `fraudctl score --state-out`). Raises if a customer is also another
-    test's."""
-    path = sl.generate(env, rows, seed, os.path.join(work, f"{name}.csv"))
-    state_path = os.path.join(work, f"{name}.state.csv")
-    exp = sl.expected_scores(env, path, state_out=state_path)
-    recs = sl.read_rows(path)
-    if len(recs) != rows or len(exp) != rows:
-        raise RuntimeError(f"{name}: generated {len(recs)} rows, scored {len(exp)}")
-    keys = {sl.customer_key(r) for r in recs}
-    shared = sorted(k for k in keys if k in CUSTOMERS)
-    if shared:
-        raise RuntimeError(f"{name} (seed {seed}) shares {len(shared)} customers with "
-                           f"{sorted({CUSTOMERS[k] for k in shared})}, e.g. {shared[0]!r}: "
-                           f"pick another seed")
-    for k in keys:
-        CUSTOMERS[k] = name
-    TOPIC_CUSTOMERS[topic] |= keys
-    state = sl.read_state_csv(state_path)
-    check(set(state) == keys,
-          f"{name}: customer_key() gives the {len(state)} customers of `fraudctl score "
-          f"--state-out` ({len(keys)} keys, {len(keys ^ set(state))} differ)")
-    return types.SimpleNamespace(recs=recs, exp=exp, keys=keys, state=state)
+from checks import (TOPIC_CUSTOMERS, check, check_nothing_left, check_topic_once,  # noqa: E402
+                    compare_scores, data, log, run_tests)
 
 
 def keyed(prefix, recs):
@@ -802,26 +712,17 @@ def main():
              ("unkeyed", lambda: test_unkeyed(env, a.work, svc)),
              ("faults", lambda: test_faults(env, a.work, svc, a.stack)),
              ("restore", lambda: test_restore(env, a.work, svc))]
+    checks.exit_on_sigterm()
     try:
         svc["w"].start(wait_ready=False)
         svc["d1"].start()
-        for name, fn in tests:
-            if a.only and name not in a.only:
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Exception:
-                traceback.print_exc()
-                check(False, f"{name}: raised")
-            log(f"{name}: {time.monotonic() - t0:.0f} s")
+        run_tests(tests, a.only)
     finally:
         for s in svc.values():
             rc = s.stop()
             if s.name == "fraud_detector[one]":
                 check(rc == 0, f"SIGTERM: {s.name} left cleanly with status 0 ({rc})")
-    print(f"{PASSED} passed, {FAILED} failed", flush=True)
-    return 1 if FAILED else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":
