@@ -1,7 +1,9 @@
 /*
- * fs_model internals: the in-memory form of a loaded LightGBM model, shared by the loader
- * (fs_model_parse.c), the evaluator (fs_model.c) and TreeSHAP (fs_model_shap.c). Not a
- * public header: only fs_model*.c include it.
+ * fs_model internals: the in-memory form of a loaded LightGBM model, shared by the parser
+ * (fs_model_parse.c: the text format into nodes[], trees[], leaves and columns), the form
+ * compiler (fs_model_forms.c: the execution forms below and the single-row form choice), the
+ * evaluator (fs_model.c) and TreeSHAP (fs_model_shap.c). Not a public header: only
+ * fs_model*.c (and the engine's tests, fuzzer and benchmark) include it.
  *
  * Layout, built for evaluation speed:
  *  - All internal nodes of all trees live in one flat array of 24-byte fsm_node records
@@ -184,7 +186,7 @@ struct fs_model {
     int32_t btable;        /* table bytes */
 
     /* QuickScorer form (single-row path; qs_bits 0 when the model does not fit it: see
-     * build_qs in fs_model_parse.c). Leaves of each tree are numbered left to right (their
+     * build_qs in fs_model_forms.c). Leaves of each tree are numbered left to right (their
      * order in xnodes); a tree's state is one bitvector (uint32 when every tree has <= 32
      * leaves, else uint64) with bit i = leaf i still possible. A node that is false for a row
      * (the row goes right) clears the bits of its left subtree's leaves; the exit leaf is the
@@ -257,6 +259,16 @@ enum fsm_qs_simd { FSM_QS_PORTABLE = 0, FSM_QS_AVX2 = 1, FSM_QS_AVX512 = 2 };
 fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t qs_budget,
                           char *errstr, size_t errstr_size);
 fs_model *fsm_load_file(const char *path, size_t qs_budget, char *errstr, size_t errstr_size);
+
+/* Compiles the execution forms (xnodes, then the binned form and the QuickScorer table when
+ * the model fits them) from the parsed model, and picks the single-row form. Called once by
+ * the loader after the last tree is parsed. Returns 0, or -1 when out of memory (the model is
+ * then only fit for fsm_free_forms / fs_model_free). A model that does not fit an optional
+ * form simply lacks it. */
+int fsm_build_forms(fs_model *m, size_t qs_budget);
+/* Frees what fsm_build_forms allocated (safe on a partly built or zeroed model) and NULLs the
+ * pointers. */
+void fsm_free_forms(fs_model *m);
 
 /* Which single-row form fs_model_predict_raw scores a model with: for tests and the
  * benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a model
