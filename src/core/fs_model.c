@@ -53,6 +53,11 @@ const char *fs_model_objective(const fs_model *m)
     return m->objective;
 }
 
+const char *fs_model_isa(const fs_model *m)
+{
+    return m->qs_simd == FSM_QS_AVX512 ? "avx512" : m->qs_simd == FSM_QS_AVX2 ? "avx2" : "scalar";
+}
+
 void fsm_iteration_range(const fs_model *m, const fs_predict_opts *opts, int *first, int *count)
 {
     int total = m->num_iterations;

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -631,13 +632,6 @@ static int build_qs(fs_model *m, size_t budget)
         rc = 0;
         goto out;
     }
-    m->qs_simd = FSM_QS_PORTABLE;
-#ifdef FSM_QS_HAVE_SIMD
-    if (__builtin_cpu_supports("avx512f"))
-        m->qs_simd = FSM_QS_AVX512;
-    else if (__builtin_cpu_supports("avx2"))
-        m->qs_simd = FSM_QS_AVX2;
-#endif
     rc = 0;
 out:
     if (rc != 0 || m->qs_bits == 0)
@@ -651,8 +645,42 @@ out:
     return rc;
 }
 
-int fsm_build_forms(fs_model *m, size_t qs_budget)
+/* The widest table-AND variant this CPU runs. */
+static int cpu_isa(void)
 {
+#ifdef FSM_QS_HAVE_SIMD
+    if (__builtin_cpu_supports("avx512f"))
+        return FSM_QS_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return FSM_QS_AVX2;
+#endif
+    return FSM_QS_PORTABLE;
+}
+
+int fsm_env_read(fsm_env *env, char *why, size_t why_size)
+{
+    static const char *const isa_names[] = {"scalar", "avx2", "avx512"};
+    const char *isa = getenv("FS_ENGINE_ISA");
+    int cpu = cpu_isa();
+    env->isa = cpu;
+    if (isa != NULL && isa[0] != '\0' && strcmp(isa, "auto") != 0) {
+        int want = -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(isa, isa_names[i]) == 0)
+                want = i;
+        if (want < 0) {
+            snprintf(why, why_size, "FS_ENGINE_ISA=%.40s: expected auto, avx512, avx2 or scalar",
+                     isa);
+            return -1;
+        }
+        env->isa = want < cpu ? want : cpu;
+    }
+    return 0;
+}
+
+int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env)
+{
+    m->qs_simd = env->isa;
     if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget) != 0)
         return -1;
     return 0;

@@ -204,7 +204,8 @@ struct fs_model {
      * qs_dtree / qs_dmask, entries qs_dpos[qs_dbase[u] + j] .. for threshold j of u. */
     int qs_bits;           /* 0 (no form), 32 or 64 */
     int qs_shift;          /* log2 of the checkpoint distance K */
-    int qs_simd;           /* variant of the table AND this CPU runs: enum fsm_qs_simd */
+    int qs_simd;           /* the ISA the engine dispatches to (enum fsm_qs_simd): what the
+                            * CPU runs, capped by FS_ENGINE_ISA; set for every model */
     int32_t qs_stride;     /* masks per table row (num_trees rounded up to 64 bytes) */
     int32_t qs_nfeat;      /* used features */
     int32_t *qs_feat;      /* per used feature: feature index */
@@ -260,12 +261,25 @@ fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t
                           char *errstr, size_t errstr_size);
 fs_model *fsm_load_file(const char *path, size_t qs_budget, char *errstr, size_t errstr_size);
 
+/* The engine's settings from the environment, read once per load (docs/engine.md):
+ * FS_ENGINE_ISA = auto | avx512 | avx2 | scalar caps the vector ISA the engine dispatches to
+ * (never above what the CPU runs; "scalar" is the portable C variant, which GCC compiles to
+ * SSE2 on x86-64). */
+typedef struct fsm_env {
+    int isa;               /* enum fsm_qs_simd */
+} fsm_env;
+
+/* Reads the settings above. Returns 0, or -1 with "FS_ENGINE_ISA=...: expected ..." in why
+ * for a value it does not know (the loader refuses the model: a typo must not silently run
+ * another code path). */
+int fsm_env_read(fsm_env *env, char *why, size_t why_size);
+
 /* Compiles the execution forms (xnodes, then the binned form and the QuickScorer table when
  * the model fits them) from the parsed model, and picks the single-row form. Called once by
  * the loader after the last tree is parsed. Returns 0, or -1 when out of memory (the model is
  * then only fit for fsm_free_forms / fs_model_free). A model that does not fit an optional
  * form simply lacks it. */
-int fsm_build_forms(fs_model *m, size_t qs_budget);
+int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env);
 /* Frees what fsm_build_forms allocated (safe on a partly built or zeroed model) and NULLs the
  * pointers. */
 void fsm_free_forms(fs_model *m);

@@ -773,6 +773,8 @@ fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t
     int32_t *col_of = NULL;
     tree_text tt;
     caps c = {0};
+    fsm_env env;
+    char why[128];
     int ok = 0;
 
     if (errstr != NULL && errstr_size > 0)
@@ -783,6 +785,10 @@ fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t
     }
     if (len > FSM_MAX_TEXT) {
         perr(&p, 0, "larger than %zu bytes", FSM_MAX_TEXT);
+        goto out;
+    }
+    if (fsm_env_read(&env, why, sizeof why) != 0) {
+        perr(&p, 0, "%s", why);
         goto out;
     }
     p.buf = malloc(len + 1);
@@ -978,7 +984,7 @@ fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t
         goto out;
     }
     m->num_iterations = m->num_trees / m->num_tree_per_iteration;
-    if (fsm_build_forms(m, qs_budget) != 0) {
+    if (fsm_build_forms(m, qs_budget, &env) != 0) {
         perr(&p, p.line, "out of memory");
         goto out;
     }
