@@ -719,6 +719,44 @@ typedef uint64_t fsm_v2u64 __attribute__((vector_size(16)));
         }                                                                                   \
     }
 
+/* Steps 2 and 3 for a dense table (K = 1, no single nodes): trees in chunks of 8 vectors
+ * whose AND over every selected row stays in registers, stored once per chunk (the variant
+ * above loads and stores acc once per feature: on the default bundle, 21 rows of 7 vectors,
+ * those stores were most of the AND's time). One chunk covers 128 trees of 32-bit masks with
+ * AVX-512, 64 with AVX2. Vectors at or past n are neither loaded nor stored. */
+#define FSM_QS_AND_REG(NAME, ATTR, VT, ET, PER)                                              \
+    ATTR static void NAME(const fs_model *m, const char *const *rowp, size_t t0, size_t n,  \
+                          ET *acc)                                                          \
+    {                                                                                       \
+        int32_t nu = m->qs_nfeat;                                                           \
+        for (size_t c = 0; c < n; c += 8 * PER) {                                           \
+            size_t nv = (n - c + PER - 1) / PER;                                            \
+            VT a[8];                                                                        \
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) a[i] = ~(VT){0};            \
+            for (int32_t u = 0; u < nu; u++) {                                              \
+                const ET *row = (const ET *)(const void *)rowp[u] + t0 + c;                 \
+                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                       \
+                    if ((size_t)i < nv) {                                                   \
+                        VT r;                                                               \
+                        memcpy(&r, row + (size_t)i * PER, sizeof r);                        \
+                        a[i] &= r;                                                          \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                           \
+                if ((size_t)i < nv)                                                         \
+                    memcpy(acc + c + (size_t)i * PER, &a[i], sizeof a[i]);                  \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+#ifdef FSM_QS_HAVE_SIMD
+FSM_QS_AND_REG(qs_andr32_avx512, __attribute__((target("avx512f"))), fsm_v16u32, uint32_t, 16)
+FSM_QS_AND_REG(qs_andr64_avx512, __attribute__((target("avx512f"))), fsm_v8u64, uint64_t, 8)
+FSM_QS_AND_REG(qs_andr32_avx2, __attribute__((target("avx2"))), fsm_v8u32, uint32_t, 8)
+FSM_QS_AND_REG(qs_andr64_avx2, __attribute__((target("avx2"))), fsm_v4u64, uint64_t, 4)
+#endif
+
 #ifdef FSM_QS_HAVE_SIMD
 FSM_QS_AND(qs_and32_avx512, __attribute__((target("avx512f"))), fsm_v16u32, uint32_t, 16)
 FSM_QS_AND(qs_and64_avx512, __attribute__((target("avx512f"))), fsm_v8u64, uint64_t, 8)
@@ -727,6 +765,36 @@ FSM_QS_AND(qs_and64_avx2, __attribute__((target("avx2"))), fsm_v4u64, uint64_t, 
 #endif
 FSM_QS_AND(qs_and32, , fsm_v4u32, uint32_t, 4)
 FSM_QS_AND(qs_and64, , fsm_v2u64, uint64_t, 2)
+
+/* Steps 2 and 3, the variant this model and CPU take: acc receives n bitvectors (and may be
+ * written up to one vector past them). */
+static void qs_and(const fs_model *m, const char *const *rowp, const int32_t *d0,
+                   const int32_t *d1, size_t t0, size_t n, void *acc)
+{
+    if (m->qs_bits == 32) {
+#ifdef FSM_QS_HAVE_SIMD
+        if (m->qs_simd == FSM_QS_AVX512)
+            m->qs_shift == 0 ? qs_andr32_avx512(m, rowp, t0, n, acc)
+                             : qs_and32_avx512(m, rowp, d0, d1, t0, n, acc);
+        else if (m->qs_simd == FSM_QS_AVX2)
+            m->qs_shift == 0 ? qs_andr32_avx2(m, rowp, t0, n, acc)
+                             : qs_and32_avx2(m, rowp, d0, d1, t0, n, acc);
+        else
+#endif
+            qs_and32(m, rowp, d0, d1, t0, n, acc);
+    } else {
+#ifdef FSM_QS_HAVE_SIMD
+        if (m->qs_simd == FSM_QS_AVX512)
+            m->qs_shift == 0 ? qs_andr64_avx512(m, rowp, t0, n, acc)
+                             : qs_and64_avx512(m, rowp, d0, d1, t0, n, acc);
+        else if (m->qs_simd == FSM_QS_AVX2)
+            m->qs_shift == 0 ? qs_andr64_avx2(m, rowp, t0, n, acc)
+                             : qs_and64_avx2(m, rowp, d0, d1, t0, n, acc);
+        else
+#endif
+            qs_and64(m, rowp, d0, d1, t0, n, acc);
+    }
+}
 
 /* Step 4: per tree the leaf at the lowest set bit, added in file order. The lowest set bit is
  * never past the exit leaf (its bit is never cleared); the top bit is or'ed in so the index
@@ -762,25 +830,11 @@ __attribute__((noinline)) static void qs_predict(const fs_model *m, const double
     if (m->qs_bits == 32) {
         /* 64-byte aligned like the table rows: a vector never straddles two lines. */
         _Alignas(64) uint32_t acc[FSM_QS_MAX_TREES32 + 16];
-#ifdef FSM_QS_HAVE_SIMD
-        if (m->qs_simd == FSM_QS_AVX512)
-            qs_and32_avx512(m, rowp, d0, d1, t0, n, acc);
-        else if (m->qs_simd == FSM_QS_AVX2)
-            qs_and32_avx2(m, rowp, d0, d1, t0, n, acc);
-        else
-#endif
-            qs_and32(m, rowp, d0, d1, t0, n, acc);
+        qs_and(m, rowp, d0, d1, t0, n, acc);
         qs_sum32(m, t0, n, k_per, acc, out);
     } else {
         _Alignas(64) uint64_t acc[FSM_QS_MAX_TREES64 + 8];
-#ifdef FSM_QS_HAVE_SIMD
-        if (m->qs_simd == FSM_QS_AVX512)
-            qs_and64_avx512(m, rowp, d0, d1, t0, n, acc);
-        else if (m->qs_simd == FSM_QS_AVX2)
-            qs_and64_avx2(m, rowp, d0, d1, t0, n, acc);
-        else
-#endif
-            qs_and64(m, rowp, d0, d1, t0, n, acc);
+        qs_and(m, rowp, d0, d1, t0, n, acc);
         qs_sum64(m, t0, n, k_per, acc, out);
     }
 }
@@ -846,27 +900,8 @@ __attribute__((noinline)) static size_t qs_predict_batch(const fs_model *m, cons
         return 0;
     for (; r + group <= nrows; r += group) {
         for (size_t j = 0; j < group; j++) {
-            void *acc = buf + j * per;
             qs_select(m, x + (r + j) * nf, rowp, d0, d1);
-            if (m->qs_bits == 32) {
-#ifdef FSM_QS_HAVE_SIMD
-                if (m->qs_simd == FSM_QS_AVX512)
-                    qs_and32_avx512(m, rowp, d0, d1, t0, n, acc);
-                else if (m->qs_simd == FSM_QS_AVX2)
-                    qs_and32_avx2(m, rowp, d0, d1, t0, n, acc);
-                else
-#endif
-                    qs_and32(m, rowp, d0, d1, t0, n, acc);
-            } else {
-#ifdef FSM_QS_HAVE_SIMD
-                if (m->qs_simd == FSM_QS_AVX512)
-                    qs_and64_avx512(m, rowp, d0, d1, t0, n, acc);
-                else if (m->qs_simd == FSM_QS_AVX2)
-                    qs_and64_avx2(m, rowp, d0, d1, t0, n, acc);
-                else
-#endif
-                    qs_and64(m, rowp, d0, d1, t0, n, acc);
-            }
+            qs_and(m, rowp, d0, d1, t0, n, buf + j * per);
         }
         if (m->qs_bits == 32)
             qs_sumr32(m, t0, n, (const uint32_t *)(const void *)buf, per / eb, group, out + r);
