@@ -425,7 +425,11 @@ def test_two_instances_share_partitions(bootstrap, db_url, topics, writers):
         pb = b.metrics()["db_writer_assigned_partitions"]
         return pa + pb == 3 and pa >= 1 and pb >= 1
     wait_for(split, 60, "partitions split between the two writers")
-    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in rows])
+    # Keyed by transaction_id, as fraud_detector produces them: unkeyed messages go to one
+    # partition at a time (sticky partitioner), and all 6000 once landed on the partitions
+    # of one writer.
+    produce(bootstrap, topics.scoring, [scoring_message(*r) for r in rows],
+            keys=[r[0] for r in rows])
     assert wait_count(db_url, prefix, len(rows)) == len(rows)
     check_exact(db_url, prefix, rows)
     wa = a.metrics()["db_writer_rows_written_total"]
