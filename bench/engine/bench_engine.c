@@ -2,18 +2,22 @@
  * bench_engine: single-row latency and one-thread batch throughput of our engine (fs_model)
  * against LightGBM's own C API, both in this process, on the same model files and rows.
  *
- *   bench_engine LIB_LIGHTGBM_SO DATA_DIR
+ *   bench_engine LIB_LIGHTGBM_SO DATA_DIR [BUNDLE_DIR]
  *
  * DATA_DIR holds fraud.txt, large.txt and X.f64 (written by bench/engine/train.py).
+ * BUNDLE_DIR (bench/engine/run passes models/default) adds its model.txt, scored on the
+ * feature rows of 40,000 generated transactions (fs_gen seed 2024, each customer's state
+ * updated as the services do): the model the services really run.
  * LightGBM paths: LGBM_BoosterPredictForMatSingleRowFast (after ...FastInit, num_threads=1)
  * and LGBM_BoosterPredictForMat (num_threads=1). Ours: fs_model_predict and
  * fs_model_predict_batch. Rows are timed in chunks, alternating the engines, and the best of
  * several repetitions of each chunk counts (robust on a shared machine); the two engines'
  * outputs are compared bit for bit on every row as a sanity check. Prints ratios
  * (LightGBM time / our time), so > 1 means we are faster. Each model's line "form:" says
- * which single-row form scores it (fs_model_impl.h). Knobs: BENCH_QS_BUDGET=BYTES (the
- * QuickScorer table budget; 0 = the binned walk), BENCH_QS_SIMD=0|1|2 (the portable / AVX2 /
- * AVX-512 table AND, if the CPU runs it).
+ * which single-row form scores it (fs_model_impl.h) and the ISA the engine dispatched to; the
+ * first lines name the CPU (/proc/cpuinfo) and the ISA it offers. Knobs: FS_ENGINE_ISA=
+ * avx512|avx2|scalar (the engine's own setting: caps the ISA, so one machine measures the
+ * narrower paths), BENCH_QS_BUDGET=BYTES (the QuickScorer table budget; 0 = the binned walk).
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -23,8 +27,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs_bundle.h"
+#include "fs_features.h"
+#include "fs_gen.h"
 #include "fs_model.h"
 #include "fs_model_impl.h"
+#include "fs_profile_store.h"
 
 typedef void *BoosterHandle;
 typedef void *FastConfigHandle;
@@ -137,20 +145,12 @@ static int bench_model(const char *label, const char *model_path, const double *
     int nf = fs_model_num_features(m);
     static const char *const forms[] = {"double-form walk", "binned walk", "QuickScorer dense",
                                         "QuickScorer checkpoints"};
-    /* BENCH_QS_SIMD=0|1|2: the portable / AVX2 / AVX-512 table AND, if this CPU runs it. */
-    const char *simd = getenv("BENCH_QS_SIMD");
-    long want = simd != NULL ? strtol(simd, NULL, 10) : -1;
-    if (want >= 0 && want < m->qs_simd)
-        m->qs_simd = (int)want;
     int form = fsm_single_form(m);
-    printf("%-6s form:       %s", label, forms[form]);
+    printf("%-6s form:       %d trees, %d features; %s", label, m->num_trees, nf, forms[form]);
     if (form >= FSM_FORM_QS_DENSE)
-        printf(", %d-bit, K = %d, table %zu bytes, %s", m->qs_bits, 1 << m->qs_shift,
-               m->qs_tab_bytes,
-               m->qs_simd == FSM_QS_AVX512 ? "AVX-512"
-               : m->qs_simd == FSM_QS_AVX2 ? "AVX2"
-                                           : "portable");
-    printf("\n");
+        printf(", %d-bit, K = %d, table %zu bytes", m->qs_bits, 1 << m->qs_shift,
+               m->qs_tab_bytes);
+    printf("; ISA %s\n", fs_model_isa(m));
     if (lgb.create(model_path, &iters, &booster) != 0 ||
         lgb.fast_init(booster, C_API_PREDICT_NORMAL, 0, -1, C_API_DTYPE_FLOAT64, nf,
                       "num_threads=1", &fast) != 0) {
@@ -241,10 +241,83 @@ out:
     return rc;
 }
 
+/* The CPU's model name (first "model name" line of /proc/cpuinfo) and the vector ISA it
+ * offers, so every figure printed can be tied to the machine it came from. */
+static void print_cpu(void)
+{
+    char line[512], name[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f != NULL) {
+        while (fgets(line, sizeof line, f) != NULL) {
+            const char *colon = strchr(line, ':');
+            if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
+                snprintf(name, sizeof name, "%s", colon + 1 + (colon[1] == ' '));
+                name[strcspn(name, "\n")] = '\0';
+                break;
+            }
+        }
+        fclose(f);
+    }
+    const char *cpu_isa = "scalar";
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx512f"))
+        cpu_isa = "avx512";
+    else if (__builtin_cpu_supports("avx2"))
+        cpu_isa = "avx2";
+#endif
+    const char *env = getenv("FS_ENGINE_ISA");
+    printf("cpu: %s; offers %s; FS_ENGINE_ISA=%s\n", name, cpu_isa,
+           env != NULL && env[0] != '\0' ? env : "(unset: auto)");
+}
+
+/* Feature rows of the bundle in dir for nrows generated transactions, as the services compute
+ * them (customer state included). Returns a malloc'ed nrows x num_features array, or NULL. */
+static double *bundle_rows(const char *dir, size_t nrows, int *nf)
+{
+    char err[1024];
+    double *x = NULL;
+    fs_gen *g = NULL;
+    fs_profile_store *store = NULL;
+    fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
+    fs_gen_opts o;
+    if (b == NULL) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return NULL;
+    }
+    fs_gen_opts_default(&o);
+    o.seed = 2024;
+    *nf = fs_bundle_num_features(b);
+    g = fs_gen_new(&o, err, sizeof err);
+    store = fs_profile_store_new(0);
+    x = malloc(nrows * (size_t)*nf * sizeof(double));
+    if (g == NULL || store == NULL || x == NULL) {
+        fprintf(stderr, "bench_engine: %s\n", g == NULL ? err : "out of memory");
+        goto fail;
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        const fs_txn *t;
+        fs_gen_next(g, &t, NULL, NULL);
+        fs_profile *p = fs_features_customer(store, t, FS_PROFILE_EXPIRY_DEFAULT, err, sizeof err);
+        if (p == NULL || fs_bundle_features(b, t, p, x + r * (size_t)*nf, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_engine: generated row %zu: %s\n", r, err);
+            goto fail;
+        }
+    }
+    goto out;
+fail:
+    free(x);
+    x = NULL;
+out:
+    fs_profile_store_free(store);
+    fs_gen_free(g);
+    fs_bundle_free(b);
+    return x;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: bench_engine LIB_LIGHTGBM_SO DATA_DIR\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: bench_engine LIB_LIGHTGBM_SO DATA_DIR [BUNDLE_DIR]\n");
         return 2;
     }
     /* BENCH_QS_BUDGET=BYTES: the QuickScorer table budget (docs/engine.md, budget sweep). */
@@ -253,6 +326,7 @@ int main(int argc, char **argv)
         qs_budget = (size_t)strtoull(budget, NULL, 10);
     if (load_lib(argv[1]) != 0)
         return 1;
+    print_cpu();
     char path[4096];
     size_t nrows = 0;
     snprintf(path, sizeof path, "%s/X.f64", argv[2]);
@@ -260,6 +334,18 @@ int main(int argc, char **argv)
     if (x == NULL)
         return 1;
     int rc = 0;
+    if (argc == 4) {
+        int bnf = 0;
+        size_t bn = 40000;
+        double *bx = bundle_rows(argv[3], bn, &bnf);
+        if (bx == NULL) {
+            free(x);
+            return 1;
+        }
+        snprintf(path, sizeof path, "%s/model.txt", argv[3]);
+        rc |= bench_model("bundle", path, bx, bn, 7) != 0;
+        free(bx);
+    }
     snprintf(path, sizeof path, "%s/fraud.txt", argv[2]);
     rc |= bench_model("fraud", path, x, nrows < 40000 ? nrows : 40000, 7) != 0;
     snprintf(path, sizeof path, "%s/large.txt", argv[2]);

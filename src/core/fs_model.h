@@ -59,6 +59,12 @@ void fs_model_predict_raw_batch(const fs_model *model, const double *x, size_t n
 void fs_model_predict_batch(const fs_model *model, const double *x, size_t nrows, double *out,
                             const fs_predict_opts *opts);
 
+/* The vector ISA this model's evaluation dispatches to: "avx512", "avx2" or "scalar" (a
+ * static string). It is what the CPU runs, capped at load by the environment variable
+ * FS_ENGINE_ISA (auto | avx512 | avx2 | scalar; an unknown value makes the loaders fail and
+ * name it); see docs/engine.md. For logs and benchmarks: scores are the same on every ISA. */
+const char *fs_model_isa(const fs_model *model);
+
 /* 1 if the model has linear trees (is_linear=1): contributions are not defined for them
  * (LightGBM refuses pred_contrib on such models too). */
 int fs_model_has_linear_trees(const fs_model *model);

@@ -1,7 +1,9 @@
 /*
- * fs_model internals: the in-memory form of a loaded LightGBM model, shared by the loader
- * (fs_model_parse.c), the evaluator (fs_model.c) and TreeSHAP (fs_model_shap.c). Not a
- * public header: only fs_model*.c include it.
+ * fs_model internals: the in-memory form of a loaded LightGBM model, shared by the parser
+ * (fs_model_parse.c: the text format into nodes[], trees[], leaves and columns), the form
+ * compiler (fs_model_forms.c: the execution forms below and the single-row form choice), the
+ * evaluator (fs_model.c) and TreeSHAP (fs_model_shap.c). Not a public header: only
+ * fs_model*.c (and the engine's tests, fuzzer and benchmark) include it.
  *
  * Layout, built for evaluation speed:
  *  - All internal nodes of all trees live in one flat array of 24-byte fsm_node records
@@ -184,7 +186,7 @@ struct fs_model {
     int32_t btable;        /* table bytes */
 
     /* QuickScorer form (single-row path; qs_bits 0 when the model does not fit it: see
-     * build_qs in fs_model_parse.c). Leaves of each tree are numbered left to right (their
+     * build_qs in fs_model_forms.c). Leaves of each tree are numbered left to right (their
      * order in xnodes); a tree's state is one bitvector (uint32 when every tree has <= 32
      * leaves, else uint64) with bit i = leaf i still possible. A node that is false for a row
      * (the row goes right) clears the bits of its left subtree's leaves; the exit leaf is the
@@ -202,12 +204,15 @@ struct fs_model {
      * qs_dtree / qs_dmask, entries qs_dpos[qs_dbase[u] + j] .. for threshold j of u. */
     int qs_bits;           /* 0 (no form), 32 or 64 */
     int qs_shift;          /* log2 of the checkpoint distance K */
-    int qs_simd;           /* variant of the table AND this CPU runs: enum fsm_qs_simd */
+    int qs_simd;           /* the ISA the engine dispatches to (enum fsm_qs_simd): what the
+                            * CPU runs, capped by FS_ENGINE_ISA; set for every model */
     int32_t qs_stride;     /* masks per table row (num_trees rounded up to 64 bytes) */
     int32_t qs_nfeat;      /* used features */
     int32_t *qs_feat;      /* per used feature: feature index */
-    int32_t *qs_toff;      /* per used feature: offset of its padded thresholds in qs_thr */
+    int32_t *qs_toff;      /* per used feature: offset of its padded thresholds in qs_thr (>= 1:
+                            * qs_thr[0] is a slot the searches may read, never count) */
     int32_t *qs_tstep;     /* per used feature: first step of the search ((padded + 1) / 2) */
+    int32_t qs_maxstep;    /* the largest qs_tstep */
     int32_t *qs_ncp;       /* per used feature: number of checkpoint rows */
     int32_t *qs_row;       /* per used feature: its first table row */
     int32_t *qs_dbase;     /* per used feature: its k + 1 entries in qs_dpos */
@@ -222,12 +227,18 @@ struct fs_model {
     int32_t *qs_lbase;     /* per tree: its first leaf in qs_leaf */
     double qs_est_ns;      /* the loader's time estimates per row (table, walk), for the */
     double walk_est_ns;    /* choice between them; 0 if not computed */
+    int single_form;       /* enum fsm_form: what fs_model_predict_raw scores with (and the
+                            * batch path, row by row, unless it is FSM_FORM_WALK) */
 
     /* Preprocessed columns. */
     int32_t num_cols;
     int32_t *col_feat;
     uint8_t *col_kind;
 };
+
+/* Execution columns the walks keep on the stack; wider models without a QuickScorer form
+ * take the per-node walk on the raw row. */
+#define FSM_STACK_COLS 512
 
 /* The table AND's variants (x86-64 with GCC or clang; elsewhere only the portable one). */
 enum fsm_qs_simd { FSM_QS_PORTABLE = 0, FSM_QS_AVX2 = 1, FSM_QS_AVX512 = 2 };
@@ -258,9 +269,32 @@ fs_model *fsm_load_buffer(const char *text, size_t len, const char *name, size_t
                           char *errstr, size_t errstr_size);
 fs_model *fsm_load_file(const char *path, size_t qs_budget, char *errstr, size_t errstr_size);
 
-/* Which single-row form fs_model_predict_raw scores a model with: for tests and the
- * benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a model
- * with more than 512 execution columns and no QuickScorer form. */
+/* The engine's settings from the environment, read once per load (docs/engine.md):
+ * FS_ENGINE_ISA = auto | avx512 | avx2 | scalar caps the vector ISA the engine dispatches to
+ * (never above what the CPU runs; "scalar" is the portable C variant, which GCC compiles to
+ * SSE2 on x86-64). */
+typedef struct fsm_env {
+    int isa;               /* enum fsm_qs_simd */
+} fsm_env;
+
+/* Reads the settings above. Returns 0, or -1 with "FS_ENGINE_ISA=...: expected ..." in why
+ * for a value it does not know (the loader refuses the model: a typo must not silently run
+ * another code path). */
+int fsm_env_read(fsm_env *env, char *why, size_t why_size);
+
+/* Compiles the execution forms (xnodes, then the binned form and the QuickScorer table when
+ * the model fits them) from the parsed model, and picks the single-row form. Called once by
+ * the loader after the last tree is parsed. Returns 0, or -1 when out of memory (the model is
+ * then only fit for fsm_free_forms / fs_model_free). A model that does not fit an optional
+ * form simply lacks it. */
+int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env);
+/* Frees what fsm_build_forms allocated (safe on a partly built or zeroed model) and NULLs the
+ * pointers. */
+void fsm_free_forms(fs_model *m);
+
+/* Which single-row form fs_model_predict_raw scores a model with (chosen at load): for tests
+ * and the benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a
+ * model with more than FSM_STACK_COLS execution columns and no QuickScorer form. */
 enum fsm_form { FSM_FORM_WALK = 0, FSM_FORM_BINNED, FSM_FORM_QS_DENSE, FSM_FORM_QS_DELTA };
 int fsm_single_form(const fs_model *m);
 

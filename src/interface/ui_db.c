@@ -14,6 +14,8 @@ struct ui_db {
     char *password; /* NULL: libpq's PGPASSWORD / .pgpass */
     PGconn *conn;
     pthread_mutex_t lock;
+    const PGconn *details_conn; /* the connection have_details last asked */
+    int details;                /* its answer */
 };
 
 ui_db *ui_db_new(const char *conninfo, const char *password)
@@ -105,15 +107,95 @@ static double num(const PGresult *r, int row, int col)
     return strtod(PQgetvalue(r, row, col), NULL);
 }
 
+/* With the lock held: 1 if the mart has migration 002's columns (transaction details,
+ * reasons, upload identity), 0 if not yet, -1 with errstr. Asked once per connection. */
+static int have_details(ui_db *db, char *errstr, size_t errstr_size)
+{
+    static const char sql[] =
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'transactions'::regclass "
+        "AND attname IN ('upload_id', 'reasons', 'transaction_time') AND NOT attisdropped";
+    PGconn *c = conn_get(db, errstr, errstr_size);
+    if (c == NULL)
+        return -1;
+    /* A "yes" is kept for the connection; a "no" is asked again (db_writer may apply the
+     * migration while the interface runs). */
+    if (db->details_conn == c && db->details == 1)
+        return 1;
+    PGresult *r = query(db, sql, 0, NULL, errstr, errstr_size);
+    if (r == NULL)
+        return -1;
+    db->details = strtol(PQgetvalue(r, 0, 0), NULL, 10) == 3;
+    db->details_conn = db->conn;
+    PQclear(r);
+    return db->details;
+}
+
+/* The detail columns of a row, in the order row_details reads them (NULL before 002). */
+#define DETAIL_COLS                                                                         \
+    "transaction_id, score, fraud_flag, "                                                   \
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "          \
+    "to_char(transaction_time, 'YYYY-MM-DD HH24:MI:SS'), amount, merchant, category, "      \
+    "customer_name, city, us_state, reasons::text, upload_id::text, upload_row "
+#define DETAIL_COLS_OLD                                                                     \
+    "transaction_id, score, fraud_flag, "                                                   \
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "          \
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+
+/* A text column as a JSON string, SQL NULL as JSON null. */
+static json_t *text_or_null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
+}
+
+/* One row of DETAIL_COLS as {"transaction_id", "score", "fraud_flag", "created_at",
+ * "transaction_time", "amount", "merchant", "category", "customer", "city", "us_state",
+ * "reasons", "upload_id", "upload_row"}; NULL columns are JSON null (rows stored before
+ * migration 002 have only the first four). */
+static json_t *row_details(const PGresult *r, int i)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_t *reasons = NULL;
+    if (!PQgetisnull(r, i, 11))
+        reasons = json_loads(PQgetvalue(r, i, 11), JSON_DECODE_ANY, NULL);
+    json_object_set_new(o, "transaction_id", json_string(PQgetvalue(r, i, 0)));
+    json_object_set_new(o, "score", json_real(num(r, i, 1)));
+    json_object_set_new(o, "fraud_flag", json_integer(strtol(PQgetvalue(r, i, 2), NULL, 10)));
+    json_object_set_new(o, "created_at", text_or_null(r, i, 3));
+    json_object_set_new(o, "transaction_time", text_or_null(r, i, 4));
+    json_object_set_new(o, "amount", PQgetisnull(r, i, 5) ? json_null() : json_real(num(r, i, 5)));
+    json_object_set_new(o, "merchant", text_or_null(r, i, 6));
+    json_object_set_new(o, "category", text_or_null(r, i, 7));
+    json_object_set_new(o, "customer", text_or_null(r, i, 8));
+    json_object_set_new(o, "city", text_or_null(r, i, 9));
+    json_object_set_new(o, "us_state", text_or_null(r, i, 10));
+    json_object_set_new(o, "reasons", reasons != NULL ? reasons : json_null());
+    json_object_set_new(o, "upload_id", text_or_null(r, i, 12));
+    json_object_set_new(o, "upload_row",
+                        PQgetisnull(r, i, 13)
+                            ? json_null()
+                            : json_integer(strtoll(PQgetvalue(r, i, 13), NULL, 10)));
+    return o;
+}
+
+static json_t *rows_details(const PGresult *r)
+{
+    json_t *arr = json_array();
+    for (int i = 0; arr != NULL && i < PQntuples(r); i++)
+        json_array_append_new(arr, row_details(r, i));
+    return arr;
+}
+
 json_t *ui_db_results(ui_db *db, int fraud_limit, int score_limit, char *errstr,
                       size_t errstr_size)
 {
     static const char totals_sql[] =
         "SELECT count(*), count(*) FILTER (WHERE fraud_flag = 1) FROM transactions";
-    static const char fraud_sql[] =
-        "SELECT transaction_id, score, "
-        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-        "FROM transactions WHERE fraud_flag = 1 "
+    static const char fraud_sql[] = "SELECT " DETAIL_COLS "FROM transactions WHERE fraud_flag = 1 "
+                                    "ORDER BY created_at DESC, transaction_id DESC LIMIT $1";
+    static const char fraud_sql_old[] =
+        "SELECT " DETAIL_COLS_OLD "FROM transactions WHERE fraud_flag = 1 "
         "ORDER BY created_at DESC, transaction_id DESC LIMIT $1";
     static const char scores_sql[] =
         "SELECT score FROM transactions ORDER BY created_at DESC, transaction_id DESC LIMIT $1";
@@ -125,10 +207,13 @@ json_t *ui_db_results(ui_db *db, int fraud_limit, int score_limit, char *errstr,
     const char *fparams[] = {flim}, *sparams[] = {slim};
 
     pthread_mutex_lock(&db->lock);
+    int details = have_details(db, errstr, errstr_size);
+    if (details < 0)
+        goto out;
     rt = query(db, totals_sql, 0, NULL, errstr, errstr_size);
     if (rt == NULL)
         goto out;
-    rf = query(db, fraud_sql, 1, fparams, errstr, errstr_size);
+    rf = query(db, details ? fraud_sql : fraud_sql_old, 1, fparams, errstr, errstr_size);
     if (rf == NULL)
         goto out;
     rs = query(db, scores_sql, 1, sparams, errstr, errstr_size);
@@ -137,17 +222,13 @@ json_t *ui_db_results(ui_db *db, int fraud_limit, int score_limit, char *errstr,
 
     long long scored = strtoll(PQgetvalue(rt, 0, 0), NULL, 10);
     long long flagged = strtoll(PQgetvalue(rt, 0, 1), NULL, 10);
-    json_t *fraud = json_array(), *scores = json_array();
-    for (int i = 0; i < PQntuples(rf); i++)
-        json_array_append_new(fraud, json_pack("{s:s,s:f,s:s}", "transaction_id",
-                                               PQgetvalue(rf, i, 0), "score", num(rf, i, 1),
-                                               "created_at", PQgetvalue(rf, i, 2)));
+    json_t *scores = json_array();
     for (int i = 0; i < PQntuples(rs); i++)
         json_array_append_new(scores, json_real(num(rs, i, 0)));
-    out = json_pack("{s:{s:I,s:I,s:f},s:o,s:o}", "totals", "scored", (json_int_t)scored,
+    out = json_pack("{s:{s:I,s:I,s:f},s:o,s:o,s:b}", "totals", "scored", (json_int_t)scored,
                     "flagged", (json_int_t)flagged, "fraud_rate",
-                    scored > 0 ? (double)flagged / (double)scored : 0.0, "latest_fraud", fraud,
-                    "scores", scores);
+                    scored > 0 ? (double)flagged / (double)scored : 0.0, "latest_fraud",
+                    rows_details(rf), "scores", scores, "details", details);
     if (out == NULL)
         snprintf(errstr, errstr_size, "results: out of memory");
 out:
@@ -155,6 +236,78 @@ out:
     PQclear(rt);
     PQclear(rf);
     PQclear(rs);
+    return out;
+}
+
+json_t *ui_db_transaction(ui_db *db, const char *transaction_id, char *errstr,
+                          size_t errstr_size)
+{
+    static const char sql[] = "SELECT " DETAIL_COLS "FROM transactions WHERE transaction_id = $1";
+    static const char sql_old[] =
+        "SELECT " DETAIL_COLS_OLD "FROM transactions WHERE transaction_id = $1";
+    const char *params[] = {transaction_id};
+    json_t *out = NULL;
+    PGresult *r = NULL;
+    pthread_mutex_lock(&db->lock);
+    int details = have_details(db, errstr, errstr_size);
+    if (details < 0)
+        goto out;
+    r = query(db, details ? sql : sql_old, 1, params, errstr, errstr_size);
+    if (r == NULL)
+        goto out;
+    if (PQntuples(r) == 0) {
+        errstr[0] = '\0';
+        goto out;
+    }
+    out = row_details(r, 0);
+    if (out == NULL)
+        snprintf(errstr, errstr_size, "transaction: out of memory");
+out:
+    pthread_mutex_unlock(&db->lock);
+    PQclear(r);
+    return out;
+}
+
+json_t *ui_db_upload(ui_db *db, const char *upload_id, int flagged_limit, char *errstr,
+                     size_t errstr_size)
+{
+    static const char counts_sql[] =
+        "SELECT count(*), count(*) FILTER (WHERE fraud_flag = 1) "
+        "FROM transactions WHERE upload_id = $1::uuid";
+    static const char flagged_sql[] = "SELECT " DETAIL_COLS
+                                      "FROM transactions WHERE upload_id = $1::uuid "
+                                      "AND fraud_flag = 1 ORDER BY upload_row LIMIT $2";
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", flagged_limit);
+    const char *p1[] = {upload_id}, *p2[] = {upload_id, lim};
+    json_t *out = NULL;
+    PGresult *rc = NULL, *rf = NULL;
+    pthread_mutex_lock(&db->lock);
+    int details = have_details(db, errstr, errstr_size);
+    if (details < 0)
+        goto out;
+    if (!details) {
+        snprintf(errstr, errstr_size,
+                 "the database has no upload columns yet (db_writer's migration 002)");
+        goto out;
+    }
+    rc = query(db, counts_sql, 1, p1, errstr, errstr_size);
+    if (rc == NULL)
+        goto out;
+    rf = query(db, flagged_sql, 2, p2, errstr, errstr_size);
+    if (rf == NULL)
+        goto out;
+    long long scored = strtoll(PQgetvalue(rc, 0, 0), NULL, 10);
+    long long flagged = strtoll(PQgetvalue(rc, 0, 1), NULL, 10);
+    out = json_pack("{s:s,s:I,s:I,s:o,s:b}", "upload_id", upload_id, "scored",
+                    (json_int_t)scored, "flagged", (json_int_t)flagged, "flagged_rows",
+                    rows_details(rf), "flagged_truncated", flagged > PQntuples(rf));
+    if (out == NULL)
+        snprintf(errstr, errstr_size, "upload: out of memory");
+out:
+    pthread_mutex_unlock(&db->lock);
+    PQclear(rc);
+    PQclear(rf);
     return out;
 }
 
@@ -166,4 +319,14 @@ int ui_db_ping(ui_db *db, char *errstr, size_t errstr_size)
     int rc = r != NULL ? 0 : -1;
     PQclear(r);
     return rc;
+}
+
+const char *ui_db_conninfo(const ui_db *db)
+{
+    return db->conninfo;
+}
+
+const char *ui_db_password(const ui_db *db)
+{
+    return db->password;
 }

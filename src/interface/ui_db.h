@@ -21,11 +21,33 @@ typedef struct ui_db ui_db;
 ui_db *ui_db_new(const char *conninfo, const char *password);
 void ui_db_free(ui_db *db);
 
-/* {"totals": {"scored", "flagged", "fraud_rate"}, "latest_fraud": [{"transaction_id",
- * "score", "created_at"}] (the 10 newest with fraud_flag = 1), "scores": [the scores of the
- * 100 newest rows, newest first]}. Returns NULL with the reason in errstr. */
+/* A stored row as JSON: {"transaction_id", "score", "fraud_flag", "created_at",
+ * "transaction_time", "amount", "merchant", "category", "customer", "city", "us_state",
+ * "reasons", "upload_id", "upload_row"}. The details are null for rows stored before
+ * db_writer's migration 002 (and when the mart does not have its columns yet). */
+
+/* {"totals": {"scored", "flagged", "fraud_rate"}, "latest_fraud": [rows] (the fraud_limit
+ * newest with fraud_flag = 1, newest first), "scores": [the scores of the score_limit newest
+ * rows, newest first], "details": whether the mart has migration 002's columns}. Returns
+ * NULL with the reason in errstr. */
 json_t *ui_db_results(ui_db *db, int fraud_limit, int score_limit, char *errstr,
                       size_t errstr_size);
+
+/* The stored row of one transaction, or NULL: with errstr "" when there is none, else the
+ * database's reason. */
+json_t *ui_db_transaction(ui_db *db, const char *transaction_id, char *errstr,
+                          size_t errstr_size);
+
+/* One upload's results: {"upload_id", "scored", "flagged", "flagged_rows": [rows, by
+ * upload_row, at most flagged_limit], "flagged_truncated"}. upload_id must be a UUID
+ * (checked by the caller). NULL with the reason in errstr. */
+json_t *ui_db_upload(ui_db *db, const char *upload_id, int flagged_limit, char *errstr,
+                     size_t errstr_size);
+
+/* The conninfo and password, for a caller that opens its own connection (a download
+ * streams on a connection of its own so it never holds the shared one). */
+const char *ui_db_conninfo(const ui_db *db);
+const char *ui_db_password(const ui_db *db);
 
 /* 0 if a trivial query works, else -1 with the reason in errstr. */
 int ui_db_ping(ui_db *db, char *errstr, size_t errstr_size);

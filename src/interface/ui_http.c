@@ -3,19 +3,19 @@
  */
 #include "ui_http.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
+#include "fs_txn_record.h"
 #include "fs_version.h"
+#include "svc_http.h"
 #include "svc_log.h"
 #include "ui_assets.h"
+#include "ui_download.h"
 
 #define CSP                                                                                 \
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "            \
@@ -24,8 +24,7 @@
 
 struct ui_http {
     ui_http_config cfg;
-    struct MHD_Daemon *d;
-    int port;
+    svc_http *http; /* serves /healthz, /readyz, /metrics and mounts route() */
 };
 
 /* Per-request state, only for uploads. */
@@ -143,36 +142,108 @@ static enum MHD_Result serve_results(ui_http *h, struct MHD_Connection *c)
     return send_json(h, c, 200, j);
 }
 
-static enum MHD_Result serve_ready(ui_http *h, struct MHD_Connection *c)
+/* Flagged rows of an upload listed by /api/uploads/<id>/results. */
+#define UPLOAD_FLAGGED_MAX 100
+
+/* GET /api/uploads/<id>/results: what the upload became downstream. The in-memory status
+ * (while the upload is remembered) says how many rows Kafka accepted; PostgreSQL says how
+ * many are scored and flagged, and which. */
+static enum MHD_Result serve_upload_results(ui_http *h, struct MHD_Connection *c,
+                                            const char *id)
 {
-    char reason[256];
-    if (ui_health_kafka_ready(h->cfg.health, reason, sizeof reason))
-        return send_json(h, c, 200, json_pack("{s:b}", "ready", 1));
-    return send_json(h, c, 503, json_pack("{s:b,s:s}", "ready", 0, "reason", reason));
+    char err[512];
+    json_t *st = ui_uploads_status(h->cfg.uploads, id);
+    json_t *j = ui_db_upload(h->cfg.db, id, UPLOAD_FLAGGED_MAX, err, sizeof err);
+    if (j == NULL) {
+        json_decref(st);
+        return send_error(h, c, 503, err);
+    }
+    json_int_t scored = json_integer_value(json_object_get(j, "scored"));
+    if (st == NULL && scored == 0) {
+        json_decref(j);
+        return send_error(h, c, 404, "no such upload (none of its rows is stored, and ids "
+                                     "are remembered for the last 64 uploads)");
+    }
+    json_t *accepted = st != NULL ? json_object_get(st, "acked") : NULL;
+    const char *state = st != NULL ? json_string_value(json_object_get(st, "state")) : NULL;
+    /* Complete: the body is in, Kafka acknowledged every sent row, and every acknowledged
+     * row is in the mart. Unknown (null) once the upload is no longer remembered. */
+    json_t *complete = json_null();
+    if (st != NULL)
+        complete = json_boolean(state != NULL && strcmp(state, "done") == 0 &&
+                                scored >= json_integer_value(accepted));
+    json_object_set(j, "accepted", accepted != NULL ? accepted : json_null());
+    json_object_set_new(j, "state", state != NULL ? json_string(state) : json_null());
+    json_object_set_new(j, "complete", complete);
+    json_decref(st);
+    return send_json(h, c, 200, j);
 }
 
-static enum MHD_Result serve_metrics(ui_http *h, struct MHD_Connection *c)
+static enum MHD_Result serve_download(ui_http *h, struct MHD_Connection *c, const char *id)
 {
-    size_t len = 0;
-    char *text = svc_metrics_render(h->cfg.metrics, &len);
-    if (text == NULL)
-        return send_error(h, c, 500, "cannot render metrics");
-    return send_buf(h, c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len,
-                    MHD_RESPMEM_MUST_FREE);
+    char err[512], disp[128];
+    unsigned status = 503;
+    struct MHD_Response *r = ui_download_scores(ui_db_conninfo(h->cfg.db),
+                                                ui_db_password(h->cfg.db), id, &status, err,
+                                                sizeof err);
+    if (r == NULL)
+        return send_error(h, c, status, err);
+    snprintf(disp, sizeof disp, "attachment; filename=\"scores-%s.csv\"", id);
+    add_common_headers(r);
+    MHD_add_response_header(r, "Content-Type", "text/csv; charset=utf-8");
+    MHD_add_response_header(r, "Content-Disposition", disp);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result rc = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    count_response(h, 200);
+    return rc;
+}
+
+/* /api/uploads/<id>[/results|/scores.csv] */
+static enum MHD_Result serve_upload(ui_http *h, struct MHD_Connection *c, const char *rest)
+{
+    char id[40];
+    size_t n = strcspn(rest, "/");
+    if (n >= sizeof id)
+        return send_error(h, c, 404, "no such upload (an upload id is a UUID)");
+    memcpy(id, rest, n);
+    id[n] = '\0';
+    const char *sub = rest + n;
+    if (sub[0] == '\0') {
+        json_t *j = ui_uploads_status(h->cfg.uploads, id);
+        if (j == NULL)
+            return send_error(h, c, 404, "no such upload (ids are kept for the last 64 uploads; "
+                                         "/api/uploads/<id>/results reads older ones from "
+                                         "the database)");
+        return send_json(h, c, 200, j);
+    }
+    if (!ui_uuid_valid(id))
+        return send_error(h, c, 404, "no such upload (an upload id is a UUID)");
+    if (strcmp(sub, "/results") == 0)
+        return serve_upload_results(h, c, id);
+    if (strcmp(sub, "/scores.csv") == 0)
+        return serve_download(h, c, id);
+    return send_error(h, c, 404, "no such endpoint");
+}
+
+/* GET /api/transactions/<transaction_id>: one stored row with its details and reasons. */
+static enum MHD_Result serve_transaction(ui_http *h, struct MHD_Connection *c, const char *id)
+{
+    char err[512];
+    if (!fs_txn_id_valid(id, strlen(id)))
+        return send_error(h, c, 404, "no such transaction (an id is 1..128 printable ASCII "
+                                     "characters)");
+    json_t *j = ui_db_transaction(h->cfg.db, id, err, sizeof err);
+    if (j == NULL)
+        return send_error(h, c, err[0] != '\0' ? 503 : 404,
+                          err[0] != '\0' ? err : "no such transaction in the database");
+    return send_json(h, c, 200, j);
 }
 
 static enum MHD_Result serve_get(ui_http *h, struct MHD_Connection *c, const char *url)
 {
     static const char up_prefix[] = "/api/uploads/";
-    if (strcmp(url, "/healthz") == 0) {
-        static char ok[] = "ok\n";
-        return send_buf(h, c, 200, "text/plain; charset=utf-8", ok, sizeof ok - 1,
-                        MHD_RESPMEM_PERSISTENT);
-    }
-    if (strcmp(url, "/readyz") == 0)
-        return serve_ready(h, c);
-    if (strcmp(url, "/metrics") == 0)
-        return serve_metrics(h, c);
+    static const char tx_prefix[] = "/api/transactions/";
     if (strcmp(url, "/api/results") == 0)
         return serve_results(h, c);
     if (strcmp(url, "/api/health") == 0)
@@ -185,12 +256,10 @@ static enum MHD_Result serve_get(ui_http *h, struct MHD_Connection *c, const cha
                                    fs_version()));
     if (strcmp(url, "/api/uploads") == 0)
         return send_json(h, c, 200, ui_uploads_list(h->cfg.uploads));
-    if (strncmp(url, up_prefix, sizeof up_prefix - 1) == 0) {
-        json_t *j = ui_uploads_status(h->cfg.uploads, url + sizeof up_prefix - 1);
-        if (j == NULL)
-            return send_error(h, c, 404, "no such upload (ids are kept for the last 64 uploads)");
-        return send_json(h, c, 200, j);
-    }
+    if (strncmp(url, up_prefix, sizeof up_prefix - 1) == 0)
+        return serve_upload(h, c, url + sizeof up_prefix - 1);
+    if (strncmp(url, tx_prefix, sizeof tx_prefix - 1) == 0)
+        return serve_transaction(h, c, url + sizeof tx_prefix - 1);
     if (strncmp(url, "/api/", 5) == 0)
         return send_error(h, c, 404, "no such endpoint");
     return serve_asset(h, c, url);
@@ -251,13 +320,12 @@ static enum MHD_Result handle_upload(ui_http *h, struct MHD_Connection *c,
     return upload_answer(h, c, rq->up, &v);
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version,
-                               const char *upload_data, size_t *upload_data_size,
-                               void **con_cls)
+/* The route fallback of svc_http: everything but /healthz, /readyz and /metrics. */
+static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *upload_data,
+                             size_t *upload_data_size, void **con_cls)
 {
     ui_http *h = cls;
-    (void)version;
     if (strcmp(url, "/api/uploads") == 0 && strcmp(method, "POST") == 0)
         return handle_upload(h, c, upload_data, upload_data_size, con_cls);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -285,67 +353,61 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* svc_http's own answers (/healthz, /readyz, /metrics) get the same headers and counts. */
+static void decorate(void *cls, struct MHD_Response *r, unsigned status)
 {
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    SVC_LOG(SVC_LOG_WARN, NULL, "http: %s", msg);
+    ui_http *h = cls;
+    add_common_headers(r);
+    count_response(h, status);
+}
+
+static int kafka_ready(void *arg, char *reason, size_t reason_size)
+{
+    return ui_health_kafka_ready(arg, reason, reason_size);
 }
 
 ui_http *ui_http_start(const ui_http_config *cfg, char *errstr, size_t errstr_size)
 {
     ui_http *h = calloc(1, sizeof *h);
-    struct sockaddr_storage ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG;
-    memset(&ss, 0, sizeof ss);
     if (h == NULL) {
         snprintf(errstr, errstr_size, "http: out of memory");
         return NULL;
     }
     h->cfg = *cfg;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, cfg->addr, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)cfg->port);
-    } else if (inet_pton(AF_INET6, cfg->addr, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)cfg->port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(errstr, errstr_size, "LISTEN_ADDR %s: not an IPv4 or IPv6 address", cfg->addr);
+    /* A thread per connection: an upload waiting for room in the producer queue, or a
+     * download streaming from PostgreSQL, never stalls other requests. */
+    svc_http_config sc = {
+        .addr = cfg->addr,
+        .port = cfg->port,
+        .metrics = cfg->metrics,
+        .ready = kafka_ready,
+        .ready_arg = cfg->health,
+        .route = route,
+        .done = completed,
+        .decorate = decorate,
+        .route_arg = h,
+        .thread_per_connection = 1,
+        .connection_limit = 128,
+        .connection_timeout = 120,
+        .connection_memory_limit = 256 * 1024,
+    };
+    h->http = svc_http_start_config(&sc, errstr, errstr_size);
+    if (h->http == NULL) {
         free(h);
         return NULL;
     }
-    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, handler, h,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
-    if (h->d == NULL) {
-        snprintf(errstr, errstr_size, "%s:%d: cannot listen", cfg->addr, cfg->port);
-        free(h);
-        return NULL;
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info != NULL ? info->port : cfg->port;
     return h;
 }
 
 int ui_http_port(const ui_http *h)
 {
-    return h->port;
+    return svc_http_port(h->http);
 }
 
 void ui_http_stop(ui_http *h)
 {
     if (h == NULL)
         return;
-    MHD_stop_daemon(h->d);
+    svc_http_stop(h->http);
     free(h);
 }

@@ -35,15 +35,10 @@ static const svc_option options[] = {
      "address the web server binds (0.0.0.0 in compose)", &o_addr},
     {"LISTEN_PORT", "--listen-port", SVC_OPT_INT, "8501", 0, 65535, "web server port",
      &o_port},
-    {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
-     "Kafka brokers", &o_bootstrap},
-    {"TRANSACTIONS_TOPIC", "--transactions-topic", SVC_OPT_STRING, "transactions", 0, -1,
-     "topic uploads are produced to", &o_topic},
-    {"DATABASE_URL", "--database-url", SVC_OPT_STRING,
-     "postgresql://postgres@127.0.0.1:5433/fraud_db", 0, -1,
-     "libpq URI or conninfo of fraud_db (PG* variables fill the rest)", &o_db_url},
-    {"PGPASSWORD_FILE", "--password-file", SVC_OPT_STRING, NULL, 0, -1,
-     "file holding the database password (overrides PGPASSWORD)", &o_password_file},
+    SVC_OPT_BOOTSTRAP(&o_bootstrap),
+    SVC_OPT_TRANSACTIONS_TOPIC(&o_topic),
+    SVC_OPT_DATABASE_URL("postgresql://postgres@127.0.0.1:5433/fraud_db", &o_db_url),
+    SVC_OPT_PASSWORD_FILE(&o_password_file),
     {"FRAUD_THRESHOLD", "--threshold", SVC_OPT_DOUBLE, "0.95", 0, 1,
      "threshold marked on the score histogram", &o_threshold},
     {"DETECTOR_HEALTH_URL", "--detector-health-url", SVC_OPT_STRING,
@@ -58,8 +53,7 @@ static const svc_option options[] = {
      &o_max_rows},
     {"WEB_DIR", "--web-dir", SVC_OPT_STRING, NULL, 0, -1,
      "serve the page from this directory instead of the embedded copy", &o_web_dir},
-    {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
-     &o_log_level},
+    SVC_OPT_LOG_LEVEL(&o_log_level),
 };
 
 static atomic_int poll_stop;
@@ -73,32 +67,15 @@ static void *poll_thread(void *arg)
     return NULL;
 }
 
-static int set_defaults(rd_kafka_conf_t *conf, char *err, size_t err_size)
-{
-    /* Producer defaults for bulk uploads; any KAFKA_* variable overrides them (the
-     * pass-through in svc_kafka_conf_new ran first, so only set what it left unset). */
-    static const char *const defaults[][2] = {
-        {"enable.idempotence", "true"},  /* per-key order survives retries */
-        {"linger.ms", "20"},
-        {"batch.num.messages", "10000"},
-        {"compression.type", "lz4"},
-        {"queue.buffering.max.messages", "500000"},
-        {"message.timeout.ms", "60000"},
-    };
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
-        char env[128];
-        size_t n = (size_t)snprintf(env, sizeof env, "KAFKA_%s", defaults[i][0]);
-        for (size_t k = 6; k < n; k++) {
-            char ch = env[k];
-            env[k] = ch == '.' ? '_' : (char)(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
-        }
-        if (getenv(env) != NULL)
-            continue;
-        if (svc_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, err_size) != 0)
-            return -1;
-    }
-    return 0;
-}
+/* Producer defaults for bulk uploads; any KAFKA_* variable overrides them. */
+static const svc_kafka_setting producer_defaults[] = {
+    {"enable.idempotence", "true"}, /* per-key order survives retries */
+    {"linger.ms", "20"},
+    {"batch.num.messages", "10000"},
+    {"compression.type", "lz4"},
+    {"queue.buffering.max.messages", "500000"},
+    {"message.timeout.ms", "60000"},
+};
 
 int main(int argc, char **argv)
 {
@@ -140,7 +117,10 @@ int main(int argc, char **argv)
         goto out;
 
     conf = svc_kafka_conf_new(SERVICE, o_bootstrap, err, sizeof err);
-    if (conf == NULL || set_defaults(conf, err, sizeof err) != 0) {
+    if (conf == NULL ||
+        svc_kafka_conf_defaults(conf, producer_defaults,
+                                sizeof producer_defaults / sizeof producer_defaults[0], err,
+                                sizeof err) != 0) {
         SVC_LOG(SVC_LOG_ERROR, NULL, "kafka config: %s", err);
         goto out;
     }

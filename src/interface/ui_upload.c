@@ -16,16 +16,14 @@
 #include <sys/random.h>
 #include <uuid/uuid.h>
 
-#include "fs_csv.h"
 #include "fs_msg.h"
 #include "fs_profile.h"
 #include "fs_multipart.h"
-#include "fs_txn.h"
+#include "fs_txn_reader.h"
+#include "svc_kafka.h"
 #include "svc_log.h"
 
 #define UI_FAILURE_KINDS 8  /* distinct delivery failure reasons kept per upload */
-#define UI_CSV_MAX_FIELD 4096
-#define UI_CSV_MAX_FIELDS 256
 #define UI_MSG_MAX FS_MSG_TRANSACTION_MAX
 
 enum up_state { UP_RECEIVING, UP_SENDING, UP_DONE, UP_FAILED, UP_REJECTED };
@@ -67,13 +65,10 @@ struct ui_upload {
 
     /* Request-thread only. */
     fs_multipart *mp;
-    fs_csv *csv;
+    fs_txn_reader *reader;
     int in_file;   /* inside the "file" part */
     int seen_file; /* a "file" part was seen */
     int discard;   /* an error was recorded: ignore the rest of the body */
-    int have_header;
-    fs_txn_columns cols;
-    fs_txn txn;
     char msg[UI_MSG_MAX];
     unsigned char rnd[4096]; /* random bytes for transaction ids, refilled in bulk */
     size_t rnd_used;
@@ -133,7 +128,7 @@ void ui_uploads_free(ui_uploads *u)
         return;
     for (size_t i = 0; i < UI_UPLOADS_MAX; i++) {
         fs_multipart_free(u->slots[i].mp);
-        fs_csv_free(u->slots[i].csv);
+        fs_txn_reader_free(u->slots[i].reader);
         pthread_mutex_destroy(&u->slots[i].lock);
     }
     pthread_mutex_destroy(&u->lock);
@@ -222,31 +217,6 @@ static void row_error(ui_upload *up, size_t line, const char *reason)
     pthread_mutex_unlock(&up->lock);
 }
 
-/* Names every missing column (fs_txn_columns_from_header stops at the first). */
-static void missing_columns(ui_upload *up, const fs_csv_row *row, const char *first_err)
-{
-    char names[400];
-    size_t n = 0, count = 0;
-    names[0] = '\0';
-    for (int f = 0; f < FS_TXN_NFIELDS; f++) {
-        int found = 0;
-        for (size_t i = 0; i < row->nfields && !found; i++)
-            found = fs_txn_field_lookup(row->fields[i], row->lens[i]) == f;
-        if (found)
-            continue;
-        int w = snprintf(names + n, sizeof names - n, "%s%s", count ? ", " : "",
-                         fs_txn_field_name((enum fs_txn_field)f));
-        if (w > 0 && (size_t)w < sizeof names - n)
-            n += (size_t)w;
-        count++;
-    }
-    if (count == 0)
-        up_fail(up, 422, "CSV header: %s", first_err);
-    else
-        up_fail(up, 422, "CSV header (line %zu): missing column%s: %s", row->line,
-                count > 1 ? "s" : "", names);
-}
-
 /* A random (version 4) UUID. libuuid's uuid_generate_random reseeds libc's random() on
  * every call, which cost a fifth of the upload path's CPU; the kernel's random bytes are
  * fetched 4 KiB at a time instead and libuuid formats them. */
@@ -273,54 +243,64 @@ static int random_uuid(ui_upload *up, char out[37])
     return 0;
 }
 
-/* Produces one message, waiting for room when the local queue is full. */
-static int produce(ui_upload *up, const char *key, size_t key_len, size_t msg_len)
+/* Produces one message with the upload_id and upload_row headers (the contract: the upload's
+ * UUID and the 1-based data row), waiting for room when the local queue is full. */
+static int produce(ui_upload *up, const char *key, size_t key_len, size_t msg_len,
+                   unsigned long long upload_row)
 {
     ui_uploads *u = up->reg;
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            u->rk, RD_KAFKA_V_TOPIC(u->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(up->msg, msg_len),
-            RD_KAFKA_V_OPAQUE(up), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            break;
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            up_fail(up, 503, "Kafka produce to %s: %s", u->topic, rd_kafka_err2str(err));
-            return -1;
-        }
-        /* The delivery thread drains the queue; give it a moment. */
-        rd_kafka_poll(u->rk, 10);
+    char row_text[24];
+    int rn = snprintf(row_text, sizeof row_text, "%llu", upload_row);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+    if (hdrs == NULL || rd_kafka_header_add(hdrs, "upload_id", -1, up->id, -1) != 0 ||
+        rd_kafka_header_add(hdrs, "upload_row", -1, row_text, rn) != 0) {
+        if (hdrs != NULL)
+            rd_kafka_headers_destroy(hdrs);
+        up_fail(up, 500, "out of memory (Kafka headers)");
+        return -1;
+    }
+    rd_kafka_resp_err_t err = svc_kafka_produce_wait(u->rk, u->topic, RD_KAFKA_PARTITION_UA,
+                                                     key, key_len, up->msg, msg_len, hdrs, up);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(hdrs); /* still ours on failure */
+        up_fail(up, 503, "Kafka produce to %s: %s", u->topic, rd_kafka_err2str(err));
+        return -1;
     }
     atomic_fetch_add(&up->sent, 1);
     svc_gauge_add(u->m_in_flight, 1);
     return 0;
 }
 
-static int on_row(const fs_csv_row *row, void *opaque)
+/* Counts a data row against MAX_ROWS; 1 (stop) when over. */
+static int count_row(ui_upload *up, const fs_csv_row *row)
+{
+    unsigned long long rows = atomic_fetch_add(&up->rows, 1) + 1;
+    if (rows <= up->reg->limits.max_rows)
+        return 0;
+    atomic_fetch_sub(&up->rows, 1);
+    up_fail(up, 413, "more than %llu data rows (MAX_ROWS); rows up to line %zu were processed",
+            up->reg->limits.max_rows, row->line > 0 ? row->line - 1 : 0);
+    return 1;
+}
+
+/* The reader's bad-row callback: counted, listed, not sent. */
+static int on_bad_row(const fs_csv_row *row, const char *msg, void *opaque)
 {
     ui_upload *up = opaque;
-    char err[512];
-    if (!up->have_header) {
-        if (fs_txn_columns_from_header(&up->cols, row, err, sizeof err) != 0) {
-            missing_columns(up, row, err);
-            return 1;
-        }
-        up->have_header = 1;
-        return 0;
-    }
-    unsigned long long rows = atomic_fetch_add(&up->rows, 1) + 1;
-    if (rows > up->reg->limits.max_rows) {
-        atomic_fetch_sub(&up->rows, 1);
-        up_fail(up, 413, "more than %llu data rows (MAX_ROWS); rows up to line %zu were "
-                "processed", up->reg->limits.max_rows, row->line > 0 ? row->line - 1 : 0);
+    if (count_row(up, row) != 0)
         return 1;
-    }
-    if (fs_txn_from_row(&up->txn, &up->cols, row, err, sizeof err) != 0) {
-        row_error(up, row->line, err);
-        return 0;
-    }
+    row_error(up, row->line, msg);
+    return 0;
+}
+
+/* The reader's row callback: a valid record, sent to Kafka. */
+static int on_txn(const fs_txn *t, const fs_csv_row *row, void *opaque)
+{
+    ui_upload *up = opaque;
+    if (count_row(up, row) != 0)
+        return 1;
     char idbuf[40];
-    const char *id = up->txn.transaction_id;
+    const char *id = t->transaction_id;
     if (id == NULL || id[0] == '\0') {
         if (random_uuid(up, idbuf) != 0) {
             up_fail(up, 500, "getrandom failed: cannot make transaction ids");
@@ -328,7 +308,7 @@ static int on_row(const fs_csv_row *row, void *opaque)
         }
         id = idbuf;
     }
-    int n = fs_msg_format_transaction(up->msg, sizeof up->msg, id, &up->txn);
+    int n = fs_msg_format_transaction(up->msg, sizeof up->msg, id, t);
     if (n < 0) {
         row_error(up, row->line, "cannot encode the row as a transactions message");
         return 0;
@@ -337,14 +317,26 @@ static int on_row(const fs_csv_row *row, void *opaque)
      * customer's transactions in order on one partition, where the detector keeps that
      * customer's state. It always fits: the record's text is at most FS_TXN_TEXT_MAX. */
     char key[FS_PROFILE_KEY_MAX];
-    int klen = fs_profile_key(&up->txn, key, sizeof key);
+    int klen = fs_profile_key(t, key, sizeof key);
     if (klen < 0) {
         row_error(up, row->line, "customer key (name_1|name_2|street|post_code) too long");
         return 0;
     }
     atomic_fetch_add(&up->valid, 1);
     svc_counter_add(up->reg->m_valid, 1);
-    return produce(up, key, (size_t)klen, (size_t)n) == 0 ? 0 : 1;
+    /* row->index: the header is row 0, so the first data row is 1 (blank lines skipped). */
+    return produce(up, key, (size_t)klen, (size_t)n, (unsigned long long)row->index) == 0 ? 0
+                                                                                          : 1;
+}
+
+/* A reader error (header, CSV syntax, empty file) as the upload's 422. */
+static void reader_failed(ui_upload *up)
+{
+    const char *why = fs_txn_reader_error(up->reader);
+    if (fs_txn_reader_columns(up->reader) == NULL)
+        up_fail(up, 422, "CSV header: %s", why);
+    else
+        up_fail(up, 422, "CSV: %s", why);
 }
 
 /* Part types a browser may give a .csv file (Windows says application/vnd.ms-excel). */
@@ -390,13 +382,13 @@ static int on_part_data(const void *data, size_t len, void *opaque)
     ui_upload *up = opaque;
     if (!up->in_file)
         return 0;
-    if (!up->have_header && atomic_load(&up->rows) == 0 && memchr(data, '\0', len) != NULL) {
+    if (fs_txn_reader_columns(up->reader) == NULL && memchr(data, '\0', len) != NULL) {
         up_fail(up, 415, "the file is not text (NUL byte before the CSV header ended)");
         return 1;
     }
-    int rc = fs_csv_feed(up->csv, data, len);
+    int rc = fs_txn_reader_feed(up->reader, data, len);
     if (rc == -1) {
-        up_fail(up, 422, "CSV: %s", fs_csv_error(up->csv));
+        reader_failed(up);
         return 1;
     }
     return rc;
@@ -408,13 +400,9 @@ static int on_part_end(void *opaque)
     if (!up->in_file)
         return 0;
     up->in_file = 0;
-    int rc = fs_csv_finish(up->csv);
+    int rc = fs_txn_reader_finish(up->reader);
     if (rc == -1) {
-        up_fail(up, 422, "CSV: %s", fs_csv_error(up->csv));
-        return 1;
-    }
-    if (rc == 0 && !up->have_header) {
-        up_fail(up, 422, "the file is empty (no CSV header)");
+        reader_failed(up); /* an empty file: "no header row (empty input)" */
         return 1;
     }
     return rc;
@@ -450,9 +438,9 @@ ui_upload *ui_upload_begin(ui_uploads *u, const char *content_type, long long co
     }
     if (up != NULL) {
         fs_multipart_free(up->mp);
-        fs_csv_free(up->csv);
+        fs_txn_reader_free(up->reader);
         up->mp = NULL;
-        up->csv = NULL;
+        up->reader = NULL;
         up->in_use = 1;
         up->seq = ++u->next_seq;
     }
@@ -479,18 +467,20 @@ ui_upload *ui_upload_begin(ui_uploads *u, const char *content_type, long long co
     atomic_store(&up->sent, 0);
     atomic_store(&up->acked, 0);
     atomic_store(&up->failed, 0);
-    up->in_file = up->seen_file = up->discard = up->have_header = 0;
+    up->in_file = up->seen_file = up->discard = 0;
     up->rnd_used = 0;
     up->created = time(NULL);
+    /* The upload_id of the contract: a lowercase UUID, carried as a Kafka header by every
+     * row and stored with the row's score. */
     uuid_t uu;
-    char uid[37];
     uuid_generate_random(uu);
-    uuid_unparse_lower(uu, uid);
-    snprintf(up->id, sizeof up->id, "u-%s", uid);
+    uuid_unparse_lower(uu, up->id);
     fs_multipart_callbacks cb = {on_part_begin, on_part_data, on_part_end};
     up->mp = fs_multipart_new(boundary, &cb, up, err, sizeof err);
-    up->csv = fs_csv_new(on_row, up, UI_CSV_MAX_FIELD, UI_CSV_MAX_FIELDS);
-    if (up->mp == NULL || up->csv == NULL)
+    up->reader = fs_txn_reader_new(on_txn, up);
+    if (up->reader != NULL)
+        fs_txn_reader_set_bad(up->reader, on_bad_row);
+    if (up->mp == NULL || up->reader == NULL)
         up_fail(up, 500, "out of memory");
     svc_counter_add(u->m_uploads, 1);
     SVC_LOG(SVC_LOG_INFO, NULL, "upload %s: started (declared %lld bytes)", up->id,

@@ -34,6 +34,53 @@ typedef struct svc_option {
     void *target;
 } svc_option;
 
+/* The rows every service shares, defined once so their names, flags and help stay the same
+ * in every --help (docs/operations.md lists them once). Each takes the variable it fills;
+ * those whose default differs per service take the default too. */
+#define SVC_OPT_BOOTSTRAP(target)                                                             \
+    {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0,   \
+     -1, "Kafka brokers (host:port,...)", (target)}
+#define SVC_OPT_TRANSACTIONS_TOPIC(target)                                                    \
+    {"TRANSACTIONS_TOPIC", "--transactions-topic", SVC_OPT_STRING, "transactions", 0, -1,    \
+     "topic of the incoming transactions", (target)}
+#define SVC_OPT_SCORING_TOPIC(target)                                                         \
+    {"SCORING_TOPIC", "--scoring-topic", SVC_OPT_STRING, "scoring", 0, -1,                   \
+     "topic of the scores", (target)}
+#define SVC_OPT_DLQ_TOPIC(def, target)                                                        \
+    {"DLQ_TOPIC", "--dlq-topic", SVC_OPT_STRING, (def), 0, -1,                                \
+     "dead-letter topic: each message that cannot be processed, with its headers and "      \
+     "x-error-reason",                                                                       \
+     (target)}
+#define SVC_OPT_GROUP_ID(def, target)                                                         \
+    {"GROUP_ID", "--group-id", SVC_OPT_STRING, (def), 0, -1,                                  \
+     "consumer group shared by all instances", (target)}
+#define SVC_OPT_INSTANCE_ID(target)                                                           \
+    {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,                             \
+     "name of this instance, unique in the group, stable across restarts (unset: the "    \
+     "host name)",                                                                           \
+     (target)}
+#define SVC_OPT_STATIC_MEMBERSHIP(target)                                                     \
+    {"STATIC_MEMBERSHIP", "--static-membership", SVC_OPT_BOOL, "true", 0, -1,                 \
+     "join the group as static member INSTANCE_ID (group.instance.id) so a restart "        \
+     "resumes at once",                                                                      \
+     (target)}
+#define SVC_OPT_DATABASE_URL(def, target)                                                     \
+    {"DATABASE_URL", "--database-url", SVC_OPT_STRING, (def), 0, -1,                          \
+     "libpq connection string or URI (PGHOST, PGPORT, PGUSER, PGPASSWORD also apply)",     \
+     (target)}
+#define SVC_OPT_PASSWORD_FILE(target)                                                         \
+    {"PGPASSWORD_FILE", "--password-file", SVC_OPT_STRING, NULL, 0, -1,                       \
+     "file holding the database password (overrides PGPASSWORD)", (target)}
+#define SVC_OPT_LOG_LEVEL(target)                                                             \
+    {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",  \
+     (target)}
+#define SVC_OPT_METRICS_ADDR(target)                                                          \
+    {"METRICS_ADDR", "--metrics-addr", SVC_OPT_STRING, "127.0.0.1", 0, -1,                    \
+     "address of the /healthz /readyz /metrics endpoint", (target)}
+#define SVC_OPT_METRICS_PORT(def, target)                                                     \
+    {"METRICS_PORT", "--metrics-port", SVC_OPT_INT, (def), 0, 65535,                          \
+     "port of the /healthz /readyz /metrics endpoint (0: any free port)", (target)}
+
 /* Result of svc_config_parse. */
 enum {
     SVC_CONFIG_OK = 0,

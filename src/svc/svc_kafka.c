@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "svc_log.h"
@@ -103,23 +104,110 @@ fail:
     return NULL;
 }
 
-int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
-                          const rd_kafka_message_t *msg, const char *reason, char *errstr,
-                          size_t errstr_size)
+int svc_kafka_env_name(const char *name, char *buf, size_t size)
 {
-    char part[16];
-    char off[24];
+    size_t n = strlen(name);
+    if (size < 7 || n > size - 7)
+        return -1;
+    memcpy(buf, "KAFKA_", 6);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        buf[6 + i] = c == '.' ? '_' : (char)toupper((unsigned char)c);
+    }
+    buf[6 + n] = '\0';
+    return 0;
+}
+
+/* The value the environment passes for property name, or NULL. */
+static const char *env_value(const char *name, char *env, size_t env_size, char *errstr,
+                             size_t errstr_size, int *err)
+{
+    *err = 0;
+    if (svc_kafka_env_name(name, env, env_size) != 0) {
+        snprintf(errstr, errstr_size, "kafka property %s: name too long", name);
+        *err = 1;
+        return NULL;
+    }
+    return getenv(env);
+}
+
+int svc_kafka_conf_defaults(rd_kafka_conf_t *conf, const svc_kafka_setting *settings, size_t n,
+                            char *errstr, size_t errstr_size)
+{
+    char env[PROP_NAME_MAX + 8];
+    for (size_t i = 0; i < n; i++) {
+        int bad;
+        if (env_value(settings[i].name, env, sizeof env, errstr, errstr_size, &bad) != NULL)
+            continue; /* the operator's value, applied by svc_kafka_conf_new */
+        if (bad || svc_kafka_conf_set(conf, settings[i].name, settings[i].value, errstr,
+                                      errstr_size) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int svc_kafka_conf_force(rd_kafka_conf_t *conf, const svc_kafka_setting *settings, size_t n,
+                         char *errstr, size_t errstr_size)
+{
+    char env[PROP_NAME_MAX + 8];
+    for (size_t i = 0; i < n; i++) {
+        int bad;
+        const char *v = env_value(settings[i].name, env, sizeof env, errstr, errstr_size, &bad);
+        if (bad)
+            return -1;
+        if (v != NULL && strcmp(v, settings[i].value) != 0) {
+            snprintf(errstr, errstr_size, "env %s=%s: this service needs %s=%s", env, v,
+                     settings[i].name, settings[i].value);
+            return -1;
+        }
+        if (svc_kafka_conf_set(conf, settings[i].name, settings[i].value, errstr,
+                               errstr_size) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *topic,
+                                           int32_t partition, const void *key, size_t key_len,
+                                           const void *value, size_t value_len,
+                                           rd_kafka_headers_t *headers, void *opaque)
+{
+    for (;;) {
+        /* RD_KAFKA_V_HEADERS(NULL) is the same as no headers (librdkafka's producev). */
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return err;
+        /* Delivery reports drain the queue; serve them and try again. */
+        rd_kafka_poll(producer, 10);
+    }
+}
+
+int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
+                          const rd_kafka_message_t *msg, const char *reason, void *opaque,
+                          char *errstr, size_t errstr_size)
+{
+    char num[24];
     const char *src_topic = msg->rkt != NULL ? rd_kafka_topic_name(msg->rkt) : "";
-    snprintf(part, sizeof part, "%" PRId32, msg->partition);
-    snprintf(off, sizeof off, "%" PRId64, msg->offset);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(msg->key, msg->key_len), RD_KAFKA_V_VALUE(msg->payload, msg->len),
-        RD_KAFKA_V_HEADER("x-source-topic", src_topic, -1),
-        RD_KAFKA_V_HEADER("x-source-partition", part, -1),
-        RD_KAFKA_V_HEADER("x-source-offset", off, -1),
-        RD_KAFKA_V_HEADER("x-error-reason", reason, -1), RD_KAFKA_V_END);
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_headers_t *h =
+        rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig != NULL
+            ? rd_kafka_headers_copy(orig)
+            : rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "x-source-topic", -1, src_topic, -1);
+    snprintf(num, sizeof num, "%" PRId32, msg->partition);
+    rd_kafka_header_add(h, "x-source-partition", -1, num, -1);
+    snprintf(num, sizeof num, "%" PRId64, msg->offset);
+    rd_kafka_header_add(h, "x-source-offset", -1, num, -1);
+    rd_kafka_header_add(h, "x-error-reason", -1, reason, -1);
+    rd_kafka_resp_err_t err =
+        svc_kafka_produce_wait(producer, dlq_topic, RD_KAFKA_PARTITION_UA, msg->key,
+                               msg->key_len, msg->payload, msg->len, h, opaque);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(h); /* on success the message owns it */
         snprintf(errstr, errstr_size, "%s [%" PRId32 "] @%" PRId64 " -> %s: %s", src_topic,
                  msg->partition, msg->offset, dlq_topic, rd_kafka_err2str(err));
         return -1;

@@ -6,16 +6,21 @@
  *    (KAFKA_LINGER_MS=5 -> linger.ms=5). A few KAFKA_* names used by the local stack and the
  *    JVM tooling are not librdkafka properties and are skipped (see SVC_KAFKA_SKIP_ENV).
  *    An unknown property is an error naming the variable, like kcat's -X.
- *  - svc_kafka_dlq_produce dead-letters one consumed message: the original key and payload,
- *    headers x-source-topic, x-source-partition, x-source-offset, x-error-reason, and the
- *    same fields are in the log line.
+ *  - svc_kafka_conf_defaults sets a service's own defaults unless the environment passes
+ *    KAFKA_<NAME>; svc_kafka_conf_force sets what a service's correctness depends on and
+ *    refuses an environment variable that says otherwise.
+ *  - svc_kafka_produce_wait produces one message (copied), polling while the local queue
+ *    is full: the one "produce and wait for room" loop of every producer here.
+ *  - svc_kafka_dlq_produce dead-letters one consumed message: the original key, payload and
+ *    headers, then x-source-topic, x-source-partition, x-source-offset and x-error-reason
+ *    (the real reason); the same fields are in the log line.
  *  - svc_kafka_consumer_lag sums high watermark minus position over the assignment.
  *  - svc_kafka_seek moves a consumer to the offsets of a partition list (a rewind), and
  *    svc_kafka_partition_errors logs what librdkafka reported per partition of a list.
  *
  * Ownership: svc_kafka_conf_new returns a conf the caller owns until it passes it to
- * rd_kafka_new (which takes it on success). svc_kafka_dlq_produce copies key, payload and
- * headers (RD_KAFKA_MSG_F_COPY); the source message stays the caller's.
+ * rd_kafka_new (which takes it on success). svc_kafka_produce_wait and svc_kafka_dlq_produce
+ * copy key and payload (RD_KAFKA_MSG_F_COPY); the source message stays the caller's.
  */
 #ifndef SVC_KAFKA_H
 #define SVC_KAFKA_H
@@ -39,11 +44,44 @@ rd_kafka_conf_t *svc_kafka_conf_new(const char *client_id, const char *bootstrap
 int svc_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                        char *errstr, size_t errstr_size);
 
-/* Produces msg's key and payload to dlq_topic (partition chosen by the partitioner) with the
- * source headers and reason. Does not flush. Returns 0, or -1 with errstr. */
+/* One librdkafka property and the value a service wants for it. */
+typedef struct svc_kafka_setting {
+    const char *name;  /* e.g. "linger.ms" */
+    const char *value; /* e.g. "5" */
+} svc_kafka_setting;
+
+/* The environment variable that passes property name through: "linger.ms" ->
+ * "KAFKA_LINGER_MS". Returns 0, or -1 if buf is too small. */
+int svc_kafka_env_name(const char *name, char *buf, size_t size);
+
+/* Sets each of the n settings unless the environment passes it as KAFKA_<NAME> (which
+ * svc_kafka_conf_new applied already, so the operator's value wins). Returns 0, or -1 with
+ * errstr naming the property. */
+int svc_kafka_conf_defaults(rd_kafka_conf_t *conf, const svc_kafka_setting *settings, size_t n,
+                            char *errstr, size_t errstr_size);
+
+/* Sets each of the n settings whatever the environment says; a KAFKA_<NAME> with another
+ * value is an error naming it ("env KAFKA_ENABLE_AUTO_COMMIT=true: this service needs
+ * enable.auto.commit=false"). Returns 0 or -1. */
+int svc_kafka_conf_force(rd_kafka_conf_t *conf, const svc_kafka_setting *settings, size_t n,
+                         char *errstr, size_t errstr_size);
+
+/* Produces one message, copying key and value, to topic (partition RD_KAFKA_PARTITION_UA:
+ * the partitioner chooses), polling the producer while its local queue is full. headers
+ * (NULL: none) become the message's on success and stay the caller's on failure; opaque
+ * reaches the delivery report. Returns the produce error (never __QUEUE_FULL). */
+rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *topic,
+                                           int32_t partition, const void *key, size_t key_len,
+                                           const void *value, size_t value_len,
+                                           rd_kafka_headers_t *headers, void *opaque);
+
+/* Dead-letters msg to dlq_topic through svc_kafka_produce_wait: its key and payload, every
+ * header it had, then x-source-topic, x-source-partition, x-source-offset and
+ * x-error-reason = reason. opaque reaches the delivery report. Does not flush. Returns 0
+ * (logged at warn with the source and the reason), or -1 with errstr. */
 int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
-                          const rd_kafka_message_t *msg, const char *reason, char *errstr,
-                          size_t errstr_size);
+                          const rd_kafka_message_t *msg, const char *reason, void *opaque,
+                          char *errstr, size_t errstr_size);
 
 /* Sum over the consumer's current assignment of (high watermark - committed-or-consumed
  * position), from librdkafka's cached watermarks (no network round trip). Returns -1 if

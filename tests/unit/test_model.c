@@ -488,12 +488,49 @@ out:
     free(phi);
 }
 
+/* FS_ENGINE_ISA caps the ISA at load; scores are the same on every ISA; an unknown value
+ * makes the load fail and name the variable. */
+static void test_engine_isa(void)
+{
+    char err[256];
+    static const char *const isas[] = {"scalar", "avx2", "avx512", "auto"};
+    double x[3] = {0.5, NAN, 0.0}, want = -1.0;
+    for (int i = 3; i >= 0; i--) {
+        CHECK(setenv("FS_ENGINE_ISA", isas[i], 1) == 0);
+        fs_model *m = load(model_basic, err, sizeof err);
+        CHECK(m != NULL);
+        if (m == NULL)
+            continue;
+        const char *got = fs_model_isa(m);
+        if (i == 0) {
+            CHECK_EQ_STR(got, "scalar");
+        } else if (i == 1) {
+            CHECK(strcmp(got, "avx2") == 0 || strcmp(got, "scalar") == 0);
+        } else {
+            CHECK(strcmp(got, "avx512") == 0 || strcmp(got, "avx2") == 0 ||
+                  strcmp(got, "scalar") == 0);
+        }
+        double out = raw1(m, x[0], x[1], x[2]);
+        if (i == 3)
+            want = out;
+        CHECK_EQ_BITS(out, want);
+        fs_model_free(m);
+    }
+    CHECK(setenv("FS_ENGINE_ISA", "avx3", 1) == 0);
+    CHECK(load(model_basic, err, sizeof err) == NULL);
+    CHECK_EQ_STR(err, "m.txt:0: FS_ENGINE_ISA=avx3: expected auto, avx512, avx2 or scalar");
+    CHECK(unsetenv("FS_ENGINE_ISA") == 0);
+}
+
 int main(void)
 {
+    /* The tests assert the forms and ISA the defaults pick. */
+    unsetenv("FS_ENGINE_ISA");
     test_basic();
     test_categorical();
     test_multiclass_linear();
     test_errors();
     test_wide_deep();
+    test_engine_isa();
     return CHECK_DONE();
 }

@@ -144,6 +144,135 @@ static void test_kafka_conf(void)
     unsetenv("KAFKA_PORT");
 }
 
+static void test_kafka_settings(void)
+{
+    char err[512], val[64], env[64];
+    size_t vlen;
+    CHECK(svc_kafka_env_name("linger.ms", env, sizeof env) == 0);
+    CHECK_EQ_STR(env, "KAFKA_LINGER_MS");
+    CHECK(svc_kafka_env_name("linger.ms", env, 15) == -1); /* 15 bytes cannot hold 16 */
+    CHECK(svc_kafka_env_name("linger.ms", env, 16) == 0);
+
+    static const svc_kafka_setting defaults[] = {{"linger.ms", "5"}, {"batch.num.messages", "77"}};
+    setenv("KAFKA_LINGER_MS", "9", 1);
+    rd_kafka_conf_t *conf = svc_kafka_conf_new("t", "h:9", err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf != NULL) {
+        CHECK(svc_kafka_conf_defaults(conf, defaults, 2, err, sizeof err) == 0);
+        vlen = sizeof val;
+        CHECK(rd_kafka_conf_get(conf, "linger.ms", val, &vlen) == RD_KAFKA_CONF_OK);
+        CHECK_EQ_STR(val, "9"); /* the operator's value wins over the default */
+        vlen = sizeof val;
+        CHECK(rd_kafka_conf_get(conf, "batch.num.messages", val, &vlen) == RD_KAFKA_CONF_OK);
+        CHECK_EQ_STR(val, "77");
+        static const svc_kafka_setting bad[] = {{"linger.mss", "5"}};
+        CHECK(svc_kafka_conf_defaults(conf, bad, 1, err, sizeof err) == -1);
+        CHECK(strstr(err, "linger.mss") != NULL);
+        rd_kafka_conf_destroy(conf);
+    }
+    unsetenv("KAFKA_LINGER_MS");
+
+    static const svc_kafka_setting forced[] = {{"enable.auto.commit", "false"}};
+    setenv("KAFKA_ENABLE_AUTO_COMMIT", "true", 1);
+    conf = svc_kafka_conf_new("t", "h:9", err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf != NULL) {
+        CHECK(svc_kafka_conf_force(conf, forced, 1, err, sizeof err) == -1);
+        CHECK(strstr(err, "KAFKA_ENABLE_AUTO_COMMIT=true") != NULL);
+        CHECK(strstr(err, "enable.auto.commit=false") != NULL);
+        rd_kafka_conf_destroy(conf);
+    }
+    setenv("KAFKA_ENABLE_AUTO_COMMIT", "false", 1); /* agreeing is fine */
+    conf = svc_kafka_conf_new("t", "h:9", err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf != NULL) {
+        CHECK(svc_kafka_conf_force(conf, forced, 1, err, sizeof err) == 0);
+        rd_kafka_conf_destroy(conf);
+    }
+    unsetenv("KAFKA_ENABLE_AUTO_COMMIT");
+    conf = svc_kafka_conf_new("t", "h:9", err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf != NULL) {
+        CHECK(svc_kafka_conf_force(conf, forced, 1, err, sizeof err) == 0);
+        vlen = sizeof val;
+        CHECK(rd_kafka_conf_get(conf, "enable.auto.commit", val, &vlen) == RD_KAFKA_CONF_OK);
+        CHECK_EQ_STR(val, "false");
+        rd_kafka_conf_destroy(conf);
+    }
+}
+
+/* The dead letter of a real librdkafka message: a message with headers is produced to a
+ * broker that does not exist, times out, and its delivery report (a real
+ * rd_kafka_message_t with its headers) is dead-lettered; the dead letter's own report
+ * shows what it carried. */
+static struct {
+    int dead_reports;
+    char reason[128], source_topic[64], trace[64], key[16], payload[16];
+} s_dlq;
+
+static void header_text(rd_kafka_headers_t *h, const char *name, char *out, size_t size)
+{
+    const void *v = NULL;
+    size_t n = 0;
+    out[0] = '\0';
+    if (h != NULL && rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        snprintf(out, size, "%.*s", (int)n, (const char *)v);
+}
+
+static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)opaque;
+    char err[256];
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    if (strcmp(topic, "src") == 0) {
+        CHECK(svc_kafka_dlq_produce(rk, "dlq", msg, "data.amount: expected a number", NULL,
+                                    err, sizeof err) == 0);
+        return;
+    }
+    rd_kafka_headers_t *h = NULL;
+    CHECK(rd_kafka_message_headers(msg, &h) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    header_text(h, "x-error-reason", s_dlq.reason, sizeof s_dlq.reason);
+    header_text(h, "x-source-topic", s_dlq.source_topic, sizeof s_dlq.source_topic);
+    header_text(h, "trace", s_dlq.trace, sizeof s_dlq.trace);
+    snprintf(s_dlq.key, sizeof s_dlq.key, "%.*s", (int)msg->key_len, (const char *)msg->key);
+    snprintf(s_dlq.payload, sizeof s_dlq.payload, "%.*s", (int)msg->len,
+             (const char *)msg->payload);
+    s_dlq.dead_reports++;
+}
+
+static void test_dead_letter(void)
+{
+    char err[512];
+    /* Port 1 on loopback: nothing listens; every message times out after 50 ms. */
+    rd_kafka_conf_t *conf = svc_kafka_conf_new("t", "127.0.0.1:1", err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf == NULL)
+        return;
+    static const svc_kafka_setting quick[] = {{"message.timeout.ms", "50"},
+                                              {"log_level", "0"}};
+    CHECK(svc_kafka_conf_defaults(conf, quick, 2, err, sizeof err) == 0);
+    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    CHECK(rk != NULL);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return;
+    }
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "trace", -1, "abc-123", -1);
+    CHECK(svc_kafka_produce_wait(rk, "src", RD_KAFKA_PARTITION_UA, "k1", 2, "v1", 2, h, NULL) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < 200 && s_dlq.dead_reports == 0; i++)
+        rd_kafka_poll(rk, 10);
+    CHECK(s_dlq.dead_reports == 1);
+    CHECK_EQ_STR(s_dlq.reason, "data.amount: expected a number");
+    CHECK_EQ_STR(s_dlq.source_topic, "src");
+    CHECK_EQ_STR(s_dlq.trace, "abc-123"); /* the original header is kept */
+    CHECK_EQ_STR(s_dlq.key, "k1");
+    CHECK_EQ_STR(s_dlq.payload, "v1");
+    rd_kafka_destroy(rk);
+}
+
 /* Writes text to a fresh temporary file; returns its path in path (size >= 32). */
 static void temp_file(char *path, size_t size, const char *text, size_t len)
 {
@@ -210,6 +339,8 @@ int main(void)
     test_metrics();
     test_log_level();
     test_kafka_conf();
+    test_kafka_settings();
+    test_dead_letter();
     test_read_secret();
     test_sleep();
     return CHECK_DONE();

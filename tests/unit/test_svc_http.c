@@ -52,6 +52,134 @@ out:
     return status;
 }
 
+/* The route fallback: answers every other path with the path and the body length it read;
+ * done counts the requests it saw end. */
+typedef struct fallback {
+    int requests, done;
+    size_t body;
+} fallback;
+
+static enum MHD_Result route(void *arg, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *upload_data,
+                             size_t *upload_data_size, void **con_cls)
+{
+    fallback *f = arg;
+    (void)upload_data;
+    if (*con_cls == NULL) {
+        *con_cls = f;
+        f->requests++;
+        f->body = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        f->body += *upload_data_size;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    char text[256];
+    int n = snprintf(text, sizeof text, "%s %s %zu", method, url, f->body);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer((size_t)n, text, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc = MHD_queue_response(c, 201, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static void done(void *arg, struct MHD_Connection *c, void **con_cls,
+                 enum MHD_RequestTerminationCode toe)
+{
+    fallback *f = arg;
+    (void)c;
+    (void)toe;
+    if (*con_cls == f)
+        f->done++;
+    *con_cls = NULL;
+}
+
+static void decorate(void *arg, struct MHD_Response *r, unsigned status)
+{
+    (void)arg;
+    char v[16];
+    snprintf(v, sizeof v, "%u", status);
+    MHD_add_response_header(r, "X-Decorated", v);
+}
+
+/* POSTs a body to path; status and response as get(). */
+static int post(int port, const char *path, const char *body, char *out, size_t size)
+{
+    int status = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        goto out;
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     path, strlen(body), body);
+    if (write(fd, req, (size_t)n) != n)
+        goto out;
+    size_t len = 0;
+    ssize_t r;
+    while (len < size - 1 && (r = read(fd, out + len, size - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    if (strncmp(out, "HTTP/1.1 ", 9) == 0)
+        status = (int)strtol(out + 9, NULL, 10);
+out:
+    if (fd >= 0)
+        close(fd);
+    return status;
+}
+
+/* A service's own routes mounted on svc_http: they get every other path (any method, with
+ * the body), svc_http keeps /healthz, /readyz and /metrics and decorates its answers. */
+static void test_fallback(svc_metrics *m)
+{
+    char err[256], buf[8192];
+    fallback f = {0, 0, 0};
+    svc_http_config cfg = {.addr = "::1", .port = 0, .metrics = m, .route = route,
+                           .done = done, .decorate = decorate, .route_arg = &f,
+                           .thread_per_connection = 1};
+    svc_http *h = svc_http_start_config(&cfg, err, sizeof err);
+    if (h == NULL) {
+        /* No IPv6 loopback here: the same on IPv4. */
+        cfg.addr = "127.0.0.1";
+        h = svc_http_start_config(&cfg, err, sizeof err);
+    }
+    CHECK(h != NULL);
+    if (h == NULL)
+        return;
+    if (strcmp(cfg.addr, "::1") == 0) {
+        /* get() speaks IPv4: restart on IPv4 after checking the IPv6 bind worked. */
+        svc_http_stop(h);
+        cfg.addr = "127.0.0.1";
+        h = svc_http_start_config(&cfg, err, sizeof err);
+        CHECK(h != NULL);
+        if (h == NULL)
+            return;
+    }
+    int port = svc_http_port(h);
+    CHECK_EQ_INT(get(port, "GET", "/api/x", buf, sizeof buf), 201);
+    CHECK(strstr(buf, "\r\n\r\nGET /api/x 0") != NULL);
+    CHECK(strstr(buf, "X-Decorated") == NULL); /* the fallback's own response is its own */
+    CHECK_EQ_INT(post(port, "/upload", "hello body", buf, sizeof buf), 201);
+    CHECK(strstr(buf, "POST /upload 10") != NULL);
+    CHECK_EQ_INT(get(port, "DELETE", "/", buf, sizeof buf), 201);
+    CHECK_EQ_INT(get(port, "GET", "/healthz", buf, sizeof buf), 200);
+    CHECK(strstr(buf, "X-Decorated: 200") != NULL);
+    CHECK_EQ_INT(get(port, "GET", "/readyz", buf, sizeof buf), 200);
+    CHECK_EQ_INT(get(port, "POST", "/readyz", buf, sizeof buf), 405);
+    CHECK(strstr(buf, "X-Decorated: 405") != NULL);
+    svc_http_stop(h);
+    CHECK_EQ_INT(f.requests, 3);
+    CHECK_EQ_INT(f.done, 3);
+}
+
 int main(void)
 {
     char err[256];
@@ -89,6 +217,7 @@ int main(void)
         CHECK_EQ_INT(get(svc_http_port(h3), "GET", "/healthz", buf, sizeof buf), 200);
     svc_http_stop(h3);
     svc_http_stop(h);
+    test_fallback(m);
     svc_metrics_free(m);
     return CHECK_DONE();
 }
