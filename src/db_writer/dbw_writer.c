@@ -156,8 +156,8 @@ static int flush_dead_letters(dbw_writer *w, double max_wait_s)
         backoff = next_backoff(w, backoff);
         for (size_t i = 0; i < w->ndead; i++) {
             const char *reason = "invalid message (re-sent)";
-            if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, w->dead[i], reason, NULL, err,
-                                      sizeof err) != 0) {
+            if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, w->dead[i], reason,
+                                      NULL, err, sizeof err) != 0) {
                 /* Counted like the first try, so the batch is never committed with a
                  * dead letter that did not reach the DLQ. */
                 SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
@@ -343,8 +343,8 @@ static int handle_message(dbw_writer *w, rd_kafka_message_t *msg)
     }
     char reason[600];
     snprintf(reason, sizeof reason, "invalid scoring message: %s", err);
-    if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, msg, reason, NULL, err, sizeof err) !=
-        0) {
+    if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, msg, reason, NULL, err,
+                              sizeof err) != 0) {
         /* Queue full or similar: flush_dead_letters re-produces on failure; count it so. */
         SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
         atomic_fetch_add(&w->dlq_failures, 1);
