@@ -9,8 +9,9 @@
  *  - writing a row whose transaction_id is already stored changes nothing (a replay), and
  *    finish reports only the rows that were new.
  *
- * Ownership: rows passed to dbw_db_insert_send stay the caller's and are not needed once it
- * returns. dbw_db_free frees the implementation's state. Not thread-safe: one thread uses a
+ * Ownership: rows passed to dbw_db_insert_send stay the caller's, and must stay valid and
+ * unchanged until the write's finish returns (an implementation may write them again, in
+ * another form, inside finish). dbw_db_free frees the implementation's state. Not thread-safe: one thread uses a
  * dbw_db.
  */
 #ifndef DBW_DB_H

@@ -12,32 +12,64 @@
 /* Arbitrary constant key of the migration advisory lock ("fraud" in ASCII). */
 #define DBW_MIGRATION_LOCK_KEY "439891960932"
 
+/* Most bytes of binary data one batch may send (a COPY stream or an array parameter). */
+#define DBW_PG_BATCH_BYTES_MAX ((size_t)1 << 30)
+
+/* The columns db_writer writes, in the order of the COPY and the INSERT. */
+enum { COL_ID, COL_SCORE, COL_FLAG, NCOLS };
+
+static const struct column {
+    const char *name;
+    unsigned elem_oid, array_oid;
+} columns[NCOLS] = {
+    [COL_ID] = {"transaction_id", 25, 1009},  /* text, text[] */
+    [COL_SCORE] = {"score", 701, 1022},       /* float8, float8[] */
+    [COL_FLAG] = {"fraud_flag", 21, 1005},    /* int2, int2[] */
+};
+
+static const char copy_sql[] =
+    "COPY transactions (transaction_id, score, fraud_flag) FROM STDIN (FORMAT BINARY)";
+
+static const char insert_sql[] =
+    "INSERT INTO transactions (transaction_id, score, fraud_flag) "
+    "SELECT * FROM unnest($1::text[], $2::float8[], $3::int2[]) "
+    "ON CONFLICT (transaction_id) DO NOTHING";
+
+/* A growable byte buffer of a batch's binary data, kept between batches. */
+typedef struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+} bytes;
+
 typedef struct pg_db {
     dbw_db base; /* first: a pg_db * is a dbw_db * */
     char *conninfo;
     char *password;
     PGconn *conn;
-    /* Binary array parameters of the current batch and its rows in id order, kept between
-     * calls to avoid reallocating. */
-    unsigned char *ids, *scores, *flags;
-    size_t ids_cap, scores_cap, flags_cap;
-    int lens[3];
+    int copy_enabled; /* COPY first (else always the INSERT) */
+    /* The batch in flight: its rows in id order (the caller's, valid until finish), the
+     * COPY stream and the INSERT's array parameters, kept between batches. */
     const dbw_row **order;
     size_t order_cap;
-    int in_flight;         /* an insert was sent and its result not read yet */
+    size_t n;
+    bytes copy;
+    bytes arrays[NCOLS];
+    enum { METHOD_COPY, METHOD_INSERT } method; /* of the statement in flight */
+    int in_flight;         /* a write was sent and its result not read yet */
 } pg_db;
 
 static const dbw_db_ops pg_ops;
 
 static void pg_free(dbw_db *base);
 
-dbw_db *dbw_pg_new(const char *conninfo, const char *password, char *errstr,
+dbw_db *dbw_pg_new(const char *conninfo, const char *password, int copy, char *errstr,
                    size_t errstr_size)
 {
     pg_db *db = calloc(1, sizeof *db);
     if (db == NULL)
         goto fail;
     db->base.ops = &pg_ops;
+    db->copy_enabled = copy;
     db->conninfo = strdup(conninfo);
     if (db->conninfo == NULL)
         goto fail;
@@ -65,9 +97,9 @@ static void pg_free(dbw_db *base)
         memset(db->password, 0, strlen(db->password));
         free(db->password);
     }
-    free(db->ids);
-    free(db->scores);
-    free(db->flags);
+    free(db->copy.p);
+    for (int c = 0; c < NCOLS; c++)
+        free(db->arrays[c].p);
     free(db->order);
     free(db);
 }
@@ -211,36 +243,81 @@ out:
     return rc;
 }
 
-static int reserve(unsigned char **buf, size_t *cap, size_t need)
+/* Room for n more bytes. Returns 0, or -1 out of memory or past DBW_PG_BATCH_BYTES_MAX. */
+static int need(bytes *b, size_t n)
 {
-    if (*cap >= need)
+    if (b->cap - b->len >= n)
         return 0;
-    unsigned char *p = realloc(*buf, need);
+    if (n > DBW_PG_BATCH_BYTES_MAX - b->len)
+        return -1;
+    size_t cap = b->cap < 65536 ? 65536 : b->cap;
+    while (cap - b->len < n)
+        cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
     if (p == NULL)
         return -1;
-    *buf = p;
-    *cap = need;
+    b->p = p;
+    b->cap = cap;
     return 0;
 }
 
-/* PostgreSQL's binary wire format is big-endian. */
-static unsigned char *put_u32(unsigned char *p, uint32_t v)
+/* PostgreSQL's binary wire format is big-endian. Callers reserved the room (need). */
+static void put_u32(bytes *b, uint32_t v)
 {
+    unsigned char *p = b->p + b->len;
     p[0] = (unsigned char)(v >> 24);
     p[1] = (unsigned char)(v >> 16);
     p[2] = (unsigned char)(v >> 8);
     p[3] = (unsigned char)v;
-    return p + 4;
+    b->len += 4;
 }
 
-/* Header of a one-dimensional array without NULLs of n elements of type elem_oid. */
-static unsigned char *put_array_header(unsigned char *p, uint32_t elem_oid, size_t n)
+static void put_u16(bytes *b, uint16_t v)
 {
-    p = put_u32(p, 1);           /* dimensions */
-    p = put_u32(p, 0);           /* no NULL element */
-    p = put_u32(p, elem_oid);
-    p = put_u32(p, (uint32_t)n); /* length of the dimension */
-    return put_u32(p, 1);        /* lower bound */
+    b->p[b->len] = (unsigned char)(v >> 8);
+    b->p[b->len + 1] = (unsigned char)v;
+    b->len += 2;
+}
+
+static void put_u64(bytes *b, uint64_t v)
+{
+    put_u32(b, (uint32_t)(v >> 32));
+    put_u32(b, (uint32_t)v);
+}
+
+/* One field, as COPY BINARY and a binary array element both carry it: its length (-1 for
+ * NULL) then its bytes. Returns 0, or -1 out of memory. */
+static int put_field(bytes *b, const dbw_row *r, int col)
+{
+    const fs_scoring_msg *m = &r->msg;
+    switch (col) {
+    case COL_ID: {
+        size_t len = strnlen(m->transaction_id, FS_TXN_ID_MAX);
+        if (need(b, 4 + len) != 0)
+            return -1;
+        put_u32(b, (uint32_t)len);
+        memcpy(b->p + b->len, m->transaction_id, len);
+        b->len += len;
+        return 0;
+    }
+    case COL_SCORE: {
+        uint64_t bits;
+        memcpy(&bits, &m->score, sizeof bits);
+        if (need(b, 12) != 0)
+            return -1;
+        put_u32(b, 8);
+        put_u64(b, bits);
+        return 0;
+    }
+    case COL_FLAG:
+        if (need(b, 6) != 0)
+            return -1;
+        put_u32(b, 2);
+        put_u16(b, m->fraud_flag ? 1 : 0);
+        return 0;
+    default:
+        return -1;
+    }
 }
 
 static int by_id(const void *a, const void *b)
@@ -250,16 +327,11 @@ static int by_id(const void *a, const void *b)
     return strcmp(x->msg.transaction_id, y->msg.transaction_id);
 }
 
-/* Builds the three binary array parameters for rows, in transaction_id order: concurrent
- * batches on several connections then take their row locks in one order (two batches
- * holding the same replayed ids cannot deadlock), and the primary key index is walked in
- * order. Binary parameters: no quoting or escaping of ids, scores sent as their IEEE-754
- * bits (exact by construction), nothing for the server to parse. */
-static int build_arrays(pg_db *db, const dbw_row *rows, size_t n)
+/* Puts rows in transaction_id order: concurrent batches on several connections then take
+ * their locks in one order (two batches holding the same replayed ids cannot deadlock), and
+ * the primary key index is walked in order. */
+static int sort_rows(pg_db *db, const dbw_row *rows, size_t n)
 {
-    enum { TEXT_OID = 25, FLOAT8_OID = 701, INT2_OID = 21, HEADER = 20 };
-    if (n > (size_t)INT32_MAX / (4 + FS_TXN_ID_MAX))
-        return -1;
     if (db->order_cap < n) {
         const dbw_row **o = realloc(db->order, n * sizeof *o);
         if (o == NULL)
@@ -267,42 +339,63 @@ static int build_arrays(pg_db *db, const dbw_row *rows, size_t n)
         db->order = o;
         db->order_cap = n;
     }
-    if (reserve(&db->ids, &db->ids_cap, HEADER + n * (4 + FS_TXN_ID_MAX)) != 0 ||
-        reserve(&db->scores, &db->scores_cap, HEADER + n * 12) != 0 ||
-        reserve(&db->flags, &db->flags_cap, HEADER + n * 6) != 0)
-        return -1;
     for (size_t i = 0; i < n; i++)
         db->order[i] = &rows[i];
     qsort(db->order, n, sizeof db->order[0], by_id);
-    unsigned char *a = put_array_header(db->ids, TEXT_OID, n);
-    unsigned char *b = put_array_header(db->scores, FLOAT8_OID, n);
-    unsigned char *c = put_array_header(db->flags, INT2_OID, n);
-    for (size_t i = 0; i < n; i++) {
-        const fs_scoring_msg *r = &db->order[i]->msg;
-        size_t len = strnlen(r->transaction_id, FS_TXN_ID_MAX);
-        a = put_u32(a, (uint32_t)len);
-        memcpy(a, r->transaction_id, len);
-        a += len;
-        uint64_t bits;
-        memcpy(&bits, &r->score, sizeof bits);
-        b = put_u32(b, 8);
-        b = put_u32(b, (uint32_t)(bits >> 32));
-        b = put_u32(b, (uint32_t)bits);
-        c = put_u32(c, 2);
-        *c++ = 0;
-        *c++ = r->fraud_flag ? 1 : 0;
-    }
-    db->lens[0] = (int)(a - db->ids);
-    db->lens[1] = (int)(b - db->scores);
-    db->lens[2] = (int)(c - db->flags);
     return 0;
 }
 
-static const char insert_sql[] =
-    "INSERT INTO transactions (transaction_id, score, fraud_flag) "
-    "SELECT u.id, u.score, u.flag "
-    "FROM unnest($1::text[], $2::float8[], $3::int2[]) AS u(id, score, flag) "
-    "ON CONFLICT (transaction_id) DO NOTHING";
+/* The COPY BINARY stream of the sorted rows: signature, flags, no extension, one tuple per
+ * row (field count, then each field), the trailer. */
+static int build_copy(pg_db *db, size_t n)
+{
+    static const unsigned char signature[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n',
+                                                0xff, '\r', '\n', 0};
+    bytes *b = &db->copy;
+    b->len = 0;
+    if (need(b, sizeof signature + 8) != 0)
+        return -1;
+    memcpy(b->p, signature, sizeof signature);
+    b->len = sizeof signature;
+    put_u32(b, 0); /* flags: no OIDs */
+    put_u32(b, 0); /* header extension length */
+    for (size_t i = 0; i < n; i++) {
+        if (need(b, 2) != 0)
+            return -1;
+        put_u16(b, NCOLS);
+        for (int c = 0; c < NCOLS; c++)
+            if (put_field(b, db->order[i], c) != 0)
+                return -1;
+    }
+    if (need(b, 2) != 0)
+        return -1;
+    put_u16(b, 0xffff); /* trailer: -1 */
+    return 0;
+}
+
+/* The binary array parameters of the INSERT, one per column, of the sorted rows: no
+ * quoting or escaping of ids, scores sent as their IEEE-754 bits (exact by construction),
+ * nothing for the server to parse. */
+static int build_arrays(pg_db *db, size_t n)
+{
+    for (int c = 0; c < NCOLS; c++) {
+        bytes *b = &db->arrays[c];
+        b->len = 0;
+        if (need(b, 20) != 0)
+            return -1;
+        put_u32(b, 1);             /* dimensions */
+        put_u32(b, 1);             /* may hold NULL elements */
+        put_u32(b, columns[c].elem_oid);
+        put_u32(b, (uint32_t)n);   /* length of the dimension */
+        put_u32(b, 1);             /* lower bound */
+        for (size_t i = 0; i < n; i++)
+            if (put_field(b, db->order[i], c) != 0)
+                return -1;
+        if (b->len > INT32_MAX)
+            return -1;
+    }
+    return 0;
+}
 
 /* After a failure the connection may look fine and be dead (server restarted): it is closed,
  * so the next attempt starts afresh (the writer keeps its "database up" state itself). */
@@ -315,31 +408,84 @@ static void insert_failed(pg_db *db)
     db->in_flight = 0;
 }
 
+/* Sends the INSERT ... ON CONFLICT DO NOTHING of the sorted rows. */
+static int send_insert(pg_db *db, size_t n, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    Oid types[NCOLS];
+    int formats[NCOLS], lens[NCOLS];
+    const char *params[NCOLS];
+    if (build_arrays(db, n) != 0) {
+        snprintf(errstr, errstr_size, "database: insert of %zu rows: out of memory", n);
+        return -1;
+    }
+    for (int c = 0; c < NCOLS; c++) {
+        types[c] = columns[c].array_oid;
+        formats[c] = 1;
+        lens[c] = (int)db->arrays[c].len;
+        params[c] = (const char *)db->arrays[c].p;
+    }
+    if (!PQsendQueryParams(db->conn, insert_sql, NCOLS, types, params, lens, formats, 0)) {
+        first_line(why, sizeof why, PQerrorMessage(db->conn));
+        snprintf(errstr, errstr_size, "database: send insert batch: %s", why);
+        return -1;
+    }
+    db->method = METHOD_INSERT;
+    return 0;
+}
+
+/* Starts the COPY of the sorted rows and streams them; the server's verdict (the commit)
+ * is read by pg_finish. Waits one round trip for the server to accept the COPY. */
+static int send_copy(pg_db *db, size_t n, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    PGresult *res = NULL;
+    if (build_copy(db, n) != 0) {
+        snprintf(errstr, errstr_size, "database: copy of %zu rows: out of memory", n);
+        return -1;
+    }
+    if (!PQsendQuery(db->conn, copy_sql)) {
+        first_line(why, sizeof why, PQerrorMessage(db->conn));
+        snprintf(errstr, errstr_size, "database: send copy: %s", why);
+        return -1;
+    }
+    res = PQgetResult(db->conn);
+    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+        exec_ok(db, res, PGRES_COPY_IN, "copy batch", errstr, errstr_size);
+        PQclear(res);
+        while ((res = PQgetResult(db->conn)) != NULL)
+            PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    if (PQputCopyData(db->conn, (const char *)db->copy.p, (int)db->copy.len) != 1 ||
+        PQputCopyEnd(db->conn, NULL) != 1) {
+        first_line(why, sizeof why, PQerrorMessage(db->conn));
+        snprintf(errstr, errstr_size, "database: copy batch: %s", why);
+        return -1;
+    }
+    db->method = METHOD_COPY;
+    return 0;
+}
+
 static int pg_send(dbw_db *base, const dbw_row *rows, size_t n, char *errstr,
                    size_t errstr_size)
 {
     pg_db *db = (pg_db *)base;
-    char why[512];
     if (db->in_flight) {
         snprintf(errstr, errstr_size, "database: insert sent while another is in flight");
         return -1;
     }
     if (pg_connect(db, errstr, errstr_size) != 0)
         goto fail;
-    if (build_arrays(db, rows, n) != 0) {
-        snprintf(errstr, errstr_size, "database: insert of %zu rows: out of memory", n);
+    if (n > DBW_PG_BATCH_BYTES_MAX / 64 || sort_rows(db, rows, n) != 0) {
+        snprintf(errstr, errstr_size, "database: batch of %zu rows: out of memory", n);
         goto fail;
     }
-    /* text[], float8[], int2[] */
-    static const Oid types[] = {1009, 1022, 1005};
-    static const int formats[] = {1, 1, 1};
-    const char *params[] = {(const char *)db->ids, (const char *)db->scores,
-                            (const char *)db->flags};
-    if (!PQsendQueryParams(db->conn, insert_sql, 3, types, params, db->lens, formats, 0)) {
-        first_line(why, sizeof why, PQerrorMessage(db->conn));
-        snprintf(errstr, errstr_size, "database: send insert batch: %s", why);
+    db->n = n;
+    if ((db->copy_enabled ? send_copy(db, n, errstr, errstr_size)
+                          : send_insert(db, n, errstr, errstr_size)) != 0)
         goto fail;
-    }
     db->in_flight = 1;
     return 0;
 fail:
@@ -362,36 +508,56 @@ static int pg_ready(dbw_db *base)
     return !PQisBusy(db->conn);
 }
 
-static int pg_finish(dbw_db *base, long *inserted, char *errstr, size_t errstr_size)
+/* Reads every result of the statement in flight (so the connection is free for the next
+ * one). Returns 0 with *inserted, 1 if it failed on a duplicate key (unique_violation), or
+ * -1 with errstr. */
+static int read_results(pg_db *db, long *inserted, char *errstr, size_t errstr_size)
 {
-    pg_db *db = (pg_db *)base;
     int rc = -1;
     int seen = 0;
     PGresult *res;
-    *inserted = 0;
-    if (!db->in_flight) {
-        snprintf(errstr, errstr_size, "database: no insert in flight");
-        return -1;
-    }
-    /* Read every result, so the connection is free for the next statement. */
+    const char *what = db->method == METHOD_COPY ? "copy batch" : "insert batch";
     while ((res = PQgetResult(db->conn)) != NULL) {
         if (!seen) {
             seen = 1;
-            if (exec_ok(db, res, PGRES_COMMAND_OK, "insert batch", errstr, errstr_size) == 0) {
+            if (exec_ok(db, res, PGRES_COMMAND_OK, what, errstr, errstr_size) == 0) {
                 *inserted = strtol(PQcmdTuples(res), NULL, 10);
                 rc = 0;
+            } else {
+                const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+                if (state != NULL && strcmp(state, "23505") == 0)
+                    rc = 1;
             }
         }
         PQclear(res);
     }
     if (!seen)
-        exec_ok(db, NULL, PGRES_COMMAND_OK, "insert batch", errstr, errstr_size);
+        exec_ok(db, NULL, PGRES_COMMAND_OK, what, errstr, errstr_size);
+    return rc;
+}
+
+static int pg_finish(dbw_db *base, long *inserted, char *errstr, size_t errstr_size)
+{
+    pg_db *db = (pg_db *)base;
+    *inserted = 0;
+    if (!db->in_flight) {
+        snprintf(errstr, errstr_size, "database: no insert in flight");
+        return -1;
+    }
+    int rc = read_results(db, inserted, errstr, errstr_size);
+    if (rc == 1 && db->method == METHOD_COPY && PQstatus(db->conn) == CONNECTION_OK) {
+        /* A replay: some rows are stored already. The COPY's transaction rolled back;
+         * the batch is written again with the idempotent INSERT. */
+        SVC_LOG(SVC_LOG_INFO, NULL, "database: copy of %zu rows hit stored keys (a "
+                "replay); writing them with INSERT ... ON CONFLICT DO NOTHING", db->n);
+        rc = send_insert(db, db->n, errstr, errstr_size) == 0
+                 ? read_results(db, inserted, errstr, errstr_size)
+                 : -1;
+    }
     db->in_flight = 0;
     if (rc != 0 || PQstatus(db->conn) != CONNECTION_OK) {
-        if (rc == 0) {
+        if (rc == 0)
             snprintf(errstr, errstr_size, "database: connection lost after insert");
-            rc = -1;
-        }
         insert_failed(db);
         return -1;
     }

@@ -37,7 +37,7 @@ static const char *o_bootstrap, *o_topic, *o_dlq_topic, *o_group, *o_database_ur
     *o_password_file, *o_log_level, *o_metrics_addr, *o_instance;
 static long o_batch_size, o_batch_timeout, o_retry_max, o_metrics_port, o_session_timeout,
     o_connections;
-static int o_static;
+static int o_static, o_copy;
 
 static const svc_option options[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
@@ -72,6 +72,10 @@ static const svc_option options[] = {
     {"DB_CONNECTIONS", "--db-connections", SVC_OPT_INT, "2", 1, MAX_CONNECTIONS,
      "database connections writing batches at the same time (offsets committed in order)",
      &o_connections},
+    {"DB_COPY", "--db-copy", SVC_OPT_BOOL, "true", 0, -1,
+     "write batches with COPY (FORMAT BINARY), redone with INSERT ... ON CONFLICT DO NOTHING "
+     "when a replay hits stored keys; false: always the INSERT",
+     &o_copy},
     {"DB_RETRY_MAX_MS", "--db-retry-max-ms", SVC_OPT_INT, "5000", 10, 600000,
      "cap of the backoff between database retries", &o_retry_max},
     {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
@@ -138,7 +142,7 @@ int main(int argc, char **argv)
     }
     int ndbs = (int)o_connections;
     for (int c = 0; c < ndbs; c++) {
-        dbs[c] = dbw_pg_new(o_database_url, pw, err, sizeof err);
+        dbs[c] = dbw_pg_new(o_database_url, pw, o_copy, err, sizeof err);
         if (dbs[c] == NULL) {
             memset(password, 0, sizeof password);
             SVC_LOG(SVC_LOG_ERROR, NULL, "%s", err);
