@@ -28,8 +28,9 @@
 #define FD_ABORT_BACKOFF_MAX_MS 5000
 /* Readiness fails after this many aborted transactions in a row. */
 #define FD_ABORTS_NOT_READY 2
-/* A scoring message always fits in this many bytes (fs_msg.h). */
-#define FD_OUT_MAX (64 + 2 * FS_TXN_ID_MAX)
+/* First size of a slot's message buffer: a scoring message with the transaction block and
+ * five reasons fits; a longer one grows the slot's buffer to FS_MSG_SCORING_MAX. */
+#define FD_OUT_INITIAL 1024
 
 /* The detector's series in the service's registry. */
 typedef struct fd_series {
@@ -52,7 +53,8 @@ typedef struct fd_slot {
     size_t rkey_len;
     int32_t rpart;
     int out_len;
-    char out[FD_OUT_MAX];                /* the scoring message */
+    char *out;                           /* the scoring message (owned, out_cap bytes) */
+    size_t out_cap;
     char key[FS_TXN_ID_MAX + 1];         /* its key, the transaction_id */
     char reason[320];                    /* why it is a dead letter */
 } fd_slot;
@@ -701,10 +703,14 @@ void fd_detector_free(fd_detector *d)
     if (d->subscription != NULL)
         rd_kafka_topic_partition_list_destroy(d->subscription);
     for (int i = 0; i < d->cfg.batch_size; i++) {
-        if (d->slots != NULL)
+        if (d->slots != NULL) {
             free(d->slots[i].rkey);
-        if (d->fl_slots != NULL)
+            free(d->slots[i].out);
+        }
+        if (d->fl_slots != NULL) {
             free(d->fl_slots[i].rkey);
+            free(d->fl_slots[i].out);
+        }
     }
     fd_state_free(d->state);
     free(d->batch);
@@ -814,6 +820,31 @@ static rd_kafka_resp_err_t dead_letter(fd_detector *d, const rd_kafka_message_t 
     return err;
 }
 
+/* Formats the scoring message into the slot's buffer, growing it once to
+ * FS_MSG_SCORING_MAX if the message is longer than its size. Returns the length, -1 if the
+ * message cannot be formatted, -2 if memory ran out. */
+static int format_slot(fd_slot *slot, const char *id, double score, int flag,
+                       const fs_scoring_txn *block, const char *reasons)
+{
+    if (slot->out == NULL) {
+        slot->out = malloc(FD_OUT_INITIAL);
+        if (slot->out == NULL)
+            return -2;
+        slot->out_cap = FD_OUT_INITIAL;
+    }
+    int n = fs_msg_format_scoring_full(slot->out, slot->out_cap, id, score, flag, block,
+                                       reasons);
+    if (n >= 0 || slot->out_cap >= FS_MSG_SCORING_MAX)
+        return n;
+    char *big = realloc(slot->out, FS_MSG_SCORING_MAX);
+    if (big == NULL)
+        return -2;
+    slot->out = big;
+    slot->out_cap = FS_MSG_SCORING_MAX;
+    return fs_msg_format_scoring_full(slot->out, slot->out_cap, id, score, flag, block,
+                                      reasons);
+}
+
 /* Parses and scores one message into its slot (any thread; t is the thread's record). */
 static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t *msg,
                       fd_slot *slot)
@@ -884,8 +915,15 @@ static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t 
                  msg->offset, t->transaction_id, why);
         return;
     }
-    int n = fs_msg_format_scoring(slot->out, sizeof slot->out, t->transaction_id, s,
-                                  fs_bundle_flag(s, d->cfg.threshold));
+    fs_scoring_txn block;
+    fs_scoring_txn_of_record(&block, t);
+    int n = format_slot(slot, t->transaction_id, s, fs_bundle_flag(s, d->cfg.threshold), &block,
+                        NULL);
+    if (n == -2) {
+        slot->kind = FD_SLOT_REFUSED;
+        snprintf(slot->reason, sizeof slot->reason, "out of memory");
+        return;
+    }
     if (n < 0) {
         snprintf(slot->reason, sizeof slot->reason,
                  "%s[%" PRId32 "]@%" PRId64 ": cannot format the scoring message", topic,
@@ -952,6 +990,29 @@ static int changelog_record(int32_t p, const char *key, size_t key_len,
     }
 }
 
+/* The headers a score carries over from its transaction: the upload identity the interface
+ * sets (upload_id, upload_row; docs/streaming.md), every occurrence, unchanged. NULL when the
+ * transaction has neither; otherwise owned by the caller. */
+static rd_kafka_headers_t *upload_headers(const rd_kafka_message_t *msg)
+{
+    static const char *const names[] = {"upload_id", "upload_row"};
+    rd_kafka_headers_t *orig = NULL, *h = NULL;
+    if (rd_kafka_message_headers(msg, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR || orig == NULL)
+        return NULL;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        const void *v;
+        size_t len;
+        for (size_t i = 0;
+             rd_kafka_header_get(orig, i, names[k], &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+             i++) {
+            if (h == NULL)
+                h = rd_kafka_headers_new(2);
+            rd_kafka_header_add(h, names[k], -1, v, v != NULL ? (ssize_t)len : 0);
+        }
+    }
+    return h;
+}
+
 /* Produces a scored slot, or the message as a dead letter. Returns the produce error. */
 static rd_kafka_resp_err_t emit_one(fd_detector *d, const rd_kafka_message_t *msg,
                                     const fd_slot *slot)
@@ -964,10 +1025,13 @@ static rd_kafka_resp_err_t emit_one(fd_detector *d, const rd_kafka_message_t *ms
         return err;
     }
     if (slot->kind == FD_SLOT_SCORED) {
+        rd_kafka_headers_t *h = upload_headers(msg);
         err = produce(d, d->cfg.scoring_topic, slot->key, strlen(slot->key), slot->out,
-                      (size_t)slot->out_len, NULL);
+                      (size_t)slot->out_len, h);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             svc_counter_add(d->m.messages_out, 1);
+        else if (h != NULL)
+            rd_kafka_headers_destroy(h); /* on success the message owns them */
         return err;
     }
     svc_log_ctx ctx = {rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, NULL};

@@ -87,6 +87,51 @@ def test_end_to_end(env, work, svc):
     check(code == 200, f"detector /readyz is 200 while running ({code} {body.strip()})")
 
 
+# The strings of the `transaction` block of a scoring message (docs/streaming.md).
+BLOCK_STRINGS = ("transaction_time", "merch", "cat_id", "name_1", "name_2", "one_city",
+                 "us_state")
+
+
+def test_details(env, work, svc):
+    log("details: the transaction block on every score, the upload headers carried over")
+    prefix = "det-"
+    d = data(env, work, "details", 400, 31)
+    upload = "3f2a8b1c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+    items = []
+    for i, (k, v) in enumerate(keyed(prefix, d.recs)):
+        if i % 2 == 0:  # half from an upload (headers), half from elsewhere (none)
+            items.append((k, v, [("upload_id", upload.encode()),
+                                 ("upload_row", str(i + 1).encode())]))
+        else:
+            items.append((k, v))
+    sl.produce(env, "transactions", items)
+    sl.wait_rows(env, prefix, len(items), 120)
+    compare_scores(env, prefix, d.exp, len(items))
+    msgs = sl.read_topic(env, "scoring", match=lambda k: k is not None and k.startswith(prefix),
+                         with_headers=True)
+    bad_block, bad_hdr = [], []
+    for k, v, h in msgs:
+        i = int(k[len(prefix):])
+        m = json.loads(v)
+        row = d.recs[i]
+        want = {f: (row[f] if row[f] != "" else None) for f in BLOCK_STRINGS}
+        want["amount"] = float(row["amount"]) if row["amount"] != "" else None
+        if list(m)[:3] != ["transaction_id", "score", "fraud_flag"] or \
+                m.get("transaction") != want:
+            bad_block.append((k, m.get("transaction"), want))
+        got_h = [(hk, hv.decode() if hv is not None else None) for hk, hv in h]
+        want_h = [("upload_id", upload), ("upload_row", str(i + 1))] if i % 2 == 0 else []
+        if got_h != want_h:
+            bad_hdr.append((k, got_h))
+    check(len(msgs) == len(items) and not bad_block,
+          f"{prefix}: every score carries its transaction as received (time, amount, merchant, "
+          f"category, names, city, state; {len(msgs)} messages, {len(bad_block)} differ"
+          f"{'; first ' + repr(bad_block[0]) if bad_block else ''})")
+    check(not bad_hdr,
+          f"{prefix}: upload_id/upload_row headers carried over unchanged, none added "
+          f"({len(bad_hdr)} differ{'; first ' + repr(bad_hdr[0]) if bad_hdr else ''})")
+
+
 def test_poison(env, work, svc):
     log("poison messages: bad ones go to transactions.dlq with reasons, good ones flow")
     prefix = "psn-"
@@ -703,6 +748,7 @@ def main():
     os.makedirs(env.logs, exist_ok=True)
     svc = {"d1": sl.detector(env, 28001, "one"), "w": sl.writer(env, 28002)}
     tests = [("end_to_end", lambda: test_end_to_end(env, a.work, svc)),
+             ("details", lambda: test_details(env, a.work, svc)),
              ("poison", lambda: test_poison(env, a.work, svc)),
              ("two_instances", lambda: test_two_instances(env, a.work, svc)),
              ("abort_recover", lambda: test_abort_recover(env, a.work, svc)),

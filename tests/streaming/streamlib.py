@@ -147,14 +147,17 @@ def make_producer(env, **extra):
 
 
 def produce(env, topic, items, rate=None, producer=None, on_sent=None):
-    """Produces (key, value) pairs; rate = messages per second (None = as fast as possible).
-    on_sent(i) is called after the i-th produce call. Flushes at the end."""
+    """Produces (key, value) pairs, or (key, value, headers) with headers a list of
+    (name, bytes); rate = messages per second (None = as fast as possible). on_sent(i) is
+    called after the i-th produce call. Flushes at the end."""
     p = producer or make_producer(env)
     t0 = time.monotonic()
-    for i, (k, v) in enumerate(items):
+    for i, item in enumerate(items):
+        k, v = item[0], item[1]
+        h = item[2] if len(item) > 2 else None
         while True:
             try:
-                p.produce(topic, key=k, value=v)
+                p.produce(topic, key=k, value=v, headers=h)
                 break
             except BufferError:
                 p.poll(0.05)

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "fs_msg.h"
+#include "scoring_same.h"
 
 /* jansson's own messages go on with position details that vary between versions: compare
  * the part we write and the start of jansson's text. */
@@ -144,6 +145,161 @@ static void test_scoring(void)
     CHECK_EQ_INT(fs_msg_parse_scoring(tail, sizeof tail - 1 - 7, &m, err, sizeof err), 0);
 }
 
+/* The optional members: the transaction block as the detector writes it from a record, the
+ * reasons, accessors, null markers, copies, limits and refusals. */
+static void test_scoring_full(void)
+{
+    static char buf[FS_MSG_SCORING_MAX], rs[FS_MSG_REASONS_MAX + 1];
+    static fs_scoring_msg m, copy, back;
+    char err[256];
+    static const char txn[] =
+        "{\"transaction_id\":\"t-9\",\"data\":{"
+        "\"transaction_time\":\"2019-01-01 00:00:18\",\"merch\":\"fraud_Rippin, Kub and Mann\","
+        "\"cat_id\":\"misc_net\",\"amount\":4.97,\"name_1\":\"Jennifer\","
+        "\"name_2\":\"\",\"gender\":\"F\",\"street\":\"561 Perry Cove\","
+        "\"one_city\":\"Moravian Falls\",\"us_state\":\"NC\",\"post_code\":28654,"
+        "\"lat\":36.0788,\"lon\":-81.1781,\"population_city\":3495,"
+        "\"jobs\":\"Psychologist\",\"merchant_lat\":36.011293,\"merchant_lon\":-82.048315}}";
+    static fs_txn t;
+    CHECK_EQ_INT(fs_msg_parse_transaction(txn, sizeof txn - 1, &t, err, sizeof err), 0);
+    fs_scoring_txn block;
+    fs_scoring_txn_of_record(&block, &t);
+    CHECK(block.str[FS_SC_NAME_2] == NULL); /* "" is missing: written as null */
+    const fs_reason top[] = {{"cust_n_1h", 7, 2.31}, {"amount_z", NAN, -0.5}};
+    int rn = fs_msg_format_reasons(rs, sizeof rs, -7.12, top, 2);
+    CHECK_EQ_STR(rs, "{\"bias\":-7.12,\"top\":[{\"feature\":\"cust_n_1h\",\"value\":7,"
+                     "\"contribution\":2.31},{\"feature\":\"amount_z\",\"value\":null,"
+                     "\"contribution\":-0.5}]}");
+    CHECK_EQ_INT(rn, (int)strlen(rs));
+    int n = fs_msg_format_scoring_full(buf, sizeof buf, "t-9", 0.968, 1, &block, rs);
+    CHECK_EQ_STR(buf,
+                 "{\"transaction_id\":\"t-9\",\"score\":0.96799999999999997,\"fraud_flag\":1,"
+                 "\"transaction\":{\"transaction_time\":\"2019-01-01 00:00:18\",\"amount\":4.97,"
+                 "\"merch\":\"fraud_Rippin, Kub and Mann\",\"cat_id\":\"misc_net\","
+                 "\"name_1\":\"Jennifer\",\"name_2\":null,\"one_city\":\"Moravian Falls\","
+                 "\"us_state\":\"NC\"},\"reasons\":{\"bias\":-7.12,\"top\":[{\"feature\":"
+                 "\"cust_n_1h\",\"value\":7,\"contribution\":2.31},{\"feature\":\"amount_z\","
+                 "\"value\":null,\"contribution\":-0.5}]}}");
+    CHECK_EQ_INT(n, (int)strlen(buf));
+    CHECK(fs_msg_parse_scoring_fast(buf, (size_t)n, &m)); /* the detector's shape is fast */
+    CHECK_EQ_INT(fs_msg_parse_scoring(buf, (size_t)n, &m, err, sizeof err), 0);
+    CHECK_EQ_INT(m.has_transaction, 1);
+    CHECK_EQ_STR(fs_scoring_str(&m, FS_SC_TRANSACTION_TIME), "2019-01-01 00:00:18");
+    CHECK_EQ_STR(fs_scoring_str(&m, FS_SC_MERCH), "fraud_Rippin, Kub and Mann");
+    CHECK_EQ_STR(fs_scoring_str(&m, FS_SC_US_STATE), "NC");
+    CHECK_EQ_STR(fs_scoring_str(&m, FS_SC_NAME_2), "");
+    CHECK_EQ_INT(fs_scoring_str_null(&m, FS_SC_NAME_2), 1);
+    CHECK_EQ_INT(fs_scoring_str_null(&m, FS_SC_NAME_1), 0);
+    CHECK_EQ_BITS(m.amount, 4.97);
+    size_t rlen = 0;
+    CHECK_EQ_STR(fs_scoring_reasons(&m, &rlen), rs);
+    CHECK_EQ_INT(rlen, strlen(rs));
+    CHECK_EQ_STR(fs_scoring_str_name(FS_SC_ONE_CITY), "one_city");
+    CHECK(fs_scoring_str_name(FS_SC_NSTR) == NULL);
+    /* A plain copy holds the same content (offsets, not pointers). */
+    copy = m;
+    memset(&m, 0x5a, sizeof m);
+    CHECK_EQ_STR(fs_scoring_str(&copy, FS_SC_ONE_CITY), "Moravian Falls");
+    CHECK_EQ_STR(fs_scoring_reasons(&copy, NULL), rs);
+
+    /* An old message: no block, every string null, amount NaN, no reasons. */
+    n = fs_msg_format_scoring(buf, sizeof buf, "old", 0.25, 0);
+    CHECK_EQ_INT(fs_msg_parse_scoring(buf, (size_t)n, &m, err, sizeof err), 0);
+    CHECK_EQ_INT(m.has_transaction, 0);
+    CHECK(isnan(m.amount));
+    CHECK(fs_scoring_reasons(&m, NULL) == NULL);
+    for (int f = 0; f < FS_SC_NSTR; f++) {
+        CHECK_EQ_INT(fs_scoring_str_null(&m, (enum fs_scoring_str)f), 1);
+        CHECK_EQ_STR(fs_scoring_str(&m, (enum fs_scoring_str)f), "");
+    }
+
+    /* Refusals of the formatters: what would not parse back. */
+    fs_scoring_txn bad = block;
+    bad.str[FS_SC_TRANSACTION_TIME] = "2019-02-30 00:00";
+    CHECK_EQ_INT(fs_msg_format_scoring_full(buf, sizeof buf, "a", 0.5, 0, &bad, NULL), -1);
+    bad = block;
+    bad.str[FS_SC_MERCH] = "\xc3(";
+    CHECK_EQ_INT(fs_msg_format_scoring_full(buf, sizeof buf, "a", 0.5, 0, &bad, NULL), -1);
+    bad = block;
+    bad.amount = INFINITY;
+    CHECK_EQ_INT(fs_msg_format_scoring_full(buf, sizeof buf, "a", 0.5, 0, &bad, NULL), -1);
+    CHECK_EQ_INT(fs_msg_format_scoring_full(buf, sizeof buf, "a", 0.5, 0, NULL, "{\"bias\":1}"),
+                 -1);
+    CHECK_EQ_INT(fs_msg_format_scoring_full(buf, sizeof buf, "a", 0.5, 0, NULL, "[]"), -1);
+    CHECK(fs_msg_format_scoring_full(buf, sizeof buf, "a", 0.5, 0, NULL,
+                                     "{\"top\":[],\"bias\":1e0}") > 0);
+    const fs_reason inf[] = {{"x", 1, INFINITY}}, empty[] = {{"", 1, 1}};
+    CHECK_EQ_INT(fs_msg_format_reasons(rs, sizeof rs, NAN, top, 2), -1);
+    CHECK_EQ_INT(fs_msg_format_reasons(rs, sizeof rs, 0, inf, 1), -1);
+    CHECK_EQ_INT(fs_msg_format_reasons(rs, sizeof rs, 0, empty, 1), -1);
+    CHECK_EQ_INT(fs_msg_format_reasons(rs, (size_t)rn, -7.12, top, 2), -1);
+    CHECK_EQ_INT(fs_msg_format_reasons(rs, (size_t)rn + 1, -7.12, top, 2), rn);
+
+    /* The worst case fits FS_MSG_SCORING_MAX: strings of FS_TXN_TEXT_MAX bytes together,
+     * every byte a control character, and reasons of FS_MSG_REASONS_MAX bytes. */
+    static char strs[FS_SC_NSTR][FS_TXN_TEXT_MAX];
+    fs_scoring_txn worst = {{0}, -1.2345678901234567e-300};
+    size_t each = (FS_TXN_TEXT_MAX - 20) / (FS_SC_NSTR - 1) - 1;
+    worst.str[FS_SC_TRANSACTION_TIME] = "2019-01-01 00:00:18";
+    for (int f = 1; f < FS_SC_NSTR; f++) {
+        memset(strs[f], 0x01, each);
+        strs[f][each] = '\0';
+        worst.str[f] = strs[f];
+    }
+    static fs_reason many[200];
+    static char names[200][40];
+    size_t nr = 0;
+    for (; nr < 200; nr++) {
+        snprintf(names[nr], sizeof names[nr], "f%zu_%s", nr, "padding_padding_padding");
+        many[nr] = (fs_reason){names[nr], -1.2345678901234567e-300, -2.2250738585072014e-308};
+        if (fs_msg_format_reasons(rs, sizeof rs, -1.2345678901234567e-300, many, nr + 1) < 0)
+            break;
+    }
+    CHECK(nr > 10 && nr < 200); /* nr entries fit, nr + 1 do not */
+    rn = fs_msg_format_reasons(rs, sizeof rs, -1.2345678901234567e-300, many, nr);
+    CHECK(rn > FS_MSG_REASONS_MAX - 150 && rn <= FS_MSG_REASONS_MAX);
+    char id[FS_TXN_ID_MAX + 1];
+    memset(id, '"', FS_TXN_ID_MAX);
+    id[FS_TXN_ID_MAX] = '\0';
+    n = fs_msg_format_scoring_full(buf, sizeof buf, id, nextafter(0.0, 1.0), 1, &worst, rs);
+    CHECK(n > 0);
+    CHECK(n > 0 && fs_msg_parse_scoring(buf, (size_t)n, &m, err, sizeof err) == 0);
+    CHECK_EQ_STR(fs_scoring_str(&m, FS_SC_US_STATE), strs[FS_SC_US_STATE]);
+    CHECK_EQ_STR(fs_scoring_reasons(&m, NULL), rs);
+    /* One byte more in the strings is refused by both sides. */
+    strs[1][each] = 0x01;
+    strs[1][each + 1] = '\0';
+    memset(strs[2], 0x01, (FS_TXN_TEXT_MAX - 20) % (FS_SC_NSTR - 1) + each + 1);
+    strs[2][(FS_TXN_TEXT_MAX - 20) % (FS_SC_NSTR - 1) + each + 1] = '\0';
+    CHECK_EQ_INT(fs_msg_format_scoring_full(buf, sizeof buf, "a", 0.5, 0, &worst, NULL), -1);
+    /* ... and the parser names it (a message written by hand). */
+    {
+        static char big[4 * FS_TXN_TEXT_MAX + FS_MSG_REASONS_MAX];
+        int k = snprintf(big, sizeof big,
+                         "{\"transaction_id\":\"a\",\"score\":0.5,\"fraud_flag\":0,"
+                         "\"transaction\":{\"merch\":\"%0*d\",\"cat_id\":\"%0*d\"}}",
+                         FS_TXN_TEXT_MAX / 2, 0, FS_TXN_TEXT_MAX / 2, 0);
+        CHECK_EQ_INT(fs_msg_parse_scoring(big, (size_t)k, &m, err, sizeof err), -1);
+        CHECK_EQ_STR(err, "transaction: strings longer than 2048 bytes together");
+        /* Reasons over the limit. */
+        size_t o = (size_t)snprintf(big, sizeof big,
+                                    "{\"transaction_id\":\"a\",\"score\":0.5,\"fraud_flag\":0,"
+                                    "\"reasons\":{\"bias\":0,\"top\":[");
+        for (int i = 0; o < FS_MSG_REASONS_MAX + 200; i++)
+            o += (size_t)snprintf(big + o, sizeof big - o,
+                                  "%s{\"feature\":\"feature_%d\",\"contribution\":0.5}",
+                                  i ? "," : "", i);
+        o += (size_t)snprintf(big + o, sizeof big - o, "]}}");
+        CHECK_EQ_INT(fs_msg_parse_scoring(big, o, &m, err, sizeof err), -1);
+        CHECK_EQ_STR(err, "reasons: longer than 8191 bytes");
+    }
+    /* Content survives a format and parse round trip through the reference path too. */
+    n = fs_msg_format_scoring_full(buf, sizeof buf, "t-9", 0.968, 1, &block, NULL);
+    CHECK_EQ_INT(fs_msg_parse_scoring_ref(buf, (size_t)n, &m, err, sizeof err), 0);
+    CHECK_EQ_INT(fs_msg_parse_scoring(buf, (size_t)n, &back, err, sizeof err), 0);
+    CHECK(scoring_same(&m, &back));
+}
+
 static void test_transaction(void)
 {
     char buf[4096], err[256];
@@ -237,6 +393,7 @@ static void test_transaction(void)
 int main(void)
 {
     test_scoring();
+    test_scoring_full();
     test_transaction();
     return CHECK_DONE();
 }

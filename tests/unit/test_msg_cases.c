@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "fs_msg.h"
+#include "scoring_same.h"
 
 int main(void)
 {
@@ -25,12 +26,20 @@ int main(void)
             line[--n] = '\0';
         char err[512];
         if (strncmp(line, "scoring: ", 9) == 0) {
-            fs_scoring_msg m;
+            static fs_scoring_msg m, back;
             canon[0] = '\0';
             if (fs_msg_parse_scoring(line + 9, n - 9, &m, err, sizeof err) == 0) {
                 snprintf(got, sizeof got, "ok");
-                CHECK(fs_msg_format_scoring(canon, sizeof canon, m.transaction_id, m.score,
-                                            m.fraud_flag) > 0);
+                fs_scoring_txn block;
+                fs_scoring_txn_of_msg(&block, &m);
+                int k = fs_msg_format_scoring_full(canon, sizeof canon, m.transaction_id, m.score,
+                                                   m.fraud_flag,
+                                                   m.has_transaction ? &block : NULL,
+                                                   fs_scoring_reasons(&m, NULL));
+                CHECK(k > 0);
+                /* The canonical form reads back to the same content. */
+                CHECK(k > 0 && fs_msg_parse_scoring(canon, (size_t)k, &back, err, sizeof err) == 0 &&
+                      scoring_same(&m, &back));
             } else {
                 snprintf(got, sizeof got, "%s", err);
             }
