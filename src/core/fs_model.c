@@ -20,8 +20,6 @@
 
 #include "fs_model_impl.h"
 
-/* Columns preprocessed on the stack; wider models fall back to per-node decisions. */
-#define FSM_STACK_COLS 512
 /* Rows per block in batch scoring, and the stack buffer of their columns (24 KiB). */
 #define FSM_BLOCK_ROWS 64
 #define FSM_BLOCK_VALUES 3072
@@ -533,37 +531,53 @@ static void sum_trees_binned(const fs_model *m, const fsm_tree *trees, size_t nt
         out[0] = s;
 }
 
-/* The same order as fs_model_predict_raw: the form reported is the one that scores. */
+/* The form fs_model_predict_raw scores with, chosen by the loader (fsm_build_forms). */
 int fsm_single_form(const fs_model *m)
 {
-    if (m->qs_bits != 0)
-        return m->qs_shift == 0 ? FSM_FORM_QS_DENSE : FSM_FORM_QS_DELTA;
-    if (m->num_xcols > FSM_STACK_COLS)
-        return FSM_FORM_WALK;
-    return m->bnodes != NULL ? FSM_FORM_BINNED : FSM_FORM_WALK;
+    return m->single_form;
 }
 
 /* QuickScorer, step 1 (see fs_model_impl.h): per used feature, the table row its value
  * selects and the range of single nodes to apply on top of it (empty when K = 1 and for a
- * zero or a NaN, whose rows are exact). */
+ * zero or a NaN, whose rows are exact). The binary searches run step by step across all
+ * features (every feature's step s, then every feature's step s / 2, ...): each search is a
+ * chain of dependent loads and compares, and feature after feature the core overlapped only
+ * one or two of them (2.6x slower on the default bundle's 15 features). A feature whose
+ * search is shorter takes step 0 until its steps come (b += 0; its load at b - 1 may read the
+ * slot before its thresholds, which qs_thr keeps for that). */
 static void qs_select(const fs_model *m, const double *x, const char **rowp, int32_t *d0,
                       int32_t *d1)
 {
     size_t rowbytes = (size_t)m->qs_stride * ((size_t)m->qs_bits / 8);
     const char *tab = m->qs_tab;
+    const double *thr = m->qs_thr;
+    const int32_t *toff = m->qs_toff, *tstep = m->qs_tstep;
     int shift = m->qs_shift;
-    for (int32_t u = 0; u < m->qs_nfeat; u++) {
-        double v = fsm_base_value(x[m->qs_feat[u]]);
-        uint32_t b = bin_of(m->qs_thr + m->qs_toff[u], (uint32_t)m->qs_tstep[u], v);
+    int32_t nu = m->qs_nfeat;
+    double v[FSM_QS_MAX_FEAT];
+    uint32_t *b = (uint32_t *)d1; /* the bins, until d1 is written below */
+    for (int32_t u = 0; u < nu; u++) {
+        v[u] = fsm_base_value(x[m->qs_feat[u]]);
+        b[u] = 0;
+    }
+    for (uint32_t s = (uint32_t)m->qs_maxstep; s != 0; s >>= 1) {
+        for (int32_t u = 0; u < nu; u++) {
+            uint32_t step = s & (2 * (uint32_t)tstep[u] - 1);
+            const double *t = thr + toff[u] - 1;
+            b[u] += step & -(uint32_t)!(v[u] <= t[b[u] + step]);
+        }
+    }
+    for (int32_t u = 0; u < nu; u++) {
         /* 0: a bin, 1: zero, 2: NaN; picked without a branch. isnan only promises nonzero
          * for a NaN, and cls indexes 3-entry arrays: normalised with !!. */
-        int cls = 2 * !!isnan(v) + (v == 0.0);
+        int cls = 2 * !!isnan(v[u]) + (v[u] == 0.0);
         int32_t ncp = m->qs_ncp[u];
-        int32_t sel[3] = {(int32_t)(b >> shift), ncp, ncp + 1};
+        int32_t sel[3] = {(int32_t)(b[u] >> shift), ncp, ncp + 1};
         rowp[u] = tab + (size_t)(m->qs_row[u] + sel[cls]) * rowbytes;
         if (shift != 0) {
             const int32_t *pos = m->qs_dpos + m->qs_dbase[u];
-            int32_t hi[3] = {(int32_t)b, 0, 0}, lo[3] = {(int32_t)(b >> shift << shift), 0, 0};
+            int32_t hi[3] = {(int32_t)b[u], 0, 0};
+            int32_t lo[3] = {(int32_t)(b[u] >> shift << shift), 0, 0};
             d0[u] = pos[lo[cls]];
             d1[u] = pos[hi[cls]];
         }
@@ -695,6 +709,97 @@ __attribute__((noinline)) static void qs_predict(const fs_model *m, const double
     }
 }
 
+/* Batches on the QuickScorer form: the leaf sums of several rows interleaved. A row's sum is
+ * a chain of dependent adds in file order (for exactness), whose latency is most of the
+ * time the sum takes; the chains of 2 or 4 rows run side by side. Rows are summed from +0.0
+ * in file order as in qs_sum32/64, so every row gets the bits fs_model_predict_raw gives. */
+#define FSM_QS_SUMR(NAME, ET, TOP, CTZ)                                                      \
+    static void NAME(const fs_model *m, size_t t0, size_t n, const ET *acc, size_t per,     \
+                     size_t rows, double *out)                                              \
+    {                                                                                       \
+        const double *leaf = m->qs_leaf;                                                    \
+        const int32_t *lbase = m->qs_lbase + t0;                                            \
+        const ET *a0 = acc, *a1 = acc + per, *a2 = acc + 2 * per, *a3 = acc + 3 * per;      \
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;                                      \
+        if (rows == 4) {                                                                    \
+            for (size_t i = 0; i < n; i++) {                                                \
+                int32_t lb = lbase[i];                                                      \
+                s0 += leaf[lb + CTZ(a0[i] | (TOP))];                                        \
+                s1 += leaf[lb + CTZ(a1[i] | (TOP))];                                        \
+                s2 += leaf[lb + CTZ(a2[i] | (TOP))];                                        \
+                s3 += leaf[lb + CTZ(a3[i] | (TOP))];                                        \
+            }                                                                               \
+            out[2] = s2;                                                                    \
+            out[3] = s3;                                                                    \
+        } else {                                                                            \
+            for (size_t i = 0; i < n; i++) {                                                \
+                int32_t lb = lbase[i];                                                      \
+                s0 += leaf[lb + CTZ(a0[i] | (TOP))];                                        \
+                s1 += leaf[lb + CTZ(a1[i] | (TOP))];                                        \
+            }                                                                               \
+        }                                                                                   \
+        out[0] = s0;                                                                        \
+        out[1] = s1;                                                                        \
+    }
+
+FSM_QS_SUMR(qs_sumr32, uint32_t, (uint32_t)1 << 31, __builtin_ctz)
+FSM_QS_SUMR(qs_sumr64, uint64_t, (uint64_t)1 << 63, __builtin_ctzll)
+
+/* Bitvector bytes of the batch path on the stack: room for 4 rows of the fraud shape, 2 of
+ * 1000 trees of 64-bit masks. */
+#define FSM_QS_BATCH_BYTES 16384
+
+/* fs_model_predict_raw_batch on the QuickScorer form, one output per row (k_per 1), trees
+ * [t0, t0 + n): rows in groups of 4 (or 2, when 4 rows' bitvectors do not fit
+ * FSM_QS_BATCH_BYTES), each selected and AND'ed as in qs_predict, then their sums
+ * interleaved. Returns the number of rows done (the caller scores the rest one by one). */
+__attribute__((noinline)) static size_t qs_predict_batch(const fs_model *m, const double *x,
+                                                        size_t nrows, size_t t0, size_t n,
+                                                        double *out)
+{
+    const char *rowp[FSM_QS_MAX_FEAT];
+    int32_t d0[FSM_QS_MAX_FEAT], d1[FSM_QS_MAX_FEAT];
+    _Alignas(64) unsigned char buf[FSM_QS_BATCH_BYTES];
+    size_t nf = (size_t)m->num_features, eb = (size_t)m->qs_bits / 8;
+    /* Per row: n masks plus one vector of room (the AND's stores run past n), in 64-byte
+     * units so each row's masks start on a line. */
+    size_t per = ((n + 64 / eb) * eb + 63) / 64 * 64;
+    size_t group = per * 4 <= sizeof buf ? 4 : per * 2 <= sizeof buf ? 2 : 0;
+    size_t r = 0;
+    if (group == 0)
+        return 0;
+    for (; r + group <= nrows; r += group) {
+        for (size_t j = 0; j < group; j++) {
+            void *acc = buf + j * per;
+            qs_select(m, x + (r + j) * nf, rowp, d0, d1);
+            if (m->qs_bits == 32) {
+#ifdef FSM_QS_HAVE_SIMD
+                if (m->qs_simd == FSM_QS_AVX512)
+                    qs_and32_avx512(m, rowp, d0, d1, t0, n, acc);
+                else if (m->qs_simd == FSM_QS_AVX2)
+                    qs_and32_avx2(m, rowp, d0, d1, t0, n, acc);
+                else
+#endif
+                    qs_and32(m, rowp, d0, d1, t0, n, acc);
+            } else {
+#ifdef FSM_QS_HAVE_SIMD
+                if (m->qs_simd == FSM_QS_AVX512)
+                    qs_and64_avx512(m, rowp, d0, d1, t0, n, acc);
+                else if (m->qs_simd == FSM_QS_AVX2)
+                    qs_and64_avx2(m, rowp, d0, d1, t0, n, acc);
+                else
+#endif
+                    qs_and64(m, rowp, d0, d1, t0, n, acc);
+            }
+        }
+        if (m->qs_bits == 32)
+            qs_sumr32(m, t0, n, (const uint32_t *)(const void *)buf, per / eb, group, out + r);
+        else
+            qs_sumr64(m, t0, n, (const uint64_t *)(const void *)buf, per / eb, group, out + r);
+    }
+    return r;
+}
+
 /* fs_model_predict_raw on the binned form. Not inlined, so its 16 KiB table and the
  * QuickScorer form's bitvectors are never in the same frame. */
 __attribute__((noinline)) static void binned_predict(const fs_model *m, const double *x,
@@ -706,10 +811,20 @@ __attribute__((noinline)) static void binned_predict(const fs_model *m, const do
     sum_trees_binned(m, t, ntrees, k_per, x, tab, out);
 }
 
+/* fs_model_predict_raw on the double form. Not inlined, so its 4 KiB of columns are not in
+ * the frame the QuickScorer and binned forms are called from. */
+__attribute__((noinline)) static void walk_predict(const fs_model *m, const double *x,
+                                                  const fsm_tree *t, size_t ntrees, int k_per,
+                                                  double *out)
+{
+    double cols[FSM_STACK_COLS];
+    prep_row(m, x, cols);
+    sum_trees(m, t, ntrees, k_per, x, cols, out);
+}
+
 void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
                           const fs_predict_opts *opts)
 {
-    double cols[FSM_STACK_COLS];
     int first, count;
     int k_per = m->num_tree_per_iteration;
 
@@ -724,7 +839,7 @@ void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
      * it also serves models with more columns than the walks keep on the stack (a feature
      * split both default-left and default-right is two columns). fsm_single_form follows
      * this order. */
-    if (m->qs_bits != 0) {
+    if (m->single_form == FSM_FORM_QS_DENSE || m->single_form == FSM_FORM_QS_DELTA) {
         qs_predict(m, x, (size_t)first * (size_t)k_per, ntrees, k_per, out);
         return;
     }
@@ -736,12 +851,11 @@ void fs_model_predict_raw(const fs_model *m, const double *x, double *out,
         }
         return;
     }
-    if (m->bnodes != NULL) {
+    if (m->single_form == FSM_FORM_BINNED) {
         binned_predict(m, x, t, ntrees, k_per, out);
         return;
     }
-    prep_row(m, x, cols);
-    sum_trees(m, t, ntrees, k_per, x, cols, out);
+    walk_predict(m, x, t, ntrees, k_per, out);
 }
 
 /* GBDT::Predict after PredictRaw, in place: a random forest (average_output) divides by the
@@ -818,6 +932,17 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
     }
     fsm_iteration_range(m, opts, &first, &count);
     double cols[FSM_BLOCK_VALUES];
+    if (count > 0 && m->single_form != FSM_FORM_WALK) {
+        /* The table or the binned walk scores single rows faster than the blocked double
+         * form below scores a batch (docs/engine.md, "Batch"): rows one by one, and on the
+         * table with their sums interleaved. */
+        size_t r = 0;
+        if (m->qs_bits != 0 && k_per == 1)
+            r = qs_predict_batch(m, x, nrows, (size_t)first, (size_t)count, out);
+        for (; r < nrows; r++)
+            fs_model_predict_raw(m, x + r * nf, out + r * (size_t)k_per, opts);
+        return;
+    }
     if (count == 0) {
         for (size_t i = 0; i < nrows * (size_t)k_per; i++)
             out[i] = 0.0;

@@ -514,12 +514,15 @@ static int build_qs(fs_model *m, size_t budget)
     m->qs_ncp = malloc(((size_t)nused + 1) * sizeof(int32_t));
     m->qs_row = malloc(((size_t)nused + 1) * sizeof(int32_t));
     m->qs_dbase = malloc(((size_t)nused + 1) * sizeof(int32_t));
-    /* Padded lengths sum to less than 2 * (thresholds + features). */
-    m->qs_thr = malloc((2 * ((size_t)nthr + (size_t)nused) + 1) * sizeof(double));
+    /* Padded lengths sum to less than 2 * (thresholds + features); one slot before them (see
+     * qs_select: a search waiting for its steps reads there). */
+    m->qs_thr = malloc((2 * ((size_t)nthr + (size_t)nused) + 2) * sizeof(double));
     if (!kcnt || !b0 || !ustart || !m->qs_feat || !m->qs_toff || !m->qs_tstep || !m->qs_ncp ||
         !m->qs_row || !m->qs_dbase || !m->qs_thr)
         goto out;
-    int32_t toff = 0;
+    int32_t toff = 1;
+    m->qs_thr[0] = INFINITY;
+    m->qs_maxstep = 0;
     for (int32_t i = 0; i < nint; i++) {
         int32_t u = umap[ent[i].u];
         if (i == 0 || ent[i].u != ent[i - 1].u) {
@@ -532,6 +535,8 @@ static int build_qs(fs_model *m, size_t budget)
         int32_t k = kcnt[u], padded = padded_len(k), at = 0;
         m->qs_toff[u] = toff;
         m->qs_tstep[u] = (padded + 1) / 2;
+        if (m->qs_tstep[u] > m->qs_maxstep)
+            m->qs_maxstep = m->qs_tstep[u];
         for (int32_t i = ustart[u]; i < nint && umap[ent[i].u] == u; i++)
             if (i == ustart[u] || ent[i].j != ent[i - 1].j)
                 m->qs_thr[toff + at++] = ent[i].thr;
@@ -683,6 +688,15 @@ int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env)
     m->qs_simd = env->isa;
     if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget) != 0)
         return -1;
+    /* The table first: it reads the row's features directly, not the execution columns, so
+     * it also serves models with more columns than the walks keep on the stack (a feature
+     * split both default-left and default-right is two columns). */
+    if (m->qs_bits != 0)
+        m->single_form = m->qs_shift == 0 ? FSM_FORM_QS_DENSE : FSM_FORM_QS_DELTA;
+    else if (m->num_xcols <= FSM_STACK_COLS && m->bnodes != NULL)
+        m->single_form = FSM_FORM_BINNED;
+    else
+        m->single_form = FSM_FORM_WALK;
     return 0;
 }
 

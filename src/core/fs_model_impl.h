@@ -209,8 +209,10 @@ struct fs_model {
     int32_t qs_stride;     /* masks per table row (num_trees rounded up to 64 bytes) */
     int32_t qs_nfeat;      /* used features */
     int32_t *qs_feat;      /* per used feature: feature index */
-    int32_t *qs_toff;      /* per used feature: offset of its padded thresholds in qs_thr */
+    int32_t *qs_toff;      /* per used feature: offset of its padded thresholds in qs_thr (>= 1:
+                            * qs_thr[0] is a slot the searches may read, never count) */
     int32_t *qs_tstep;     /* per used feature: first step of the search ((padded + 1) / 2) */
+    int32_t qs_maxstep;    /* the largest qs_tstep */
     int32_t *qs_ncp;       /* per used feature: number of checkpoint rows */
     int32_t *qs_row;       /* per used feature: its first table row */
     int32_t *qs_dbase;     /* per used feature: its k + 1 entries in qs_dpos */
@@ -225,12 +227,18 @@ struct fs_model {
     int32_t *qs_lbase;     /* per tree: its first leaf in qs_leaf */
     double qs_est_ns;      /* the loader's time estimates per row (table, walk), for the */
     double walk_est_ns;    /* choice between them; 0 if not computed */
+    int single_form;       /* enum fsm_form: what fs_model_predict_raw scores with (and the
+                            * batch path, row by row, unless it is FSM_FORM_WALK) */
 
     /* Preprocessed columns. */
     int32_t num_cols;
     int32_t *col_feat;
     uint8_t *col_kind;
 };
+
+/* Execution columns the walks keep on the stack; wider models without a QuickScorer form
+ * take the per-node walk on the raw row. */
+#define FSM_STACK_COLS 512
 
 /* The table AND's variants (x86-64 with GCC or clang; elsewhere only the portable one). */
 enum fsm_qs_simd { FSM_QS_PORTABLE = 0, FSM_QS_AVX2 = 1, FSM_QS_AVX512 = 2 };
@@ -284,9 +292,9 @@ int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env);
  * pointers. */
 void fsm_free_forms(fs_model *m);
 
-/* Which single-row form fs_model_predict_raw scores a model with: for tests and the
- * benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a model
- * with more than 512 execution columns and no QuickScorer form. */
+/* Which single-row form fs_model_predict_raw scores a model with (chosen at load): for tests
+ * and the benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a
+ * model with more than FSM_STACK_COLS execution columns and no QuickScorer form. */
 enum fsm_form { FSM_FORM_WALK = 0, FSM_FORM_BINNED, FSM_FORM_QS_DENSE, FSM_FORM_QS_DELTA };
 int fsm_single_form(const fs_model *m);
 

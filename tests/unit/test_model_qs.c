@@ -523,6 +523,18 @@ int main(void)
         CHECK_EQ_INT(check_cap(FSM_QS_MAX_TREES64 + 1, 64), FSM_FORM_WALK);
         fprintf(stderr, "at the caps: forms %d (32-bit), %d (64-bit)\n", f32, f64);
     }
+    {
+        /* The batch path sums 4 rows together while their bitvectors (n masks + one vector,
+         * in 64-byte units) fit 4 to FSM_QS_BATCH_BYTES (16 KiB), else 2, else one row at a
+         * time: models on each side of both bounds, scored under ASan (single row == batch
+         * == reference). */
+        static const int at[][2] = {{1008, 32}, {1009, 32}, {2032, 32}, {2033, 32},
+                                    {504, 64},  {505, 64},  {1016, 64}, {1017, 64}};
+        for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+            int f = check_cap(at[i][0], at[i][1]);
+            CHECK(f == FSM_FORM_QS_DENSE || f == FSM_FORM_QS_DELTA);
+        }
+    }
     /* Every form and several checkpoint distances were reached. */
     CHECK(forms_seen[FSM_FORM_QS_DENSE] > 0);
     CHECK(forms_seen[FSM_FORM_QS_DELTA] > 0);
