@@ -336,6 +336,11 @@ static void free_qs(fs_model *m)
     free(m->qs_row);
     free(m->qs_dbase);
     free(m->qs_thr);
+    free(m->qs_srch);
+    free(m->qs_soff);
+    free(m->qs_s1n);
+    m->qs_srch = NULL;
+    m->qs_soff = m->qs_s1n = NULL;
     free(m->qs_tab);
     free(m->qs_dpos);
     free(m->qs_dnode);
@@ -544,6 +549,38 @@ static int build_qs(fs_model *m, size_t budget)
             m->qs_thr[toff + at++] = INFINITY;
         b0[u] = zero_bin(m->qs_thr + toff, k);
         toff += padded;
+    }
+    /* The two-level search of each used feature (see qs_srch in fs_model_impl.h): level 1
+     * the last threshold of each block of 8, padded with +inf to whole vectors of 8; level 2
+     * the thresholds in blocks of 8 padded with +inf, plus one block of +inf (a value above
+     * every threshold lands there when k is a multiple of 8). */
+    {
+        size_t total = 0;
+        for (int32_t u = 0; u < nused; u++) {
+            size_t nb = ((size_t)kcnt[u] + 7) / 8, n1 = (nb + 7) / 8;
+            total += 8 * n1 + 8 * (nb + 1);
+        }
+        m->qs_srch = aligned_alloc(64, (total ? total : 8) * sizeof(double));
+        m->qs_soff = malloc(((size_t)nused + 1) * sizeof(int32_t));
+        m->qs_s1n = malloc(((size_t)nused + 1) * sizeof(int32_t));
+        if (!m->qs_srch || !m->qs_soff || !m->qs_s1n || total > INT32_MAX)
+            goto out;
+        size_t at = 0;
+        for (int32_t u = 0; u < nused; u++) {
+            int32_t k = kcnt[u];
+            size_t nb = ((size_t)k + 7) / 8, n1 = (nb + 7) / 8;
+            const double *t = m->qs_thr + m->qs_toff[u];
+            m->qs_soff[u] = (int32_t)at;
+            m->qs_s1n[u] = (int32_t)n1;
+            for (size_t j = 0; j < 8 * n1; j++) {
+                size_t last = 8 * j + 7;
+                m->qs_srch[at + j] = j < nb && last < (size_t)k ? t[last] : INFINITY;
+            }
+            at += 8 * n1;
+            for (size_t i = 0; i < 8 * (nb + 1); i++)
+                m->qs_srch[at + i] = i < (size_t)k ? t[i] : INFINITY;
+            at += 8 * (nb + 1);
+        }
     }
     for (int32_t i = 0; i < nint; i++)
         ent[i].u = umap[ent[i].u];

@@ -213,6 +213,15 @@ struct fs_model {
                             * qs_thr[0] is a slot the searches may read, never count) */
     int32_t *qs_tstep;     /* per used feature: first step of the search ((padded + 1) / 2) */
     int32_t qs_maxstep;    /* the largest qs_tstep */
+    /* The per-row search, in two levels of vectors of 8 (qs_select): per used feature u,
+     * level 1 at qs_srch + qs_soff[u] is qs_s1n[u] vectors of 8 separators, the last
+     * threshold of each block of 8 (+inf where the block is partial or absent); c = how many
+     * separators are below the value. Level 2 follows it: the k thresholds in blocks of 8
+     * padded with +inf, then a block of +inf; the bin is 8 c + how many of block c are below
+     * the value (NaN: 0, never used: a NaN selects its own row). 64-byte aligned. */
+    double *qs_srch;
+    int32_t *qs_soff;
+    int32_t *qs_s1n;
     int32_t *qs_ncp;       /* per used feature: number of checkpoint rows */
     int32_t *qs_row;       /* per used feature: its first table row */
     int32_t *qs_dbase;     /* per used feature: its k + 1 entries in qs_dpos */
