@@ -7,7 +7,6 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
-  const BINS = 20;
   const POLL_MS = 300;
   const AUTO_MS = 3000;
 
@@ -61,6 +60,8 @@
     renderProgress();
     if (lastResults) renderResults(lastResults);
     if (lastHealth) renderHealth(lastHealth);
+    if (upRes) renderUpRes();
+    if (detailId) renderDetail();
   }
 
   // ---- HTTP --------------------------------------------------------------------------
@@ -181,6 +182,7 @@
     uploadPhase = "final";
     renderProgress();
     choose(chosen);
+    if (lastUpload && lastUpload.id && lastUpload.acked > 0) followResults(lastUpload.id);
   }
 
   function send() {
@@ -202,6 +204,10 @@
     bytesLoaded = 0;
     bytesTotal = chosen.size;
     lastUpload = null;
+    upId = null;
+    upRes = null;
+    if (upTimer) { clearTimeout(upTimer); upTimer = null; }
+    renderUpRes();
     delete $("progress").dataset.acked;
     delete $("progress").dataset.total;
     $("summary").hidden = true;
@@ -251,59 +257,283 @@
     return el;
   }
 
+  // Bin edges for scores: most scores sit near 0 and the interesting ones near 1, so the
+  // bins are fine near both ends, and the threshold is an edge of its own (the bins from it
+  // up hold exactly the flagged scores). Bars are equal width; the count axis is
+  // logarithmic so a bin of 1 beside a bin of 90 still shows.
+  function binEdges(thr) {
+    const e = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 1];
+    if (thr > 0 && thr < 1 && e.indexOf(thr) < 0) e.push(thr);
+    return e.sort((a, b) => a - b);
+  }
+
+  // The bin of a score: [e[i], e[i+1]), the last bin closed at 1.
+  function binOf(edges, s) {
+    for (let i = edges.length - 2; i >= 0; i--) if (s >= edges[i]) return i;
+    return 0;
+  }
+
+  function fmtEdge(v) {
+    return v === 0 || v === 1 ? String(v) : String(Number(v.toPrecision(3)));
+  }
+
   function drawHistogram(scores, thr) {
     const box = $("hist");
     box.replaceChildren();
     $("hist-title").textContent = t("results.hist", scores.length);
     $("hist-empty").hidden = scores.length > 0;
+    $("hist-flagged").textContent = "";
     if (scores.length === 0) return;
-    const counts = new Array(BINS).fill(0);
-    scores.forEach((s) => {
-      const i = Math.min(BINS - 1, Math.max(0, Math.floor(s * BINS)));
-      counts[i]++;
-    });
-    const W = 520, H = 260, L = 44, R = 12, T = 22, B = 40;
+    const edges = binEdges(thr);
+    const nb = edges.length - 1;
+    const counts = new Array(nb).fill(0);
+    scores.forEach((s) => { counts[binOf(edges, Math.min(1, Math.max(0, s)))]++; });
+    const flagged = scores.filter((s) => s >= thr).length;
+    $("hist-flagged").textContent = t("results.histFlagged", flagged, scores.length);
+    const W = 620, H = 270, L = 44, R = 12, T = 24, B = 56;
     const pw = W - L - R, ph = H - T - B;
     const max = Math.max(1, ...counts);
+    const ymax = Math.log10(max + 1);
+    const yOf = (c) => T + ph - (Math.log10(c + 1) / ymax) * ph;
     const root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img",
       "aria-label": t("results.hist", scores.length) });
-    // y ticks: 0, max/2, max (integers)
-    const yt = [0, Math.round(max / 2), max].filter((v, i, a) => a.indexOf(v) === i);
-    yt.forEach((v) => {
-      const y = T + ph - (v / max) * ph;
+    // y ticks on the log axis: 0, 1, 10, 100 up to the largest count.
+    [0, 1, 10, 100, 1000].filter((v) => v <= max).forEach((v) => {
+      const y = yOf(v);
       root.appendChild(svg("line", { class: "axis", x1: L - 4, y1: y, x2: L, y2: y }));
       root.appendChild(svg("text", { class: "tick", x: L - 7, y: y + 4, "text-anchor": "end" }, String(v)));
     });
-    const bw = pw / BINS;
+    const bw = pw / nb;
     counts.forEach((c, i) => {
-      const lo = i / BINS, hi = (i + 1) / BINS;
-      const h = (c / max) * ph;
-      const bar = svg("rect", { class: "bar" + (hi > thr ? " hot" : ""), x: L + i * bw + 1,
-        y: T + ph - h, width: Math.max(1, bw - 2), height: Math.max(h, c > 0 ? 1 : 0),
-        "data-bin": i, "data-count": c });
-      bar.appendChild(svg("title", {}, t("results.bin", lo.toFixed(2), hi.toFixed(2), c)));
+      const lo = edges[i], hi = edges[i + 1];
+      const y = yOf(c);
+      const bar = svg("rect", { class: "bar" + (lo >= thr ? " hot" : ""), x: L + i * bw + 1,
+        y: y, width: Math.max(1, bw - 2), height: Math.max(T + ph - y, c > 0 ? 1 : 0),
+        "data-bin": i, "data-lo": lo, "data-hi": hi, "data-count": c });
+      bar.appendChild(svg("title", {}, t("results.bin", fmtEdge(lo), fmtEdge(hi), c)));
       root.appendChild(bar);
       if (c > 0) {
-        root.appendChild(svg("text", { class: "count", x: L + i * bw + bw / 2, y: T + ph - h - 3,
+        root.appendChild(svg("text", { class: "count", x: L + i * bw + bw / 2, y: y - 3,
           "text-anchor": "middle" }, String(c)));
       }
     });
     root.appendChild(svg("line", { class: "axis", x1: L, y1: T + ph, x2: L + pw, y2: T + ph }));
     root.appendChild(svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: T + ph }));
-    [0, 0.25, 0.5, 0.75, 1].forEach((v) => {
-      const x = L + v * pw;
+    edges.forEach((v, i) => {
+      const x = L + i * bw;
       root.appendChild(svg("line", { class: "axis", x1: x, y1: T + ph, x2: x, y2: T + ph + 4 }));
-      root.appendChild(svg("text", { class: "tick", x: x, y: T + ph + 16, "text-anchor": "middle" }, String(v)));
+      root.appendChild(svg("text", { class: "tick", x: x, y: T + ph + 14, "text-anchor": "end",
+        transform: "rotate(-40 " + x + " " + (T + ph + 14) + ")" }, fmtEdge(v)));
     });
     root.appendChild(svg("text", { class: "label", x: L + pw / 2, y: H - 4, "text-anchor": "middle" }, t("results.axisX")));
     root.appendChild(svg("text", { class: "label", x: 12, y: T + ph / 2, "text-anchor": "middle",
-      transform: "rotate(-90 12 " + (T + ph / 2) + ")" }, t("results.axisY")));
-    const tx = L + Math.min(1, Math.max(0, thr)) * pw;
+      transform: "rotate(-90 12 " + (T + ph / 2) + ")" }, t("results.axisY") + " (log)"));
+    const ti = edges.indexOf(thr);
+    const tx = L + (ti >= 0 ? ti : nb) * bw;
     root.appendChild(svg("line", { class: "thr", id: "threshold-line", x1: tx, y1: T - 6, x2: tx, y2: T + ph,
       "data-threshold": thr }));
-    root.appendChild(svg("text", { class: "thr-label", x: Math.min(tx, L + pw - 2), y: T - 9,
+    root.appendChild(svg("text", { class: "thr-label", x: Math.min(tx, L + pw - 2), y: T - 10,
       "text-anchor": tx > L + pw - 60 ? "end" : "middle" }, t("results.threshold", thr)));
     box.appendChild(root);
+  }
+
+  // ---- transactions: table rows, reasons, detail view ---------------------------------
+  function td(text, cls) {
+    const el = document.createElement("td");
+    if (cls) el.className = cls;
+    el.textContent = text;
+    return el;
+  }
+
+  function fmtMoney(v) {
+    return Number(v).toLocaleString(lang === "ru" ? "ru-RU" : "en-US",
+      { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
+  function fmtTime(f) {
+    if (f.transaction_time) return f.transaction_time;
+    if (!f.created_at) return "";
+    return new Date(f.created_at).toLocaleString(lang === "ru" ? "ru-RU" : "en-US",
+      { dateStyle: "short", timeStyle: "medium" });
+  }
+
+  function reasonList(f) {
+    return f.reasons && Array.isArray(f.reasons.top) ? f.reasons.top : [];
+  }
+
+  // The reasons that push towards fraud, as sentences (at most n).
+  function topReasons(f, n) {
+    return reasonList(f).filter((r) => r.contribution > 0).slice(0, n)
+      .map((r) => window.Reasons.text(r.feature, r.value, f, t, lang));
+  }
+
+  // One row of a fraud table: time, amount, merchant, category, customer, score, the top
+  // reasons and a Details button. rowNo (optional) leads for an upload's rows.
+  function fraudRow(f, rowNo) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = f.transaction_id;
+    if (rowNo !== undefined) tr.appendChild(td(rowNo === null ? "" : String(rowNo), "num"));
+    const noDetails = f.transaction_time === null && f.amount === null && f.merchant === null;
+    const tm = td(fmtTime(f), "num");
+    tm.title = f.created_at || "";
+    tr.appendChild(tm);
+    if (noDetails) {
+      const na = td(t("results.noDetails"), "na");
+      na.colSpan = 4;
+      tr.appendChild(na);
+    } else {
+      tr.appendChild(td(f.amount === null ? "" : fmtMoney(f.amount), "num"));
+      tr.appendChild(td(f.merchant || "", "txt"));
+      tr.appendChild(td(f.category || "", "txt"));
+      tr.appendChild(td(f.customer || "", "txt"));
+    }
+    const sc = td(Number(f.score).toFixed(4), "num");
+    sc.title = String(f.score);
+    tr.appendChild(sc);
+    const why = td("", "why");
+    const items = topReasons(f, 3);
+    if (items.length) {
+      const ul = document.createElement("ul");
+      items.forEach((x) => { const li = document.createElement("li"); li.textContent = x; ul.appendChild(li); });
+      why.appendChild(ul);
+    }
+    tr.appendChild(why);
+    const bt = document.createElement("td");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "link open";
+    b.textContent = t("results.open");
+    b.addEventListener("click", () => openDetail(f.transaction_id));
+    bt.appendChild(b);
+    tr.appendChild(bt);
+    return tr;
+  }
+
+  let detailId = null;
+  let detailData = null;
+
+  function kv(dl, key, value) {
+    const dt = document.createElement("dt");
+    dt.textContent = t(key);
+    const dd = document.createElement("dd");
+    dd.textContent = value === null || value === undefined || value === "" ? "—" : String(value);
+    dd.dataset.key = key;
+    dl.append(dt, dd);
+  }
+
+  function renderDetail() {
+    const f = detailData;
+    $("detail-id").textContent = detailId || "";
+    const dl = $("detail-fields");
+    dl.replaceChildren();
+    const rows = $("detail-reason-rows");
+    rows.replaceChildren();
+    $("detail-bias").textContent = "";
+    $("detail-no-reasons").hidden = true;
+    if (!f) return;
+    kv(dl, "detail.when", f.transaction_time);
+    kv(dl, "detail.amount", f.amount === null ? null : fmtMoney(f.amount));
+    kv(dl, "detail.merchant", f.merchant);
+    kv(dl, "detail.category", f.category);
+    kv(dl, "detail.customer", f.customer);
+    kv(dl, "detail.city", f.city);
+    kv(dl, "detail.state", f.us_state);
+    kv(dl, "detail.score", f.score);
+    kv(dl, "detail.flag", t(f.fraud_flag === 1 ? "detail.yes" : "detail.no"));
+    kv(dl, "detail.stored", f.created_at);
+    if (f.upload_row !== null) kv(dl, "detail.upload", f.upload_row);
+    const list = reasonList(f);
+    $("detail-no-reasons").hidden = list.length > 0;
+    $("detail-reasons").hidden = list.length === 0;
+    list.forEach((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.feature = r.feature;
+      tr.appendChild(td(window.Reasons.text(r.feature, r.value, f, t, lang)));
+      tr.appendChild(td(r.feature, "id"));
+      tr.appendChild(td(r.value === null ? "null" : String(r.value), "num"));
+      tr.appendChild(td((r.contribution > 0 ? "+" : "") + Number(r.contribution).toFixed(4),
+        r.contribution > 0 ? "pos" : "neg"));
+      rows.appendChild(tr);
+    });
+    if (f.reasons && typeof f.reasons.bias === "number") {
+      $("detail-bias").textContent = t("detail.bias", Number(f.reasons.bias).toFixed(4));
+    }
+  }
+
+  async function openDetail(id) {
+    const dlg = $("detail");
+    detailId = id;
+    detailData = null;
+    renderDetail();
+    $("detail-state").textContent = t("detail.loading");
+    $("detail-state").classList.remove("bad");
+    if (!dlg.open) dlg.showModal();
+    try {
+      detailData = await getJSON("/api/transactions/" + encodeURIComponent(id));
+      $("detail-state").textContent = "";
+    } catch (e) {
+      $("detail-state").textContent = t("detail.error", e.message);
+      $("detail-state").classList.add("bad");
+    }
+    renderDetail();
+  }
+
+  // ---- the upload's own results ------------------------------------------------------
+  let upId = null;
+  let upRes = null;
+  let upTimer = null;
+  const UP_POLL_MS = 1500;
+
+  function renderUpRes() {
+    const r = upRes;
+    $("upres").hidden = !r;
+    if (!r) return;
+    if (r.available === false) {
+      // The mart has no upload columns yet (db_writer older than the interface).
+      $("u-state").textContent = t("up.unavailable");
+      $("u-download").hidden = true;
+      $("u-flagged-wrap").hidden = true;
+      $("u-no-flagged").hidden = true;
+      return;
+    }
+    $("u-accepted").textContent = r.accepted === null ? "—" : fmtInt(r.accepted);
+    $("u-scored").textContent = fmtInt(r.scored);
+    $("u-flagged").textContent = fmtInt(r.flagged);
+    const st = $("u-state");
+    st.dataset.complete = String(r.complete);
+    st.classList.toggle("good", r.complete === true);
+    if (r.complete === true) st.textContent = t("up.complete", fmtInt(r.scored));
+    else if (r.complete === null) st.textContent = t("up.partial", fmtInt(r.scored));
+    else st.textContent = t("up.waiting", fmtInt(r.scored), fmtInt(r.accepted || 0));
+    const dl = $("u-download");
+    dl.hidden = r.scored === 0;
+    dl.href = "/api/uploads/" + encodeURIComponent(r.upload_id) + "/scores.csv";
+    dl.setAttribute("download", "scores-" + r.upload_id + ".csv");
+    const body = $("u-flagged-rows");
+    body.replaceChildren();
+    r.flagged_rows.forEach((f) => body.appendChild(fraudRow(f, f.upload_row)));
+    $("u-flagged-wrap").hidden = r.flagged_rows.length === 0;
+    $("u-no-flagged").hidden = !(r.complete === true && r.flagged === 0);
+    const more = $("u-flagged-more");
+    more.hidden = !r.flagged_truncated;
+    more.textContent = r.flagged_truncated ? t("up.flaggedMore", fmtInt(r.flagged_rows.length), fmtInt(r.flagged)) : "";
+  }
+
+  async function followResults(id) {
+    if (upTimer) { clearTimeout(upTimer); upTimer = null; }
+    upId = id;
+    try {
+      const r = await getJSON("/api/uploads/" + encodeURIComponent(id) + "/results");
+      if (upId !== id) return;
+      upRes = r;
+      renderUpRes();
+      if (r.complete === true || r.available === false) return;
+    } catch (e) {
+      if (upId !== id) return;
+      $("upres").hidden = false;
+      $("u-state").textContent = t("up.error", e.message);
+    }
+    upTimer = setTimeout(() => followResults(id), UP_POLL_MS);
   }
 
   function renderResults(r) {
@@ -313,23 +543,7 @@
     $("t-rate").textContent = (r.totals.fraud_rate * 100).toFixed(2) + "%";
     const body = $("fraud-rows");
     body.replaceChildren();
-    r.latest_fraud.forEach((f) => {
-      const tr = document.createElement("tr");
-      const id = document.createElement("td");
-      id.className = "id";
-      id.textContent = f.transaction_id;
-      const sc = document.createElement("td");
-      sc.className = "num";
-      sc.textContent = Number(f.score).toFixed(4);
-      sc.title = String(f.score);
-      const tm = document.createElement("td");
-      tm.className = "num";
-      tm.textContent = new Date(f.created_at).toLocaleString(lang === "ru" ? "ru-RU" : "en-US",
-        { dateStyle: "short", timeStyle: "medium" });
-      tm.title = f.created_at;
-      tr.append(id, sc, tm);
-      body.appendChild(tr);
-    });
+    r.latest_fraud.forEach((f) => body.appendChild(fraudRow(f)));
     $("fraud-table").hidden = r.latest_fraud.length === 0;
     $("fraud-empty").hidden = r.latest_fraud.length > 0;
     drawHistogram(r.scores, typeof r.threshold === "number" ? r.threshold : threshold);
@@ -401,6 +615,8 @@
     });
     $("send").addEventListener("click", send);
     $("view").addEventListener("click", refresh);
+    $("detail-close").addEventListener("click", () => { $("detail").close(); });
+    $("detail").addEventListener("close", () => { detailId = null; detailData = null; });
     $("auto").addEventListener("change", (ev) => setAuto(ev.target.checked));
     getJSON("/api/config").then((c) => {
       threshold = c.threshold;

@@ -287,8 +287,10 @@ json_t *ui_db_upload(ui_db *db, const char *upload_id, int flagged_limit, char *
     if (details < 0)
         goto out;
     if (!details) {
-        snprintf(errstr, errstr_size,
-                 "the database has no upload columns yet (db_writer's migration 002)");
+        /* A mart older than the interface: not an error of this request, an answer. */
+        out = json_pack("{s:s,s:b,s:I,s:I,s:[],s:b}", "upload_id", upload_id, "available", 0,
+                        "scored", (json_int_t)0, "flagged", (json_int_t)0, "flagged_rows",
+                        "flagged_truncated", 0);
         goto out;
     }
     rc = query(db, counts_sql, 1, p1, errstr, errstr_size);
@@ -299,7 +301,7 @@ json_t *ui_db_upload(ui_db *db, const char *upload_id, int flagged_limit, char *
         goto out;
     long long scored = strtoll(PQgetvalue(rc, 0, 0), NULL, 10);
     long long flagged = strtoll(PQgetvalue(rc, 0, 1), NULL, 10);
-    out = json_pack("{s:s,s:I,s:I,s:o,s:b}", "upload_id", upload_id, "scored",
+    out = json_pack("{s:s,s:b,s:I,s:I,s:o,s:b}", "upload_id", upload_id, "available", 1, "scored",
                     (json_int_t)scored, "flagged", (json_int_t)flagged, "flagged_rows",
                     rows_details(rf), "flagged_truncated", flagged > PQntuples(rf));
     if (out == NULL)

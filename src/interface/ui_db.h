@@ -38,9 +38,10 @@ json_t *ui_db_results(ui_db *db, int fraud_limit, int score_limit, char *errstr,
 json_t *ui_db_transaction(ui_db *db, const char *transaction_id, char *errstr,
                           size_t errstr_size);
 
-/* One upload's results: {"upload_id", "scored", "flagged", "flagged_rows": [rows, by
- * upload_row, at most flagged_limit], "flagged_truncated"}. upload_id must be a UUID
- * (checked by the caller). NULL with the reason in errstr. */
+/* One upload's results: {"upload_id", "available", "scored", "flagged", "flagged_rows":
+ * [rows, by upload_row, at most flagged_limit], "flagged_truncated"}; available is false
+ * (and the counts 0) when the mart has no upload columns yet (before db_writer's migration
+ * 002). upload_id must be a UUID (checked by the caller). NULL with the reason in errstr. */
 json_t *ui_db_upload(ui_db *db, const char *upload_id, int flagged_limit, char *errstr,
                      size_t errstr_size);
 

@@ -159,7 +159,8 @@ static enum MHD_Result serve_upload_results(ui_http *h, struct MHD_Connection *c
         return send_error(h, c, 503, err);
     }
     json_int_t scored = json_integer_value(json_object_get(j, "scored"));
-    if (st == NULL && scored == 0) {
+    int available = json_is_true(json_object_get(j, "available"));
+    if (st == NULL && (scored == 0 || !available)) {
         json_decref(j);
         return send_error(h, c, 404, "no such upload (none of its rows is stored, and ids "
                                      "are remembered for the last 64 uploads)");
@@ -169,7 +170,7 @@ static enum MHD_Result serve_upload_results(ui_http *h, struct MHD_Connection *c
     /* Complete: the body is in, Kafka acknowledged every sent row, and every acknowledged
      * row is in the mart. Unknown (null) once the upload is no longer remembered. */
     json_t *complete = json_null();
-    if (st != NULL)
+    if (st != NULL && available)
         complete = json_boolean(state != NULL && strcmp(state, "done") == 0 &&
                                 scored >= json_integer_value(accepted));
     json_object_set(j, "accepted", accepted != NULL ? accepted : json_null());
