@@ -1,15 +1,18 @@
 /*
- * dbw_db: db_writer's PostgreSQL side. One libpq connection; migrations applied at start in
- * one transaction under an advisory lock (several writers may start at once), recorded in
- * schema_migrations; batches written with a single INSERT ... SELECT FROM unnest($1, $2, $3)
- * ON CONFLICT (transaction_id) DO NOTHING, so one statement = one transaction per batch, the
- * values are bound parameters (never spliced into SQL), and a replay changes nothing. The
- * parameters are binary arrays (ids as bytes, scores as their IEEE-754 bits), the rows in
- * transaction_id order, so several connections writing at once lock rows in one order.
- * db_writer may hold several dbw_db (one connection each).
+ * dbw_db: the database behind db_writer, as an interface. A dbw_db is a table of operations
+ * (dbw_db_ops) and the state of one implementation: PostgreSQL (dbw_pg.h) in the service, a
+ * fake in the unit tests of the batch logic (tests/unit/test_dbw_pipeline.c). The contract
+ * every implementation keeps, and the pipeline (dbw_pipeline.h) relies on:
+ *  - a write of a batch is one transaction: after a successful finish the rows are durable,
+ *    after a failure none of them is, or all are (the server committed but the answer was
+ *    lost): the caller then writes the batch again;
+ *  - writing a row whose transaction_id is already stored changes nothing (a replay), and
+ *    finish reports only the rows that were new.
  *
- * Ownership: dbw_db_new copies conninfo and password; dbw_db_free closes and frees. Rows
- * passed to dbw_db_insert stay the caller's. Not thread-safe: one thread uses a dbw_db.
+ * Ownership: rows passed to dbw_db_insert_send stay the caller's, and must stay valid and
+ * unchanged until the write's finish returns (an implementation may write them again, in
+ * another form, inside finish). dbw_db_free frees the implementation's state. Not thread-safe: one thread uses a
+ * dbw_db.
  */
 #ifndef DBW_DB_H
 #define DBW_DB_H
@@ -18,40 +21,49 @@
 
 #include "fs_msg.h"
 
+/* One row of the transactions table: the scoring message. */
+typedef struct dbw_row {
+    fs_scoring_msg msg;
+} dbw_row;
+
 typedef struct dbw_db dbw_db;
 
-/* conninfo: a libpq connection string or URI (PG* variables fill what it leaves out);
- * password: NULL to let libpq use PGPASSWORD/.pgpass. Does not connect. NULL on OOM. */
-dbw_db *dbw_db_new(const char *conninfo, const char *password, char *errstr,
-                   size_t errstr_size);
+typedef struct dbw_db_ops {
+    /* Connects if needed and applies every migration not yet applied; *applied = how many
+     * now. Returns 0, or -1 with errstr. */
+    int (*migrate)(dbw_db *db, int *applied, char *errstr, size_t errstr_size);
+    /* Starts writing n >= 1 rows (connecting if needed). Returns 0, or -1 with errstr (the
+     * connection is then dropped; the next call reconnects). One write in flight at a
+     * time. */
+    int (*send)(dbw_db *db, const dbw_row *rows, size_t n, char *errstr, size_t errstr_size);
+    /* 1 if the write in flight has ended (or there is none), else 0. Never blocks. */
+    int (*ready)(dbw_db *db);
+    /* Waits for the write in flight to end; *inserted = rows that were new. Returns 0 once
+     * the rows are durable, or -1 with errstr (connection dropped). */
+    int (*finish)(dbw_db *db, long *inserted, char *errstr, size_t errstr_size);
+    /* Drops the connection at once, giving up a write in flight. */
+    void (*disconnect)(dbw_db *db);
+    void (*free)(dbw_db *db);
+} dbw_db_ops;
 
-/* (Re)connects if not connected. Returns 0, or -1 with errstr ("database: ..."). */
-int dbw_db_connect(dbw_db *db, char *errstr, size_t errstr_size);
+/* Every implementation's state starts with this. */
+struct dbw_db {
+    const dbw_db_ops *ops;
+};
 
-/* Applies every embedded migration not yet in schema_migrations. Sets *applied to how many
- * were applied now. Returns 0, or -1 with errstr naming the migration. */
 int dbw_db_migrate(dbw_db *db, int *applied, char *errstr, size_t errstr_size);
-
-/* Inserts n rows in one statement; *inserted = rows actually new (the rest were already
- * there). Returns 0, or -1 with errstr; after -1 the connection may be dropped and
- * dbw_db_connect reconnects. */
-int dbw_db_insert(dbw_db *db, const fs_scoring_msg *rows, size_t n, long *inserted,
-                  char *errstr, size_t errstr_size);
-
-/* The same in two steps, so the caller can fill its next batch while the server works:
- * dbw_db_insert_send builds and sends the statement (rows are not needed afterwards);
- * dbw_db_insert_ready says whether its result has arrived (never blocks);
- * dbw_db_insert_finish waits for it. One insert in flight at a time; every -1 drops the
- * connection (the next call reconnects). */
-int dbw_db_insert_send(dbw_db *db, const fs_scoring_msg *rows, size_t n, char *errstr,
+int dbw_db_insert_send(dbw_db *db, const dbw_row *rows, size_t n, char *errstr,
                        size_t errstr_size);
 int dbw_db_insert_ready(dbw_db *db);
 int dbw_db_insert_finish(dbw_db *db, long *inserted, char *errstr, size_t errstr_size);
 
-/* Closes the connection at once; an insert in flight is given up (the server rolls it back
- * unless it had already committed; either way a replay is harmless). */
+/* send then finish; n == 0 writes nothing and returns 0. */
+int dbw_db_insert(dbw_db *db, const dbw_row *rows, size_t n, long *inserted, char *errstr,
+                  size_t errstr_size);
+
 void dbw_db_disconnect(dbw_db *db);
 
+/* NULL is a no-op. */
 void dbw_db_free(dbw_db *db);
 
 #endif
