@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dbw_pipeline.h"
+#include "dbw_upload.h"
 #include "fs_msg.h"
 #include "svc_kafka.h"
 #include "svc_log.h"
@@ -29,9 +30,11 @@ struct dbw_writer {
     rd_kafka_t *producer; /* dead letters */
     dbw_pipeline *pipe;
     series m;
-    /* Dead letters of the fill batch, kept until they are acknowledged by the DLQ topic
-     * (re-produced if not): at most batch_size. */
+    /* Dead letters of the fill batch and their reasons (malloc'd), kept until they are
+     * acknowledged by the DLQ topic (re-produced, with the same reason, if not): at most
+     * batch_size. */
     rd_kafka_message_t **dead;
+    char **dead_reason;
     size_t ndead;
     atomic_int migrated;
     atomic_int kafka_up;
@@ -112,8 +115,10 @@ static int commit_offsets(void *opaque, const rd_kafka_topic_partition_list_t *o
 /* The fill batch's dead letters are no longer needed (acknowledged, or the batch dropped). */
 static void drop_dead(dbw_writer *w)
 {
-    for (size_t i = 0; i < w->ndead; i++)
+    for (size_t i = 0; i < w->ndead; i++) {
         rd_kafka_message_destroy(w->dead[i]);
+        free(w->dead_reason[i]);
+    }
     w->ndead = 0;
 }
 
@@ -155,9 +160,8 @@ static int flush_dead_letters(dbw_writer *w, double max_wait_s)
             return -1;
         backoff = next_backoff(w, backoff);
         for (size_t i = 0; i < w->ndead; i++) {
-            const char *reason = "invalid message (re-sent)";
-            if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, w->dead[i], reason,
-                                      NULL, err, sizeof err) != 0) {
+            if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, w->dead[i],
+                                      w->dead_reason[i], NULL, err, sizeof err) != 0) {
                 /* Counted like the first try, so the batch is never committed with a
                  * dead letter that did not reach the DLQ. */
                 SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
@@ -307,6 +311,32 @@ static void on_fatal(dbw_writer *w, rd_kafka_t *rk)
                 : "");
 }
 
+/* Parses a record of the scoring topic into row: its value (fs_msg_parse_scoring) and its
+ * upload headers (dbw_upload.h; absent: NULL columns). Returns 0, or -1 with the reason. */
+static int parse_row(const rd_kafka_message_t *msg, dbw_row *row, char *errstr,
+                     size_t errstr_size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *v = NULL;
+    size_t n = 0;
+    const char *payload = msg->payload != NULL ? msg->payload : "";
+    if (fs_msg_parse_scoring(payload, msg->len, &row->msg, errstr, errstr_size) != 0)
+        return -1;
+    row->has_upload_id = 0;
+    row->upload_row = 0;
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0; /* no headers */
+    if (rd_kafka_header_get_last(hdrs, "upload_id", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (dbw_upload_parse_id(v, n, row->upload_id, errstr, errstr_size) != 0)
+            return -1;
+        row->has_upload_id = 1;
+    }
+    if (rd_kafka_header_get_last(hdrs, "upload_row", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        dbw_upload_parse_row(v, n, &row->upload_row, errstr, errstr_size) != 0)
+        return -1;
+    return 0;
+}
+
 /* Takes ownership of msg. Returns 0, or -1 if the loop must stop (a full fill batch could
  * not be submitted). */
 static int handle_message(dbw_writer *w, rd_kafka_message_t *msg)
@@ -335,14 +365,21 @@ static int handle_message(dbw_writer *w, rd_kafka_message_t *msg)
     svc_counter_add(w->m.consumed, 1);
     const char *topic = rd_kafka_topic_name(msg->rkt);
     dbw_row *row = dbw_pipeline_slot(w->pipe);
-    const char *payload = msg->payload != NULL ? msg->payload : "";
-    if (fs_msg_parse_scoring(payload, msg->len, &row->msg, err, sizeof err) == 0) {
+    if (parse_row(msg, row, err, sizeof err) == 0) {
         dbw_pipeline_add(w->pipe, topic, msg->partition, msg->offset, 1);
         rd_kafka_message_destroy(msg);
         return 0;
     }
     char reason[600];
     snprintf(reason, sizeof reason, "invalid scoring message: %s", err);
+    char *kept = strdup(reason);
+    if (kept == NULL) {
+        /* The reason is needed to re-send it: without memory, drop the batch uncommitted. */
+        SVC_LOG(SVC_LOG_ERROR, NULL, "out of memory for a dead letter's reason; stopping");
+        atomic_store(&w->fatal, 1);
+        rd_kafka_message_destroy(msg);
+        return -1;
+    }
     if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, msg, reason, NULL, err,
                               sizeof err) != 0) {
         /* Queue full or similar: flush_dead_letters re-produces on failure; count it so. */
@@ -351,7 +388,8 @@ static int handle_message(dbw_writer *w, rd_kafka_message_t *msg)
     }
     svc_counter_add(w->m.dead_lettered, 1);
     dbw_pipeline_add(w->pipe, topic, msg->partition, msg->offset, 0);
-    w->dead[w->ndead++] = msg;
+    w->dead[w->ndead] = msg;
+    w->dead_reason[w->ndead++] = kept;
     return 0;
 }
 
@@ -483,7 +521,8 @@ dbw_writer *dbw_writer_new(const dbw_config *cfg, dbw_db *const *dbs, int ndbs,
     atomic_init(&w->dlq_blocked, 0);
     atomic_init(&w->fatal, 0);
     w->dead = calloc((size_t)cfg->batch_size, sizeof w->dead[0]);
-    if (w->dead == NULL) {
+    w->dead_reason = calloc((size_t)cfg->batch_size, sizeof w->dead_reason[0]);
+    if (w->dead == NULL || w->dead_reason == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -600,5 +639,6 @@ void dbw_writer_free(dbw_writer *w)
     }
     dbw_pipeline_free(w->pipe);
     free(w->dead);
+    free(w->dead_reason);
     free(w);
 }

@@ -1,12 +1,13 @@
 /*
  * dbw_writer: db_writer's consume-store-commit loop. It consumes the scoring topic
- * read_committed with auto-commit off, parses each message into the fill batch of a
- * dbw_pipeline (the batch logic: writes on the database connections while the next batch
- * fills, offsets committed only after the rows are durable and in order), and sends
- * invalid messages to the dead-letter topic (original key, payload and headers, plus source
+ * read_committed with auto-commit off, parses each message (its value, fs_msg_parse_scoring,
+ * and its upload_id/upload_row headers, dbw_upload.h) into the fill batch of a dbw_pipeline
+ * (the batch logic: writes on the database connections while the next batch fills, offsets
+ * committed only after the rows are durable and in order), and sends invalid messages to
+ * the dead-letter topic (original key, payload and headers, plus source
  * topic/partition/offset and the reason as headers). A batch's dead letters are delivered
  * (idempotent producer) before its offsets are committed; a delivery failure re-produces
- * them; if they are not acknowledged within 10 s the batch is dropped uncommitted and the
+ * them with the same reason; if they are not acknowledged within 10 s the batch is dropped uncommitted and the
  * consumer rewinds to the committed offsets (the loop must go back to polling to serve
  * rebalances). On revocation the open batches are written and committed within 10 s, or
  * dropped uncommitted (the next owner re-reads them). PostgreSQL down: a batch is retried
