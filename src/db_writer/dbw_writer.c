@@ -573,14 +573,18 @@ int dbw_writer_run(dbw_writer *w)
     atomic_store(&w->migrated, 1);
     if (subscribe(w) != 0)
         return -1;
-    SVC_LOG(SVC_LOG_INFO, NULL, "consuming %s as group %s (read_committed), batch %d / %d ms",
-            w->cfg.topic, w->cfg.group_id, w->cfg.batch_size, w->cfg.batch_timeout_ms);
+    SVC_LOG(SVC_LOG_INFO, NULL, "consuming %s as group %s (read_committed), batch %d / %d ms%s",
+            w->cfg.topic, w->cfg.group_id, w->cfg.batch_size, w->cfg.batch_timeout_ms,
+            w->cfg.batch_eager ? ", adaptive (written at once when idle)" : "");
     while (!stopping(w) && !atomic_load(&w->fatal)) {
         int timeout = 500;
         size_t len = dbw_pipeline_fill_len(w->pipe);
         if (len > 0) {
             double left = dbw_pipeline_fill_start(w->pipe) + batch_timeout - dbw_now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
+            /* Adaptive: with a connection free, only what is already fetched joins. */
+            if (w->cfg.batch_eager && dbw_pipeline_can_send(w->pipe))
+                timeout = 0;
         }
         if (dbw_pipeline_inflight(w->pipe) > 0 && timeout > 5)
             timeout = 5; /* come back soon to commit the writes in flight */
@@ -595,8 +599,11 @@ int dbw_writer_run(dbw_writer *w)
             break; /* stop requested during a database outage */
         }
         double t = dbw_now_s();
+        /* Adaptive: nothing more waiting and a connection free: write what we have now
+         * (under load a connection is busy or messages keep coming, so batches grow). */
+        int idle = msg == NULL && w->cfg.batch_eager && dbw_pipeline_can_send(w->pipe);
         if (len >= batch_size ||
-            (len > 0 && t >= dbw_pipeline_fill_start(w->pipe) + batch_timeout)) {
+            (len > 0 && (idle || t >= dbw_pipeline_fill_start(w->pipe) + batch_timeout))) {
             if (submit_fill(w) != 0) {
                 drop_dead(w);
                 break;

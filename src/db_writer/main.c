@@ -37,7 +37,7 @@ static const char *o_bootstrap, *o_topic, *o_dlq_topic, *o_group, *o_database_ur
     *o_password_file, *o_log_level, *o_metrics_addr, *o_instance;
 static long o_batch_size, o_batch_timeout, o_retry_max, o_metrics_port, o_session_timeout,
     o_connections;
-static int o_static, o_copy;
+static int o_static, o_copy, o_eager;
 
 static const svc_option options[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
@@ -69,6 +69,11 @@ static const svc_option options[] = {
      "rows per database transaction at most", &o_batch_size},
     {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
      "longest wait to fill a batch after its first message", &o_batch_timeout},
+    {"BATCH_ADAPTIVE", "--batch-adaptive", SVC_OPT_BOOL, "true", 0, -1,
+     "also close a batch as soon as no message is waiting and a database connection is free "
+     "(light traffic written at once in small batches, full batches under load); false: "
+     "only BATCH_SIZE and BATCH_TIMEOUT_MS close a batch",
+     &o_eager},
     {"DB_CONNECTIONS", "--db-connections", SVC_OPT_INT, "2", 1, MAX_CONNECTIONS,
      "database connections writing batches at the same time (offsets committed in order)",
      &o_connections},
@@ -159,6 +164,7 @@ int main(int argc, char **argv)
         .session_timeout_ms = (int)o_session_timeout,
         .batch_size = (int)o_batch_size,
         .batch_timeout_ms = (int)o_batch_timeout,
+        .batch_eager = o_eager,
         .retry_max_ms = o_retry_max,
         .stop = &svc_stop_flag,
     };
