@@ -447,27 +447,39 @@ static int create_clients(dbw_writer *w, char *errstr, size_t errstr_size)
     rd_kafka_conf_t *conf = svc_kafka_conf_new("db_writer", c->bootstrap, errstr, errstr_size);
     if (conf == NULL)
         goto out;
-    static const char *const consumer_required[][2] = {
-        {"enable.auto.commit", "false"},     {"enable.auto.offset.store", "false"},
-        {"isolation.level", "read_committed"}, {"auto.offset.reset", "earliest"},
-        {"enable.partition.eof", "false"},   {"max.poll.interval.ms", "600000"}};
-    for (size_t i = 0; i < sizeof consumer_required / sizeof consumer_required[0]; i++)
-        if (svc_kafka_conf_set(conf, consumer_required[i][0], consumer_required[i][1], errstr,
-                               errstr_size) != 0)
-            goto out;
-    if (svc_kafka_conf_set(conf, "group.id", c->group_id, errstr, errstr_size) != 0)
+    /* What the commit rules depend on: offsets stored and committed only by the writer,
+     * only committed transactions read, a new group starting from the beginning (nothing
+     * skipped). An env KAFKA_* saying otherwise is refused. */
+    static const svc_kafka_setting consumer_forced[] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"isolation.level", "read_committed"},
+        {"auto.offset.reset", "earliest"},
+    };
+    if (svc_kafka_conf_force(conf, consumer_forced,
+                             sizeof consumer_forced / sizeof consumer_forced[0], errstr,
+                             errstr_size) != 0)
+        goto out;
+    /* Heartbeats a sixth of the session timeout, at most 3 s. */
+    char heartbeat[24];
+    int hb = c->session_timeout_ms / 6 < 3000 ? c->session_timeout_ms / 6 : 3000;
+    snprintf(heartbeat, sizeof heartbeat, "%d", hb);
+    const svc_kafka_setting consumer_defaults[] = {
+        {"enable.partition.eof", "false"},
+        {"max.poll.interval.ms", "600000"},
+        {"heartbeat.interval.ms", heartbeat},
+    };
+    if (svc_kafka_conf_defaults(conf, consumer_defaults,
+                                sizeof consumer_defaults / sizeof consumer_defaults[0], errstr,
+                                errstr_size) != 0)
         goto out;
     /* Static membership: a restarted writer (same instance id) takes its old place, so the
      * group does not wait for the dead session; a writer gone longer than the session
      * timeout loses its partitions to the others. */
-    char session[24], heartbeat[24];
+    char session[24];
     snprintf(session, sizeof session, "%d", c->session_timeout_ms);
-    int hb = c->session_timeout_ms / 6 < 3000 ? c->session_timeout_ms / 6 : 3000;
-    snprintf(heartbeat, sizeof heartbeat, "%d", hb);
-    if (svc_kafka_conf_set(conf, "session.timeout.ms", session, errstr, errstr_size) != 0)
-        goto out;
-    if (getenv("KAFKA_HEARTBEAT_INTERVAL_MS") == NULL &&
-        svc_kafka_conf_set(conf, "heartbeat.interval.ms", heartbeat, errstr, errstr_size) != 0)
+    if (svc_kafka_conf_set(conf, "group.id", c->group_id, errstr, errstr_size) != 0 ||
+        svc_kafka_conf_set(conf, "session.timeout.ms", session, errstr, errstr_size) != 0)
         goto out;
     if (c->group_instance_id != NULL &&
         svc_kafka_conf_set(conf, "group.instance.id", c->group_instance_id, errstr,
@@ -485,8 +497,11 @@ static int create_clients(dbw_writer *w, char *errstr, size_t errstr_size)
     conf = svc_kafka_conf_new("db_writer-dlq", c->bootstrap, errstr, errstr_size);
     if (conf == NULL)
         goto out;
-    if (svc_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
-        svc_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) != 0)
+    /* Dead letters: never duplicated or reordered by the producer's own retries. */
+    static const svc_kafka_setting dlq_forced[] = {{"enable.idempotence", "true"}};
+    static const svc_kafka_setting dlq_defaults[] = {{"linger.ms", "5"}};
+    if (svc_kafka_conf_force(conf, dlq_forced, 1, errstr, errstr_size) != 0 ||
+        svc_kafka_conf_defaults(conf, dlq_defaults, 1, errstr, errstr_size) != 0)
         goto out;
     rd_kafka_conf_set_opaque(conf, w);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -528,7 +543,7 @@ dbw_writer *dbw_writer_new(const dbw_config *cfg, dbw_db *const *dbs, int ndbs,
     }
     dbw_pipeline_config pc = {
         .batch_size = (size_t)cfg->batch_size,
-        .retry_first_ms = 100,
+        .retry_first_ms = cfg->retry_max_ms < 100 ? cfg->retry_max_ms : 100,
         .retry_max_ms = cfg->retry_max_ms,
         .stop = cfg->stop,
         .commit = commit_offsets,

@@ -44,7 +44,7 @@ typedef struct dbw_config {
      * small batches, while under load (connections busy, messages waiting) batches grow up
      * to batch_size. 0: only batch_size and batch_timeout_ms close a batch. */
     int batch_eager;
-    long retry_max_ms;             /* cap of the backoff between database retries, >= 100 */
+    long retry_max_ms;             /* cap of the backoff between database retries, >= 1 */
     volatile sig_atomic_t *stop;   /* set (by a signal handler): run finishes and returns */
 } dbw_config;
 
