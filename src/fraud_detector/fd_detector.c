@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "fs_model.h"
 #include "fs_msg.h"
 #include "svc_kafka.h"
 #include "svc_log.h"
@@ -68,6 +69,7 @@ typedef struct fd_pool {
     int pending;         /* threads still scoring the current batch */
     int quit;
     int nthreads;        /* including the main thread */
+    int nworkers;        /* workers allocated (their scratch freed by pool_stop) */
     pthread_t *threads;
     struct fd_worker *workers;
     int started;         /* threads actually running */
@@ -77,6 +79,12 @@ typedef struct fd_worker {
     struct fd_detector *d;
     int index;
     fs_txn txn; /* reused for every message of the share */
+    /* Reasons (reused): the feature vector, its contributions (the bias last), the order of
+     * the features by contribution, the top entries and their text. */
+    double *x, *contrib;
+    int *order;
+    fs_reason *top;
+    char *reasons;
 } fd_worker;
 
 /* The committer thread: sends the offsets of the batch handed to it and commits its
@@ -588,6 +596,75 @@ static void register_series(fd_series *m, svc_metrics *r)
 #undef NB
 }
 
+int fd_reasons_mode(const char *name)
+{
+    static const char *const names[] = {[FD_REASONS_OFF] = "off",
+                                        [FD_REASONS_FLAGGED] = "flagged",
+                                        [FD_REASONS_ALL] = "all"};
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (name != NULL && strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Reasons need a model with contributions (no linear trees, one output) and must fit a
+ * message: the reasons_top features with the longest names, every number in its longest
+ * form, are formatted once here. Returns 0, or -1 with the reason in errstr. */
+static int check_reasons(const fd_config *cfg, const fs_bundle *bundle, char *errstr,
+                         size_t errstr_size)
+{
+    const fs_model *model = fs_bundle_model(bundle);
+    int nf = fs_bundle_num_features(bundle), rc = -1;
+    fs_reason *top = NULL;
+    char *text = NULL;
+    if (cfg->reasons < FD_REASONS_OFF || cfg->reasons > FD_REASONS_ALL ||
+        cfg->reasons_top < 0) {
+        snprintf(errstr, errstr_size, "reasons: mode %d, top %d: not a mode or a count",
+                 cfg->reasons, cfg->reasons_top);
+        return -1;
+    }
+    if (cfg->reasons == FD_REASONS_OFF)
+        return 0;
+    if (fs_model_has_linear_trees(model) || fs_model_num_outputs(model) != 1) {
+        snprintf(errstr, errstr_size,
+                 "REASONS=%s: the model's contributions are not defined (linear trees or "
+                 "more than one output); set REASONS=off",
+                 cfg->reasons == FD_REASONS_ALL ? "all" : "flagged");
+        return -1;
+    }
+    top = calloc((size_t)nf, sizeof *top);
+    text = malloc(FS_MSG_REASONS_MAX + 1);
+    if (top == NULL || text == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    int n = cfg->reasons_top == 0 || cfg->reasons_top > nf ? nf : cfg->reasons_top;
+    for (int i = 0; i < nf; i++)
+        top[i] = (fs_reason){fs_bundle_feature_name(bundle, i), -1.2345678901234567e-300,
+                             -1.2345678901234567e-300};
+    /* The n longest names (a selection sort is plenty for tens of features). */
+    for (int k = 0; k < n; k++)
+        for (int j = k + 1; j < nf; j++)
+            if (strlen(top[j].feature) > strlen(top[k].feature)) {
+                fs_reason tmp = top[k];
+                top[k] = top[j];
+                top[j] = tmp;
+            }
+    if (fs_msg_format_reasons(text, FS_MSG_REASONS_MAX + 1, -1.2345678901234567e-300, top,
+                              (size_t)n) < 0) {
+        snprintf(errstr, errstr_size,
+                 "REASONS_TOP=%d: the reasons of this model's features could exceed %d "
+                 "bytes; set a smaller REASONS_TOP",
+                 cfg->reasons_top, FS_MSG_REASONS_MAX);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(top);
+    free(text);
+    return rc;
+}
+
 fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
                              svc_metrics *metrics, int *config_error, char *errstr,
                              size_t errstr_size)
@@ -599,6 +676,10 @@ fd_detector *fd_detector_new(const fd_config *cfg, const fs_bundle *bundle,
     *config_error = 0;
     if (cfg->batch_size < 1) {
         snprintf(errstr, errstr_size, "batch size %d: must be at least 1", cfg->batch_size);
+        *config_error = 1;
+        goto fail;
+    }
+    if (check_reasons(cfg, bundle, errstr, errstr_size) != 0) {
         *config_error = 1;
         goto fail;
     }
@@ -845,10 +926,49 @@ static int format_slot(fd_slot *slot, const char *id, double score, int flag,
                                       reasons);
 }
 
-/* Parses and scores one message into its slot (any thread; t is the thread's record). */
-static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t *msg,
+/* Orders feature indexes by contribution, largest first (ties: feature order). */
+static _Thread_local const double *tl_contrib;
+
+static int by_contribution(const void *a, const void *b)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    double ci = tl_contrib[i], cj = tl_contrib[j];
+    if (ci != cj)
+        return ci > cj ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+/* The reasons of the row in w->x into w->reasons: TreeSHAP contributions, the top
+ * reasons_top features by contribution descending with their names and values, and the
+ * bias. Returns 0, or -1 if the engine could not allocate (the model was checked at
+ * start: binary, no linear trees, reasons that fit a message). */
+static int make_reasons(const fd_detector *d, fd_worker *w)
+{
+    const fs_model *model = fs_bundle_model(d->bundle);
+    int nf = fs_bundle_num_features(d->bundle);
+    if (fs_model_predict_contrib(model, w->x, w->contrib, NULL) != 0)
+        return -1;
+    for (int i = 0; i < nf; i++)
+        w->order[i] = i;
+    tl_contrib = w->contrib;
+    qsort(w->order, (size_t)nf, sizeof w->order[0], by_contribution);
+    int n = d->cfg.reasons_top == 0 || d->cfg.reasons_top > nf ? nf : d->cfg.reasons_top;
+    for (int k = 0; k < n; k++) {
+        int i = w->order[k];
+        w->top[k] = (fs_reason){fs_bundle_feature_name(d->bundle, i), w->x[i], w->contrib[i]};
+    }
+    /* Checked at start to fit; a contribution that is not finite would be a model fault. */
+    if (fs_msg_format_reasons(w->reasons, FS_MSG_REASONS_MAX + 1, w->contrib[nf], w->top,
+                              (size_t)n) < 0)
+        return -1;
+    return 0;
+}
+
+/* Parses and scores one message into its slot (any thread; w is the thread's scratch). */
+static void score_one(const fd_detector *d, fd_worker *w, const rd_kafka_message_t *msg,
                       fd_slot *slot)
 {
+    fs_txn *t = &w->txn;
     char why[256];
     const char *topic = rd_kafka_topic_name(msg->rkt);
     slot->score = NAN;
@@ -908,17 +1028,28 @@ static void score_one(const fd_detector *d, fs_txn *t, const rd_kafka_message_t 
             return;
         }
     }
+    /* fs_bundle_score's two steps, keeping the features for the reasons. */
     double s;
-    if (fs_bundle_score(d->bundle, t, profile, &s, why, sizeof why) != 0) {
+    if (fs_bundle_features(d->bundle, t, profile, w->x, why, sizeof why) != 0) {
         snprintf(slot->reason, sizeof slot->reason,
                  "%s[%" PRId32 "]@%" PRId64 ": transaction %s: %s", topic, msg->partition,
                  msg->offset, t->transaction_id, why);
         return;
     }
+    fs_model_predict(fs_bundle_model(d->bundle), w->x, &s, NULL);
+    int flag = fs_bundle_flag(s, d->cfg.threshold);
+    const char *reasons = NULL;
+    if (d->cfg.reasons == FD_REASONS_ALL || (d->cfg.reasons == FD_REASONS_FLAGGED && flag)) {
+        if (make_reasons(d, w) != 0) {
+            slot->kind = FD_SLOT_REFUSED;
+            snprintf(slot->reason, sizeof slot->reason, "reasons: out of memory");
+            return;
+        }
+        reasons = w->reasons;
+    }
     fs_scoring_txn block;
     fs_scoring_txn_of_record(&block, t);
-    int n = format_slot(slot, t->transaction_id, s, fs_bundle_flag(s, d->cfg.threshold), &block,
-                        NULL);
+    int n = format_slot(slot, t->transaction_id, s, flag, &block, reasons);
     if (n == -2) {
         slot->kind = FD_SLOT_REFUSED;
         snprintf(slot->reason, sizeof slot->reason, "out of memory");
@@ -1048,14 +1179,14 @@ static void score_share(fd_detector *d, fd_worker *w)
     if (d->state == NULL) {
         int from = (int)((long)n * w->index / k), to = (int)((long)n * (w->index + 1) / k);
         for (int i = from; i < to; i++)
-            score_one(d, &w->txn, d->batch[i], &d->slots[i]);
+            score_one(d, w, d->batch[i], &d->slots[i]);
         return;
     }
     /* With customer state each partition is one thread's, in batch (= offset) order, so
      * each customer's transactions update its record in their order. */
     for (int i = 0; i < n; i++)
         if (d->batch[i]->partition % k == w->index)
-            score_one(d, &w->txn, d->batch[i], &d->slots[i]);
+            score_one(d, w, d->batch[i], &d->slots[i]);
     uint64_t expired = 0;
     for (int32_t p = w->index; p < d->in_partitions; p += k)
         expired += fd_state_expire(d->state, p);
@@ -1128,9 +1259,23 @@ static int pool_start(fd_detector *d, int nthreads, char *errstr, size_t errstr_
         snprintf(errstr, errstr_size, "out of memory for %d scoring threads", nthreads);
         return -1;
     }
+    size_t nf = (size_t)fs_bundle_num_features(d->bundle);
+    p->nworkers = nthreads;
     for (int i = 0; i < nthreads; i++) {
-        p->workers[i].d = d;
-        p->workers[i].index = i;
+        fd_worker *w = &p->workers[i];
+        w->d = d;
+        w->index = i;
+        w->x = calloc(nf, sizeof *w->x);
+        w->contrib = calloc(nf + 1, sizeof *w->contrib);
+        w->order = calloc(nf, sizeof *w->order);
+        w->top = calloc(nf, sizeof *w->top);
+        w->reasons = malloc(FS_MSG_REASONS_MAX + 1);
+        if (w->x == NULL || w->contrib == NULL || w->order == NULL || w->top == NULL ||
+            w->reasons == NULL) {
+            p->nthreads = 1;
+            snprintf(errstr, errstr_size, "out of memory for %d scoring threads", nthreads);
+            return -1;
+        }
     }
     for (int i = 1; i < nthreads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, &p->workers[i]) != 0) {
@@ -1157,6 +1302,14 @@ static void pool_stop(fd_detector *d)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
+    for (int i = 0; i < p->nworkers; i++) {
+        fd_worker *w = &p->workers[i];
+        free(w->x);
+        free(w->contrib);
+        free(w->order);
+        free(w->top);
+        free(w->reasons);
+    }
     free(p->workers);
     free(p->threads);
     p->workers = NULL;

@@ -2,8 +2,9 @@
  * fd_detector: the consume-transform-produce loop of fraud_detector, exactly once.
  *
  * It reads transaction messages from one topic in a consumer group, scores each with a
- * model bundle (fs_bundle_score) and writes {"transaction_id","score","fraud_flag"} to the
- * scoring topic, keyed by transaction_id. Messages that cannot be parsed or scored go, with
+ * model bundle (fs_bundle_score) and writes {"transaction_id","score","fraud_flag",
+ * "transaction":{...}} (fs_msg.h) to the scoring topic, keyed by transaction_id, with the
+ * transaction's upload_id/upload_row headers. Messages that cannot be parsed or scored go, with
  * their original key, payload and headers plus source topic/partition/offset and the reason
  * as headers, to the dead-letter topic. Each batch (batch_size messages or batch_timeout_ms,
  * whichever first) is one Kafka transaction: begin, produce everything, send the consumer
@@ -63,7 +64,17 @@ typedef struct fd_config {
     const char *state_topic;
     long long state_expiry_s;     /* idle event time after which a customer starts afresh */
     size_t state_max_customers;   /* customers this instance may hold (0 = no limit) */
+    /* TreeSHAP reasons in the scoring message (fs_model_predict_contrib): for no row, the
+     * flagged rows (fraud_flag=1) or all, with the reasons_top largest contributions (0:
+     * every feature, then bias + contributions = the raw score). */
+    int reasons;                  /* FD_REASONS_* */
+    int reasons_top;              /* >= 0 */
 } fd_config;
+
+enum { FD_REASONS_OFF, FD_REASONS_FLAGGED, FD_REASONS_ALL };
+
+/* The FD_REASONS_* value of "off", "flagged" or "all", or -1. */
+int fd_reasons_mode(const char *name);
 
 typedef struct fd_detector fd_detector;
 
@@ -75,7 +86,8 @@ typedef struct fd_detector fd_detector;
  * overridden. Strings in cfg are borrowed and must outlive the detector; the bundle and the
  * registry are borrowed too. Returns NULL with the reason in errstr, and *config_error set
  * to 1 if the configuration is at fault (a Kafka property refused, properties that do not
- * fit together, a batch size below 1), 0 otherwise (the detector's own allocations failing,
+ * fit together, a batch size below 1, reasons asked of a model whose contributions are not
+ * defined or whose reasons would not fit a message), 0 otherwise (the detector's own allocations failing,
  * a thread or a Kafka client that could not be created): main exits 2 for the first, 1 for
  * the second. An allocation failure inside librdkafka is not reported: librdkafka aborts
  * the process. */

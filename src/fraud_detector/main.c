@@ -26,11 +26,11 @@
 #define SERVICE "fraud_detector"
 
 static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_group, *o_model_dir,
-    *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr, *o_state_topic;
+    *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr, *o_state_topic, *o_reasons;
 static double o_threshold;
 static int o_static, o_state;
 static long o_batch_size, o_batch_timeout, o_threads, o_metrics_port, o_expiry_days,
-    o_max_customers;
+    o_max_customers, o_reasons_top;
 
 static const svc_option options[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
@@ -69,6 +69,13 @@ static const svc_option options[] = {
      "keep customer state; false scores every customer as new (benchmarks only: scores then "
      "differ from fraudctl score)",
      &o_state},
+    {"REASONS", "--reasons", SVC_OPT_STRING, "flagged", 0, -1,
+     "TreeSHAP reasons in the scoring message: flagged (rows with fraud_flag=1), all or off",
+     &o_reasons},
+    {"REASONS_TOP", "--reasons-top", SVC_OPT_INT, "5", 0, 10000,
+     "features per reasons, largest contribution first (0: all, then bias + contributions = "
+     "the raw score)",
+     &o_reasons_top},
     {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,
      "name of this instance (unset: the host name)", &o_instance},
     {"TRANSACTIONAL_ID", "--transactional-id", SVC_OPT_STRING, NULL, 0, -1,
@@ -122,6 +129,12 @@ int main(int argc, char **argv)
                                sizeof options / sizeof options[0], argc, argv, &o_log_level);
     if (prc != SVC_CONFIG_OK)
         return prc == SVC_CONFIG_EXIT ? 0 : 2;
+    int reasons = fd_reasons_mode(o_reasons);
+    if (reasons < 0) {
+        SVC_LOG(SVC_LOG_ERROR, NULL, "bad configuration: REASONS=%s: expected flagged, all or off",
+                o_reasons);
+        return 2;
+    }
     o_instance = svc_instance_name(o_instance, host, sizeof host);
     if (o_txn_id == NULL) {
         snprintf(txn_id, sizeof txn_id, "%s-%s", SERVICE, o_instance);
@@ -169,6 +182,8 @@ int main(int argc, char **argv)
         .state_topic = o_state ? o_state_topic : NULL,
         .state_expiry_s = (long long)o_expiry_days * 86400,
         .state_max_customers = (size_t)o_max_customers,
+        .reasons = reasons,
+        .reasons_top = (int)o_reasons_top,
     };
     int config_error = 0;
     d = fd_detector_new(&cfg, bundle, metrics, &config_error, err, sizeof err);

@@ -120,6 +120,7 @@ class TopicTail:
             _, hi = self.c.get_watermark_offsets(TopicPartition("transactions", p), timeout=10)
             parts.append(TopicPartition("transactions", p, hi))
         self.c.assign(parts)
+        self.headers = {}  # transaction_id -> {header: value} of what read() matched
 
     def read(self, want, match, timeout=30):
         """Collects (key, value, partition) of messages for which match(value) is true until
@@ -133,6 +134,8 @@ class TopicTail:
             v = json.loads(m.value())
             if match(v):
                 got.append((m.key().decode(), v, m.partition()))
+                self.headers[v.get("transaction_id")] = dict(
+                    (k, x.decode()) for k, x in (m.headers() or []))
         return got
 
     def close(self):
@@ -424,6 +427,26 @@ def test_messages_in_kafka_keyed_by_customer_with_native_types():
     assert all(len(p) == 1 for p in partition_of.values())
 
 
+def test_upload_id_and_row_headers():
+    # Every sent row carries the upload's id and its 1-based data row (invalid rows count).
+    ids = [f"api-hdr-{uuid.uuid4().hex[:8]}-{i}" for i in range(5)]
+    rows = [row(i, transaction_id=ids[i]) for i in range(5)]
+    rows[2]["amount"] = "abc"  # invalid: not sent, but it is row 3 of the file
+    tail = TopicTail()
+    try:
+        status, _, body = post_file(to_csv(rows, COLUMNS + ["transaction_id"]))
+        assert status == 202
+        u = wait_upload(body["id"])
+        found = consume_ids(tail, set(ids) - {ids[2]})
+    finally:
+        tail.close()
+    assert u["valid"] == 4 and u["acked"] == 4
+    assert str(uuid.UUID(body["id"])) == body["id"]  # a lowercase UUID, nothing else
+    assert set(found) == set(ids) - {ids[2]}
+    for i in (0, 1, 3, 4):
+        assert tail.headers[ids[i]] == {"upload_id": body["id"], "upload_row": str(i + 1)}
+
+
 def test_generated_ids_are_uuid4():
     marker = f"uuidcheck-{uuid.uuid4().hex[:10]}"
     tail = TopicTail()
@@ -566,3 +589,80 @@ def test_kafka_outage_reports_failed_rows_with_why_then_recovers():
     assert status == 202
     u = wait_upload(body["id"], timeout=90)
     assert (u["acked"], u["failed"]) == (10, 0), u
+
+
+# ---------------------------------------------------------------- details, uploads, downloads
+
+def mart_has_details():
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        n = conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'transactions'::regclass "
+                         "AND attname IN ('upload_id', 'reasons', 'transaction_time') "
+                         "AND NOT attisdropped").fetchone()[0]
+    return n == 3
+
+
+def test_unknown_transactions_and_uploads_are_404():
+    assert_json_error(*request("GET", "/api/transactions/no-such-" + uuid.uuid4().hex), 404)
+    assert_json_error(*request("GET", "/api/transactions/" + "x" * 200), 404)
+    unknown = str(uuid.uuid4())
+    assert_json_error(*request("GET", f"/api/uploads/{unknown}/results"), 404)
+    assert_json_error(*request("GET", f"/api/uploads/{unknown}/scores.csv"), 404 if mart_has_details() else 503)
+    assert_json_error(*request("GET", "/api/uploads/not-a-uuid/results"), 404, "UUID")
+    assert_json_error(*request("GET", "/api/uploads/not-a-uuid/scores.csv"), 404, "UUID")
+    assert_json_error(*request("GET", f"/api/uploads/{unknown}/nope"), 404)
+
+
+def test_upload_results_details_and_download():
+    if not mart_has_details():
+        pytest.skip("the mart has no migration 002 columns")
+    uid, tag = str(uuid.uuid4()), uuid.uuid4().hex[:8]
+    evil = "<img src=x onerror=alert(1)>, \"Evil\""
+    reasons = {"bias": -7.1, "top": [{"feature": "cust_cnt_1h", "value": 7, "contribution": 2.31},
+                                     {"feature": "hour", "value": None, "contribution": -0.25}]}
+    rows = [  # (id, score, flag, row, merchant, reasons): stored out of row order
+        (f"api-up-{tag}-3", 0.96999999999999997, 1, 3, evil, reasons),
+        (f"api-up-{tag}, \"q\"-1", 0.12345678901234567, 0, 1, "m1", None),
+        (f"api-up-{tag}-2", 1e-300, 0, 2, "m2", None),
+        (f"api-up-{tag}-4", 0.95, 1, 4, "m4", None),
+    ]
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        for tid, score, flag, r, merch, rs in rows:
+            conn.execute("INSERT INTO transactions (transaction_id, score, fraud_flag, transaction_time, "
+                         "amount, merchant, category, customer_name, city, us_state, reasons, upload_id, "
+                         "upload_row) VALUES (%s, %s, %s, '2019-01-01 02:13:00', 12.5, %s, 'misc_net', "
+                         "'Ann Lee', 'Boston', 'MA', %s, %s, %s)",
+                         (tid, score, flag, merch, json.dumps(rs) if rs else None, uid, r))
+        conn.execute("INSERT INTO transactions (transaction_id, score, fraud_flag) VALUES (%s, 0.5, 0)",
+                     (f"api-old-{tag}",))
+    status, _, raw = request("GET", f"/api/uploads/{uid}/results")
+    assert status == 200, raw
+    r = json.loads(raw)
+    assert r["available"] is True and (r["scored"], r["flagged"]) == (4, 2)
+    assert r["accepted"] is None and r["complete"] is None  # not an upload this process saw
+    assert [f["upload_row"] for f in r["flagged_rows"]] == [3, 4]
+    f = r["flagged_rows"][0]
+    assert f["merchant"] == evil and f["reasons"] == reasons and f["customer"] == "Ann Lee"
+    assert f["transaction_time"] == "2019-01-01 02:13:00" and f["amount"] == 12.5
+    assert f["upload_id"] == uid and f["score"] == 0.96999999999999997
+
+    status, h, raw = request("GET", f"/api/uploads/{uid}/scores.csv")
+    assert status == 200 and h["content-type"].startswith("text/csv")
+    assert uid in h["content-disposition"]
+    want = "row,transaction_id,score,fraud_flag\n" + "".join(
+        "%d,%s,%.17g,%d\n" % (r_, ('"' + tid.replace('"', '""') + '"') if ("," in tid or '"' in tid) else tid,
+                              score, flag)
+        for tid, score, flag, r_, _, _ in sorted(rows, key=lambda x: x[3]))
+    assert raw.decode() == want
+
+    status, _, raw = request("GET", "/api/transactions/" + urllib.parse.quote(rows[0][0]))
+    assert status == 200
+    assert json.loads(raw)["reasons"] == reasons
+    status, _, raw = request("GET", f"/api/transactions/api-old-{tag}")
+    old = json.loads(raw)
+    assert status == 200 and old["score"] == 0.5
+    assert all(old[k] is None for k in ("transaction_time", "amount", "merchant", "category",
+                                         "customer", "city", "us_state", "reasons", "upload_id",
+                                         "upload_row"))
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("DELETE FROM transactions WHERE upload_id = %s OR transaction_id = %s",
+                     (uid, f"api-old-{tag}"))

@@ -12,7 +12,9 @@ Usage (normally through tests/streaming/run):
 import argparse
 import calendar
 import collections
+import csv
 import json
+import math
 import os
 import re
 import subprocess
@@ -95,7 +97,7 @@ BLOCK_STRINGS = ("transaction_time", "merch", "cat_id", "name_1", "name_2", "one
 def test_details(env, work, svc):
     log("details: the transaction block on every score, the upload headers carried over")
     prefix = "det-"
-    d = data(env, work, "details", 400, 31)
+    d = data(env, work, "details", 1000, 31)
     upload = "3f2a8b1c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
     items = []
     for i, (k, v) in enumerate(keyed(prefix, d.recs)):
@@ -109,7 +111,8 @@ def test_details(env, work, svc):
     compare_scores(env, prefix, d.exp, len(items))
     msgs = sl.read_topic(env, "scoring", match=lambda k: k is not None and k.startswith(prefix),
                          with_headers=True)
-    bad_block, bad_hdr = [], []
+    bad_block, bad_hdr, bad_reasons = [], [], []
+    nfeat = len(feature_names(env))
     for k, v, h in msgs:
         i = int(k[len(prefix):])
         m = json.loads(v)
@@ -119,6 +122,11 @@ def test_details(env, work, svc):
         if list(m)[:3] != ["transaction_id", "score", "fraud_flag"] or \
                 m.get("transaction") != want:
             bad_block.append((k, m.get("transaction"), want))
+        # The suite's detector runs with the defaults: REASONS=flagged, REASONS_TOP=5.
+        r = m.get("reasons")
+        if (r is not None) != (m["fraud_flag"] == 1) or \
+                (r is not None and len(r.get("top", [])) != min(5, nfeat)):
+            bad_reasons.append((k, m["fraud_flag"], r))
         got_h = [(hk, hv.decode() if hv is not None else None) for hk, hv in h]
         want_h = [("upload_id", upload), ("upload_row", str(i + 1))] if i % 2 == 0 else []
         if got_h != want_h:
@@ -130,6 +138,94 @@ def test_details(env, work, svc):
     check(not bad_hdr,
           f"{prefix}: upload_id/upload_row headers carried over unchanged, none added "
           f"({len(bad_hdr)} differ{'; first ' + repr(bad_hdr[0]) if bad_hdr else ''})")
+    flagged = sum(1 for _, f in d.exp.values() if f == 1)
+    check(flagged > 0 and not bad_reasons,
+          f"{prefix}: reasons (top {min(5, nfeat)}) on exactly the {flagged} flagged rows "
+          f"({len(bad_reasons)} differ"
+          f"{'; first ' + repr(bad_reasons[0]) if bad_reasons else ''})")
+
+
+def feature_names(env):
+    out = subprocess.run([env.fraudctl, "features", "--names"], check=True,
+                         capture_output=True, text=True).stdout
+    return out.split()
+
+
+def fraudctl_csv(env, args):
+    """The rows of a CSV fraudctl writes to stdout (the header first)."""
+    out = subprocess.run([env.fraudctl] + args, check=True, capture_output=True,
+                         text=True).stdout
+    return list(csv.reader(out.splitlines()))
+
+
+def test_reasons(env, work, svc):
+    log("reasons: REASONS=all REASONS_TOP=0 (own topics) against fraudctl predict --contrib")
+    n, prefix = 300, "rsn-"
+    tin, tout, tstate = "reasons.in", "reasons.out", "reasons.state"
+    sl.create_topic(env, tin, 3)
+    sl.create_topic(env, tout, 3)
+    sl.create_topic(env, tstate, 3, {"cleanup.policy": "compact"})
+    gen = data(env, work, "reasons", n, 41, topic=tin)
+    det = sl.detector(env, 28006, "reasons", GROUP_ID="reasons", TRANSACTIONS_TOPIC=tin,
+                      SCORING_TOPIC=tout, STATE_TOPIC=tstate, REASONS="all", REASONS_TOP=0)
+    svc["d6"] = det
+    det.start()
+    try:
+        sl.produce(env, tin, keyed(prefix, gen.recs))
+        msgs = wait_for(f"{n} scores in {tout}", lambda: (
+            lambda got: got if len(got) >= n else None)(sl.read_topic(env, tout)), 60) or []
+    finally:
+        rc = det.stop()
+    check(rc == 0, f"the REASONS=all instance stopped cleanly ({rc})")
+    # The same rows through fraudctl: features, raw scores and contributions.
+    path = os.path.join(work, "reasons.csv")
+    feats = os.path.join(work, "reasons.features.csv")
+    model = os.path.join(env.model_dir, "model.txt")
+    subprocess.run([env.fraudctl, "features", "--model-dir", env.model_dir, "--input", path,
+                    "--output", feats], check=True)
+    with open(feats, newline="") as f:
+        frows = list(csv.reader(f))
+    names = frows[0]
+    raw = [float(r[0]) for r in fraudctl_csv(env, ["predict", "--model", model, "--raw",
+                                                    "--input", feats])]
+    contrib = [[float(x) for x in r] for r in fraudctl_csv(
+        env, ["predict", "--model", model, "--contrib", "--input", feats])]
+    if len(raw) == n + 1:  # a header line
+        raw = raw[1:]
+    if len(contrib) == n + 1:
+        contrib = contrib[1:]
+    worst_sum = worst_logit = worst_c = 0.0
+    bad = []
+    for k, v in msgs:
+        i = int(k[len(prefix):])
+        m = json.loads(v)
+        r = m.get("reasons") or {}
+        top = r.get("top", [])
+        cs = [e["contribution"] for e in top]
+        total = r.get("bias", math.nan) + math.fsum(cs)
+        logit = math.log(m["score"] / (1 - m["score"]))
+        worst_sum = max(worst_sum, abs(total - raw[i]))
+        worst_logit = max(worst_logit, abs(total - logit))
+        by_name = {e["feature"]: e for e in top}
+        want = dict(zip(names, contrib[i]))
+        worst_c = max([worst_c, abs(r.get("bias", math.nan) - contrib[i][-1])] +
+                      [abs(by_name[f]["contribution"] - want[f]) for f in names if f in by_name])
+        values_ok = all(by_name[f]["value"] == float(x) for f, x in zip(names, frows[i + 1])
+                        if f in by_name)
+        if len(top) != len(names) or set(by_name) != set(names) or cs != sorted(cs, reverse=True) \
+                or not values_ok:
+            bad.append((k, len(top), values_ok))
+    check(len(msgs) == n and not bad,
+          f"{tout}: {len(msgs)} of {n} scores, each with reasons of all {len(names)} features "
+          f"sorted by contribution, the values of `fraudctl features` "
+          f"({len(bad)} differ{'; first ' + repr(bad[0]) if bad else ''})")
+    check(worst_sum <= 1e-9 and worst_logit <= 1e-9,
+          f"bias + contributions = the raw score of `fraudctl predict --raw` "
+          f"(worst {worst_sum:.3g}) and the logit of the score (worst {worst_logit:.3g}), "
+          f"within 1e-9")
+    check(worst_c <= 1e-9,
+          f"each contribution and the bias equal `fraudctl predict --contrib` on the same rows "
+          f"(worst difference {worst_c:.3g})")
 
 
 def test_poison(env, work, svc):
@@ -496,6 +592,10 @@ def test_exit_codes(env, work, svc):
     check(r.returncode == 2 and "bad configuration" in r.stderr and "KAFKA_LINGER_MS" in r.stderr,
           f"KAFKA_LINGER_MS=soon: exit 2, 'bad configuration' naming the variable "
           f"({r.returncode})")
+    r = subprocess.run([env.detector_bin], env=dict(base, REASONS="some"),
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "bad configuration" in r.stderr and "REASONS=some" in r.stderr,
+          f"REASONS=some: exit 2, 'bad configuration' naming the variable ({r.returncode})")
     with open(env.detector_bin, "rb") as f:
         asan = b"__asan_init" in f.read()
     if asan:
@@ -749,6 +849,7 @@ def main():
     svc = {"d1": sl.detector(env, 28001, "one"), "w": sl.writer(env, 28002)}
     tests = [("end_to_end", lambda: test_end_to_end(env, a.work, svc)),
              ("details", lambda: test_details(env, a.work, svc)),
+             ("reasons", lambda: test_reasons(env, a.work, svc)),
              ("poison", lambda: test_poison(env, a.work, svc)),
              ("two_instances", lambda: test_two_instances(env, a.work, svc)),
              ("abort_recover", lambda: test_abort_recover(env, a.work, svc)),
