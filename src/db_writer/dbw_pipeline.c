@@ -234,11 +234,6 @@ int dbw_pipeline_inflight(const dbw_pipeline *p)
     return p->ninflight;
 }
 
-int dbw_pipeline_can_send(const dbw_pipeline *p)
-{
-    return p->ninflight < p->nconn;
-}
-
 /* Writes the batch's rows synchronously on connection `conn`, retrying with capped
  * exponential backoff until it succeeds, a stop is requested, or max_wait_s seconds passed
  * (<= 0: no limit). `failed` says an attempt already failed (so this one starts with a

@@ -70,10 +70,8 @@ size_t dbw_pipeline_fill_len(const dbw_pipeline *p);
 size_t dbw_pipeline_fill_rows(const dbw_pipeline *p);
 double dbw_pipeline_fill_start(const dbw_pipeline *p);
 
-/* Batches whose write is in flight, and 1 if a connection has none (a batch submitted now
- * is sent at once, without waiting for an earlier one). */
+/* Batches whose write is in flight. */
 int dbw_pipeline_inflight(const dbw_pipeline *p);
-int dbw_pipeline_can_send(const dbw_pipeline *p);
 
 /* Closes the fill batch and starts writing it on a free connection (completing the oldest
  * batch in flight first if none is free); a batch without rows is committed once every

@@ -597,8 +597,8 @@ int dbw_writer_run(dbw_writer *w)
         if (len > 0) {
             double left = dbw_pipeline_fill_start(w->pipe) + batch_timeout - dbw_now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
-            /* Adaptive: with a connection free, only what is already fetched joins. */
-            if (w->cfg.batch_eager && dbw_pipeline_can_send(w->pipe))
+            /* Adaptive: with no write in flight, only what is already fetched joins. */
+            if (w->cfg.batch_eager && dbw_pipeline_inflight(w->pipe) == 0)
                 timeout = 0;
         }
         if (dbw_pipeline_inflight(w->pipe) > 0 && timeout > 5)
@@ -614,9 +614,11 @@ int dbw_writer_run(dbw_writer *w)
             break; /* stop requested during a database outage */
         }
         double t = dbw_now_s();
-        /* Adaptive: nothing more waiting and a connection free: write what we have now
-         * (under load a connection is busy or messages keep coming, so batches grow). */
-        int idle = msg == NULL && w->cfg.batch_eager && dbw_pipeline_can_send(w->pipe);
+        /* Adaptive: nothing more waiting and no write in flight: write what we have now.
+         * While a write is in flight the next batch fills (a group commit: one write per
+         * write time under light load); under load messages keep coming, so batches grow
+         * to batch_size and then use every connection. */
+        int idle = msg == NULL && w->cfg.batch_eager && dbw_pipeline_inflight(w->pipe) == 0;
         if (len >= batch_size ||
             (len > 0 && (idle || t >= dbw_pipeline_fill_start(w->pipe) + batch_timeout))) {
             if (submit_fill(w) != 0) {

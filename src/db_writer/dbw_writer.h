@@ -40,8 +40,8 @@ typedef struct dbw_config {
     int batch_size;                /* messages per batch, >= 1 */
     int batch_timeout_ms;          /* longest wait to fill a batch after its first message */
     /* Adaptive batching: a batch is also closed as soon as the consumer has no message
-     * waiting and a database connection is free, so light traffic is written at once in
-     * small batches, while under load (connections busy, messages waiting) batches grow up
+     * waiting and no write is in flight, so light traffic is written at once in small
+     * batches (the next one filling while a write runs), while under load batches grow up
      * to batch_size. 0: only batch_size and batch_timeout_ms close a batch. */
     int batch_eager;
     long retry_max_ms;             /* cap of the backoff between database retries, >= 1 */

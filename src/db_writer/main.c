@@ -57,9 +57,9 @@ static const svc_option options[] = {
     {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
      "longest wait to fill a batch after its first message", &o_batch_timeout},
     {"BATCH_ADAPTIVE", "--batch-adaptive", SVC_OPT_BOOL, "true", 0, -1,
-     "also close a batch as soon as no message is waiting and a database connection is free "
-     "(light traffic written at once in small batches, full batches under load); false: "
-     "only BATCH_SIZE and BATCH_TIMEOUT_MS close a batch",
+     "also close a batch as soon as no message is waiting and no write is in flight (light "
+     "traffic written at once in small batches, full batches under load); false: only "
+     "BATCH_SIZE and BATCH_TIMEOUT_MS close a batch",
      &o_eager},
     {"DB_CONNECTIONS", "--db-connections", SVC_OPT_INT, "2", 1, MAX_CONNECTIONS,
      "database connections writing batches at the same time (offsets committed in order)",

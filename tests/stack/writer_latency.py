@@ -12,7 +12,8 @@ Not a test (no timed assertions): run it on a stack started by scripts/stack, e.
 For each round and each --variant (space-separated NAME=VALUE settings of db_writer's
 environment), in turn: a fresh 3-partition scoring topic, db_writer from the build tree
 started and assigned, then --count scoring messages produced (idempotent producer,
-linger.ms=5, keyed by id) paced at --rate per second in 10 ms steps. The latency of a row is
+linger.ms=5, keyed by id) paced at --rate per second in 10 ms steps, in Kafka transactions
+committed every --txn-ms (50, as fraud_detector's batches; 0: no transactions). The latency of a row is
 its created_at (clock_timestamp() of db_writer's write, PostgreSQL on this machine) minus
 the wall-clock time of its produce call; it prints p50/p90/p99/max and the writer's batch
 count and mean batch size (from its metrics). The detector is not involved: this is the
@@ -34,10 +35,28 @@ def pct(vals, p):
     return vals[min(len(vals) - 1, max(0, int(round(p / 100.0 * (len(vals) - 1)))))]
 
 
-def paced_produce(bootstrap, topic, ids, rate):
-    """Produces one message per id at `rate`/s in 10 ms steps; returns {id: produce time}."""
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                  "linger.ms": 5})
+def paced_produce(bootstrap, topic, ids, rate, txn_ms):
+    """Produces one message per id at `rate`/s in 10 ms steps, in Kafka transactions of
+    txn_ms (as fraud_detector does: a read_committed consumer sees each transaction's
+    messages at once, when it commits) or, txn_ms 0, plainly; returns {id: produce time}."""
+    conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+    if txn_ms > 0:
+        conf["transactional.id"] = "writer-latency-" + uuid.uuid4().hex[:8]
+    p = Producer(conf)
+    if txn_ms > 0:
+        p.init_transactions(30)
+        p.begin_transaction()
+    # Not timed: the first transaction of a new producer on a new topic (partitions added to
+    # the transaction, the consumer's first fetch) takes up to a second.
+    for i in range(30):
+        p.produce(topic, scoring_message(f"warm{i}-{uuid.uuid4().hex[:8]}", 0.5, 0),
+                  key=str(i).encode())
+    if txn_ms > 0:
+        p.commit_transaction(30)
+        p.begin_transaction()
+    p.flush(30)
+    time.sleep(1.0)
+    last_commit = time.time()
     sent = {}
     step = max(1, int(rate / 100))
     t0 = time.time()
@@ -46,6 +65,10 @@ def paced_produce(bootstrap, topic, ids, rate):
         while time.time() < due:
             p.poll(0)
             time.sleep(0.0005)
+        if txn_ms > 0 and time.time() - last_commit >= txn_ms / 1e3:
+            p.commit_transaction(30)
+            p.begin_transaction()
+            last_commit = time.time()
         for tid in ids[k:k + step]:
             while True:
                 try:
@@ -55,6 +78,8 @@ def paced_produce(bootstrap, topic, ids, rate):
                     p.poll(0.01)
             sent[tid] = time.time()
         p.poll(0)
+    if txn_ms > 0:
+        p.commit_transaction(30)
     assert p.flush(60) == 0
     return sent
 
@@ -71,8 +96,8 @@ def run(a, variant):
         wait_for(lambda: w.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
         prefix = "lat" + uuid.uuid4().hex[:8]
         ids = [f"{prefix}-{i:08d}" for i in range(a.count)]
-        sent = paced_produce(a.bootstrap, topics.scoring, ids, a.rate)
-        wait_for(lambda: w.metrics()["db_writer_rows_written_total"] >= a.count, 120,
+        sent = paced_produce(a.bootstrap, topics.scoring, ids, a.rate, a.txn_ms)
+        wait_for(lambda: w.metrics()["db_writer_rows_written_total"] >= a.count + 30, 120,
                  "all rows stored")
         m = w.metrics()
     finally:
@@ -81,7 +106,7 @@ def run(a, variant):
         a.database_url, "SELECT transaction_id, extract(epoch FROM created_at)::float8 "
                         "FROM transactions WHERE transaction_id LIKE %s", (prefix + "-%",)))
     batches = m["db_writer_batches_total"]
-    print(f"{variant:<28} produce -> row at {a.rate:,.0f}/s ({len(lat)} rows, ms): "
+    print(f"{variant:<28} txn {a.txn_ms:g} ms, produce -> row at {a.rate:,.0f}/s ({len(lat)} rows, ms): "
           + ", ".join(f"p{p} {pct(lat, p) * 1e3:.1f}" for p in (50, 90, 99))
           + f", max {lat[-1] * 1e3:.1f}; {batches:.0f} batches, mean "
           f"{m['db_writer_batch_size_sum'] / batches:.0f} messages", flush=True)
@@ -95,6 +120,9 @@ def main():
     ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--count", type=int, default=30000)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--txn-ms", type=float, default=50,
+                    help="produce in Kafka transactions of this many ms, as the detector "
+                         "(BATCH_TIMEOUT_MS 50); 0: plain produce")
     ap.add_argument("--variant", action="append",
                     help="db_writer settings, e.g. 'BATCH_ADAPTIVE=false' (repeatable)")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
