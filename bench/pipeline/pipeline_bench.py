@@ -6,7 +6,8 @@ db_writer, PostgreSQL), all on this machine.
                      [--load-opt name=value ...] [--poll metric|sql]
 
 Starts its own stack with scripts/stack (Kafka 127.0.0.1:26092/26093, PostgreSQL 26432,
-metrics 26001/26002, a temporary STACK_DIR; always torn down), starts fraud_detector and
+metrics 26001/26002, all moved by BENCH_PORT_BASE=N (default 26000), a temporary STACK_DIR;
+always torn down), starts fraud_detector and
 db_writer once, and then, in the same run:
  0. warm-up (not timed): one ceiling pass and one end-to-end pass of M messages, so the
     broker's JIT, the page cache, PostgreSQL's buffers and the services' connections are in
@@ -53,8 +54,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests/streaming"))
 import streamlib as sl  # noqa: E402
 
 # Below the kernel's ephemeral range (32768+), so no outgoing connection can hold them.
-PORTS = dict(KAFKA_PORT="26092", KAFKA_CONTROLLER_PORT="26093", PG_PORT="26432",
-             DETECTOR_METRICS_PORT="26001", WRITER_METRICS_PORT="26002", UI_PORT="26501")
+# BENCH_PORT_BASE (default 26000) moves them all, so two benchmarks can run side by side.
+_BASE = int(os.environ.get("BENCH_PORT_BASE", "26000"))
+PORTS = dict(KAFKA_PORT=str(_BASE + 92), KAFKA_CONTROLLER_PORT=str(_BASE + 93),
+             PG_PORT=str(_BASE + 432), DETECTOR_METRICS_PORT=str(_BASE + 1),
+             WRITER_METRICS_PORT=str(_BASE + 2), UI_PORT=str(_BASE + 501))
 TICK = os.sysconf("SC_CLK_TCK")
 PROCS = ("fd_load", "kafka", "fraud_detector", "db_writer", "postgres")
 
