@@ -327,7 +327,7 @@
     });
     root.appendChild(svg("text", { class: "label", x: L + pw / 2, y: H - 4, "text-anchor": "middle" }, t("results.axisX")));
     root.appendChild(svg("text", { class: "label", x: 12, y: T + ph / 2, "text-anchor": "middle",
-      transform: "rotate(-90 12 " + (T + ph / 2) + ")" }, t("results.axisY") + " (log)"));
+      transform: "rotate(-90 12 " + (T + ph / 2) + ")" }, t("results.axisYlog")));
     const ti = edges.indexOf(thr);
     const tx = L + (ti >= 0 ? ti : nb) * bw;
     root.appendChild(svg("line", { class: "thr", id: "threshold-line", x1: tx, y1: T - 6, x2: tx, y2: T + ph,

@@ -45,6 +45,7 @@ window.I18N = {
     "results.error": "Results unavailable: {0}",
     "results.axisX": "score",
     "results.axisY": "count",
+    "results.axisYlog": "count (log scale)",
     "tot.scored": "Scored",
     "tot.flagged": "Flagged",
     "tot.rate": "Fraud rate",
@@ -152,6 +153,7 @@ window.I18N = {
     "f.freq": "{0} seen in {1} of past transactions",
     "f.freq.never": "{0} never seen before",
     "f.amount_to_cat_median": "amount {0}x the category's typical",
+    "f.amount_to_cat_median.low": "amount only {0} of the category's typical",
     "f.cust_secs_since_prev": "{0} after the customer's previous transaction",
     "f.cust_cnt_1h": "{0} {1} in the last hour",
     "f.cust_cnt_1h.forms": "transaction|transactions",
@@ -173,7 +175,9 @@ window.I18N = {
     "f.cust_cat_share.0": "first purchase in this category",
     "f.cust_cat_share": "{0} of the customer's earlier purchases are in this category",
     "f.cust_amount_to_max": "amount {0}x the customer's largest so far",
-    "f.cust_spend24_to_daily": "24-hour spend {0}x the customer's daily average"
+    "f.cust_amount_to_max.low": "amount {0} of the customer's largest so far",
+    "f.cust_spend24_to_daily": "24-hour spend {0}x the customer's daily average",
+    "f.cust_spend24_to_daily.low": "24-hour spend only {0} of the customer's daily average"
   },
   ru: {
     "title": "Оценка мошенничества",
@@ -217,6 +221,7 @@ window.I18N = {
     "results.error": "Результаты недоступны: {0}",
     "results.axisX": "скор",
     "results.axisY": "количество",
+    "results.axisYlog": "количество (лог. шкала)",
     "tot.scored": "Оценено",
     "tot.flagged": "Помечено",
     "tot.rate": "Доля мошенничества",
@@ -324,6 +329,7 @@ window.I18N = {
     "f.freq": "{0}: встречается в {1} прошлых транзакций",
     "f.freq.never": "{0}: раньше не встречался",
     "f.amount_to_cat_median": "сумма в {0} раза больше типичной для категории",
+    "f.amount_to_cat_median.low": "сумма всего {0} от типичной для категории",
     "f.cust_secs_since_prev": "через {0} после предыдущей транзакции клиента",
     "f.cust_cnt_1h": "{0} {1} за последний час",
     "f.cust_cnt_1h.forms": "транзакция|транзакции|транзакций",
@@ -345,6 +351,8 @@ window.I18N = {
     "f.cust_cat_share.0": "первая покупка в этой категории",
     "f.cust_cat_share": "{0} прежних покупок клиента — в этой категории",
     "f.cust_amount_to_max": "сумма в {0} раза больше самой крупной прежней покупки клиента",
-    "f.cust_spend24_to_daily": "траты за 24 часа в {0} раза выше средних за день"
+    "f.cust_amount_to_max.low": "сумма — {0} от самой крупной прежней покупки клиента",
+    "f.cust_spend24_to_daily": "траты за 24 часа в {0} раза выше средних за день",
+    "f.cust_spend24_to_daily.low": "траты за 24 часа — всего {0} от средних за день"
   }
 };

@@ -32,8 +32,9 @@ window.Reasons = (function () {
     return num(lang, p, digits) + "%";
   }
 
+  // A ratio: 12, 2.9, 0.25 (two digits below 1, so a small one does not read as 0).
   function ratio(lang, v) {
-    return num(lang, v, v >= 10 ? 0 : 1);
+    return num(lang, v, v >= 10 ? 0 : v >= 1 ? 1 : 2);
   }
 
   // A duration in seconds as "45 s", "12 min", "3.5 h", "2 d" (units from i18n).
@@ -80,7 +81,7 @@ window.Reasons = (function () {
       case "freq_merch": case "freq_name_1": case "freq_name_2": case "freq_jobs":
       case "freq_us_state": case "freq_street": case "freq_one_city":
         return v === 0 ? t("f.freq.never", t("fn." + feature)) : t("f.freq", t("fn." + feature), pct(lang, v));
-      case "amount_to_cat_median": return t("f.amount_to_cat_median", ratio(lang, v));
+      case "amount_to_cat_median": return t(v < 1 ? "f.amount_to_cat_median.low" : "f.amount_to_cat_median", ratio(lang, v));
       case "cust_secs_since_prev":
         return v < 0 ? t("f.first") : t("f.cust_secs_since_prev", duration(t, lang, v));
       case "cust_cnt_1h": return counted(t, lang, "f.cust_cnt_1h", v);
@@ -99,8 +100,12 @@ window.Reasons = (function () {
         return c ? t("f.cust_hour_dist.at", c, num(lang, v, 1)) : t("f.cust_hour_dist", num(lang, v, 1));
       }
       case "cust_cat_share": return v === 0 ? t("f.cust_cat_share.0") : t("f.cust_cat_share", pct(lang, v));
-      case "cust_amount_to_max": return v < 0 ? t("f.first") : t("f.cust_amount_to_max", ratio(lang, v));
-      case "cust_spend24_to_daily": return v < 0 ? t("f.first") : t("f.cust_spend24_to_daily", ratio(lang, v));
+      case "cust_amount_to_max":
+        if (v < 0) return t("f.first");
+        return t(v < 1 ? "f.cust_amount_to_max.low" : "f.cust_amount_to_max", ratio(lang, v));
+      case "cust_spend24_to_daily":
+        if (v < 0) return t("f.first");
+        return t(v < 1 ? "f.cust_spend24_to_daily.low" : "f.cust_spend24_to_daily", ratio(lang, v));
       default: return t("f.other", feature, num(lang, v, 4));
     }
   }

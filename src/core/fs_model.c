@@ -1002,39 +1002,16 @@ void fs_model_predict(const fs_model *m, const double *x, double *out,
     transform(m, out, count);
 }
 
-void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows, double *out,
-                                const fs_predict_opts *opts)
+/* fs_model_predict_raw_batch on the double form: blocks of `block` rows, their columns in a
+ * 24 KiB stack buffer, each tree walked by 16 rows in lockstep while it is hot in cache. Not
+ * inlined, so the table and binned batch paths do not carry that buffer. */
+__attribute__((noinline)) static void block_batch(const fs_model *m, const double *x,
+                                                 size_t nrows, double *out, int first,
+                                                 int count, size_t block)
 {
-    int first, count;
     int k_per = m->num_tree_per_iteration;
     size_t nf = (size_t)m->num_features, ncols = (size_t)m->num_xcols;
-
-    size_t block = ncols ? FSM_BLOCK_VALUES / ncols : FSM_BLOCK_ROWS;
-    if (block > FSM_BLOCK_ROWS)
-        block = FSM_BLOCK_ROWS;
-    if (ncols > FSM_STACK_COLS || block < FSM_GROUP) {
-        for (size_t r = 0; r < nrows; r++)
-            fs_model_predict_raw(m, x + r * nf, out + r * (size_t)k_per, opts);
-        return;
-    }
-    fsm_iteration_range(m, opts, &first, &count);
     double cols[FSM_BLOCK_VALUES];
-    if (count > 0 && m->single_form != FSM_FORM_WALK) {
-        /* The table or the binned walk scores single rows faster than the blocked double
-         * form below scores a batch (docs/engine.md, "Batch"): rows one by one, and on the
-         * table with their sums interleaved. */
-        size_t r = 0;
-        if (m->qs_bits != 0 && k_per == 1)
-            r = qs_predict_batch(m, x, nrows, (size_t)first, (size_t)count, out);
-        for (; r < nrows; r++)
-            fs_model_predict_raw(m, x + r * nf, out + r * (size_t)k_per, opts);
-        return;
-    }
-    if (count == 0) {
-        for (size_t i = 0; i < nrows * (size_t)k_per; i++)
-            out[i] = 0.0;
-        return;
-    }
     const fsm_tree *trees = m->trees + (size_t)first * (size_t)k_per;
     size_t ntrees = (size_t)count * (size_t)k_per;
     for (size_t r0 = 0; r0 < nrows; r0 += block) {
@@ -1070,6 +1047,37 @@ void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows
                 ob[r * (size_t)k_per + k] += tree_value(m, t, xb + r * nf, cols + r * ncols);
         }
     }
+}
+
+void fs_model_predict_raw_batch(const fs_model *m, const double *x, size_t nrows, double *out,
+                                const fs_predict_opts *opts)
+{
+    int first, count;
+    int k_per = m->num_tree_per_iteration;
+    size_t nf = (size_t)m->num_features, ncols = (size_t)m->num_xcols;
+
+    size_t block = ncols ? FSM_BLOCK_VALUES / ncols : FSM_BLOCK_ROWS;
+    if (block > FSM_BLOCK_ROWS)
+        block = FSM_BLOCK_ROWS;
+    fsm_iteration_range(m, opts, &first, &count);
+    if (count == 0) {
+        for (size_t i = 0; i < nrows * (size_t)k_per; i++)
+            out[i] = 0.0;
+        return;
+    }
+    if (m->single_form != FSM_FORM_WALK || ncols > FSM_STACK_COLS || block < FSM_GROUP) {
+        /* The table or the binned walk scores single rows faster than the blocked double
+         * form scores a batch (docs/engine.md, "Batch"): rows one by one, and on the table
+         * with their sums interleaved. Models too wide for the blocks: one by one too. */
+        size_t r = 0;
+        if ((m->single_form == FSM_FORM_QS_DENSE || m->single_form == FSM_FORM_QS_DELTA) &&
+            k_per == 1)
+            r = qs_predict_batch(m, x, nrows, (size_t)first, (size_t)count, out);
+        for (; r < nrows; r++)
+            fs_model_predict_raw(m, x + r * nf, out + r * (size_t)k_per, opts);
+        return;
+    }
+    block_batch(m, x, nrows, out, first, count, block);
 }
 
 void fs_model_predict_batch(const fs_model *m, const double *x, size_t nrows, double *out,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs_model_impl.h"
 
@@ -425,7 +426,7 @@ static void qs_put_row(fs_model *m, int32_t r, const uint64_t *cur, int32_t nt)
  * trees and FSM_QS_MAX_FEAT used features, and a table within `budget` bytes for some
  * checkpoint distance K <= 2^16. Returns -1 only when out of memory; a model that does not fit
  * keeps qs_bits 0. Every allocation is bounded by the model's node count or the budget. */
-static int build_qs(fs_model *m, size_t budget)
+static int build_qs(fs_model *m, size_t budget, int form)
 {
     int rc = -1;
     int32_t nt = m->num_trees, max_leaves = 1, nint = 0, nused = 0;
@@ -435,7 +436,8 @@ static int build_qs(fs_model *m, size_t budget)
     int32_t *umap = NULL, *kcnt = NULL, *b0 = NULL, *ustart = NULL;
     uint64_t *cur = NULL;
     m->qs_bits = 0;
-    if (m->has_cat || m->has_linear || nt == 0 || m->num_xnodes == 0)
+    if (form == FSM_ENV_FORM_WALK || m->has_cat || m->has_linear || nt == 0 ||
+        m->num_xnodes == 0)
         return 0;
     for (int32_t t = 0; t < nt; t++)
         if (m->trees[t].num_leaves > max_leaves)
@@ -668,8 +670,14 @@ static int build_qs(fs_model *m, size_t budget)
     }
     m->qs_est_ns = (double)nused * (double)rowbytes / 50.0 + 0.7 * nt;
     m->walk_est_ns = 2.0 * walk_steps;
-    if (expect > FSM_QS_MAX_DELTA * (double)nt ||
-        (m->qs_est_ns > m->walk_est_ns && m->qs_est_ns > 250.0)) {
+    /* FSM_ENV_FORM_AUTO keeps a table the time model rejects when the two estimates are
+     * close (within FSM_CAL_WINDOW): the loader then measures both (calibrate). */
+    m->qs_rule = !(m->qs_est_ns > m->walk_est_ns && m->qs_est_ns > 250.0);
+    int close = m->qs_est_ns < FSM_CAL_WINDOW * m->walk_est_ns &&
+                m->walk_est_ns < FSM_CAL_WINDOW * m->qs_est_ns;
+    if ((form != FSM_ENV_FORM_TABLE && expect > FSM_QS_MAX_DELTA * (double)nt) ||
+        ((form == FSM_ENV_FORM_AUTO || form == FSM_ENV_FORM_RULE) && !m->qs_rule &&
+         !(form == FSM_ENV_FORM_AUTO && close))) {
         m->qs_bits = 0;
         rc = 0;
         goto out;
@@ -717,23 +725,147 @@ int fsm_env_read(fsm_env *env, char *why, size_t why_size)
         }
         env->isa = want < cpu ? want : cpu;
     }
+    const char *form = getenv("FS_ENGINE_FORM");
+    env->form = FSM_ENV_FORM_AUTO;
+    if (form != NULL && form[0] != '\0' && strcmp(form, "auto") != 0) {
+        if (strcmp(form, "table") == 0) {
+            env->form = FSM_ENV_FORM_TABLE;
+        } else if (strcmp(form, "walk") == 0) {
+            env->form = FSM_ENV_FORM_WALK;
+        } else if (strcmp(form, "rule") == 0) {
+            env->form = FSM_ENV_FORM_RULE;
+        } else {
+            snprintf(why, why_size, "FS_ENGINE_FORM=%.40s: expected auto, rule, table or walk",
+                     form);
+            return -1;
+        }
+    }
     return 0;
+}
+
+/* Thread CPU time in ns (0 if the clock cannot be read: calibration then keeps the rule). */
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Load-time calibration (FS_ENGINE_FORM=auto, when the time model's two estimates are within
+ * FSM_CAL_WINDOW of each other and both above FSM_CAL_MIN_NS): scores up to FSM_CAL_ROWS
+ * deterministic rows with the table and with the walk, alternating, after one untimed round,
+ * up to FSM_CAL_ROUNDS rounds or until FSM_CAL_BUDGET_NS of CPU time is spent (at least 2
+ * timed rounds), and keeps the rule's pick unless the other form's best round is faster by
+ * more than FSM_CAL_MARGIN. The choice is deterministic where it matters: a measured
+ * difference under the margin keeps the rule's pick.
+ * Rows: every used feature at one of its thresholds, or above them all (xorshift, fixed
+ * seed), each bin equally likely as the time model assumes; other features 0. Returns the
+ * form (the table's or `walk`), or -1 when out of memory. */
+static int calibrate(fs_model *m, int walk)
+{
+    int table = m->qs_shift == 0 ? FSM_FORM_QS_DENSE : FSM_FORM_QS_DELTA;
+    int pick = m->qs_rule ? table : walk;
+    size_t nf = (size_t)m->num_features;
+    /* Rows per round: a round should take about a quarter of the budget by the estimates
+     * (which may be off by a few times; the budget still bounds the rounds). */
+    double per = (double)FSM_CAL_BUDGET_NS / 4.0 / (m->qs_est_ns + m->walk_est_ns);
+    size_t nrows = per < 8.0 ? 8 : per > (double)FSM_CAL_ROWS ? FSM_CAL_ROWS : (size_t)per;
+    double *rows = malloc(FSM_CAL_ROWS * nf * sizeof(double));
+    double out[FSM_CAL_OUTPUTS];
+    uint64_t r = 0x9e3779b97f4a7c15u;
+    int64_t best[2] = {INT64_MAX, INT64_MAX}, spent = 0;
+    if (rows == NULL)
+        return -1;
+    for (size_t i = 0; i < FSM_CAL_ROWS * nf; i++)
+        rows[i] = 0.0;
+    for (size_t i = 0; i < FSM_CAL_ROWS; i++) {
+        for (int32_t u = 0; u < m->qs_nfeat; u++) {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            /* k thresholds: bins 0..k, bin k above the last threshold. */
+            int32_t k = 0;
+            const double *t = m->qs_thr + m->qs_toff[u];
+            while (k < 2 * m->qs_tstep[u] - 1 && t[k] != INFINITY)
+                k++;
+            uint32_t j = (uint32_t)(r % (uint64_t)(k + 1));
+            double v = k == 0 ? 0.0 : j < (uint32_t)k ? t[j] : t[k - 1] + fabs(t[k - 1]) + 1.0;
+            rows[i * nf + (size_t)m->qs_feat[u]] = v;
+        }
+    }
+    /* Warm up: a freshly built table is partly out of the caches, and the first rows would
+     * measure that, not the steady state the services run in. Read the table once, then
+     * one untimed round of both forms. */
+    {
+        const volatile unsigned char *tab = m->qs_tab;
+        unsigned char sink = 0;
+        for (size_t i = 0; i < m->qs_tab_bytes; i += 64)
+            sink ^= tab[i];
+        out[0] = sink;
+    }
+    for (int round = -1; round < FSM_CAL_ROUNDS; round++) {
+        for (int f = 0; f < 2; f++) {
+            m->single_form = f == 0 ? table : walk;
+            int64_t t0 = cpu_ns();
+            for (size_t i = 0; i < nrows; i++)
+                fs_model_predict_raw(m, rows + i * nf, out, NULL);
+            int64_t t1 = cpu_ns();
+            if (t0 == 0 || t1 == 0)
+                goto out;
+            spent += t1 - t0;
+            if (round < 0)
+                continue;
+            if (t1 - t0 < best[f])
+                best[f] = t1 - t0;
+        }
+        if (round >= 1 && spent > FSM_CAL_BUDGET_NS)
+            break;
+    }
+    if (pick == table && (double)best[1] * (1.0 + FSM_CAL_MARGIN) < (double)best[0])
+        pick = walk;
+    else if (pick == walk && (double)best[0] * (1.0 + FSM_CAL_MARGIN) < (double)best[1])
+        pick = table;
+out:
+    m->cal_ns[0] = best[0] == INT64_MAX ? 0.0 : (double)best[0] / (double)nrows;
+    m->cal_ns[1] = best[1] == INT64_MAX ? 0.0 : (double)best[1] / (double)nrows;
+    free(rows);
+    return pick;
 }
 
 int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env)
 {
     m->qs_simd = env->isa;
-    if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget) != 0)
+    if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget, env->form) != 0)
         return -1;
+    int walk = m->num_xcols <= FSM_STACK_COLS && m->bnodes != NULL ? FSM_FORM_BINNED
+                                                                    : FSM_FORM_WALK;
+    if (m->qs_bits == 0) {
+        m->single_form = walk;
+        return 0;
+    }
     /* The table first: it reads the row's features directly, not the execution columns, so
      * it also serves models with more columns than the walks keep on the stack (a feature
      * split both default-left and default-right is two columns). */
-    if (m->qs_bits != 0)
-        m->single_form = m->qs_shift == 0 ? FSM_FORM_QS_DENSE : FSM_FORM_QS_DELTA;
-    else if (m->num_xcols <= FSM_STACK_COLS && m->bnodes != NULL)
-        m->single_form = FSM_FORM_BINNED;
-    else
-        m->single_form = FSM_FORM_WALK;
+    m->single_form = m->qs_shift == 0 ? FSM_FORM_QS_DENSE : FSM_FORM_QS_DELTA;
+    if (env->form == FSM_ENV_FORM_TABLE || m->num_xcols > FSM_STACK_COLS)
+        return 0;
+    int close = m->qs_est_ns < FSM_CAL_WINDOW * m->walk_est_ns &&
+                m->walk_est_ns < FSM_CAL_WINDOW * m->qs_est_ns;
+    int pick = m->single_form;
+    if (env->form == FSM_ENV_FORM_AUTO && close && m->qs_est_ns >= FSM_CAL_MIN_NS &&
+        m->walk_est_ns >= FSM_CAL_MIN_NS && m->num_tree_per_iteration <= FSM_CAL_OUTPUTS &&
+        (size_t)m->num_features <= FSM_CAL_MAX_FEATURES) {
+        pick = calibrate(m, walk);
+        if (pick < 0)
+            return -1;
+        m->calibrated = 1;
+    } else if (!m->qs_rule) {
+        pick = walk;
+    }
+    m->single_form = pick;
+    if (pick == walk)
+        free_qs(m);
     return 0;
 }
 

@@ -238,6 +238,9 @@ struct fs_model {
     double walk_est_ns;    /* choice between them; 0 if not computed */
     int single_form;       /* enum fsm_form: what fs_model_predict_raw scores with (and the
                             * batch path, row by row, unless it is FSM_FORM_WALK) */
+    int qs_rule;           /* 1 if the cost rule's time model picks the table */
+    int calibrated;        /* 1 if the choice was measured at load (calibrate) */
+    double cal_ns[2];      /* the measured ns per row then: table, walk */
 
     /* Preprocessed columns. */
     int32_t num_cols;
@@ -281,14 +284,36 @@ fs_model *fsm_load_file(const char *path, size_t qs_budget, char *errstr, size_t
 /* The engine's settings from the environment, read once per load (docs/engine.md):
  * FS_ENGINE_ISA = auto | avx512 | avx2 | scalar caps the vector ISA the engine dispatches to
  * (never above what the CPU runs; "scalar" is the portable C variant, which GCC compiles to
- * SSE2 on x86-64). */
+ * SSE2 on x86-64). FS_ENGINE_FORM = auto | rule | table | walk sets the single-row form
+ * choice: auto = the cost rules, and a short measurement at load when the time model's two
+ * estimates are close (see calibrate in fs_model_forms.c); rule = the cost rules alone
+ * (deterministic); table = the QuickScorer table whenever it can be built within the budget
+ * (the cost rules skipped); walk = never the table. */
+enum fsm_env_form { FSM_ENV_FORM_AUTO = 0, FSM_ENV_FORM_RULE, FSM_ENV_FORM_TABLE,
+                    FSM_ENV_FORM_WALK };
+
+/* Load-time calibration (FS_ENGINE_FORM=auto): when the estimates are within a factor
+ * FSM_CAL_WINDOW of each other and both at least FSM_CAL_MIN_NS (below that the choice
+ * matters little and tests keep their forms), both forms score FSM_CAL_ROWS rows, at most
+ * FSM_CAL_ROUNDS rounds or FSM_CAL_BUDGET_NS of CPU time; the rule's pick stays unless the
+ * other is faster by more than FSM_CAL_MARGIN. Models wider than FSM_CAL_MAX_FEATURES or
+ * with more than FSM_CAL_OUTPUTS classes keep the rule. */
+#define FSM_CAL_WINDOW 2.0
+#define FSM_CAL_MIN_NS 200.0
+#define FSM_CAL_ROWS 128
+#define FSM_CAL_ROUNDS 5
+#define FSM_CAL_BUDGET_NS 10000000
+#define FSM_CAL_MARGIN 0.10
+#define FSM_CAL_MAX_FEATURES 65536
+#define FSM_CAL_OUTPUTS 64
 typedef struct fsm_env {
     int isa;               /* enum fsm_qs_simd */
+    int form;              /* enum fsm_env_form */
 } fsm_env;
 
-/* Reads the settings above. Returns 0, or -1 with "FS_ENGINE_ISA=...: expected ..." in why
- * for a value it does not know (the loader refuses the model: a typo must not silently run
- * another code path). */
+/* Reads the settings above. Returns 0, or -1 with "FS_ENGINE_ISA=...: expected ..." (or
+ * FS_ENGINE_FORM) in why for a value it does not know (the loader refuses the model: a typo
+ * must not silently run another code path). */
 int fsm_env_read(fsm_env *env, char *why, size_t why_size);
 
 /* Compiles the execution forms (xnodes, then the binned form and the QuickScorer table when

@@ -353,6 +353,115 @@ out:
     free(x);
 }
 
+/* A model whose table and walk estimates are within FSM_CAL_WINDOW (200 chains of 8 leaves
+ * over 100 features: table ~1800 ns, walk ~1750 ns): FS_ENGINE_FORM=auto measures both at
+ * load and takes one of them; rule takes the time model's pick (the walk), table and walk
+ * force theirs; every choice scores the reference bit for bit, single row and batch. An
+ * unknown value fails the load. */
+static void check_calibration(void)
+{
+    enum { N = 100, NT = 200, NL = 8, NROWS = 30 };
+    static int feat[NT][NL - 1];
+    static double thr[NT][NL - 1], leaf[NT][NL];
+    size_t cap = 256 * 1024, n = 0;
+    char *t = malloc(cap);
+    double *x = malloc((size_t)NROWS * N * sizeof(double));
+    double want[NROWS], got[NROWS];
+    char err[256];
+    CHECK(t != NULL && x != NULL);
+    if (t == NULL || x == NULL)
+        goto out;
+    for (int i = 0; i < NT; i++) {
+        for (int k = 0; k < NL - 1; k++) {
+            feat[i][k] = (i * 7 + k) % N;
+            thr[i][k] = (double)((int)rnd(25) - 12) / 4.0;
+        }
+        for (int k = 0; k < NL; k++)
+            leaf[i][k] = (double)((int)rnd(2001) - 1000) / 16.0 + 1e-3 * i;
+    }
+    n = regression_header(t, cap, N);
+    for (int i = 0; i < NT; i++) {
+        APPEND("Tree=%d\nnum_leaves=%d\nnum_cat=0\nsplit_feature=", i, NL);
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", feat[i][k], k + 2 < NL ? " " : "\nthreshold=");
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%.17g%s", thr[i][k], k + 2 < NL ? " " : "\ndecision_type=");
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("2%s", k + 2 < NL ? " " : "\nleft_child=");
+        /* A chain: node k's left child is leaf k, its right child node k + 1. */
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", -(k + 1), k + 2 < NL ? " " : "\nright_child=");
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", k + 2 < NL ? k + 1 : -NL, k + 2 < NL ? " " : "\nleaf_value=");
+        for (int k = 0; k < NL; k++)
+            APPEND("%.17g%s", leaf[i][k], k + 1 < NL ? " " : "\nleaf_count=");
+        for (int k = 0; k < NL; k++)
+            APPEND("1%s", k + 1 < NL ? " " : "\ninternal_count=");
+        for (int k = 0; k < NL - 1; k++)
+            APPEND("%d%s", NL - k, k + 2 < NL ? " " : "\nis_linear=0\nshrinkage=1\n\n");
+    }
+    APPEND("end of trees\n");
+    CHECK(n < cap);
+    if (n >= cap)
+        goto out;
+    for (int r = 0; r < NROWS; r++) {
+        want[r] = 0.0;
+        for (int f = 0; f < N; f++)
+            x[r * N + f] = (double)((int)rnd(33) - 16) / 4.0 + (rnd(3) == 0 ? 0.125 : 0.0);
+        for (int i = 0; i < NT; i++) {
+            int k = 0;
+            while (k < NL - 1 && !(x[r * N + feat[i][k]] <= thr[i][k]))
+                k++;
+            want[r] += leaf[i][k];
+        }
+    }
+    static const char *const modes[] = {"auto", "rule", "table", "walk"};
+    for (int mode = 0; mode < 4; mode++) {
+        CHECK(setenv("FS_ENGINE_FORM", modes[mode], 1) == 0);
+        fs_model *m = fs_model_load_buffer(t, n, "cal.txt", err, sizeof err);
+        CHECK(m != NULL);
+        if (m == NULL) {
+            fprintf(stderr, "cal.txt: %s\n", err);
+            continue;
+        }
+        int form = fsm_single_form(m), table = form == FSM_FORM_QS_DENSE ||
+                                                form == FSM_FORM_QS_DELTA;
+        if (mode != 3) {
+            /* (walk: the table is not even built, so there are no estimates) */
+            CHECK(m->qs_est_ns < FSM_CAL_WINDOW * m->walk_est_ns &&
+                  m->walk_est_ns < FSM_CAL_WINDOW * m->qs_est_ns);
+            CHECK(m->qs_est_ns > m->walk_est_ns);
+        }
+        CHECK_EQ_INT(m->calibrated, mode == 0);
+        if (mode == 0) {
+            CHECK(m->cal_ns[0] > 0.0 && m->cal_ns[1] > 0.0);
+            CHECK(table || form == FSM_FORM_BINNED);
+            fprintf(stderr, "calibration: table %.0f ns, walk %.0f ns per row (estimates %.0f, %.0f): form %d\n",
+                    m->cal_ns[0], m->cal_ns[1], m->qs_est_ns, m->walk_est_ns, form);
+        } else {
+            CHECK_EQ_INT(table, mode == 2);
+            /* The table is freed when the walk is chosen. */
+            CHECK_EQ_INT(m->qs_bits != 0, mode == 2);
+        }
+        for (int r = 0; r < NROWS; r++) {
+            double one = -1.0;
+            fs_model_predict_raw(m, x + r * N, &one, NULL);
+            CHECK_EQ_BITS(one, want[r]);
+        }
+        fs_model_predict_raw_batch(m, x, NROWS, got, NULL);
+        for (int r = 0; r < NROWS; r++)
+            CHECK_EQ_BITS(got[r], want[r]);
+        fs_model_free(m);
+    }
+    CHECK(setenv("FS_ENGINE_FORM", "fast", 1) == 0);
+    CHECK(fs_model_load_buffer(t, n, "cal.txt", err, sizeof err) == NULL);
+    CHECK_EQ_STR(err, "cal.txt:0: FS_ENGINE_FORM=fast: expected auto, rule, table or walk");
+    CHECK(unsetenv("FS_ENGINE_FORM") == 0);
+out:
+    free(t);
+    free(x);
+}
+
 /* 300 features, each split with the NaN missing type both default-left and default-right, so
  * 601 execution columns (one per feature and direction, plus the NaN column): more than the
  * double-form walk keeps on the stack, while the QuickScorer table (300 used features) fits.
@@ -490,6 +599,9 @@ static void check_no_features(void)
 
 int main(void)
 {
+    /* The forms asserted below are the defaults' (and check_calibration sets its own). */
+    unsetenv("FS_ENGINE_FORM");
+    unsetenv("FS_ENGINE_ISA");
     /* Tree counts around the vector widths (16 and 8 trees a vector), leaf counts up to 32
      * (32-bit bitvectors) and up to 64 (64-bit), one and three classes. */
     const struct {
@@ -513,6 +625,7 @@ int main(void)
         gen_tree(&trees[t], t == 2 ? 65 : 20, 0.0);
     check_all_budgets(trees, 5, 1, 0);
     check_many_features();
+    check_calibration();
     check_wide_columns();
     check_no_features();
     {
