@@ -6,7 +6,8 @@ db_writer, PostgreSQL), all on this machine.
                      [--load-opt name=value ...] [--poll metric|sql]
 
 Starts its own stack with scripts/stack (Kafka 127.0.0.1:26092/26093, PostgreSQL 26432,
-metrics 26001/26002, a temporary STACK_DIR; always torn down), starts fraud_detector and
+metrics 26001/26002, all moved by BENCH_PORT_BASE=N (default 26000), a temporary STACK_DIR;
+always torn down), starts fraud_detector and
 db_writer once, and then, in the same run:
  0. warm-up (not timed): one ceiling pass and one end-to-end pass of M messages, so the
     broker's JIT, the page cache, PostgreSQL's buffers and the services' connections are in
@@ -21,9 +22,16 @@ db_writer once, and then, in the same run:
     every 20 ms from its /metrics counter, checked with one count(*) at the end; --poll sql
     polls count(*) instead, which costs PostgreSQL CPU while it runs);
  2. latency at a sustainable rate: --paced-count (50000) messages paced at --rate (10000/s),
-    percentiles of produce -> row (created_at, set by db_writer's insert transaction);
+    percentiles of produce -> `scoring` (when a read_committed consumer in this process
+    receives the score: the detector's transaction is committed) and of produce -> row
+    (created_at, set by db_writer's insert transaction), and the CPU per 1000 transactions
+    of each process over the paced run;
  3. detector alone: a fresh consumer group replays everything in `transactions` into a
-    scratch topic with db_writer and the load generator stopped.
+    scratch topic with db_writer and the load generator stopped; with --reasons-ab instead
+    --ab-rows (200000) generated rows, none repeated, are replayed --rounds times each with
+    REASONS=off and with the detector's REASONS (default flagged), alternating, each replay
+    with a fresh changelog (the same scores and flags every time), and the throughput and
+    CPU ratios are printed.
 For every timed phase it prints the CPU time of each process (utime + stime from
 /proc/<pid>/stat of the process and its children, from fd_load's "ready" (messages
 formatted) to the end of the phase; fd_load its own getrusage over its timed part) as
@@ -36,15 +44,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
 sys.path.insert(0, os.path.join(ROOT, "tests/streaming"))
 import streamlib as sl  # noqa: E402
 
 # Below the kernel's ephemeral range (32768+), so no outgoing connection can hold them.
-PORTS = dict(KAFKA_PORT="26092", KAFKA_CONTROLLER_PORT="26093", PG_PORT="26432",
-             DETECTOR_METRICS_PORT="26001", WRITER_METRICS_PORT="26002", UI_PORT="26501")
+# BENCH_PORT_BASE (default 26000) moves them all, so two benchmarks can run side by side.
+_BASE = int(os.environ.get("BENCH_PORT_BASE", "26000"))
+PORTS = dict(KAFKA_PORT=str(_BASE + 92), KAFKA_CONTROLLER_PORT=str(_BASE + 93),
+             PG_PORT=str(_BASE + 432), DETECTOR_METRICS_PORT=str(_BASE + 1),
+             WRITER_METRICS_PORT=str(_BASE + 2), UI_PORT=str(_BASE + 501))
 TICK = os.sysconf("SC_CLK_TCK")
 PROCS = ("fd_load", "kafka", "fraud_detector", "db_writer", "postgres")
 
@@ -72,9 +86,77 @@ def latencies(conn, times_path, prefix):
     return lat
 
 
+class ScoringWatch(threading.Thread):
+    """Receive time (wall clock, s) of each `scoring` message whose key starts with prefix,
+    as a read_committed consumer sees it: the moment the detector's transaction holding it
+    is committed and visible, plus this consumer's fetch. Start it, wait for ready(), then
+    produce."""
+
+    def __init__(self, bootstrap, topic, prefix):
+        super().__init__(daemon=True)
+        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watch",
+                           "enable.auto.commit": False, "isolation.level": "read_committed",
+                           "fetch.wait.max.ms": 5, "log_level": 4})
+        md = self.c.list_topics(topic, timeout=10)
+        self.c.assign([TopicPartition(topic, p, OFFSET_END) for p in md.topics[topic].partitions])
+        self.prefix = prefix.encode()
+        self.seen = {}
+        self.stopping = False
+        self.started = threading.Event()
+
+    def run(self):
+        try:
+            while not self.stopping:
+                msgs = self.c.consume(10000, 0.05)
+                t = time.time()
+                self.started.set()
+                for m in msgs:
+                    k = m.key()
+                    if m.error() is None and k is not None and k.startswith(self.prefix):
+                        self.seen.setdefault(k.decode(), t)
+        finally:
+            self.c.close()
+
+    def ready(self, timeout=10):
+        """Waits until the first fetch has answered (the end offsets are resolved)."""
+        self.started.wait(timeout)
+        time.sleep(1.0)
+
+    def stop(self):
+        self.stopping = True
+        self.join(10)
+
+
+def watch_latencies(seen, times_path, prefix):
+    """Seconds from each message's produce call to its score's receipt, sorted."""
+    lat = []
+    with open(times_path) as f:
+        for line in f:
+            i, us = line.split()
+            t = seen.get(f"{prefix}{i}")
+            if t is not None:
+                lat.append(t - int(us) / 1e6)
+    lat.sort()
+    return lat
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def show_latency(label, lat):
+    if not lat:
+        print(f"{label}: no measurements")
+        return
     print(f"{label} (ms): " + ", ".join(
-        f"p{p} {pct(lat, p) * 1e3:.0f}" for p in (50, 90, 95, 99)) +
+        f"p{p} {pct(lat, p) * 1e3:.1f}" for p in (50, 90, 95, 99)) +
         f", max {lat[-1] * 1e3:.0f}")
 
 
@@ -176,6 +258,14 @@ def main():
     ap.add_argument("--paced-count", type=int, default=50000,
                     help="paced latency run: messages (0 = skip)")
     ap.add_argument("--no-alone", action="store_true", help="skip the detector-alone replay")
+    ap.add_argument("--no-e2e", action="store_true",
+                    help="skip the ceiling and end-to-end rounds (warm-up included)")
+    ap.add_argument("--reasons-ab", action="store_true",
+                    help="detector alone: --rounds replays each with REASONS=off and with the "
+                         "detector's REASONS (default flagged), alternating, over --ab-rows "
+                         "generated rows of their own; prints the ratios")
+    ap.add_argument("--ab-rows", type=int, default=200000,
+                    help="rows of the --reasons-ab replays")
     ap.add_argument("--state-ab", action="store_true",
                     help="each round also runs end to end with the detector's customer state "
                          "off (STATE=false) and prints the ratio with state / without")
@@ -216,6 +306,7 @@ def main():
               + (f", writer env {' '.join(a.writer_env)}" if a.writer_env else "")
               + (f", load {' '.join(a.load_opt)}" if a.load_opt else "")
               + f", poll {a.poll}, load average {loadavg():.2f}", flush=True)
+        print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs", flush=True)
         up = subprocess.run([stack, "up"], env=env_vars,
                             stdout=open(os.path.join(work, "stack-up.log"), "w"),
                             stderr=subprocess.STDOUT)
@@ -305,84 +396,103 @@ def main():
             return dict(rate=n / secs, secs=secs, det=det, prod=float(prod["rate"]), cpu=c,
                         lat=lat, la=la)
 
-        # 0. warm-up, not timed.
-        r, s, _, _ = ceiling("bench.raw.w", "warm-raw")
-        e = end_to_end("warm-")
-        print(f"warm-up (not counted): ceiling {r:,.0f} msg/s, end to end {e['rate']:,.0f} tx/s",
-              flush=True)
+        if not a.no_e2e:
+            # 0. warm-up, not timed.
+            r, s, _, _ = ceiling("bench.raw.w", "warm-raw")
+            e = end_to_end("warm-")
+            print(f"warm-up (not counted): ceiling {r:,.0f} msg/s, end to end {e['rate']:,.0f} tx/s",
+                  flush=True)
 
-        # 1. alternating rounds.
-        ceil, e2e, state_ab = [], [], []
-        for k in range(a.rounds):
-            r, s, c, la = ceiling(f"bench.raw.{k}", f"raw{k}")
-            ceil.append(dict(rate=r, secs=s, cpu=c, la=la))
-            print(f"round {k + 1}: ceiling (broker produce+consume, same messages) {r:,.0f} msg/s "
-                  f"({s:.2f} s, load average {la:.2f})", flush=True)
-            e = end_to_end(f"bench{k}-")
-            e2e.append(e)
-            det = (f"; detector had committed all after {e['det']:.2f} s "
-                   f"({n / e['det']:,.0f}/s)" if e["det"] else "")
-            print(f"round {k + 1}: end to end (first produce -> all {n} rows stored) "
-                  f"{e['rate']:,.0f} tx/s ({e['secs']:.2f} s{det}); producer alone "
-                  f"{e['prod']:,.0f} msg/s; ratio {e['rate'] / r:.2f} (load average "
-                  f"{e['la']:.2f})", flush=True)
-            show_latency(f"round {k + 1}: latency produce -> row at full speed (queueing)",
-                         e["lat"])
-            if a.state_ab:
-                # The same load with the customer state off, then back on for the next round.
-                d.stop()
-                d = start_detector(dict(denv, STATE="false"))
-                off = end_to_end(f"nostate{k}-")
-                d.stop()
-                d = start_detector(denv)
-                state_ab.append((e["rate"], off["rate"]))
-                print(f"round {k + 1}: end to end with customer state {e['rate']:,.0f} tx/s, "
-                      f"without (STATE=false) {off['rate']:,.0f} tx/s: ratio "
-                      f"{e['rate'] / off['rate']:.2f} (target >= 0.8); CPU ms per 1000 tx "
-                      f"detector {1e6 * e['cpu'].get('fraud_detector', 0) / n:.1f} vs "
-                      f"{1e6 * off['cpu'].get('fraud_detector', 0) / n:.1f}", flush=True)
+            # 1. alternating rounds.
+            ceil, e2e, state_ab = [], [], []
+            for k in range(a.rounds):
+                r, s, c, la = ceiling(f"bench.raw.{k}", f"raw{k}")
+                ceil.append(dict(rate=r, secs=s, cpu=c, la=la))
+                print(f"round {k + 1}: ceiling (broker produce+consume, same messages) {r:,.0f} msg/s "
+                      f"({s:.2f} s, load average {la:.2f})", flush=True)
+                e = end_to_end(f"bench{k}-")
+                e2e.append(e)
+                det = (f"; detector had committed all after {e['det']:.2f} s "
+                       f"({n / e['det']:,.0f}/s)" if e["det"] else "")
+                print(f"round {k + 1}: end to end (first produce -> all {n} rows stored) "
+                      f"{e['rate']:,.0f} tx/s ({e['secs']:.2f} s{det}); producer alone "
+                      f"{e['prod']:,.0f} msg/s; ratio {e['rate'] / r:.2f} (load average "
+                      f"{e['la']:.2f})", flush=True)
+                show_latency(f"round {k + 1}: latency produce -> row at full speed (queueing)",
+                             e["lat"])
+                if a.state_ab:
+                    # The same load with the customer state off, then back on for the next round.
+                    d.stop()
+                    d = start_detector(dict(denv, STATE="false"))
+                    off = end_to_end(f"nostate{k}-")
+                    d.stop()
+                    d = start_detector(denv)
+                    state_ab.append((e["rate"], off["rate"]))
+                    print(f"round {k + 1}: end to end with customer state {e['rate']:,.0f} tx/s, "
+                          f"without (STATE=false) {off['rate']:,.0f} tx/s: ratio "
+                          f"{e['rate'] / off['rate']:.2f} (target >= 0.8); CPU ms per 1000 tx "
+                          f"detector {1e6 * e['cpu'].get('fraud_detector', 0) / n:.1f} vs "
+                          f"{1e6 * off['cpu'].get('fraud_detector', 0) / n:.1f}", flush=True)
 
-        if state_ab:
-            rs = [on / off for on, off in state_ab]
-            print(f"customer state: end to end with / without, per round "
-                  + ", ".join(f"{x:.2f}" for x in rs) + f"; median {statistics.median(rs):.2f}")
-        best_ceiling = max(c["rate"] for c in ceil)
-        med_e2e = statistics.median(e["rate"] for e in e2e)
-        ratios = [e["rate"] / c["rate"] for c, e in zip(ceil, e2e)]
-        print(f"ceiling: best {best_ceiling:,.0f} msg/s of "
-              + ", ".join(f"{c['rate']:,.0f}" for c in ceil))
-        print(f"end to end: median {med_e2e:,.0f} tx/s of "
-              + ", ".join(f"{e['rate']:,.0f}" for e in e2e))
-        print(f"ratio per round: {', '.join(f'{x:.2f}' for x in ratios)}; median "
-              f"{statistics.median(ratios):.2f}; median end to end / best ceiling "
-              f"{med_e2e / best_ceiling:.2f} (target >= 0.5 and >= 50,000/s: "
-              f"{'met' if med_e2e >= 50000 and med_e2e >= best_ceiling / 2 else 'not met'})")
-        print("CPU ms per 1000 transactions (utime+stime of each process tree; "
-              "ceiling: fd_load is producer + consumer):")
-        print(f"  {'phase':<24}" + "".join(f"{k:>16}" for k in PROCS) + f"{'total':>10}")
-        for k in range(a.rounds):
-            print(cpu_line(f"round {k + 1} ceiling", ceil[k]["cpu"], n))
-            print(cpu_line(f"round {k + 1} end to end", e2e[k]["cpu"], n))
-        for name in ("fraud_detector_transactions_committed_total",
-                     "fraud_detector_transactions_aborted_total"):
-            print(f"{name} {d.metric(name)}")
+            if state_ab:
+                rs = [on / off for on, off in state_ab]
+                print(f"customer state: end to end with / without, per round "
+                      + ", ".join(f"{x:.2f}" for x in rs) + f"; median {statistics.median(rs):.2f}")
+            best_ceiling = max(c["rate"] for c in ceil)
+            med_e2e = statistics.median(e["rate"] for e in e2e)
+            ratios = [e["rate"] / c["rate"] for c, e in zip(ceil, e2e)]
+            print(f"ceiling: best {best_ceiling:,.0f} msg/s of "
+                  + ", ".join(f"{c['rate']:,.0f}" for c in ceil))
+            print(f"end to end: median {med_e2e:,.0f} tx/s of "
+                  + ", ".join(f"{e['rate']:,.0f}" for e in e2e))
+            print(f"ratio per round: {', '.join(f'{x:.2f}' for x in ratios)}; median "
+                  f"{statistics.median(ratios):.2f}; median end to end / best ceiling "
+                  f"{med_e2e / best_ceiling:.2f} (target >= 0.5 and >= 50,000/s: "
+                  f"{'met' if med_e2e >= 50000 and med_e2e >= best_ceiling / 2 else 'not met'})")
+            print("CPU ms per 1000 transactions (utime+stime of each process tree; "
+                  "ceiling: fd_load is producer + consumer):")
+            print(f"  {'phase':<24}" + "".join(f"{k:>16}" for k in PROCS) + f"{'total':>10}")
+            for k in range(a.rounds):
+                print(cpu_line(f"round {k + 1} ceiling", ceil[k]["cpu"], n))
+                print(cpu_line(f"round {k + 1} end to end", e2e[k]["cpu"], n))
+            for name in ("fraud_detector_transactions_committed_total",
+                         "fraud_detector_transactions_aborted_total"):
+                print(f"{name} {d.metric(name)}")
 
         # 2. latency at a sustainable rate: --paced-count messages at --rate per second.
-        total_in = (a.rounds + 1) * n
+        total_in = ((0 if a.no_e2e else a.rounds + 1)) * n
         if a.paced_count > 0:
             ppath = os.path.join(work, "times-paced.txt")
-            subprocess.run([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
-                            "transactions", "--input", csv_path, "--count",
-                            str(a.paced_count), "--prefix", "paced-", "--times", ppath,
-                            "--rate", str(a.rate), *xopts], check=True,
-                           stdout=subprocess.DEVNULL)
+            watch = ScoringWatch(bootstrap, "scoring", "paced-")
+            watch.start()
+            watch.ready()
+            c0 = {}
+            _, load_cpu = run_load([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
+                                    "transactions", "--input", csv_path, "--count",
+                                    str(a.paced_count), "--prefix", "paced-", "--times", ppath,
+                                    "--rate", str(a.rate), *xopts],
+                                   lambda: c0.update(cpu.snap()))
             got = sl.wait_rows(env, "paced-", a.paced_count, 300)
+            c = Cpu.delta(c0, cpu.snap())
+            c["fd_load"] = load_cpu
+            time.sleep(0.5)
+            watch.stop()
             if got is None or got < a.paced_count:
                 print(f"bench/pipeline: paced run: {got} of {a.paced_count} rows",
                       file=sys.stderr)
                 return 1
+            slat = watch_latencies(watch.seen, ppath, "paced-")
+            show_latency(f"latency produce -> scoring (read_committed) at {a.rate:,.0f}/s "
+                         f"({len(slat)} of {a.paced_count} transactions)", slat)
             show_latency(f"latency produce -> row at {a.rate:,.0f}/s "
                          f"({a.paced_count} transactions)", latencies(conn, ppath, "paced-"))
+            print(f"CPU ms per 1000 transactions at {a.rate:,.0f}/s (from the first produce to "
+                  f"the last row):")
+            print(f"  {'phase':<24}" + "".join(f"{k:>16}" for k in PROCS) + f"{'total':>10}")
+            print(cpu_line("paced", c, a.paced_count))
+            for name in ("fraud_detector_transactions_committed_total",
+                         "fraud_detector_messages_in_total"):
+                print(f"{name} {d.metric(name)}")
             total_in += a.paced_count
         conn.close()
         if a.no_alone:
@@ -392,23 +502,66 @@ def main():
         # scratch topic, with db_writer and the load generator idle.
         d.stop()
         w.stop()
-        rp = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "replay",
-                         **dict(denv, GROUP_ID="bench-replay", SCORING_TOPIC="bench.scoring"))
-        services.append(rp)
-        cpu.roots["fraud_detector"] = lambda: rp.proc.pid if rp.proc else None
-        rp.start()
-        c0 = cpu.snap()
-        t0 = time.time()
-        while (rp.metric("fraud_detector_messages_in_total") or 0) < total_in:
-            if time.time() - t0 > 300:
-                print("bench/pipeline: replay did not finish", file=sys.stderr)
-                return 1
-            time.sleep(0.05)
-        alone = time.time() - t0
-        c = Cpu.delta(c0, cpu.snap())
-        print(f"detector alone (backlog of {total_in}, from ready to all committed): "
-              f"{total_in / alone:,.0f} msg/s ({alone:.2f} s)")
-        print(cpu_line("detector alone", c, total_in))
+
+        def replay(group, extra, count):
+            rp = sl.detector(env, int(PORTS["DETECTOR_METRICS_PORT"]), "replay",
+                             **dict(denv, GROUP_ID=group, SCORING_TOPIC="bench.scoring",
+                                    **extra))
+            services.append(rp)
+            cpu.roots["fraud_detector"] = lambda: rp.proc.pid if rp.proc else None
+            rp.start()
+            c0 = cpu.snap()
+            t0 = time.time()
+            while (rp.metric("fraud_detector_messages_in_total") or 0) < count:
+                if time.time() - t0 > 300:
+                    raise RuntimeError("replay did not finish")
+                time.sleep(0.05)
+            secs = time.time() - t0
+            c = Cpu.delta(c0, cpu.snap())
+            rp.stop()
+            return count / secs, secs, c
+
+        if not a.reasons_ab:
+            rate, secs, c = replay("bench-replay", {}, total_in)
+            print(f"detector alone (backlog of {total_in}, from ready to all committed): "
+                  f"{rate:,.0f} msg/s ({secs:.2f} s)")
+            print(cpu_line("detector alone", c, total_in))
+            return 0
+        # The reasons A/B replays data as it comes (--ab-rows generated rows, none repeated:
+        # the cycled rows above make a customer's history repeat, and the model then flags
+        # a third of them), each replay with a changelog of its own, so every replay starts
+        # from empty state and computes the same scores and flags.
+        mode = denv.get("REASONS", "flagged")
+        ab_csv = sl.generate(env, a.ab_rows, 22, os.path.join(work, "ab.csv"))
+        flagged = sum(f for _, f in sl.expected_scores(env, ab_csv).values())
+        topics = ["bench.ab.in:3"] + [f"bench.ab.state.{x}{k}:3:compact"
+                                      for k in range(a.rounds) for x in ("off", "on")]
+        subprocess.run([os.path.join(ROOT, ".venv/bin/python"),
+                        os.path.join(ROOT, "tools/kafka/topics.py"), "--bootstrap", bootstrap,
+                        "ensure", *topics], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([fd_load, "produce", "--bootstrap", bootstrap, "--topic", "bench.ab.in",
+                        "--input", ab_csv, "--count", str(a.ab_rows), "--prefix", "ab-",
+                        *xopts], check=True, stdout=subprocess.DEVNULL)
+        print(f"reasons A/B: {a.ab_rows} generated rows, {flagged} flagged by `fraudctl score` "
+              f"({100.0 * flagged / a.ab_rows:.2f} %)", flush=True)
+        ab = []
+        for k in range(a.rounds):
+            for label, extra in (("off", {"REASONS": "off"}), ("on", {})):
+                rate, secs, c = replay(f"bench-ab-{label}-{k}",
+                                       dict(extra, TRANSACTIONS_TOPIC="bench.ab.in",
+                                            STATE_TOPIC=f"bench.ab.state.{label}{k}"),
+                                       a.ab_rows)
+                cpu_ms = c.get("fraud_detector", 0) * 1e6 / a.ab_rows
+                ab.append((rate, cpu_ms))
+                print(f"detector alone, REASONS={'off' if label == 'off' else mode}, round "
+                      f"{k + 1}: {rate:,.0f} msg/s ({secs:.2f} s), detector CPU {cpu_ms:.2f} ms "
+                      f"per 1000", flush=True)
+        rr = [on[0] / off[0] for off, on in zip(ab[0::2], ab[1::2])]
+        cr = [on[1] / off[1] for off, on in zip(ab[0::2], ab[1::2])]
+        print(f"reasons ({mode}) vs off, detector alone: throughput ratio per round "
+              + ", ".join(f"{x:.3f}" for x in rr) + f" (median {statistics.median(rr):.3f}); "
+              "CPU per message ratio " + ", ".join(f"{x:.3f}" for x in cr)
+              + f" (median {statistics.median(cr):.3f})")
         return 0
     finally:
         for s in services:

@@ -27,6 +27,9 @@
  * few times a second at first, then every few seconds, never in a tight loop. */
 #define FD_ABORT_BACKOFF_MIN_MS 100
 #define FD_ABORT_BACKOFF_MAX_MS 5000
+/* Poll step while a batch is open and a commit in flight (adaptive batches): the batch
+ * closes within this long of the commit's end. */
+#define FD_ADAPTIVE_POLL_MS 1
 /* Readiness fails after this many aborted transactions in a row. */
 #define FD_ABORTS_NOT_READY 2
 /* First size of a slot's message buffer: a scoring message with the transaction block and
@@ -432,24 +435,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-/* Sets name=value unless the environment passes name through as KAFKA_<NAME>. */
-static int conf_default(rd_kafka_conf_t *conf, const char *name, const char *value,
-                        char *errstr, size_t errstr_size)
-{
-    char env[128] = "KAFKA_";
-    size_t n = strlen(env);
-    for (const char *p = name; *p != '\0' && n < sizeof env - 1; p++)
-        env[n++] = *p == '.' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
-    env[n] = '\0';
-    if (getenv(env) != NULL)
-        return 0;
-    return svc_kafka_conf_set(conf, name, value, errstr, errstr_size);
-}
-
 static rd_kafka_conf_t *make_conf(fd_detector *d, int is_producer, char *errstr,
                                   size_t errstr_size)
 {
-    static const char *const consumer_defaults[][2] = {
+    static const svc_kafka_setting consumer_defaults[] = {
         {"auto.offset.reset", "earliest"},
         /* Eager assignor: whole-assignment revocations, simplest to make exactly-once. */
         {"partition.assignment.strategy", "range,roundrobin"},
@@ -458,43 +447,47 @@ static rd_kafka_conf_t *make_conf(fd_detector *d, int is_producer, char *errstr,
         {"heartbeat.interval.ms", "1000"},
         {"fetch.wait.max.ms", "50"},
     };
-    static const char *const consumer_required[][2] = {
+    /* What exactly once depends on: an environment variable saying otherwise is an error. */
+    static const svc_kafka_setting consumer_required[] = {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         /* Offsets committed in transactions are read back stable (KIP-447). */
         {"isolation.level", "read_committed"},
     };
-    static const char *const producer_defaults[][2] = {
+    static const svc_kafka_setting producer_defaults[] = {
         /* A killed instance's open transaction blocks read_committed readers until the
          * restart fences it or this timeout aborts it. */
         {"transaction.timeout.ms", "10000"},
+        /* Right after a commit the coordinator answers the next transaction's
+         * AddPartitionsToTxn / AddOffsetsToTxn with CONCURRENT_TRANSACTIONS until its
+         * markers are written; librdkafka retries after retry.backoff.ms, 100 ms by default,
+         * which was most of a transaction's time at a paced 10k tx/s (the Java client waits
+         * 20 ms there). */
+        {"retry.backoff.ms", "10"},
         {"linger.ms", "5"},
         {"batch.num.messages", "10000"},
         {"queue.buffering.max.messages", "1000000"},
         {"queue.buffering.max.kbytes", "1048576"},
     };
+#define NSET(a) (sizeof(a) / sizeof((a)[0]))
     rd_kafka_conf_t *conf = svc_kafka_conf_new(d->cfg.transactional_id, d->cfg.bootstrap,
                                                errstr, errstr_size);
     if (conf == NULL)
         return NULL;
-    const char *const(*defs)[2] = is_producer ? producer_defaults : consumer_defaults;
-    size_t ndefs = is_producer ? sizeof producer_defaults / sizeof producer_defaults[0]
-                               : sizeof consumer_defaults / sizeof consumer_defaults[0];
-    for (size_t i = 0; i < ndefs; i++) {
-        if (conf_default(conf, defs[i][0], defs[i][1], errstr, errstr_size) != 0)
-            goto fail;
-    }
+    if (is_producer ? svc_kafka_conf_defaults(conf, producer_defaults, NSET(producer_defaults),
+                                              errstr, errstr_size) != 0
+                    : svc_kafka_conf_defaults(conf, consumer_defaults, NSET(consumer_defaults),
+                                              errstr, errstr_size) != 0 ||
+                          svc_kafka_conf_force(conf, consumer_required, NSET(consumer_required),
+                                               errstr, errstr_size) != 0)
+        goto fail;
+#undef NSET
     if (is_producer) {
         if (svc_kafka_conf_set(conf, "transactional.id", d->cfg.transactional_id, errstr,
                                errstr_size) != 0)
             goto fail;
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     } else {
-        for (size_t i = 0; i < sizeof consumer_required / sizeof consumer_required[0]; i++) {
-            if (svc_kafka_conf_set(conf, consumer_required[i][0], consumer_required[i][1],
-                                   errstr, errstr_size) != 0)
-                goto fail;
-        }
         if (svc_kafka_conf_set(conf, "group.id", d->cfg.group_id, errstr, errstr_size) != 0)
             goto fail;
         if (d->cfg.group_instance_id != NULL &&
@@ -858,47 +851,15 @@ int fd_detector_ready(fd_detector *d, char *reason, size_t reason_size)
     return 1;
 }
 
-/* Produces one message, waiting for room in the producer queue if it is full. headers
- * (NULL: none) become the message's on success and stay the caller's on failure. */
+/* Produces one message of the open transaction (tagged with its number), waiting for room
+ * in the producer queue if it is full. headers (NULL: none) become the message's on success
+ * and stay the caller's on failure. */
 static rd_kafka_resp_err_t produce(fd_detector *d, const char *topic, const void *key,
                                    size_t key_len, const void *value, size_t value_len,
                                    rd_kafka_headers_t *headers)
 {
-    for (;;) {
-        /* RD_KAFKA_V_HEADERS(NULL) is the same as no headers (librdkafka's producev). */
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(txn_tag(d)), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            return err;
-        rd_kafka_poll(d->producer, 10);
-    }
-}
-
-/* The dead letter: original key and payload, the original headers, then where it came from
- * and why. */
-static rd_kafka_resp_err_t dead_letter(fd_detector *d, const rd_kafka_message_t *msg,
-                                       const char *reason)
-{
-    rd_kafka_headers_t *orig = NULL;
-    rd_kafka_headers_t *h;
-    char num[32];
-    if (rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig != NULL)
-        h = rd_kafka_headers_copy(orig);
-    else
-        h = rd_kafka_headers_new(4);
-    rd_kafka_header_add(h, "x-source-topic", -1, rd_kafka_topic_name(msg->rkt), -1);
-    snprintf(num, sizeof num, "%" PRId32, msg->partition);
-    rd_kafka_header_add(h, "x-source-partition", -1, num, -1);
-    snprintf(num, sizeof num, "%" PRId64, msg->offset);
-    rd_kafka_header_add(h, "x-source-offset", -1, num, -1);
-    rd_kafka_header_add(h, "x-error-reason", -1, reason, -1);
-    rd_kafka_resp_err_t err =
-        produce(d, d->cfg.dlq_topic, msg->key, msg->key_len, msg->payload, msg->len, h);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        rd_kafka_headers_destroy(h); /* on success the message owns it */
-    return err;
+    return svc_kafka_produce_wait(d->producer, topic, RD_KAFKA_PARTITION_UA, key, key_len,
+                                  value, value_len, headers, txn_tag(d));
 }
 
 /* Formats the scoring message into the slot's buffer, growing it once to
@@ -1081,19 +1042,12 @@ static rd_kafka_resp_err_t reroute(fd_detector *d, const rd_kafka_message_t *msg
     snprintf(from, sizeof from, "%s[%" PRId32 "]@%" PRId64, rd_kafka_topic_name(msg->rkt),
              msg->partition, msg->offset);
     rd_kafka_header_add(h, "x-rerouted-from", -1, from, -1);
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            d->producer, RD_KAFKA_V_TOPIC(d->cfg.transactions_topic),
-            RD_KAFKA_V_PARTITION(slot->rpart), RD_KAFKA_V_KEY(slot->rkey, slot->rkey_len),
-            RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(txn_tag(d)), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-                rd_kafka_headers_destroy(h);
-            return err;
-        }
-        rd_kafka_poll(d->producer, 10);
-    }
+    rd_kafka_resp_err_t err = svc_kafka_produce_wait(
+        d->producer, d->cfg.transactions_topic, slot->rpart, slot->rkey, slot->rkey_len,
+        msg->payload, msg->len, h, txn_tag(d));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_headers_destroy(h); /* on success the message owns them */
+    return err;
 }
 
 /* Writes one changelog record (value NULL: a tombstone) to the state topic's partition p. */
@@ -1101,24 +1055,16 @@ static int changelog_record(int32_t p, const char *key, size_t key_len,
                             const unsigned char *value, size_t value_len, void *opaque)
 {
     fd_detector *d = opaque;
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            d->producer, RD_KAFKA_V_TOPIC(d->cfg.state_topic), RD_KAFKA_V_PARTITION(p),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(txn_tag(d)),
-            RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            svc_counter_add(d->m.state_records, 1);
-            return 0;
-        }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            SVC_LOG(SVC_LOG_WARN, NULL, "produce %s[%" PRId32 "]: %s", d->cfg.state_topic, p,
-                    rd_kafka_err2str(err));
-            set_abort_why(d, "produce state", rd_kafka_err2str(err));
-            return (int)err;
-        }
-        rd_kafka_poll(d->producer, 10);
+    rd_kafka_resp_err_t err = svc_kafka_produce_wait(d->producer, d->cfg.state_topic, p, key,
+                                                     key_len, value, value_len, NULL, txn_tag(d));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        SVC_LOG(SVC_LOG_WARN, NULL, "produce %s[%" PRId32 "]: %s", d->cfg.state_topic, p,
+                rd_kafka_err2str(err));
+        set_abort_why(d, "produce state", rd_kafka_err2str(err));
+        return (int)err;
     }
+    svc_counter_add(d->m.state_records, 1);
+    return 0;
 }
 
 /* The headers a score carries over from its transaction: the upload identity the interface
@@ -1165,12 +1111,18 @@ static rd_kafka_resp_err_t emit_one(fd_detector *d, const rd_kafka_message_t *ms
             rd_kafka_headers_destroy(h); /* on success the message owns them */
         return err;
     }
-    svc_log_ctx ctx = {rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, NULL};
-    SVC_LOG(SVC_LOG_WARN, &ctx, "dead letter: %s", slot->reason);
-    err = dead_letter(d, msg, slot->reason);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        svc_counter_add(d->m.messages_dlq, 1);
-    return err;
+    /* The original key, payload and headers, then where it came from and why (logged). */
+    char why[400];
+    if (svc_kafka_dlq_produce(d->producer, d->cfg.dlq_topic, msg, slot->reason, txn_tag(d),
+                              why, sizeof why) != 0) {
+        SVC_LOG(SVC_LOG_WARN, NULL, "produce dead letter: %s", why);
+        set_abort_why(d, "produce dead letter", why);
+        return rd_kafka_fatal_error(d->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR
+                   ? RD_KAFKA_RESP_ERR__FATAL
+                   : RD_KAFKA_RESP_ERR__FAIL; /* said why above */
+    }
+    svc_counter_add(d->m.messages_dlq, 1);
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 static void score_share(fd_detector *d, fd_worker *w)
@@ -1504,6 +1456,16 @@ static void committer_stop(fd_detector *d)
     c->started = 0;
 }
 
+/* 1 while a commit requested from the committer thread has not ended. */
+static int commit_busy(fd_detector *d)
+{
+    fd_committer *c = &d->commit;
+    pthread_mutex_lock(&c->mu);
+    int busy = c->state == FD_COMMIT_REQUESTED;
+    pthread_mutex_unlock(&c->mu);
+    return busy;
+}
+
 /* Waits until the requested commit, if any, has ended (committed, aborted or failed). */
 static void commit_wait(fd_detector *d)
 {
@@ -1612,8 +1574,10 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
     for (int i = 0; i < d->nbatch; i++) {
         rd_kafka_resp_err_t err = emit_one(d, d->batch[i], &d->slots[i]);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            SVC_LOG(SVC_LOG_WARN, NULL, "produce: %s", rd_kafka_err2str(err));
-            set_abort_why(d, "produce", rd_kafka_err2str(err));
+            if (err != RD_KAFKA_RESP_ERR__FAIL) { /* __FAIL: emit_one has said why */
+                SVC_LOG(SVC_LOG_WARN, NULL, "produce: %s", rd_kafka_err2str(err));
+                set_abort_why(d, "produce", rd_kafka_err2str(err));
+            }
             if (err == RD_KAFKA_RESP_ERR__FATAL)
                 goto out;
             rc = abort_batch(d);
@@ -1848,6 +1812,16 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                 if (left <= 0)
                     break;
                 wait_ms = (int)(left * 1e3) + 1;
+                /* Adaptive: with no transaction in flight (the previous one has ended) the
+                 * batch closes with what is already queued, so a quiet stream gets small
+                 * transactions committed at once and a busy one large ones, grown while the
+                 * previous commit ran; while it runs, short polls see its end at once. */
+                if (d->cfg.batch_adaptive) {
+                    if (!commit_busy(d))
+                        wait_ms = 0;
+                    else if (wait_ms > FD_ADAPTIVE_POLL_MS)
+                        wait_ms = FD_ADAPTIVE_POLL_MS;
+                }
             }
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(d->consumer, wait_ms);
             now = now_mono();
@@ -1856,6 +1830,8 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                     idle = 1;
                     break; /* idle: refresh the lag, check the stop flag */
                 }
+                if (d->cfg.batch_adaptive && !commit_busy(d))
+                    break; /* nothing more queued and nothing in flight: close the batch */
                 continue;
             }
             if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -7,7 +7,8 @@
  * transaction's upload_id/upload_row headers. Messages that cannot be parsed or scored go, with
  * their original key, payload and headers plus source topic/partition/offset and the reason
  * as headers, to the dead-letter topic. Each batch (batch_size messages or batch_timeout_ms,
- * whichever first) is one Kafka transaction: begin, produce everything, send the consumer
+ * whichever first; with batch_adaptive also as soon as nothing more is queued and the
+ * previous transaction has ended) is one Kafka transaction: begin, produce everything, send the consumer
  * offsets with the group metadata, commit. An abortable error aborts the transaction and
  * rewinds the consumer to the batch's first offsets (the last committed ones), so the batch
  * is processed again, after a pause that doubles with every abort in a row (100 ms to 5 s;
@@ -57,6 +58,11 @@ typedef struct fd_config {
     double threshold;             /* fraud_flag = fs_bundle_flag(score, threshold) */
     int batch_size;               /* messages per transaction, >= 1 */
     int batch_timeout_ms;         /* longest wait to fill a batch once it has a message */
+    /* Adaptive batches: a batch also closes as soon as nothing is queued and no commit is in
+     * flight (light traffic: small transactions, committed at once; under load they grow
+     * while the previous commit runs, up to batch_size / batch_timeout_ms). 0: only
+     * batch_size and batch_timeout_ms close a batch. */
+    int batch_adaptive;
     int scoring_threads;          /* threads parsing and scoring a batch (main included) */
     const char *bootstrap;        /* bootstrap.servers */
     /* Customer state (fd_state.h): its changelog topic (compacted, as many partitions as

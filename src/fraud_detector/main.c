@@ -28,21 +28,16 @@
 static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_group, *o_model_dir,
     *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr, *o_state_topic, *o_reasons;
 static double o_threshold;
-static int o_static, o_state;
+static int o_static, o_state, o_adaptive;
 static long o_batch_size, o_batch_timeout, o_threads, o_metrics_port, o_expiry_days,
     o_max_customers, o_reasons_top;
 
 static const svc_option options[] = {
-    {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
-     "Kafka brokers (host:port,...)", &o_bootstrap},
-    {"TRANSACTIONS_TOPIC", "--transactions-topic", SVC_OPT_STRING, "transactions", 0, -1,
-     "topic of incoming transactions", &o_in_topic},
-    {"SCORING_TOPIC", "--scoring-topic", SVC_OPT_STRING, "scoring", 0, -1,
-     "topic the scores are produced to", &o_out_topic},
-    {"DLQ_TOPIC", "--dlq-topic", SVC_OPT_STRING, "transactions.dlq", 0, -1,
-     "dead-letter topic for messages that cannot be scored", &o_dlq_topic},
-    {"GROUP_ID", "--group-id", SVC_OPT_STRING, "fraud_detector", 0, -1,
-     "consumer group shared by all instances", &o_group},
+    SVC_OPT_BOOTSTRAP(&o_bootstrap),
+    SVC_OPT_TRANSACTIONS_TOPIC(&o_in_topic),
+    SVC_OPT_SCORING_TOPIC(&o_out_topic),
+    SVC_OPT_DLQ_TOPIC("transactions.dlq", &o_dlq_topic),
+    SVC_OPT_GROUP_ID("fraud_detector", &o_group),
     {"MODEL_DIR", "--model-dir", SVC_OPT_STRING, "models/default", 0, -1,
      "model bundle directory (model.txt, stats.json, metadata.json)", &o_model_dir},
     {"FRAUD_THRESHOLD", "--threshold", SVC_OPT_DOUBLE, NULL, 0, 1,
@@ -51,6 +46,10 @@ static const svc_option options[] = {
      "messages per Kafka transaction at most", &o_batch_size},
     {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
      "longest wait to fill a batch after its first message", &o_batch_timeout},
+    {"BATCH_ADAPTIVE", "--batch-adaptive", SVC_OPT_BOOL, "true", 0, -1,
+     "also close a batch once nothing more is queued and the previous transaction has "
+     "ended (small quick transactions when traffic is light, large under load)",
+     &o_adaptive},
     {"SCORING_THREADS", "--scoring-threads", SVC_OPT_INT, "2", 1, 64,
      "threads parsing and scoring each batch (the main thread included)", &o_threads},
     {"STATE_TOPIC", "--state-topic", SVC_OPT_STRING, "customer-state", 0, -1,
@@ -76,21 +75,14 @@ static const svc_option options[] = {
      "features per reasons, largest contribution first (0: all, then bias + contributions = "
      "the raw score)",
      &o_reasons_top},
-    {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,
-     "name of this instance (unset: the host name)", &o_instance},
+    SVC_OPT_INSTANCE_ID(&o_instance),
     {"TRANSACTIONAL_ID", "--transactional-id", SVC_OPT_STRING, NULL, 0, -1,
      "Kafka transactional.id, stable per instance (unset: fraud_detector-<instance>)",
      &o_txn_id},
-    {"STATIC_MEMBERSHIP", "--static-membership", SVC_OPT_BOOL, "true", 0, -1,
-     "join the group as static member <instance> so a restart resumes at once (each "
-     "instance needs its own INSTANCE_ID)",
-     &o_static},
-    {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
-     &o_log_level},
-    {"METRICS_ADDR", "--metrics-addr", SVC_OPT_STRING, "127.0.0.1", 0, -1,
-     "address of the /healthz /readyz /metrics endpoint", &o_metrics_addr},
-    {"METRICS_PORT", "--metrics-port", SVC_OPT_INT, "8001", 0, 65535,
-     "port of the /healthz /readyz /metrics endpoint (0: any free port)", &o_metrics_port},
+    SVC_OPT_STATIC_MEMBERSHIP(&o_static),
+    SVC_OPT_LOG_LEVEL(&o_log_level),
+    SVC_OPT_METRICS_ADDR(&o_metrics_addr),
+    SVC_OPT_METRICS_PORT("8001", &o_metrics_port),
 };
 
 /* Readiness: the model is loaded and the detector says Kafka is usable. Runs on the HTTP
@@ -177,6 +169,7 @@ int main(int argc, char **argv)
         .threshold = threshold,
         .batch_size = (int)o_batch_size,
         .batch_timeout_ms = (int)o_batch_timeout,
+        .batch_adaptive = o_adaptive,
         .scoring_threads = (int)o_threads,
         .bootstrap = o_bootstrap,
         .state_topic = o_state ? o_state_topic : NULL,

@@ -592,6 +592,12 @@ def test_exit_codes(env, work, svc):
     check(r.returncode == 2 and "bad configuration" in r.stderr and "KAFKA_LINGER_MS" in r.stderr,
           f"KAFKA_LINGER_MS=soon: exit 2, 'bad configuration' naming the variable "
           f"({r.returncode})")
+    r = subprocess.run([env.detector_bin], env=dict(base, KAFKA_ISOLATION_LEVEL="read_uncommitted"),
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "bad configuration" in r.stderr
+          and "KAFKA_ISOLATION_LEVEL" in r.stderr,
+          f"KAFKA_ISOLATION_LEVEL=read_uncommitted (exactly once needs read_committed): exit 2, "
+          f"'bad configuration' naming the variable ({r.returncode})")
     r = subprocess.run([env.detector_bin], env=dict(base, REASONS="some"),
                        capture_output=True, text=True, timeout=60)
     check(r.returncode == 2 and "bad configuration" in r.stderr and "REASONS=some" in r.stderr,
