@@ -18,12 +18,17 @@
 #define DBW_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fs_msg.h"
 
-/* One row of the transactions table: the scoring message. */
+/* One row of the transactions table: the scoring message (the score, the transaction block,
+ * the reasons) and the upload headers of its record (dbw_upload.h). */
 typedef struct dbw_row {
-    fs_scoring_msg msg;
+    int has_upload_id;           /* 0: the record had no upload_id header (NULL) */
+    unsigned char upload_id[16]; /* the UUID's bytes */
+    int32_t upload_row;          /* 1-based row of the upload; 0: no header (NULL) */
+    fs_scoring_msg msg;          /* last: only its first bytes are written for most rows */
 } dbw_row;
 
 typedef struct dbw_db dbw_db;

@@ -1,12 +1,14 @@
 #include "dbw_pg.h"
 
 #include <libpq-fe.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dbw_migrations.h"
+#include "fs_txn_record.h"
 #include "svc_log.h"
 
 /* Arbitrary constant key of the migration advisory lock ("fraud" in ASCII). */
@@ -15,25 +17,59 @@
 /* Most bytes of binary data one batch may send (a COPY stream or an array parameter). */
 #define DBW_PG_BATCH_BYTES_MAX ((size_t)1 << 30)
 
-/* The columns db_writer writes, in the order of the COPY and the INSERT. */
-enum { COL_ID, COL_SCORE, COL_FLAG, NCOLS };
-
-static const struct column {
-    const char *name;
-    unsigned elem_oid, array_oid;
-} columns[NCOLS] = {
-    [COL_ID] = {"transaction_id", 25, 1009},  /* text, text[] */
-    [COL_SCORE] = {"score", 701, 1022},       /* float8, float8[] */
-    [COL_FLAG] = {"fraud_flag", 21, 1005},    /* int2, int2[] */
+/* The columns db_writer writes, in the order of the COPY and the INSERT (migrations 001 and
+ * 002); created_at takes its default. */
+enum {
+    COL_ID,
+    COL_SCORE,
+    COL_FLAG,
+    COL_TIME,
+    COL_AMOUNT,
+    COL_MERCHANT,
+    COL_CATEGORY,
+    COL_CUSTOMER,
+    COL_CITY,
+    COL_STATE,
+    COL_REASONS,
+    COL_UPLOAD_ID,
+    COL_UPLOAD_ROW,
+    NCOLS
 };
 
-static const char copy_sql[] =
-    "COPY transactions (transaction_id, score, fraud_flag) FROM STDIN (FORMAT BINARY)";
+/* Type OIDs of the binary values: the element's and its array's. */
+static const struct column {
+    unsigned elem_oid, array_oid;
+} columns[NCOLS] = {
+    [COL_ID] = {25, 1009},        /* text */
+    [COL_SCORE] = {701, 1022},    /* float8 */
+    [COL_FLAG] = {21, 1005},      /* int2 */
+    [COL_TIME] = {1114, 1115},    /* timestamp */
+    [COL_AMOUNT] = {701, 1022},   /* float8 */
+    [COL_MERCHANT] = {25, 1009},  /* text */
+    [COL_CATEGORY] = {25, 1009},  /* text */
+    [COL_CUSTOMER] = {25, 1009},  /* text */
+    [COL_CITY] = {25, 1009},      /* text */
+    [COL_STATE] = {25, 1009},     /* text */
+    [COL_REASONS] = {3802, 3807}, /* jsonb */
+    [COL_UPLOAD_ID] = {2950, 2951}, /* uuid */
+    [COL_UPLOAD_ROW] = {23, 1007},  /* int4 */
+};
+
+#define COLUMN_LIST                                                                          \
+    "transaction_id, score, fraud_flag, transaction_time, amount, merchant, category, "     \
+    "customer_name, city, us_state, reasons, upload_id, upload_row"
+
+static const char copy_sql[] = "COPY transactions (" COLUMN_LIST ") FROM STDIN (FORMAT BINARY)";
 
 static const char insert_sql[] =
-    "INSERT INTO transactions (transaction_id, score, fraud_flag) "
-    "SELECT * FROM unnest($1::text[], $2::float8[], $3::int2[]) "
+    "INSERT INTO transactions (" COLUMN_LIST ") "
+    "SELECT * FROM unnest($1::text[], $2::float8[], $3::int2[], $4::timestamp[], "
+    "$5::float8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
+    "$11::jsonb[], $12::uuid[], $13::int4[]) "
     "ON CONFLICT (transaction_id) DO NOTHING";
+
+/* Seconds from the Unix epoch to PostgreSQL's, 2000-01-01 00:00:00. */
+#define PG_EPOCH_UNIX 946684800LL
 
 /* A growable byte buffer of a batch's binary data, kept between batches. */
 typedef struct bytes {
@@ -285,35 +321,144 @@ static void put_u64(bytes *b, uint64_t v)
     put_u32(b, (uint32_t)v);
 }
 
+static int put_null(bytes *b)
+{
+    if (need(b, 4) != 0)
+        return -1;
+    put_u32(b, 0xffffffffu); /* length -1 */
+    return 0;
+}
+
+static int put_text(bytes *b, const char *s, size_t len)
+{
+    if (need(b, 4 + len) != 0)
+        return -1;
+    put_u32(b, (uint32_t)len);
+    memcpy(b->p + b->len, s, len);
+    b->len += len;
+    return 0;
+}
+
+static int put_double(bytes *b, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if (need(b, 12) != 0)
+        return -1;
+    put_u32(b, 8);
+    put_u64(b, bits);
+    return 0;
+}
+
+/* A string of the transaction block, NULL when it was null or absent. */
+static int put_block_str(bytes *b, const fs_scoring_msg *m, enum fs_scoring_str f)
+{
+    if (!m->has_transaction || fs_scoring_str_null(m, f))
+        return put_null(b);
+    const char *s = fs_scoring_str(m, f);
+    return put_text(b, s, strlen(s));
+}
+
+/* customer_name: name_1 ' ' name_2; the one present alone if the other is missing; NULL if
+ * both are. */
+static int put_customer(bytes *b, const fs_scoring_msg *m)
+{
+    int n1 = m->has_transaction && !fs_scoring_str_null(m, FS_SC_NAME_1);
+    int n2 = m->has_transaction && !fs_scoring_str_null(m, FS_SC_NAME_2);
+    if (!n1 && !n2)
+        return put_null(b);
+    const char *a = n1 ? fs_scoring_str(m, FS_SC_NAME_1) : "";
+    const char *c = n2 ? fs_scoring_str(m, FS_SC_NAME_2) : "";
+    size_t la = strlen(a), lc = strlen(c), len = la + (n1 && n2) + lc;
+    if (need(b, 4 + len) != 0)
+        return -1;
+    put_u32(b, (uint32_t)len);
+    memcpy(b->p + b->len, a, la);
+    b->len += la;
+    if (n1 && n2)
+        b->p[b->len++] = ' ';
+    memcpy(b->p + b->len, c, lc);
+    b->len += lc;
+    return 0;
+}
+
+/* transaction_time as a timestamp: microseconds since 2000-01-01 00:00:00. The parser
+ * validated the text; one it would not take is stored as NULL, never guessed. */
+static int put_time(bytes *b, const fs_scoring_msg *m)
+{
+    int64_t t;
+    if (!m->has_transaction || fs_scoring_str_null(m, FS_SC_TRANSACTION_TIME))
+        return put_null(b);
+    const char *s = fs_scoring_str(m, FS_SC_TRANSACTION_TIME);
+    if (fs_parse_time(s, strlen(s), &t) != 0)
+        return put_null(b);
+    if (need(b, 12) != 0)
+        return -1;
+    put_u32(b, 8);
+    put_u64(b, (uint64_t)((t - PG_EPOCH_UNIX) * 1000000));
+    return 0;
+}
+
 /* One field, as COPY BINARY and a binary array element both carry it: its length (-1 for
  * NULL) then its bytes. Returns 0, or -1 out of memory. */
 static int put_field(bytes *b, const dbw_row *r, int col)
 {
     const fs_scoring_msg *m = &r->msg;
+    size_t len = 0;
+    const char *reasons;
     switch (col) {
-    case COL_ID: {
-        size_t len = strnlen(m->transaction_id, FS_TXN_ID_MAX);
-        if (need(b, 4 + len) != 0)
-            return -1;
-        put_u32(b, (uint32_t)len);
-        memcpy(b->p + b->len, m->transaction_id, len);
-        b->len += len;
-        return 0;
-    }
-    case COL_SCORE: {
-        uint64_t bits;
-        memcpy(&bits, &m->score, sizeof bits);
-        if (need(b, 12) != 0)
-            return -1;
-        put_u32(b, 8);
-        put_u64(b, bits);
-        return 0;
-    }
+    case COL_ID:
+        return put_text(b, m->transaction_id, strnlen(m->transaction_id, FS_TXN_ID_MAX));
+    case COL_SCORE:
+        return put_double(b, m->score);
     case COL_FLAG:
         if (need(b, 6) != 0)
             return -1;
         put_u32(b, 2);
         put_u16(b, m->fraud_flag ? 1 : 0);
+        return 0;
+    case COL_TIME:
+        return put_time(b, m);
+    case COL_AMOUNT:
+        return m->has_transaction && !isnan(m->amount) ? put_double(b, m->amount) : put_null(b);
+    case COL_MERCHANT:
+        return put_block_str(b, m, FS_SC_MERCH);
+    case COL_CATEGORY:
+        return put_block_str(b, m, FS_SC_CAT_ID);
+    case COL_CUSTOMER:
+        return put_customer(b, m);
+    case COL_CITY:
+        return put_block_str(b, m, FS_SC_ONE_CITY);
+    case COL_STATE:
+        return put_block_str(b, m, FS_SC_US_STATE);
+    case COL_REASONS:
+        reasons = fs_scoring_reasons(m, &len);
+        if (reasons == NULL)
+            return put_null(b);
+        /* jsonb's binary form: version 1, then the JSON text. */
+        if (need(b, 5 + len) != 0)
+            return -1;
+        put_u32(b, (uint32_t)(len + 1));
+        b->p[b->len++] = 1;
+        memcpy(b->p + b->len, reasons, len);
+        b->len += len;
+        return 0;
+    case COL_UPLOAD_ID:
+        if (!r->has_upload_id)
+            return put_null(b);
+        if (need(b, 20) != 0)
+            return -1;
+        put_u32(b, 16);
+        memcpy(b->p + b->len, r->upload_id, 16);
+        b->len += 16;
+        return 0;
+    case COL_UPLOAD_ROW:
+        if (r->upload_row <= 0)
+            return put_null(b);
+        if (need(b, 8) != 0)
+            return -1;
+        put_u32(b, 4);
+        put_u32(b, (uint32_t)r->upload_row);
         return 0;
     default:
         return -1;

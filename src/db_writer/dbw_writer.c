@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dbw_pipeline.h"
+#include "dbw_upload.h"
 #include "fs_msg.h"
 #include "svc_kafka.h"
 #include "svc_log.h"
@@ -29,9 +30,11 @@ struct dbw_writer {
     rd_kafka_t *producer; /* dead letters */
     dbw_pipeline *pipe;
     series m;
-    /* Dead letters of the fill batch, kept until they are acknowledged by the DLQ topic
-     * (re-produced if not): at most batch_size. */
+    /* Dead letters of the fill batch and their reasons (malloc'd), kept until they are
+     * acknowledged by the DLQ topic (re-produced, with the same reason, if not): at most
+     * batch_size. */
     rd_kafka_message_t **dead;
+    char **dead_reason;
     size_t ndead;
     atomic_int migrated;
     atomic_int kafka_up;
@@ -112,8 +115,10 @@ static int commit_offsets(void *opaque, const rd_kafka_topic_partition_list_t *o
 /* The fill batch's dead letters are no longer needed (acknowledged, or the batch dropped). */
 static void drop_dead(dbw_writer *w)
 {
-    for (size_t i = 0; i < w->ndead; i++)
+    for (size_t i = 0; i < w->ndead; i++) {
         rd_kafka_message_destroy(w->dead[i]);
+        free(w->dead_reason[i]);
+    }
     w->ndead = 0;
 }
 
@@ -155,9 +160,8 @@ static int flush_dead_letters(dbw_writer *w, double max_wait_s)
             return -1;
         backoff = next_backoff(w, backoff);
         for (size_t i = 0; i < w->ndead; i++) {
-            const char *reason = "invalid message (re-sent)";
-            if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, w->dead[i], reason,
-                                      NULL, err, sizeof err) != 0) {
+            if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, w->dead[i],
+                                      w->dead_reason[i], NULL, err, sizeof err) != 0) {
                 /* Counted like the first try, so the batch is never committed with a
                  * dead letter that did not reach the DLQ. */
                 SVC_LOG(SVC_LOG_ERROR, NULL, "dead letter: %s", err);
@@ -307,6 +311,32 @@ static void on_fatal(dbw_writer *w, rd_kafka_t *rk)
                 : "");
 }
 
+/* Parses a record of the scoring topic into row: its value (fs_msg_parse_scoring) and its
+ * upload headers (dbw_upload.h; absent: NULL columns). Returns 0, or -1 with the reason. */
+static int parse_row(const rd_kafka_message_t *msg, dbw_row *row, char *errstr,
+                     size_t errstr_size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *v = NULL;
+    size_t n = 0;
+    const char *payload = msg->payload != NULL ? msg->payload : "";
+    if (fs_msg_parse_scoring(payload, msg->len, &row->msg, errstr, errstr_size) != 0)
+        return -1;
+    row->has_upload_id = 0;
+    row->upload_row = 0;
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0; /* no headers */
+    if (rd_kafka_header_get_last(hdrs, "upload_id", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (dbw_upload_parse_id(v, n, row->upload_id, errstr, errstr_size) != 0)
+            return -1;
+        row->has_upload_id = 1;
+    }
+    if (rd_kafka_header_get_last(hdrs, "upload_row", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        dbw_upload_parse_row(v, n, &row->upload_row, errstr, errstr_size) != 0)
+        return -1;
+    return 0;
+}
+
 /* Takes ownership of msg. Returns 0, or -1 if the loop must stop (a full fill batch could
  * not be submitted). */
 static int handle_message(dbw_writer *w, rd_kafka_message_t *msg)
@@ -335,14 +365,21 @@ static int handle_message(dbw_writer *w, rd_kafka_message_t *msg)
     svc_counter_add(w->m.consumed, 1);
     const char *topic = rd_kafka_topic_name(msg->rkt);
     dbw_row *row = dbw_pipeline_slot(w->pipe);
-    const char *payload = msg->payload != NULL ? msg->payload : "";
-    if (fs_msg_parse_scoring(payload, msg->len, &row->msg, err, sizeof err) == 0) {
+    if (parse_row(msg, row, err, sizeof err) == 0) {
         dbw_pipeline_add(w->pipe, topic, msg->partition, msg->offset, 1);
         rd_kafka_message_destroy(msg);
         return 0;
     }
     char reason[600];
     snprintf(reason, sizeof reason, "invalid scoring message: %s", err);
+    char *kept = strdup(reason);
+    if (kept == NULL) {
+        /* The reason is needed to re-send it: without memory, drop the batch uncommitted. */
+        SVC_LOG(SVC_LOG_ERROR, NULL, "out of memory for a dead letter's reason; stopping");
+        atomic_store(&w->fatal, 1);
+        rd_kafka_message_destroy(msg);
+        return -1;
+    }
     if (svc_kafka_dlq_produce(w->producer, w->cfg.dlq_topic, msg, reason, NULL, err,
                               sizeof err) != 0) {
         /* Queue full or similar: flush_dead_letters re-produces on failure; count it so. */
@@ -351,7 +388,8 @@ static int handle_message(dbw_writer *w, rd_kafka_message_t *msg)
     }
     svc_counter_add(w->m.dead_lettered, 1);
     dbw_pipeline_add(w->pipe, topic, msg->partition, msg->offset, 0);
-    w->dead[w->ndead++] = msg;
+    w->dead[w->ndead] = msg;
+    w->dead_reason[w->ndead++] = kept;
     return 0;
 }
 
@@ -409,27 +447,39 @@ static int create_clients(dbw_writer *w, char *errstr, size_t errstr_size)
     rd_kafka_conf_t *conf = svc_kafka_conf_new("db_writer", c->bootstrap, errstr, errstr_size);
     if (conf == NULL)
         goto out;
-    static const char *const consumer_required[][2] = {
-        {"enable.auto.commit", "false"},     {"enable.auto.offset.store", "false"},
-        {"isolation.level", "read_committed"}, {"auto.offset.reset", "earliest"},
-        {"enable.partition.eof", "false"},   {"max.poll.interval.ms", "600000"}};
-    for (size_t i = 0; i < sizeof consumer_required / sizeof consumer_required[0]; i++)
-        if (svc_kafka_conf_set(conf, consumer_required[i][0], consumer_required[i][1], errstr,
-                               errstr_size) != 0)
-            goto out;
-    if (svc_kafka_conf_set(conf, "group.id", c->group_id, errstr, errstr_size) != 0)
+    /* What the commit rules depend on: offsets stored and committed only by the writer,
+     * only committed transactions read, a new group starting from the beginning (nothing
+     * skipped). An env KAFKA_* saying otherwise is refused. */
+    static const svc_kafka_setting consumer_forced[] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"isolation.level", "read_committed"},
+        {"auto.offset.reset", "earliest"},
+    };
+    if (svc_kafka_conf_force(conf, consumer_forced,
+                             sizeof consumer_forced / sizeof consumer_forced[0], errstr,
+                             errstr_size) != 0)
+        goto out;
+    /* Heartbeats a sixth of the session timeout, at most 3 s. */
+    char heartbeat[24];
+    int hb = c->session_timeout_ms / 6 < 3000 ? c->session_timeout_ms / 6 : 3000;
+    snprintf(heartbeat, sizeof heartbeat, "%d", hb);
+    const svc_kafka_setting consumer_defaults[] = {
+        {"enable.partition.eof", "false"},
+        {"max.poll.interval.ms", "600000"},
+        {"heartbeat.interval.ms", heartbeat},
+    };
+    if (svc_kafka_conf_defaults(conf, consumer_defaults,
+                                sizeof consumer_defaults / sizeof consumer_defaults[0], errstr,
+                                errstr_size) != 0)
         goto out;
     /* Static membership: a restarted writer (same instance id) takes its old place, so the
      * group does not wait for the dead session; a writer gone longer than the session
      * timeout loses its partitions to the others. */
-    char session[24], heartbeat[24];
+    char session[24];
     snprintf(session, sizeof session, "%d", c->session_timeout_ms);
-    int hb = c->session_timeout_ms / 6 < 3000 ? c->session_timeout_ms / 6 : 3000;
-    snprintf(heartbeat, sizeof heartbeat, "%d", hb);
-    if (svc_kafka_conf_set(conf, "session.timeout.ms", session, errstr, errstr_size) != 0)
-        goto out;
-    if (getenv("KAFKA_HEARTBEAT_INTERVAL_MS") == NULL &&
-        svc_kafka_conf_set(conf, "heartbeat.interval.ms", heartbeat, errstr, errstr_size) != 0)
+    if (svc_kafka_conf_set(conf, "group.id", c->group_id, errstr, errstr_size) != 0 ||
+        svc_kafka_conf_set(conf, "session.timeout.ms", session, errstr, errstr_size) != 0)
         goto out;
     if (c->group_instance_id != NULL &&
         svc_kafka_conf_set(conf, "group.instance.id", c->group_instance_id, errstr,
@@ -447,8 +497,11 @@ static int create_clients(dbw_writer *w, char *errstr, size_t errstr_size)
     conf = svc_kafka_conf_new("db_writer-dlq", c->bootstrap, errstr, errstr_size);
     if (conf == NULL)
         goto out;
-    if (svc_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
-        svc_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) != 0)
+    /* Dead letters: never duplicated or reordered by the producer's own retries. */
+    static const svc_kafka_setting dlq_forced[] = {{"enable.idempotence", "true"}};
+    static const svc_kafka_setting dlq_defaults[] = {{"linger.ms", "5"}};
+    if (svc_kafka_conf_force(conf, dlq_forced, 1, errstr, errstr_size) != 0 ||
+        svc_kafka_conf_defaults(conf, dlq_defaults, 1, errstr, errstr_size) != 0)
         goto out;
     rd_kafka_conf_set_opaque(conf, w);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -483,13 +536,14 @@ dbw_writer *dbw_writer_new(const dbw_config *cfg, dbw_db *const *dbs, int ndbs,
     atomic_init(&w->dlq_blocked, 0);
     atomic_init(&w->fatal, 0);
     w->dead = calloc((size_t)cfg->batch_size, sizeof w->dead[0]);
-    if (w->dead == NULL) {
+    w->dead_reason = calloc((size_t)cfg->batch_size, sizeof w->dead_reason[0]);
+    if (w->dead == NULL || w->dead_reason == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
     dbw_pipeline_config pc = {
         .batch_size = (size_t)cfg->batch_size,
-        .retry_first_ms = 100,
+        .retry_first_ms = cfg->retry_max_ms < 100 ? cfg->retry_max_ms : 100,
         .retry_max_ms = cfg->retry_max_ms,
         .stop = cfg->stop,
         .commit = commit_offsets,
@@ -534,14 +588,18 @@ int dbw_writer_run(dbw_writer *w)
     atomic_store(&w->migrated, 1);
     if (subscribe(w) != 0)
         return -1;
-    SVC_LOG(SVC_LOG_INFO, NULL, "consuming %s as group %s (read_committed), batch %d / %d ms",
-            w->cfg.topic, w->cfg.group_id, w->cfg.batch_size, w->cfg.batch_timeout_ms);
+    SVC_LOG(SVC_LOG_INFO, NULL, "consuming %s as group %s (read_committed), batch %d / %d ms%s",
+            w->cfg.topic, w->cfg.group_id, w->cfg.batch_size, w->cfg.batch_timeout_ms,
+            w->cfg.batch_eager ? ", adaptive (written at once when idle)" : "");
     while (!stopping(w) && !atomic_load(&w->fatal)) {
         int timeout = 500;
         size_t len = dbw_pipeline_fill_len(w->pipe);
         if (len > 0) {
             double left = dbw_pipeline_fill_start(w->pipe) + batch_timeout - dbw_now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
+            /* Adaptive: with no write in flight, only what is already fetched joins. */
+            if (w->cfg.batch_eager && dbw_pipeline_inflight(w->pipe) == 0)
+                timeout = 0;
         }
         if (dbw_pipeline_inflight(w->pipe) > 0 && timeout > 5)
             timeout = 5; /* come back soon to commit the writes in flight */
@@ -556,8 +614,13 @@ int dbw_writer_run(dbw_writer *w)
             break; /* stop requested during a database outage */
         }
         double t = dbw_now_s();
+        /* Adaptive: nothing more waiting and no write in flight: write what we have now.
+         * While a write is in flight the next batch fills (a group commit: one write per
+         * write time under light load); under load messages keep coming, so batches grow
+         * to batch_size and then use every connection. */
+        int idle = msg == NULL && w->cfg.batch_eager && dbw_pipeline_inflight(w->pipe) == 0;
         if (len >= batch_size ||
-            (len > 0 && t >= dbw_pipeline_fill_start(w->pipe) + batch_timeout)) {
+            (len > 0 && (idle || t >= dbw_pipeline_fill_start(w->pipe) + batch_timeout))) {
             if (submit_fill(w) != 0) {
                 drop_dead(w);
                 break;
@@ -600,5 +663,6 @@ void dbw_writer_free(dbw_writer *w)
     }
     dbw_pipeline_free(w->pipe);
     free(w->dead);
+    free(w->dead_reason);
     free(w);
 }

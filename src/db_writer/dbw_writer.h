@@ -1,12 +1,13 @@
 /*
  * dbw_writer: db_writer's consume-store-commit loop. It consumes the scoring topic
- * read_committed with auto-commit off, parses each message into the fill batch of a
- * dbw_pipeline (the batch logic: writes on the database connections while the next batch
- * fills, offsets committed only after the rows are durable and in order), and sends
- * invalid messages to the dead-letter topic (original key, payload and headers, plus source
+ * read_committed with auto-commit off, parses each message (its value, fs_msg_parse_scoring,
+ * and its upload_id/upload_row headers, dbw_upload.h) into the fill batch of a dbw_pipeline
+ * (the batch logic: writes on the database connections while the next batch fills, offsets
+ * committed only after the rows are durable and in order), and sends invalid messages to
+ * the dead-letter topic (original key, payload and headers, plus source
  * topic/partition/offset and the reason as headers). A batch's dead letters are delivered
  * (idempotent producer) before its offsets are committed; a delivery failure re-produces
- * them; if they are not acknowledged within 10 s the batch is dropped uncommitted and the
+ * them with the same reason; if they are not acknowledged within 10 s the batch is dropped uncommitted and the
  * consumer rewinds to the committed offsets (the loop must go back to polling to serve
  * rebalances). On revocation the open batches are written and committed within 10 s, or
  * dropped uncommitted (the next owner re-reads them). PostgreSQL down: a batch is retried
@@ -38,7 +39,12 @@ typedef struct dbw_config {
     int session_timeout_ms;        /* session.timeout.ms (heartbeat = 1/6 of it, <= 3 s) */
     int batch_size;                /* messages per batch, >= 1 */
     int batch_timeout_ms;          /* longest wait to fill a batch after its first message */
-    long retry_max_ms;             /* cap of the backoff between database retries, >= 100 */
+    /* Adaptive batching: a batch is also closed as soon as the consumer has no message
+     * waiting and no write is in flight, so light traffic is written at once in small
+     * batches (the next one filling while a write runs), while under load batches grow up
+     * to batch_size. 0: only batch_size and batch_timeout_ms close a batch. */
+    int batch_eager;
+    long retry_max_ms;             /* cap of the backoff between database retries, >= 1 */
     volatile sig_atomic_t *stop;   /* set (by a signal handler): run finishes and returns */
 } dbw_config;
 

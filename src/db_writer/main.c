@@ -37,38 +37,30 @@ static const char *o_bootstrap, *o_topic, *o_dlq_topic, *o_group, *o_database_ur
     *o_password_file, *o_log_level, *o_metrics_addr, *o_instance;
 static long o_batch_size, o_batch_timeout, o_retry_max, o_metrics_port, o_session_timeout,
     o_connections;
-static int o_static, o_copy;
+static int o_static, o_copy, o_eager;
 
 static const svc_option options[] = {
-    {"KAFKA_BOOTSTRAP_SERVERS", "--bootstrap-servers", SVC_OPT_STRING, "localhost:9092", 0, -1,
-     "Kafka brokers (host:port,...)", &o_bootstrap},
-    {"SCORING_TOPIC", "--scoring-topic", SVC_OPT_STRING, "scoring", 0, -1,
-     "topic of the scores to store", &o_topic},
-    {"DLQ_TOPIC", "--dlq-topic", SVC_OPT_STRING, "scoring.dlq", 0, -1,
-     "dead-letter topic for messages that cannot be stored", &o_dlq_topic},
-    {"GROUP_ID", "--group-id", SVC_OPT_STRING, "db_writer", 0, -1,
-     "consumer group shared by all instances", &o_group},
-    {"INSTANCE_ID", "--instance-id", SVC_OPT_STRING, NULL, 0, -1,
-     "name of this instance, unique in the group, stable across restarts (unset: the host "
-     "name)",
-     &o_instance},
-    {"STATIC_MEMBERSHIP", "--static-membership", SVC_OPT_BOOL, "true", 0, -1,
-     "join the group as static member INSTANCE_ID (group.instance.id) so a restart resumes "
-     "at once",
-     &o_static},
+    SVC_OPT_BOOTSTRAP(&o_bootstrap),
+    SVC_OPT_SCORING_TOPIC(&o_topic),
+    SVC_OPT_DLQ_TOPIC("scoring.dlq", &o_dlq_topic),
+    SVC_OPT_GROUP_ID("db_writer", &o_group),
+    SVC_OPT_INSTANCE_ID(&o_instance),
+    SVC_OPT_STATIC_MEMBERSHIP(&o_static),
     {"SESSION_TIMEOUT_MS", "--session-timeout-ms", SVC_OPT_INT, "6000", 1000, 3600000,
      "Kafka session.timeout.ms: a writer gone this long loses its partitions (the broker "
      "accepts 6000..1800000 by default)",
      &o_session_timeout},
-    {"DATABASE_URL", "--database-url", SVC_OPT_STRING, "dbname=fraud_db", 0, -1,
-     "libpq connection string or URI (PGHOST, PGPORT, PGUSER, PGPASSWORD also apply)",
-     &o_database_url},
-    {"PGPASSWORD_FILE", "--password-file", SVC_OPT_STRING, NULL, 0, -1,
-     "file holding the database password (overrides PGPASSWORD)", &o_password_file},
+    SVC_OPT_DATABASE_URL("dbname=fraud_db", &o_database_url),
+    SVC_OPT_PASSWORD_FILE(&o_password_file),
     {"BATCH_SIZE", "--batch-size", SVC_OPT_INT, "2000", 1, 100000,
      "rows per database transaction at most", &o_batch_size},
     {"BATCH_TIMEOUT_MS", "--batch-timeout-ms", SVC_OPT_INT, "50", 1, 60000,
      "longest wait to fill a batch after its first message", &o_batch_timeout},
+    {"BATCH_ADAPTIVE", "--batch-adaptive", SVC_OPT_BOOL, "true", 0, -1,
+     "also close a batch as soon as no message is waiting and no write is in flight (light "
+     "traffic written at once in small batches, full batches under load); false: only "
+     "BATCH_SIZE and BATCH_TIMEOUT_MS close a batch",
+     &o_eager},
     {"DB_CONNECTIONS", "--db-connections", SVC_OPT_INT, "2", 1, MAX_CONNECTIONS,
      "database connections writing batches at the same time (offsets committed in order)",
      &o_connections},
@@ -78,12 +70,9 @@ static const svc_option options[] = {
      &o_copy},
     {"DB_RETRY_MAX_MS", "--db-retry-max-ms", SVC_OPT_INT, "5000", 10, 600000,
      "cap of the backoff between database retries", &o_retry_max},
-    {"LOG_LEVEL", "--log-level", SVC_OPT_STRING, "info", 0, -1, "debug, info, warn or error",
-     &o_log_level},
-    {"METRICS_ADDR", "--metrics-addr", SVC_OPT_STRING, "127.0.0.1", 0, -1,
-     "address of the /healthz /readyz /metrics endpoint", &o_metrics_addr},
-    {"METRICS_PORT", "--metrics-port", SVC_OPT_INT, "8002", 0, 65535,
-     "port of the /healthz /readyz /metrics endpoint (0: any free port)", &o_metrics_port},
+    SVC_OPT_LOG_LEVEL(&o_log_level),
+    SVC_OPT_METRICS_ADDR(&o_metrics_addr),
+    SVC_OPT_METRICS_PORT("8002", &o_metrics_port),
 };
 
 /* Readiness: runs on the HTTP thread; the writer's state is atomics. */
@@ -159,6 +148,7 @@ int main(int argc, char **argv)
         .session_timeout_ms = (int)o_session_timeout,
         .batch_size = (int)o_batch_size,
         .batch_timeout_ms = (int)o_batch_timeout,
+        .batch_eager = o_eager,
         .retry_max_ms = o_retry_max,
         .stop = &svc_stop_flag,
     };

@@ -205,8 +205,9 @@ def scoring_message(tid, score, flag):
     return ('{"transaction_id": "%s", "score": %r, "fraud_flag": %d}' % (tid, score, flag)).encode()
 
 
-def produce(bootstrap, topic, payloads, keys=None):
-    """Produces payloads, waits for every delivery; returns [(partition, offset)]."""
+def produce(bootstrap, topic, payloads, keys=None, headers=None):
+    """Produces payloads (with keys[i] and headers[i], a list of (name, bytes), if given),
+    waits for every delivery; returns [(partition, offset)]."""
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                   "linger.ms": 5})
     where = [None] * len(payloads)
@@ -219,9 +220,10 @@ def produce(bootstrap, topic, payloads, keys=None):
 
     for i, payload in enumerate(payloads):
         key = keys[i] if keys else None
+        hdrs = headers[i] if headers else None
         while True:
             try:
-                p.produce(topic, payload, key=key, on_delivery=dr(i))
+                p.produce(topic, payload, key=key, headers=hdrs, on_delivery=dr(i))
                 break
             except BufferError:
                 p.poll(0.1)

@@ -538,10 +538,11 @@ def test_revoke_with_refused_dead_letter_is_bounded(bootstrap, db_url, topics, w
         [scoring_message(*r) for r in good[30:]]
     set_max_message_bytes(bootstrap, topics.dlq, 100)
     try:
-        # A long batch timeout keeps the batch (and its refused dead letter) open until the
-        # rebalance comes.
+        # A long batch timeout, not adaptive, keeps the batch (and its refused dead letter)
+        # open until the rebalance comes.
         a = writers(topics, name="revoke-a",
-                    extra={"BATCH_TIMEOUT_MS": "60000", "BATCH_SIZE": "10000"}).start()
+                    extra={"BATCH_TIMEOUT_MS": "60000", "BATCH_SIZE": "10000",
+                           "BATCH_ADAPTIVE": "false"}).start()
         wait_for(lambda: a.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
         where = produce(bootstrap, topics.scoring, payloads)
         poison_part, poison_off = where[30]
@@ -629,7 +630,8 @@ def test_revoke_purges_unacknowledged_dead_letters(bootstrap, db_url, topics, wr
     # The batch stays open (with its dead letter produced, unacknowledged) until the
     # rebalance comes.
     a = writers(topics, name="purge-a", extra={"BATCH_TIMEOUT_MS": "25000",
-                                               "BATCH_SIZE": "10000", "DLQ_TOPIC": dlq}).start()
+                                               "BATCH_SIZE": "10000", "DLQ_TOPIC": dlq,
+                                               "BATCH_ADAPTIVE": "false"}).start()
     wait_for(lambda: a.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
     where = produce(bootstrap, topics.scoring, payloads)
     poison_part, poison_off = where[30]
@@ -652,3 +654,26 @@ def test_revoke_purges_unacknowledged_dead_letters(bootstrap, db_url, topics, wr
     assert len(dead) == 1 and dead[0].value() == poison, [m.value()[:40] for m in dead]
     h = {k: v.decode() for k, v in dead[0].headers()}
     assert (int(h["x-source-partition"]), int(h["x-source-offset"])) == (poison_part, poison_off)
+
+
+def test_light_traffic_written_at_once(bootstrap, db_url, topics, writers):
+    """Adaptive batching: with nothing more waiting and a connection free, a batch is written
+    at once, not after BATCH_TIMEOUT_MS (10 s here); BATCH_ADAPTIVE=false waits for it."""
+    prefix = uuid.uuid4().hex[:10]
+    rows = make_rows(3, prefix)
+    w = writers(topics, extra={"BATCH_TIMEOUT_MS": "10000"}).start()
+    wait_for(lambda: w.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
+    for r in rows:
+        t0 = time.monotonic()
+        produce(bootstrap, topics.scoring, [scoring_message(*r)])
+        wait_for(lambda: r[0] in stored(db_url, prefix), 5, f"row {r[0]} stored", 0.02)
+        assert time.monotonic() - t0 < 3
+    w.stop()
+    prefix = uuid.uuid4().hex[:10]
+    w = writers(topics, name="timed", extra={"BATCH_TIMEOUT_MS": "3000",
+                                             "BATCH_ADAPTIVE": "false"}).start()
+    wait_for(lambda: w.metrics()["db_writer_assigned_partitions"] == 3, 60, "assignment")
+    t0 = time.monotonic()
+    produce(bootstrap, topics.scoring, [scoring_message(f"{prefix}-0", 0.5, 1)])
+    wait_for(lambda: count(db_url, prefix) == 1, 10, "row stored after the timeout", 0.02)
+    assert time.monotonic() - t0 >= 2.5
