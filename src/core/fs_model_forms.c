@@ -761,7 +761,8 @@ static int64_t cpu_ns(void)
  * difference under the margin keeps the rule's pick.
  * Rows: every used feature at one of its thresholds, or above them all (xorshift, fixed
  * seed), each bin equally likely as the time model assumes; other features 0. Returns the
- * form (the table's or `walk`), or -1 when out of memory. */
+ * form (the table's or `walk`); without memory for the rows or a clock, the rule's pick
+ * (m->calibrated stays 0). */
 static int calibrate(fs_model *m, int walk)
 {
     int table = m->qs_shift == 0 ? FSM_FORM_QS_DENSE : FSM_FORM_QS_DELTA;
@@ -771,15 +772,13 @@ static int calibrate(fs_model *m, int walk)
      * (which may be off by a few times; the budget still bounds the rounds). */
     double per = (double)FSM_CAL_BUDGET_NS / 4.0 / (m->qs_est_ns + m->walk_est_ns);
     size_t nrows = per < 8.0 ? 8 : per > (double)FSM_CAL_ROWS ? FSM_CAL_ROWS : (size_t)per;
-    double *rows = malloc(FSM_CAL_ROWS * nf * sizeof(double));
+    double *rows = calloc(nrows * nf, sizeof(double));
     double out[FSM_CAL_OUTPUTS];
     uint64_t r = 0x9e3779b97f4a7c15u;
     int64_t best[2] = {INT64_MAX, INT64_MAX}, spent = 0;
     if (rows == NULL)
-        return -1;
-    for (size_t i = 0; i < FSM_CAL_ROWS * nf; i++)
-        rows[i] = 0.0;
-    for (size_t i = 0; i < FSM_CAL_ROWS; i++) {
+        return pick; /* no memory to measure with: the rule decides */
+    for (size_t i = 0; i < nrows; i++) {
         for (int32_t u = 0; u < m->qs_nfeat; u++) {
             r ^= r << 13;
             r ^= r >> 7;
@@ -822,6 +821,7 @@ static int calibrate(fs_model *m, int walk)
         if (round >= 1 && spent > FSM_CAL_BUDGET_NS)
             break;
     }
+    m->calibrated = 1;
     if (pick == table && (double)best[1] * (1.0 + FSM_CAL_MARGIN) < (double)best[0])
         pick = walk;
     else if (pick == walk && (double)best[0] * (1.0 + FSM_CAL_MARGIN) < (double)best[1])
@@ -857,9 +857,6 @@ int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env)
         m->walk_est_ns >= FSM_CAL_MIN_NS && m->num_tree_per_iteration <= FSM_CAL_OUTPUTS &&
         (size_t)m->num_features <= FSM_CAL_MAX_FEATURES) {
         pick = calibrate(m, walk);
-        if (pick < 0)
-            return -1;
-        m->calibrated = 1;
     } else if (!m->qs_rule) {
         pick = walk;
     }

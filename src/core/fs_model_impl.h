@@ -296,15 +296,15 @@ enum fsm_env_form { FSM_ENV_FORM_AUTO = 0, FSM_ENV_FORM_RULE, FSM_ENV_FORM_TABLE
  * FSM_CAL_WINDOW of each other and both at least FSM_CAL_MIN_NS (below that the choice
  * matters little and tests keep their forms), both forms score FSM_CAL_ROWS rows, at most
  * FSM_CAL_ROUNDS rounds or FSM_CAL_BUDGET_NS of CPU time; the rule's pick stays unless the
- * other is faster by more than FSM_CAL_MARGIN. Models wider than FSM_CAL_MAX_FEATURES or
- * with more than FSM_CAL_OUTPUTS classes keep the rule. */
+ * other is faster by more than FSM_CAL_MARGIN. Models wider than FSM_CAL_MAX_FEATURES (the
+ * rows would take more than 4 MiB) or with more than FSM_CAL_OUTPUTS classes keep the rule. */
 #define FSM_CAL_WINDOW 2.0
 #define FSM_CAL_MIN_NS 200.0
 #define FSM_CAL_ROWS 128
 #define FSM_CAL_ROUNDS 5
 #define FSM_CAL_BUDGET_NS 10000000
 #define FSM_CAL_MARGIN 0.10
-#define FSM_CAL_MAX_FEATURES 65536
+#define FSM_CAL_MAX_FEATURES 4096
 #define FSM_CAL_OUTPUTS 64
 typedef struct fsm_env {
     int isa;               /* enum fsm_qs_simd */
