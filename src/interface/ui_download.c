@@ -10,20 +10,17 @@
 #include <string.h>
 
 #include "svc_log.h"
+#include "ui_copybin.h"
 
 #define CSV_HEADER "row,transaction_id,score,fraud_flag\n"
-/* One CSV line: a quoted transaction_id doubles at most its 128 bytes (FS_TXN_ID_MAX; the
- * mart's column is text, so a longer one is cut to a line of its own), numbers ~50 bytes. */
-#define LINE_MAX 1024
 
 typedef struct download {
     PGconn *conn;
-    int header_seen;  /* the binary COPY signature was read */
-    int copy_done;    /* the COPY ended (trailer or end of data) */
-    int failed;
+    ui_copybin parse; /* where the binary COPY stream is */
+    int failed;       /* 1: cut short, -1: the end was reached */
     char *msg;        /* the current COPY message (libpq's, freed with PQfreemem) */
     size_t msg_len, msg_pos;
-    char line[LINE_MAX + 64];
+    char line[UI_COPYBIN_LINE_MAX];
     size_t line_len, line_pos;
     unsigned long long rows;
     char upload_id[40];
@@ -41,89 +38,24 @@ int ui_uuid_valid(const char *s)
     return s[36] == '\0';
 }
 
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Appends s (len bytes) as one CSV field, quoted when it holds a comma, quote, CR or LF
- * (the rule of fraudctl score's put_csv_field). */
-static void put_field(download *d, const char *s, size_t len)
-{
-    int quote = 0;
-    for (size_t i = 0; i < len && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
-    if (!quote) {
-        memcpy(d->line + d->line_len, s, len);
-        d->line_len += len;
-        return;
-    }
-    d->line[d->line_len++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"')
-            d->line[d->line_len++] = '"';
-        d->line[d->line_len++] = s[i];
-    }
-    d->line[d->line_len++] = '"';
-}
-
-/* Parses one tuple of the current message into d->line. Returns 1 with a line, 0 at the
- * trailer, -1 on a malformed message. */
-static int next_tuple(download *d)
-{
-    const unsigned char *p = (const unsigned char *)d->msg + d->msg_pos;
-    size_t left = d->msg_len - d->msg_pos;
-    if (left < 2)
-        return -1;
-    int16_t nf = (int16_t)(p[0] << 8 | p[1]);
-    if (nf == -1) {
-        d->msg_pos = d->msg_len;
-        return 0;
-    }
-    if (nf != 4)
-        return -1;
-    size_t off = 2;
-    const unsigned char *val[4];
-    int32_t len[4];
-    for (int i = 0; i < 4; i++) {
-        if (left - off < 4)
-            return -1;
-        len[i] = (int32_t)be32(p + off);
-        off += 4;
-        if (len[i] < 0 || (size_t)len[i] > left - off)
-            return -1;
-        val[i] = p + off;
-        off += (size_t)len[i];
-    }
-    d->msg_pos += off;
-    if (len[0] != 4 || len[2] != 8 || len[3] != 4 || len[1] > LINE_MAX / 2)
-        return -1;
-    uint64_t bits = (uint64_t)be32(val[2]) << 32 | be32(val[2] + 4);
-    double score;
-    memcpy(&score, &bits, sizeof score);
-    d->line_len = 0;
-    d->line_pos = 0;
-    int n = snprintf(d->line, sizeof d->line, "%u,", be32(val[0]));
-    d->line_len = (size_t)n;
-    put_field(d, (const char *)val[1], (size_t)len[1]);
-    n = snprintf(d->line + d->line_len, sizeof d->line - d->line_len, ",%.17g,%d\n", score,
-                 (int)(int32_t)be32(val[3]));
-    d->line_len += (size_t)n;
-    d->rows++;
-    return 1;
-}
-
 /* Makes d->line hold the next CSV line. Returns 1, 0 at the end of the data, -1 on error. */
 static int next_line(download *d)
 {
     for (;;) {
-        if (d->msg != NULL && d->msg_pos < d->msg_len) {
-            int rc = next_tuple(d);
-            if (rc != 0)
-                return rc;
-            d->copy_done = 1;
-        }
         if (d->msg != NULL) {
+            ui_copybin_row row;
+            int rc = ui_copybin_next(&d->parse, (const unsigned char *)d->msg, d->msg_len,
+                                     &d->msg_pos, &row);
+            if (rc < 0) {
+                SVC_LOG(SVC_LOG_WARN, NULL, "download %s: malformed COPY data", d->upload_id);
+                return -1;
+            }
+            if (rc == 1) {
+                d->line_len = ui_copybin_csv_line(&row, d->line);
+                d->line_pos = 0;
+                d->rows++;
+                return 1;
+            }
             PQfreemem(d->msg);
             d->msg = NULL;
         }
@@ -136,7 +68,7 @@ static int next_line(download *d)
                 SVC_LOG(SVC_LOG_WARN, NULL, "download %s: COPY failed: %s", d->upload_id,
                         r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(d->conn));
             PQclear(r);
-            return ok && d->copy_done ? 0 : -1;
+            return ok && d->parse.done ? 0 : -1;
         }
         if (n < 0) {
             SVC_LOG(SVC_LOG_WARN, NULL, "download %s: %s", d->upload_id,
@@ -146,17 +78,6 @@ static int next_line(download *d)
         d->msg = buf;
         d->msg_len = (size_t)n;
         d->msg_pos = 0;
-        if (!d->header_seen) {
-            /* "PGCOPY\n\377\r\n\0", flags, header extension length and its bytes. */
-            static const char sig[11] = "PGCOPY\n\377\r\n";
-            if (d->msg_len < 19 || memcmp(buf, sig, 11) != 0)
-                return -1;
-            uint32_t ext = be32((const unsigned char *)buf + 15);
-            if (ext > d->msg_len - 19)
-                return -1;
-            d->msg_pos = 19 + ext;
-            d->header_seen = 1;
-        }
     }
 }
 
