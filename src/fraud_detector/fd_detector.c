@@ -901,8 +901,9 @@ static int by_contribution(const void *a, const void *b)
 
 /* The reasons of the row in w->x into w->reasons: TreeSHAP contributions, the top
  * reasons_top features by contribution descending with their names and values, and the
- * bias. Returns 0, or -1 if the engine could not allocate (the model was checked at
- * start: binary, no linear trees, reasons that fit a message). */
+ * bias. Returns 0; 1 if a contribution is not finite (no reasons then); -1 if the engine
+ * could not allocate (the model was checked at start: binary, no linear trees, reasons
+ * that fit a message). */
 static int make_reasons(const fd_detector *d, fd_worker *w)
 {
     const fs_model *model = fs_bundle_model(d->bundle);
@@ -918,10 +919,11 @@ static int make_reasons(const fd_detector *d, fd_worker *w)
         int i = w->order[k];
         w->top[k] = (fs_reason){fs_bundle_feature_name(d->bundle, i), w->x[i], w->contrib[i]};
     }
-    /* Checked at start to fit; a contribution that is not finite would be a model fault. */
+    /* Checked at start to fit, so only a contribution that is not finite (a model fault)
+     * fails here: the score goes out without reasons (1), never held back. */
     if (fs_msg_format_reasons(w->reasons, FS_MSG_REASONS_MAX + 1, w->contrib[nf], w->top,
                               (size_t)n) < 0)
-        return -1;
+        return 1;
     return 0;
 }
 
@@ -1001,12 +1003,18 @@ static void score_one(const fd_detector *d, fd_worker *w, const rd_kafka_message
     int flag = fs_bundle_flag(s, d->cfg.threshold);
     const char *reasons = NULL;
     if (d->cfg.reasons == FD_REASONS_ALL || (d->cfg.reasons == FD_REASONS_FLAGGED && flag)) {
-        if (make_reasons(d, w) != 0) {
-            slot->kind = FD_SLOT_REFUSED;
+        int r = make_reasons(d, w);
+        if (r < 0) {
+            slot->kind = FD_SLOT_REFUSED; /* the batch is read again after the pause */
             snprintf(slot->reason, sizeof slot->reason, "reasons: out of memory");
             return;
         }
-        reasons = w->reasons;
+        if (r > 0) {
+            svc_log_ctx ctx = {topic, msg->partition, msg->offset, t->transaction_id};
+            SVC_LOG(SVC_LOG_WARN, &ctx, "reasons left out: a contribution is not finite");
+        } else {
+            reasons = w->reasons;
+        }
     }
     fs_scoring_txn block;
     fs_scoring_txn_of_record(&block, t);
