@@ -633,13 +633,8 @@ int dbw_writer_run(dbw_writer *w)
                 svc_gauge_set(w->m.lag, (double)lag);
             /* After "all brokers down", readiness comes back with the first answer, even
              * when no message flows. */
-            const struct rd_kafka_metadata *md = NULL;
-            if (!atomic_load(&w->kafka_up) &&
-                rd_kafka_metadata(w->consumer, 0, NULL, &md, 500) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (!atomic_load(&w->kafka_up) && svc_kafka_brokers_reachable(w->consumer, 500))
                 atomic_store(&w->kafka_up, 1);
-                rd_kafka_metadata_destroy(md);
-            }
         }
     }
     SVC_LOG(SVC_LOG_INFO, NULL, "stopping: writing the open batches (%zu messages in the "

@@ -217,6 +217,15 @@ int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
     return 0;
 }
 
+int svc_kafka_brokers_reachable(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    rd_kafka_metadata_destroy(md);
+    return 1;
+}
+
 int64_t svc_kafka_consumer_lag(rd_kafka_t *consumer)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;

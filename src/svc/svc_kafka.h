@@ -83,6 +83,11 @@ int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
                           const rd_kafka_message_t *msg, const char *reason, void *opaque,
                           char *errstr, size_t errstr_size);
 
+/* 1 if the cluster answers a metadata request (brokers only, no topics) within timeout_ms,
+ * else 0. After "all brokers down", readiness comes back with the first answer even when no
+ * message flows. */
+int svc_kafka_brokers_reachable(rd_kafka_t *rk, int timeout_ms);
+
 /* Sum over the consumer's current assignment of (high watermark - committed-or-consumed
  * position), from librdkafka's cached watermarks (no network round trip). Returns -1 if
  * unknown (no assignment yet or no statistics). */

@@ -270,6 +270,7 @@ static void test_dead_letter(void)
     CHECK_EQ_STR(s_dlq.trace, "abc-123"); /* the original header is kept */
     CHECK_EQ_STR(s_dlq.key, "k1");
     CHECK_EQ_STR(s_dlq.payload, "v1");
+    CHECK(svc_kafka_brokers_reachable(rk, 100) == 0); /* nothing listens on port 1 */
     rd_kafka_destroy(rk);
 }
 
