@@ -441,7 +441,8 @@
     kv(dl, "detail.score", f.score);
     kv(dl, "detail.flag", t(f.fraud_flag === 1 ? "detail.yes" : "detail.no"));
     kv(dl, "detail.stored", f.created_at);
-    if (f.upload_row !== null) kv(dl, "detail.upload", f.upload_row);
+    // The row as the scores CSV and fraudctl score number it: 0-based data row.
+    if (f.upload_row !== null) kv(dl, "detail.upload", f.upload_row - 1);
     const list = reasonList(f);
     $("detail-no-reasons").hidden = list.length > 0;
     $("detail-reasons").hidden = list.length === 0;
@@ -511,7 +512,7 @@
     dl.setAttribute("download", "scores-" + r.upload_id + ".csv");
     const body = $("u-flagged-rows");
     body.replaceChildren();
-    r.flagged_rows.forEach((f) => body.appendChild(fraudRow(f, f.upload_row)));
+    r.flagged_rows.forEach((f) => body.appendChild(fraudRow(f, f.upload_row === null ? null : f.upload_row - 1)));
     $("u-flagged-wrap").hidden = r.flagged_rows.length === 0;
     $("u-no-flagged").hidden = !(r.complete === true && r.flagged === 0);
     const more = $("u-flagged-more");

@@ -171,7 +171,7 @@ struct MHD_Response *ui_download_scores(const char *conninfo, const char *passwo
     /* COPY takes no bind parameters; the id is a checked UUID (hex digits and dashes),
      * so it is safe as a literal. */
     snprintf(copy_sql, sizeof copy_sql,
-             "COPY (SELECT upload_row::int4, transaction_id::text, score::float8, "
+             "COPY (SELECT (upload_row - 1)::int4, transaction_id::text, score::float8, "
              "fraud_flag::int4 FROM transactions WHERE upload_id = '%s'::uuid "
              "ORDER BY upload_row) TO STDOUT (FORMAT binary)",
              upload_id);

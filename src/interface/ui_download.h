@@ -7,8 +7,9 @@
  * upload's size). The score arrives as the stored IEEE double (binary COPY, no text round
  * trip) and is written with %.17g, the format of `fraudctl score`:
  *   row,transaction_id,score,fraud_flag
- *   1,3f0c...,0.0012345678901234567,0
- * row is the upload_row of the contract: the 1-based data row of the uploaded file.
+ *   0,3f0c...,0.0012345678901234567,0
+ * row is the 0-based data row of the uploaded file (upload_row - 1), as `fraudctl score`
+ * numbers it, so the two files are the same line for line. The page shows the same number.
  *
  * Ownership: the response owns the connection and frees it when libmicrohttpd is done with
  * the response (the end of the stream, or the client going away, which ends the COPY).

@@ -224,6 +224,11 @@ async function uploadResults(page, file, evilId, dialogs) {
   const shown = await page.$$eval("#u-flagged-rows tr", (trs) => trs.map((t) => t.dataset.id));
   check("upload panel: its flagged rows in file order", JSON.stringify(shown) === JSON.stringify(flaggedIds),
     `${shown.slice(0, 3)} vs ${flaggedIds.slice(0, 3)}`);
+  // The row shown is the scores CSV's (and fraudctl score's): the 0-based data row.
+  const rowsDb = psql(`SELECT upload_row - 1 FROM transactions WHERE upload_id = '${uid}' AND fraud_flag = 1 ORDER BY upload_row LIMIT 100`);
+  const rowsShown = await page.$$eval("#u-flagged-rows tr td:first-child", (tds) => tds.map((t) => t.textContent));
+  check("upload panel: the row shown is the CSV's 0-based row", JSON.stringify(rowsShown) === JSON.stringify(rowsDb),
+    `${rowsShown.slice(0, 3)} vs ${rowsDb.slice(0, 3)}`);
   if (evilId && flaggedIds.includes(evilId)) {
     const cell = await page.$eval(`#u-flagged-rows tr[data-id="${evilId}"] td:nth-child(4)`, (t) => t.textContent);
     check("a merchant named with markup is shown as text", cell === EVIL_MERCHANT, cell);
@@ -260,12 +265,12 @@ async function uploadResults(page, file, evilId, dialogs) {
   const diffs = [];
   for (let i = 1; i < Math.max(got.length, want.length); i++) {
     const g = (got[i] || "").split(","), w = (want[i] || "").split(",");
-    // row: the upload's 1-based data row; fraudctl's is 0-based. The rest: the same text.
-    const same = g.length === 4 && w.length === 4 && Number(g[0]) === Number(w[0]) + 1 &&
-      g[1] === w[1] && g[2] === w[2] && g[3] === w[3] && Object.is(Number(g[2]), Number(w[2]));
+    // The same line of text (row = the 0-based data row, as fraudctl's), and the same double.
+    const same = g.length === 4 && w.length === 4 && got[i] === want[i] &&
+      Object.is(Number(g[2]), Number(w[2]));
     if (!same) diffs.push(`line ${i + 1}: ${got[i]} vs ${want[i]}`);
   }
-  check("download = fraudctl score on the same file, score for score (same %.17g text, same doubles)",
+  check("download = fraudctl score on the same file, line for line (same text, same doubles)",
     got.length === ROWS + 1 && want.length === ROWS + 1 && diffs.length === 0,
     `${got.length - 1} vs ${want.length - 1} rows; ${diffs.length} differ; ${diffs.slice(0, 3).join("; ")}`);
 }

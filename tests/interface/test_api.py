@@ -649,7 +649,7 @@ def test_upload_results_details_and_download():
     assert status == 200 and h["content-type"].startswith("text/csv")
     assert uid in h["content-disposition"]
     want = "row,transaction_id,score,fraud_flag\n" + "".join(
-        "%d,%s,%.17g,%d\n" % (r_, ('"' + tid.replace('"', '""') + '"') if ("," in tid or '"' in tid) else tid,
+        "%d,%s,%.17g,%d\n" % (r_ - 1, ('"' + tid.replace('"', '""') + '"') if ("," in tid or '"' in tid) else tid,
                               score, flag)
         for tid, score, flag, r_, _, _ in sorted(rows, key=lambda x: x[3]))
     assert raw.decode() == want
