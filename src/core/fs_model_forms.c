@@ -836,7 +836,7 @@ out:
 int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env)
 {
     m->qs_simd = env->isa;
-    if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget, env->form) != 0)
+    if (fsm_build_shap(m) != 0 || build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget, env->form) != 0)
         return -1;
     int walk = m->num_xcols <= FSM_STACK_COLS && m->bnodes != NULL ? FSM_FORM_BINNED
                                                                     : FSM_FORM_WALK;
@@ -879,4 +879,5 @@ void fsm_free_forms(fs_model *m)
     m->xcol_kind = NULL;
     free_bins(m);
     free_qs(m);
+    fsm_free_shap(m);
 }

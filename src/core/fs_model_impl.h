@@ -242,6 +242,15 @@ struct fs_model {
     int calibrated;        /* 1 if the choice was measured at load (calibrate) */
     double cal_ns[2];      /* the measured ns per row then: table, walk */
 
+    /* TreeSHAP tables (fsm_build_shap; NULL for linear models and trees deeper than
+     * FSM_MAX_SHAP_DEPTH, which contributions refuse): per tree its expected value (the bias
+     * column's share, summed as LightGBM sums it); per node and child, count(child) /
+     * count(node) at shap_ratio[2 * node + side]; Shapley weights k! (d-1-k)! / d! for a
+     * path of d unique features at shap_w[d (d - 1) / 2 + k], k < d, d <= max_depth. */
+    double *shap_ev;
+    double *shap_ratio;
+    double *shap_w;
+
     /* Preprocessed columns. */
     int32_t num_cols;
     int32_t *col_feat;
@@ -325,6 +334,16 @@ int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env);
 /* Frees what fsm_build_forms allocated (safe on a partly built or zeroed model) and NULLs the
  * pointers. */
 void fsm_free_forms(fs_model *m);
+
+/* Computes the TreeSHAP tables above (called by fsm_build_forms). Returns 0, or -1 when out
+ * of memory. fsm_free_shap frees them (safe on a zeroed model) and NULLs the pointers. */
+int fsm_build_shap(fs_model *m);
+void fsm_free_shap(fs_model *m);
+
+/* LightGBM's Tree::PredictContrib ported as is (recursive extend / unwind): the reference
+ * fs_model_predict_contrib is tested and benchmarked against. Same contract. */
+int fsm_predict_contrib_ref(const fs_model *m, const double *x, double *out,
+                            const fs_predict_opts *opts);
 
 /* Which single-row form fs_model_predict_raw scores a model with (chosen at load): for tests
  * and the benchmark's label. FSM_FORM_WALK is the double-form walk, or the per-node walk of a
