@@ -245,56 +245,75 @@ void fsm_free_shap(fs_model *m)
 
 /* ---- Per row: one pass over each tree, the closed form at each leaf. ---- */
 
+/* The walk's state: the current path's unique features split into H (o = 1) and C (o = 0),
+ * Q's coefficients for every prefix of H (level l, the product over hz[0..l), has l + 1
+ * coefficients at q + l (l + 1) / 2), and C's prefix products. */
+#define SLOT_NONE INT32_MIN
+
 typedef struct leaf_ctx {
     const fs_model *m;
     const double *base; /* base values of the row, per raw feature */
     double *phi;
-    int32_t *slot;      /* per feature: its entry on the current path, -1 if none */
-    int32_t *pf;        /* the path's unique features, */
-    double *pz;         /* their zero fractions z_j */
-    uint8_t *po;        /* and o_j */
-    double *q;          /* scratch: Q's coefficients (d + 1) */
-    double *pre;        /* scratch: prefix products over P\H (d) */
-    int32_t *cold;      /* scratch: the path entries not in H (d) */
+    int32_t *slot;      /* per feature: its index in H, ~its index in C, or SLOT_NONE */
+    int32_t *hf;        /* H: features */
+    double *hz;         /* and z */
+    int32_t *cf;        /* C: features */
+    double *cz;         /* and z */
+    double *cpre;       /* cpre[i] = cz[0] ... cz[i - 1] */
+    double *q;          /* Q levels */
+    double *bs;         /* scratch: 2 dmax */
+    int h, nc;
 } leaf_ctx;
 
-static void leaf_shap(const leaf_ctx *c, int d, double v)
+static inline double *qlev(double *q, int l)
 {
-    double *q = c->q, *pre = c->pre;
-    int32_t *cold = c->cold;
-    int h = 0, nc = 0;
-    double zc = 1.0;
-    q[0] = 1.0;
-    for (int e = 0; e < d; e++) {
-        const double z = c->pz[e];
-        if (c->po[e]) {
-            /* Q *= (t + z) */
-            q[h + 1] = q[h];
-            for (int k = h; k > 0; k--)
-                q[k] = q[k - 1] + z * q[k];
-            q[0] *= z;
-            h++;
-        } else {
-            pre[nc] = zc;
-            zc *= z;
-            cold[nc++] = e;
-        }
+    return q + (size_t)l * (size_t)(l + 1) / 2;
+}
+
+/* Recomputes Q levels from + 1 .. h from level `from`. */
+static void q_from(leaf_ctx *c, int from)
+{
+    for (int l = from; l < c->h; l++) {
+        const double *a = qlev(c->q, l);
+        double *b = qlev(c->q, l + 1);
+        const double z = c->hz[l];
+        b[l + 1] = a[l];
+        for (int k = l; k > 0; k--)
+            b[k] = a[k - 1] + z * a[k];
+        b[0] = z * a[0];
     }
+}
+
+static void cold_from(leaf_ctx *c, int from)
+{
+    for (int i = from; i < c->nc; i++)
+        c->cpre[i + 1] = c->cpre[i] * c->cz[i];
+}
+
+static void leaf_shap(const leaf_ctx *c, double v)
+{
+    const int h = c->h, nc = c->nc, d = h + nc;
     const double *w = c->m->shap_w + (size_t)d * (size_t)(d - 1) / 2;
+    const double *q = qlev(c->q, h);
+    const double *hz = c->hz;
+    double *phi = c->phi;
     if (h > 0) {
-        const double vz = v * zc;
-        for (int e = 0; e < d; e++) {
-            if (!c->po[e])
-                continue;
-            /* b = Q / (t + z), top down; s = sum_m w_m b_m. */
-            const double z = c->pz[e];
-            double b = q[h], s = w[h - 1] * b;
-            for (int k = h - 1; k > 0; k--) {
-                b = q[k] - z * b;
-                s += w[k - 1] * b;
-            }
-            c->phi[c->pf[e]] += vz * (1.0 - z) * s;
+        /* For every i in H at once: b = Q / (t + z_i) top down, s_i = sum_m w_m b_m. */
+        double *b = c->bs, *s = c->bs + h;
+        for (int i = 0; i < h; i++) {
+            b[i] = q[h];
+            s[i] = w[h - 1] * q[h];
         }
+        for (int k = h - 1; k > 0; k--) {
+            const double qk = q[k], wk = w[k - 1];
+            for (int i = 0; i < h; i++) {
+                b[i] = qk - hz[i] * b[i];
+                s[i] += wk * b[i];
+            }
+        }
+        const double vz = v * c->cpre[nc];
+        for (int i = 0; i < h; i++)
+            phi[c->hf[i]] += vz * (1.0 - hz[i]) * s[i];
     }
     if (nc > 0) {
         double s = 0.0;
@@ -303,21 +322,75 @@ static void leaf_shap(const leaf_ctx *c, int d, double v)
         const double vs = v * s;
         double suf = 1.0;
         for (int i = nc - 1; i >= 0; i--) {
-            const int e = cold[i];
-            const double z = c->pz[e];
-            c->phi[c->pf[e]] -= vs * z * (pre[i] * suf);
+            const double z = c->cz[i];
+            phi[c->cf[i]] -= vs * z * (c->cpre[i] * suf);
             suf *= z;
         }
     }
 }
 
-static void tree_leaves(const leaf_ctx *c, int32_t node, int d)
+static void tree_leaves(leaf_ctx *c, int32_t node);
+
+static inline void descend(leaf_ctx *c, int32_t child)
 {
-    const fs_model *m = c->m;
-    if (node < 0) {
-        leaf_shap(c, d, m->leaf_value[~node]);
+    if (child < 0)
+        leaf_shap(c, c->m->leaf_value[~child]);
+    else
+        tree_leaves(c, child);
+}
+
+/* A feature split again on the path: its entry's z becomes r z (LightGBM's order), its o the
+ * AND; an H entry whose o drops to 0 moves to C for the subtree. */
+static void descend_repeat(leaf_ctx *c, int32_t child, int f, int32_t s, double r, int on)
+{
+    if (s < 0) {
+        const int i = ~s;
+        const double z0 = c->cz[i];
+        c->cz[i] = r * z0;
+        cold_from(c, i);
+        descend(c, child);
+        c->cz[i] = z0;
+        cold_from(c, i);
         return;
     }
+    const double z0 = c->hz[s];
+    if (on) {
+        c->hz[s] = r * z0;
+        q_from(c, s);
+        descend(c, child);
+        c->hz[s] = z0;
+        q_from(c, s);
+        return;
+    }
+    for (int i = s; i + 1 < c->h; i++) {
+        c->hf[i] = c->hf[i + 1];
+        c->hz[i] = c->hz[i + 1];
+        c->slot[c->hf[i]] = i;
+    }
+    c->h--;
+    q_from(c, s);
+    c->cf[c->nc] = f;
+    c->cz[c->nc] = r * z0;
+    c->cpre[c->nc + 1] = c->cpre[c->nc] * (r * z0);
+    c->slot[f] = ~c->nc;
+    c->nc++;
+    descend(c, child);
+    c->nc--;
+    for (int i = c->h; i > s; i--) {
+        c->hf[i] = c->hf[i - 1];
+        c->hz[i] = c->hz[i - 1];
+        c->slot[c->hf[i]] = i;
+    }
+    c->hf[s] = f;
+    c->hz[s] = z0;
+    c->slot[f] = s;
+    c->h++;
+    q_from(c, s);
+}
+
+static void tree_leaves(leaf_ctx *c, int32_t node)
+{
+    const fs_model *m = c->m;
     const int f = fsm_node_feature(m, node);
     const fsm_node *nd = &m->nodes[node];
     const int32_t hot = fsm_decide_base(m, node, c->base[f]);
@@ -325,23 +398,28 @@ static void tree_leaves(const leaf_ctx *c, int32_t node, int d)
     for (int side = 0; side < 2; side++) {
         const int32_t child = nd->child[side];
         const double r = m->shap_ratio[2 * (size_t)node + (size_t)side];
-        const uint8_t on = child == hot;
-        if (s < 0) {
-            c->pf[d] = f;
-            c->pz[d] = r;
-            c->po[d] = on;
-            c->slot[f] = d;
-            tree_leaves(c, child, d + 1);
-            c->slot[f] = -1;
+        if (s != SLOT_NONE) {
+            descend_repeat(c, child, f, s, r, child == hot);
+        } else if (child == hot) {
+            const int h = c->h;
+            c->hf[h] = f;
+            c->hz[h] = r;
+            c->slot[f] = h;
+            c->h = h + 1;
+            q_from(c, h);
+            descend(c, child);
+            c->h = h;
+            c->slot[f] = SLOT_NONE;
         } else {
-            /* A feature split again: one entry, z the product (LightGBM's order), o the AND. */
-            const double z0 = c->pz[s];
-            const uint8_t o0 = c->po[s];
-            c->pz[s] = r * z0;
-            c->po[s] = o0 & on;
-            tree_leaves(c, child, d);
-            c->pz[s] = z0;
-            c->po[s] = o0;
+            const int nc = c->nc;
+            c->cf[nc] = f;
+            c->cz[nc] = r;
+            c->cpre[nc + 1] = c->cpre[nc] * r;
+            c->slot[f] = ~nc;
+            c->nc = nc + 1;
+            descend(c, child);
+            c->nc = nc;
+            c->slot[f] = SLOT_NONE;
         }
     }
 }
@@ -360,24 +438,33 @@ int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
     size_t dmax = (size_t)shap_max_unique(m);
     double *base = NULL, *phi = NULL, *scratch = NULL;
     int32_t *iscratch = NULL;
-    uint8_t *po = NULL;
 
     if (m->max_depth > FSM_MAX_SHAP_DEPTH || m->has_linear || m->shap_ev == NULL)
         goto out;
     fsm_iteration_range(m, opts, &first, &count);
     base = malloc((nf ? nf : 1) * sizeof(double));
     phi = calloc(stride * (size_t)k_per, sizeof(double));
-    scratch = malloc((3 * dmax + 1) * sizeof(double));
+    /* hz, cz, cpre (dmax + 1), bs (2 dmax), Q levels ((dmax + 1) (dmax + 2) / 2). */
+    scratch = malloc((5 * dmax + 1 + (dmax + 1) * (dmax + 2) / 2) * sizeof(double));
     iscratch = malloc((nf + 2 * dmax + 1) * sizeof(int32_t));
-    po = malloc(dmax + 1);
-    if (base == NULL || phi == NULL || scratch == NULL || iscratch == NULL || po == NULL)
+    if (base == NULL || phi == NULL || scratch == NULL || iscratch == NULL)
         goto out;
     for (size_t i = 0; i < nf; i++) {
         base[i] = fsm_base_value(x[i]);
-        iscratch[i] = -1;
+        iscratch[i] = SLOT_NONE;
     }
-    leaf_ctx c = {m,  base, NULL, iscratch, iscratch + nf, scratch, po, scratch + dmax,
-                  scratch + 2 * dmax + 1, iscratch + nf + dmax};
+    leaf_ctx c = {.m = m,
+                  .base = base,
+                  .slot = iscratch,
+                  .hf = iscratch + nf,
+                  .cf = iscratch + nf + dmax,
+                  .hz = scratch,
+                  .cz = scratch + dmax,
+                  .cpre = scratch + 2 * dmax,
+                  .bs = scratch + 3 * dmax + 1,
+                  .q = scratch + 5 * dmax + 1};
+    c.cpre[0] = 1.0;
+    c.q[0] = 1.0;
     for (int it = first; it < first + count; it++) {
         for (int k = 0; k < k_per; k++) {
             const size_t ti = (size_t)it * (size_t)k_per + (size_t)k;
@@ -386,7 +473,7 @@ int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
             o[nf] += m->shap_ev[ti];
             if (t->num_leaves > 1) {
                 c.phi = o;
-                tree_leaves(&c, t->root, 0);
+                tree_leaves(&c, t->root);
             }
         }
     }
@@ -397,6 +484,5 @@ out:
     free(phi);
     free(scratch);
     free(iscratch);
-    free(po);
     return rc;
 }
