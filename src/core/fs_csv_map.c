@@ -21,32 +21,6 @@ static int append(char *buf, size_t size, size_t *len, const char *s)
     return 0;
 }
 
-/* A header name for a message: printable ASCII, quotes and backslashes as \xHH, cut. */
-static void excerpt(char *dst, size_t size, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < len && i < NAME_EXCERPT; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"') {
-            if (o + 2 > size)
-                break;
-            dst[o++] = (char)ch;
-        } else {
-            if (o + 5 > size)
-                break;
-            dst[o++] = '\\';
-            dst[o++] = 'x';
-            dst[o++] = hex[ch >> 4];
-            dst[o++] = hex[ch & 15];
-        }
-    }
-    if (len > NAME_EXCERPT && o + 4 <= size) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o < size ? o : size - 1] = '\0';
-}
 
 /* The message naming every missing column: 'missing column "a"', or
  * 'missing column "a" and 2 more: "b", "c"' (the first one leads so a reader scanning for
@@ -108,7 +82,7 @@ int fs_csv_map_header(const fs_csv_row *header, const fs_csv_map_column *wanted,
     if (r.duplicate > 0) {
         char ex[NAME_EXCERPT * 4 + 8];
         size_t c = r.duplicate - 1;
-        excerpt(ex, sizeof ex, header->fields[c], header->lens[c]);
+        fs_excerpt(ex, sizeof ex, header->fields[c], header->lens[c], NAME_EXCERPT);
         fs_errf(why, why_size, "column \"%s\" appears twice", ex);
         return -1;
     }

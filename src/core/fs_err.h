@@ -13,4 +13,9 @@
 void fs_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A short, printable rendering of bad input for an error message: at most max bytes of
+ * s[0..len), bytes outside printable ASCII and quotes and backslashes as \xHH, "..." when
+ * cut. dst (size bytes; 4 * max + 4 always suffice) is always NUL-terminated. */
+void fs_excerpt(char *dst, size_t size, const char *s, size_t len, size_t max);
+
 #endif

@@ -52,32 +52,10 @@ int fs_txn_field_is_numeric(enum fs_txn_field f)
     }
 }
 
-/* A short, printable rendering of a bad value for an error message: at most FS_TXNI_EXCERPT_MAX
- * bytes, non-printable bytes as \xHH, "..." when cut. */
+/* A short, printable rendering of a bad value for an error message (fs_excerpt). */
 void fs_txni_excerpt(char *dst, size_t size, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < len && i < FS_TXNI_EXCERPT_MAX; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"') {
-            if (o + 2 > size)
-                break;
-            dst[o++] = (char)ch;
-        } else {
-            if (o + 5 > size)
-                break;
-            dst[o++] = '\\';
-            dst[o++] = 'x';
-            dst[o++] = hex[ch >> 4];
-            dst[o++] = hex[ch & 15];
-        }
-    }
-    if (len > FS_TXNI_EXCERPT_MAX && o + 4 <= size) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o < size ? o : size - 1] = '\0';
+    fs_excerpt(dst, size, s, len, FS_TXNI_EXCERPT_MAX);
 }
 
 /* ---- time ---- */

@@ -1896,14 +1896,10 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
             d->last_lag_check = t;
             /* Brokers said down: readiness comes back once a metadata request answers
              * (messages arriving or a rebalance also clear the flag). */
-            if (atomic_load(&d->brokers_down)) {
-                const rd_kafka_metadata_t *md = NULL;
-                if (rd_kafka_metadata(d->consumer, 0, NULL, &md, 1000) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR) {
-                    rd_kafka_metadata_destroy(md);
-                    atomic_store(&d->brokers_down, 0);
-                    SVC_LOG(SVC_LOG_INFO, NULL, "kafka reachable again");
-                }
+            if (atomic_load(&d->brokers_down) &&
+                svc_kafka_brokers_reachable(d->consumer, 1000)) {
+                atomic_store(&d->brokers_down, 0);
+                SVC_LOG(SVC_LOG_INFO, NULL, "kafka reachable again");
             }
         }
     }

@@ -156,8 +156,10 @@ int main(int argc, char **argv)
     double threshold = isnan(o_threshold) ? fs_bundle_threshold(bundle) : o_threshold;
     atomic_store(&model_loaded, 1);
     svc_gauge_set(g_model, 1);
-    SVC_LOG(SVC_LOG_INFO, NULL, "model bundle %s loaded: %d features, threshold %.17g",
-            o_model_dir, fs_bundle_num_features(bundle), threshold);
+    SVC_LOG(SVC_LOG_INFO, NULL,
+            "model bundle %s loaded: %d features, threshold %.17g, engine ISA %s",
+            o_model_dir, fs_bundle_num_features(bundle), threshold,
+            fs_model_isa(fs_bundle_model(bundle)));
 
     fd_config cfg = {
         .transactions_topic = o_in_topic,
