@@ -38,6 +38,8 @@
 /* Trees deeper than this are evaluated, but contributions refuse them (TreeSHAP's path
  * memory grows with the square of the depth). */
 #define FSM_MAX_SHAP_DEPTH 1024
+/* Cap on the flat paths' entries (28 bytes each); past it, the remaining trees are walked. */
+#define FSM_SHAP_FLAT_MAX ((size_t)1 << 21)
 
 /* Column kinds: how a raw feature value is preprocessed for the nodes reading it. */
 enum fsm_kind { FSM_COL_NONE = 0, FSM_COL_ZERO = 1, FSM_COL_NAN = 2, FSM_COL_CAT = 3 };
@@ -250,6 +252,19 @@ struct fs_model {
     double *shap_ev;
     double *shap_ratio;
     double *shap_w;
+    /* Flat paths (NULL when the model has none): for a tree with at most 64 internal nodes,
+     * each leaf's unique path features precomputed, leaf L's entries at
+     * [shap_loff[2 L], shap_loff[2 L + 1]): feature, z (LightGBM's zero fraction), and the
+     * path's nodes on that feature as bits of the tree's local node index (mask) with the
+     * bits of those the path leaves to the right (want). A row sets bit j of its go-right
+     * word for each node j going right; o = ((goright ^ want) & mask) == 0. shap_flat[t] says
+     * whether tree t has them (else contributions walk the tree). */
+    int32_t *shap_loff;    /* 2 num_leaves_total */
+    int32_t *shap_ef;
+    double *shap_ez;
+    uint64_t *shap_em;
+    uint64_t *shap_ewant;
+    uint8_t *shap_flat;
 
     /* Preprocessed columns. */
     int32_t num_cols;

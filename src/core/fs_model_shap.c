@@ -205,6 +205,117 @@ static int shap_max_unique(const fs_model *m)
     return m->max_depth < m->num_features ? m->max_depth : m->num_features;
 }
 
+/* One tree's flat paths: a walk keeping, per unique feature on the path, z (LightGBM's
+ * product order: the new ratio times the product so far), mask and want. Appends the
+ * entries of each leaf at *n (cap entries); returns -1 if they do not fit. */
+typedef struct flat_walk {
+    fs_model *m;
+    const fsm_tree *t;
+    int32_t *slot;      /* per feature: its entry on the path, -1 */
+    int32_t pf[64];
+    double pz[64];
+    uint64_t pm[64], pw[64];
+    int d;
+    size_t n, cap;
+} flat_walk;
+
+static int flat_tree(flat_walk *w, int32_t node)
+{
+    fs_model *m = w->m;
+    if (node < 0) {
+        const int32_t leaf = ~node;
+        if (w->n + (size_t)w->d > w->cap)
+            return -1;
+        m->shap_loff[2 * (size_t)leaf] = (int32_t)w->n;
+        for (int e = 0; e < w->d; e++, w->n++) {
+            m->shap_ef[w->n] = w->pf[e];
+            m->shap_ez[w->n] = w->pz[e];
+            m->shap_em[w->n] = w->pm[e];
+            m->shap_ewant[w->n] = w->pw[e];
+        }
+        m->shap_loff[2 * (size_t)leaf + 1] = (int32_t)w->n;
+        return 0;
+    }
+    const int f = fsm_node_feature(m, node);
+    const uint64_t bit = (uint64_t)1 << (node - w->t->node_base);
+    const int32_t s = w->slot[f];
+    for (int side = 0; side < 2; side++) {
+        const double r = m->shap_ratio[2 * (size_t)node + (size_t)side];
+        const uint64_t want = side ? bit : 0;
+        int rc;
+        if (s < 0) {
+            const int d = w->d;
+            w->pf[d] = f;
+            w->pz[d] = r;
+            w->pm[d] = bit;
+            w->pw[d] = want;
+            w->slot[f] = d;
+            w->d = d + 1;
+            rc = flat_tree(w, m->nodes[node].child[side]);
+            w->d = d;
+            w->slot[f] = -1;
+        } else {
+            const double z0 = w->pz[s];
+            const uint64_t m0 = w->pm[s], w0 = w->pw[s];
+            w->pz[s] = r * z0;
+            w->pm[s] = m0 | bit;
+            w->pw[s] = w0 | want;
+            rc = flat_tree(w, m->nodes[node].child[side]);
+            w->pz[s] = z0;
+            w->pm[s] = m0;
+            w->pw[s] = w0;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Flat paths for every tree with 2..65 leaves, while they fit FSM_SHAP_FLAT_MAX entries. */
+static int build_flat(fs_model *m)
+{
+    size_t nt = (size_t)m->num_trees, total = 0;
+    for (size_t t = 0; t < nt; t++)
+        if (m->trees[t].num_leaves > 1 && m->trees[t].num_leaves <= 65)
+            total += (size_t)m->trees[t].num_leaves * (size_t)m->trees[t].depth;
+    if (total > FSM_SHAP_FLAT_MAX)
+        total = FSM_SHAP_FLAT_MAX;
+    if (total == 0)
+        return 0;
+    flat_walk w = {.m = m, .cap = total};
+    m->shap_loff = malloc(2 * (size_t)m->num_leaves_total * sizeof(int32_t));
+    m->shap_ef = malloc(total * sizeof(int32_t));
+    m->shap_ez = malloc(total * sizeof(double));
+    m->shap_em = malloc(total * sizeof(uint64_t));
+    m->shap_ewant = malloc(total * sizeof(uint64_t));
+    m->shap_flat = calloc(nt, 1);
+    w.slot = malloc((size_t)m->num_features * sizeof(int32_t) + 1);
+    if (m->shap_loff == NULL || m->shap_ef == NULL || m->shap_ez == NULL || m->shap_em == NULL ||
+        m->shap_ewant == NULL || m->shap_flat == NULL || w.slot == NULL) {
+        free(w.slot);
+        return -1;
+    }
+    for (int i = 0; i < m->num_features; i++)
+        w.slot[i] = -1;
+    for (size_t t = 0; t < nt; t++) {
+        const fsm_tree *tr = &m->trees[t];
+        if (tr->num_leaves < 2 || tr->num_leaves > 65)
+            continue;
+        w.t = tr;
+        w.d = 0;
+        size_t n0 = w.n;
+        if (flat_tree(&w, tr->root) != 0) {
+            w.n = n0; /* past the cap: this tree (and, likely, the rest) is walked */
+            for (int f = 0; f < m->num_features; f++)
+                w.slot[f] = -1;
+            continue;
+        }
+        m->shap_flat[t] = 1;
+    }
+    free(w.slot);
+    return 0;
+}
+
 int fsm_build_shap(fs_model *m)
 {
     if (m->has_linear || m->max_depth > FSM_MAX_SHAP_DEPTH)
@@ -225,6 +336,10 @@ int fsm_build_shap(fs_model *m)
         for (int side = 0; side < 2; side++)
             m->shap_ratio[2 * n + (size_t)side] = data_count(m, m->nodes[n].child[side]) / w;
     }
+    if (build_flat(m) != 0) {
+        fsm_free_shap(m);
+        return -1;
+    }
     /* w_0 = 1/d, w_{k+1} = w_k (k+1) / (d-1-k): no factorial overflows. */
     for (size_t d = 1; d <= dmax; d++) {
         double *w = m->shap_w + d * (d - 1) / 2;
@@ -240,7 +355,16 @@ void fsm_free_shap(fs_model *m)
     free(m->shap_ev);
     free(m->shap_ratio);
     free(m->shap_w);
-    m->shap_ev = m->shap_ratio = m->shap_w = NULL;
+    free(m->shap_loff);
+    free(m->shap_ef);
+    free(m->shap_ez);
+    free(m->shap_em);
+    free(m->shap_ewant);
+    free(m->shap_flat);
+    m->shap_ev = m->shap_ratio = m->shap_w = m->shap_ez = NULL;
+    m->shap_loff = m->shap_ef = NULL;
+    m->shap_em = m->shap_ewant = NULL;
+    m->shap_flat = NULL;
 }
 
 /* ---- Per row: one pass over each tree, the closed form at each leaf. ---- */
@@ -424,6 +548,118 @@ static void tree_leaves(leaf_ctx *c, int32_t node)
     }
 }
 
+/* The H part of a leaf (h >= 1 entries hz / hf, Zc v = vz): Q_H's coefficients in q, then
+ * for every i in H at once b = Q_H / (t + z_i) top down and phi_i += vz (1 - z_i) sum_m w_m
+ * b_m. Returns sum_m w_m q_m (what the C entries need) when want_sh. Inlined with constant
+ * h for small h. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline double flat_hot(double *restrict scratch, const double *restrict hz,
+                              const int32_t *restrict hf, const double *restrict w, double vz,
+                              double *restrict phi, const int h, int want_sh)
+{
+    double *q = scratch, *b = scratch + h + 1, *s = scratch + 2 * h + 1;
+    q[0] = 1.0;
+    for (int j = 0; j < h; j++) {
+        const double z = hz[j];
+        q[j + 1] = q[j];
+        for (int k = j; k > 0; k--)
+            q[k] = q[k - 1] + z * q[k];
+        q[0] *= z;
+    }
+    for (int i = 0; i < h; i++) {
+        b[i] = q[h];
+        s[i] = w[h - 1] * q[h];
+    }
+    for (int k = h - 1; k > 0; k--) {
+        const double qk = q[k], wk = w[k - 1];
+        for (int i = 0; i < h; i++) {
+            b[i] = qk - hz[i] * b[i];
+            s[i] += wk * b[i];
+        }
+    }
+    for (int i = 0; i < h; i++)
+        phi[hf[i]] += vz * (1.0 - hz[i]) * s[i];
+    double sh = 0.0;
+    if (want_sh)
+        for (int k = 0; k <= h; k++)
+            sh += w[k] * q[k];
+    return sh;
+}
+
+/* One leaf from its flat entries: H and C split without a branch, then the closed form. */
+static void flat_leaf(const leaf_ctx *c, uint64_t goright, int32_t e0, int32_t e1, double v)
+{
+    const fs_model *m = c->m;
+    double *hz = c->hz, *cz = c->cz, *pre = c->cpre;
+    int32_t *hf = c->hf, *cf = c->cf;
+    int h = 0, nc = 0;
+    double zc = 1.0;
+    for (int32_t e = e0; e < e1; e++) {
+        const double z = m->shap_ez[e];
+        const int32_t f = m->shap_ef[e];
+        const int o = ((goright ^ m->shap_ewant[e]) & m->shap_em[e]) == 0;
+        hz[h] = z;
+        hf[h] = f;
+        cz[nc] = z;
+        cf[nc] = f;
+        pre[nc] = zc;
+        zc = o ? zc : zc * z;
+        h += o;
+        nc += !o;
+    }
+    const int d = h + nc;
+    const double *w = m->shap_w + (size_t)d * (size_t)(d - 1) / 2;
+    double sh;
+    /* Small |H| (most leaves) with constant trip counts: no loop exit to mispredict. */
+    switch (h) {
+    case 0:
+        sh = w[0];
+        break;
+#define HOT_CASE(H)                                                                        \
+    case H:                                                                                \
+        sh = flat_hot(c->bs, hz, hf, w, v * zc, c->phi, H, nc > 0);                        \
+        break;
+        HOT_CASE(1)
+        HOT_CASE(2)
+        HOT_CASE(3)
+        HOT_CASE(4)
+        HOT_CASE(5)
+        HOT_CASE(6)
+        HOT_CASE(7)
+        HOT_CASE(8)
+#undef HOT_CASE
+    default:
+        sh = flat_hot(c->bs, hz, hf, w, v * zc, c->phi, h, nc > 0);
+        break;
+    }
+    if (nc > 0) {
+        const double vs = v * sh;
+        double suf = 1.0;
+        for (int i = nc - 1; i >= 0; i--) {
+            const double z = cz[i];
+            c->phi[cf[i]] -= vs * z * (pre[i] * suf);
+            suf *= z;
+        }
+    }
+}
+
+static void flat_tree_row(const leaf_ctx *c, const fsm_tree *t)
+{
+    const fs_model *m = c->m;
+    const int32_t nn = t->num_leaves - 1;
+    uint64_t goright = 0;
+    for (int32_t j = 0; j < nn; j++) {
+        const int32_t node = t->node_base + j;
+        const int32_t to = fsm_decide_base(m, node, c->base[fsm_node_feature(m, node)]);
+        goright |= (uint64_t)(to == m->nodes[node].child[1]) << j;
+    }
+    for (int32_t l = t->leaf_base; l < t->leaf_base + t->num_leaves; l++)
+        flat_leaf(c, goright, m->shap_loff[2 * (size_t)l], m->shap_loff[2 * (size_t)l + 1],
+                  m->leaf_value[l]);
+}
+
 int fs_model_has_linear_trees(const fs_model *m)
 {
     return m->has_linear;
@@ -444,8 +680,8 @@ int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
     fsm_iteration_range(m, opts, &first, &count);
     base = malloc((nf ? nf : 1) * sizeof(double));
     phi = calloc(stride * (size_t)k_per, sizeof(double));
-    /* hz, cz, cpre (dmax + 1), bs (2 dmax), Q levels ((dmax + 1) (dmax + 2) / 2). */
-    scratch = malloc((5 * dmax + 1 + (dmax + 1) * (dmax + 2) / 2) * sizeof(double));
+    /* hz, cz, cpre (dmax + 1), bs (2 dmax; flat_hot: 3 dmax + 1), Q levels ((dmax + 1) (dmax + 2) / 2). */
+    scratch = malloc((6 * dmax + 2 + (dmax + 1) * (dmax + 2) / 2) * sizeof(double));
     iscratch = malloc((nf + 2 * dmax + 1) * sizeof(int32_t));
     if (base == NULL || phi == NULL || scratch == NULL || iscratch == NULL)
         goto out;
@@ -462,7 +698,7 @@ int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
                   .cz = scratch + dmax,
                   .cpre = scratch + 2 * dmax,
                   .bs = scratch + 3 * dmax + 1,
-                  .q = scratch + 5 * dmax + 1};
+                  .q = scratch + 6 * dmax + 2};
     c.cpre[0] = 1.0;
     c.q[0] = 1.0;
     for (int it = first; it < first + count; it++) {
@@ -471,8 +707,12 @@ int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
             const fsm_tree *t = &m->trees[ti];
             double *o = phi + (size_t)k * stride;
             o[nf] += m->shap_ev[ti];
-            if (t->num_leaves > 1) {
-                c.phi = o;
+            c.phi = o;
+            if (t->num_leaves > 1 && m->shap_flat != NULL && m->shap_flat[ti])
+                flat_tree_row(&c, t);
+            else if (t->num_leaves > 1) {
+                c.cpre[0] = 1.0; /* flat_leaf uses the same scratch */
+                c.q[0] = 1.0;
                 tree_leaves(&c, t->root);
             }
         }
