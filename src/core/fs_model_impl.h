@@ -38,8 +38,12 @@
 /* Trees deeper than this are evaluated, but contributions refuse them (TreeSHAP's path
  * memory grows with the square of the depth). */
 #define FSM_MAX_SHAP_DEPTH 1024
-/* Cap on the flat paths' entries (28 bytes each); past it, the remaining trees are walked. */
-#define FSM_SHAP_FLAT_MAX ((size_t)1 << 21)
+/* Cap on the flat paths' entries (28 bytes each, 7 MiB); past it, the remaining trees are
+ * walked. */
+#define FSM_SHAP_FLAT_MAX ((size_t)1 << 18)
+/* Pattern tables: the deepest leaf (in unique features) tabulated, and the total bytes. */
+#define FSM_SHAP_TABLE_D 8
+#define FSM_SHAP_TABLE_BUDGET ((size_t)16 << 20)
 
 /* Column kinds: how a raw feature value is preprocessed for the nodes reading it. */
 enum fsm_kind { FSM_COL_NONE = 0, FSM_COL_ZERO = 1, FSM_COL_NAN = 2, FSM_COL_CAT = 3 };
@@ -265,6 +269,11 @@ struct fs_model {
     uint64_t *shap_em;
     uint64_t *shap_ewant;
     uint8_t *shap_flat;
+    /* Pattern tables (within FSM_SHAP_TABLE_BUDGET): for a flat leaf with d <=
+     * FSM_SHAP_TABLE_D entries, its d contributions for each of the 2^d values of (o_j) (bit
+     * j = o_j) at shap_tab + shap_ltab[L] + pattern * d; shap_ltab[L] = -1 for the others. */
+    int64_t *shap_ltab;    /* num_leaves_total */
+    double *shap_tab;
 
     /* Preprocessed columns. */
     int32_t num_cols;

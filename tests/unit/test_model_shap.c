@@ -16,8 +16,8 @@
 #include "fs_model.h"
 #include "fs_model_impl.h"
 
-#define MAXL 64
-#define MAXF 8
+#define MAXL 160
+#define MAXF 14
 
 typedef struct gtree {
     int nleaves;
@@ -98,7 +98,7 @@ static void gen_tree(gtree *t, int nleaves, int nfeat, int chain, int zero_count
 
 static char *model_text(const gtree *trees, int ntrees, int nclass, int nfeat)
 {
-    size_t cap = 1024 + (size_t)ntrees * 8000, n = 0;
+    size_t cap = 1024 + (size_t)ntrees * 20000, n = 0;
     char *t = malloc(cap);
     if (t == NULL)
         return NULL;
