@@ -3,7 +3,8 @@
  * against fsm_predict_contrib_ref (LightGBM's extend / unwind recursion, ported as is) on
  * many rows of random models (numerical splits of every missing type, categorical splits,
  * features split several times on one path, deep trees, several classes, iteration ranges,
- * zero training counts) and of the default bundle's model. Contributions must agree within
+ * zero training counts; trees small enough for the pattern tables and trees that are walked)
+ * and of the default bundle's model. Contributions must agree within
  * 1e-12 of the row's scale, the bias column bit for bit, and bias + contributions must be
  * the raw score.
  */
