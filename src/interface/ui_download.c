@@ -4,6 +4,7 @@
 #include "ui_download.h"
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,10 @@
 #include "ui_copybin.h"
 
 #define CSV_HEADER "row,transaction_id,score,fraud_flag\n"
+
+/* Downloads in progress, each holding a PostgreSQL connection of its own: bounded so that
+ * many slow clients cannot take the connections db_writer needs. */
+static atomic_int active_downloads;
 
 typedef struct download {
     PGconn *conn;
@@ -128,19 +133,27 @@ static void reader_free(void *cls)
         PQfreemem(d->msg);
     PQfinish(d->conn); /* mid-COPY: the server ends the statement */
     free(d);
+    atomic_fetch_sub(&active_downloads, 1);
 }
 
 struct MHD_Response *ui_download_scores(const char *conninfo, const char *password,
                                         const char *upload_id, unsigned *status,
                                         char *errstr, size_t errstr_size)
 {
-    static const char exists_sql[] =
-        "SELECT EXISTS (SELECT 1 FROM transactions WHERE upload_id = $1::uuid)";
+    static const char exists_sql[] = "SELECT EXISTS (SELECT 1 FROM transactions WHERE "
+                                     "upload_id = $1::uuid AND upload_row IS NOT NULL)";
     char copy_sql[512];
+    *status = 503;
+    if (atomic_fetch_add(&active_downloads, 1) >= UI_DOWNLOAD_MAX) {
+        atomic_fetch_sub(&active_downloads, 1);
+        snprintf(errstr, errstr_size,
+                 "%d downloads are in progress, the most at once; try again shortly",
+                 UI_DOWNLOAD_MAX);
+        return NULL;
+    }
     download *d = calloc(1, sizeof *d);
     PGresult *r = NULL;
     struct MHD_Response *resp = NULL;
-    *status = 503;
     if (d == NULL) {
         snprintf(errstr, errstr_size, "download: out of memory");
         goto fail;
@@ -173,7 +186,7 @@ struct MHD_Response *ui_download_scores(const char *conninfo, const char *passwo
     snprintf(copy_sql, sizeof copy_sql,
              "COPY (SELECT (upload_row - 1)::int4, transaction_id::text, score::float8, "
              "fraud_flag::int4 FROM transactions WHERE upload_id = '%s'::uuid "
-             "ORDER BY upload_row) TO STDOUT (FORMAT binary)",
+             "AND upload_row IS NOT NULL ORDER BY upload_row) TO STDOUT (FORMAT binary)",
              upload_id);
     r = PQexec(d->conn, copy_sql);
     if (PQresultStatus(r) != PGRES_COPY_OUT) {
@@ -199,5 +212,6 @@ fail:
         PQfinish(d->conn);
         free(d);
     }
+    atomic_fetch_sub(&active_downloads, 1);
     return NULL;
 }

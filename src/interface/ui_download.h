@@ -23,9 +23,14 @@
 /* 1 if s is a 36-character lowercase or uppercase UUID text, else 0. */
 int ui_uuid_valid(const char *s);
 
+/* Downloads served at once (each holds a PostgreSQL connection until its stream ends). */
+#define UI_DOWNLOAD_MAX 8
+
 /* Opens a connection (conninfo and password as ui_db_new's), checks that the upload has
  * rows, starts the COPY and returns the response to queue (200, text/csv). NULL with
- * *status 404 (no scored row of this upload) or 503 (database) and the reason in errstr.
+ * *status 404 (no scored row of this upload) or 503 (database, or UI_DOWNLOAD_MAX downloads
+ * already in progress) and the reason in errstr. Rows of the upload stored without an
+ * upload_row (a producer that sent only the upload_id header) are left out.
  * upload_id must pass ui_uuid_valid. */
 struct MHD_Response *ui_download_scores(const char *conninfo, const char *password,
                                         const char *upload_id, unsigned *status,

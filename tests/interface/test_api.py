@@ -653,6 +653,13 @@ def test_upload_results_details_and_download():
                               score, flag)
         for tid, score, flag, r_, _, _ in sorted(rows, key=lambda x: x[3]))
     assert raw.decode() == want
+    # A row of the upload stored without upload_row (a producer that sent only upload_id)
+    # is left out of the CSV; it does not cut the download short.
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("INSERT INTO transactions (transaction_id, score, fraud_flag, upload_id) "
+                     "VALUES (%s, 0.5, 0, %s)", (f"api-up-{tag}-norow", uid))
+    status, _, raw = request("GET", f"/api/uploads/{uid}/scores.csv")
+    assert status == 200 and raw.decode() == want
 
     status, _, raw = request("GET", "/api/transactions/" + urllib.parse.quote(rows[0][0]))
     assert status == 200
