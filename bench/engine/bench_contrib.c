@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_rows.h"
 #include "fs_bundle.h"
 #include "fs_features.h"
 #include "fs_gen.h"
@@ -53,50 +54,6 @@ out:
     return x;
 }
 
-/* Feature rows of the bundle in dir for nrows generated transactions (customer state
- * included), as bench_engine computes them. */
-static double *bundle_rows(const char *dir, size_t nrows, int *nf)
-{
-    char err[1024];
-    double *x = NULL;
-    fs_gen *g = NULL;
-    fs_profile_store *store = NULL;
-    fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
-    fs_gen_opts o;
-    if (b == NULL) {
-        fprintf(stderr, "bench_contrib: %s\n", err);
-        return NULL;
-    }
-    fs_gen_opts_default(&o);
-    o.seed = 2024;
-    *nf = fs_bundle_num_features(b);
-    g = fs_gen_new(&o, err, sizeof err);
-    store = fs_profile_store_new(0);
-    x = malloc(nrows * (size_t)*nf * sizeof(double));
-    if (g == NULL || store == NULL || x == NULL) {
-        fprintf(stderr, "bench_contrib: %s\n", g == NULL ? err : "out of memory");
-        goto fail;
-    }
-    for (size_t r = 0; r < nrows; r++) {
-        const fs_txn *t;
-        fs_gen_next(g, &t, NULL, NULL);
-        fs_profile *p = fs_features_customer(store, t, FS_PROFILE_EXPIRY_DEFAULT, err, sizeof err);
-        if (p == NULL || fs_bundle_features(b, t, p, x + r * (size_t)*nf, err, sizeof err) != 0) {
-            fprintf(stderr, "bench_contrib: generated row %zu: %s\n", r, err);
-            goto fail;
-        }
-    }
-    goto out;
-fail:
-    free(x);
-    x = NULL;
-out:
-    fs_profile_store_free(store);
-    fs_gen_free(g);
-    fs_bundle_free(b);
-    return x;
-}
-
 int main(int argc, char **argv)
 {
     char err[1024], path[4096];
@@ -126,7 +83,7 @@ int main(int argc, char **argv)
         int bnf = 0;
         if (nrows == 0)
             nrows = 5000;
-        x = bundle_rows(argv[2], nrows, &bnf);
+        x = bench_bundle_rows("bench_contrib", argv[2], nrows, &bnf);
         if (x != NULL && bnf != nf) {
             fprintf(stderr, "bench_contrib: bundle rows have %d features, model %d\n", bnf, nf);
             goto out;

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_rows.h"
 #include "fs_bundle.h"
 #include "fs_features.h"
 #include "fs_gen.h"
@@ -270,50 +271,6 @@ static void print_cpu(void)
            env != NULL && env[0] != '\0' ? env : "(unset: auto)");
 }
 
-/* Feature rows of the bundle in dir for nrows generated transactions, as the services compute
- * them (customer state included). Returns a malloc'ed nrows x num_features array, or NULL. */
-static double *bundle_rows(const char *dir, size_t nrows, int *nf)
-{
-    char err[1024];
-    double *x = NULL;
-    fs_gen *g = NULL;
-    fs_profile_store *store = NULL;
-    fs_bundle *b = fs_bundle_load(dir, err, sizeof err);
-    fs_gen_opts o;
-    if (b == NULL) {
-        fprintf(stderr, "bench_engine: %s\n", err);
-        return NULL;
-    }
-    fs_gen_opts_default(&o);
-    o.seed = 2024;
-    *nf = fs_bundle_num_features(b);
-    g = fs_gen_new(&o, err, sizeof err);
-    store = fs_profile_store_new(0);
-    x = malloc(nrows * (size_t)*nf * sizeof(double));
-    if (g == NULL || store == NULL || x == NULL) {
-        fprintf(stderr, "bench_engine: %s\n", g == NULL ? err : "out of memory");
-        goto fail;
-    }
-    for (size_t r = 0; r < nrows; r++) {
-        const fs_txn *t;
-        fs_gen_next(g, &t, NULL, NULL);
-        fs_profile *p = fs_features_customer(store, t, FS_PROFILE_EXPIRY_DEFAULT, err, sizeof err);
-        if (p == NULL || fs_bundle_features(b, t, p, x + r * (size_t)*nf, err, sizeof err) != 0) {
-            fprintf(stderr, "bench_engine: generated row %zu: %s\n", r, err);
-            goto fail;
-        }
-    }
-    goto out;
-fail:
-    free(x);
-    x = NULL;
-out:
-    fs_profile_store_free(store);
-    fs_gen_free(g);
-    fs_bundle_free(b);
-    return x;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 3 && argc != 4) {
@@ -337,7 +294,7 @@ int main(int argc, char **argv)
     if (argc == 4) {
         int bnf = 0;
         size_t bn = 40000;
-        double *bx = bundle_rows(argv[3], bn, &bnf);
+        double *bx = bench_bundle_rows("bench_engine", argv[3], bn, &bnf);
         if (bx == NULL) {
             free(x);
             return 1;
