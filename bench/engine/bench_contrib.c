@@ -28,32 +28,6 @@ static double cpu_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double *read_rows(const char *path, int nf, size_t *nrows)
-{
-    FILE *f = fopen(path, "rb");
-    double *x = NULL;
-    if (f == NULL) {
-        fprintf(stderr, "bench_contrib: %s: cannot open\n", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    long size = ftell(f);
-    if (size <= 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    size_t have = (size_t)size / (sizeof(double) * (size_t)nf);
-    if (*nrows == 0 || *nrows > have)
-        *nrows = have;
-    x = malloc(*nrows * (size_t)nf * sizeof(double));
-    if (x == NULL || fread(x, sizeof(double), *nrows * (size_t)nf, f) != *nrows * (size_t)nf) {
-        free(x);
-        x = NULL;
-    }
-out:
-    fclose(f);
-    return x;
-}
-
 int main(int argc, char **argv)
 {
     char err[1024], path[4096];
@@ -89,7 +63,7 @@ int main(int argc, char **argv)
             goto out;
         }
     } else {
-        x = read_rows(argv[2], nf, &nrows);
+        x = bench_read_rows("bench_contrib", argv[2], nf, &nrows);
     }
     if (x == NULL)
         goto out;

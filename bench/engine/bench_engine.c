@@ -100,30 +100,6 @@ static int load_lib(const char *path)
     return 0;
 }
 
-static double *read_rows(const char *path, int nf, size_t *nrows)
-{
-    FILE *f = fopen(path, "rb");
-    double *x = NULL;
-    if (f == NULL) {
-        fprintf(stderr, "bench_engine: %s: cannot open\n", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    long size = ftell(f);
-    if (size <= 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    *nrows = (size_t)size / (sizeof(double) * (size_t)nf);
-    x = malloc(*nrows * (size_t)nf * sizeof(double));
-    if (x == NULL || fread(x, sizeof(double), *nrows * (size_t)nf, f) != *nrows * (size_t)nf) {
-        free(x);
-        x = NULL;
-    }
-out:
-    fclose(f);
-    return x;
-}
-
 static int same_bits(double a, double b)
 {
     return memcmp(&a, &b, sizeof a) == 0;
@@ -287,7 +263,7 @@ int main(int argc, char **argv)
     char path[4096];
     size_t nrows = 0;
     snprintf(path, sizeof path, "%s/X.f64", argv[2]);
-    double *x = read_rows(path, 16, &nrows);
+    double *x = bench_read_rows("bench_engine", path, 16, &nrows);
     if (x == NULL)
         return 1;
     int rc = 0;
