@@ -70,8 +70,9 @@ def main():
         bits = psql(a.db, f"SELECT encode(float8send(score), 'hex') FROM transactions "
                           f"WHERE upload_id = '{uid}' ORDER BY upload_row").split()
         rows = [l.split(",") for l in lines[1:] if l]
+        # The CSV's row is the 0-based data row (upload_row - 1), as in fraudctl score.
         bad = sum(1 for k, (r, h) in enumerate(zip(rows, bits))
-                  if int(r[0]) != k + 1 or struct.pack(">d", float(r[2])).hex() != h)
+                  if int(r[0]) != k or struct.pack(">d", float(r[2])).hex() != h)
         print(f"rows {len(rows)} of {a.rows}; scores not bit-identical or out of order: {bad}")
         if a.pid is not None:
             print(f"interface peak RSS (VmHWM) {hwm0} kB before, {hwm(a.pid)} kB after")
