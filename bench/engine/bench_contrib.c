@@ -11,22 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_rows.h"
+#include "bench_util.h"
 #include "fs_bundle.h"
 #include "fs_features.h"
 #include "fs_gen.h"
 #include "fs_model.h"
 #include "fs_model_impl.h"
 #include "fs_profile_store.h"
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
@@ -78,15 +71,15 @@ int main(int argc, char **argv)
     const size_t chunk = 50;
     for (size_t c0 = 0; c0 < nrows; c0 += chunk) {
         size_t n = c0 + chunk < nrows ? chunk : nrows - c0;
-        double t0 = cpu_now();
+        double t0 = bench_cpu_seconds();
         for (size_t r = c0; r < c0 + n; r++)
             if (fsm_predict_contrib_ref(m, x + r * (size_t)nf, a + r * stride, NULL) != 0)
                 goto out;
-        double t1 = cpu_now();
+        double t1 = bench_cpu_seconds();
         for (size_t r = c0; r < c0 + n; r++)
             if (fs_model_predict_contrib(m, x + r * (size_t)nf, b + r * stride, NULL) != 0)
                 goto out;
-        double t2 = cpu_now();
+        double t2 = bench_cpu_seconds();
         t_ref += t1 - t0;
         t_new += t2 - t1;
     }
