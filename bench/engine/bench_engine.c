@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "bench_rows.h"
+#include "bench_util.h"
 #include "fs_bundle.h"
 #include "fs_features.h"
 #include "fs_gen.h"
@@ -218,23 +219,13 @@ out:
     return rc;
 }
 
-/* The CPU's model name (first "model name" line of /proc/cpuinfo) and the vector ISA it
- * offers, so every figure printed can be tied to the machine it came from. */
+/* The CPU's model name (bench_cpu_info) and the vector ISA it offers, so every figure printed
+ * can be tied to the machine it came from. */
 static void print_cpu(void)
 {
-    char line[512], name[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f != NULL) {
-        while (fgets(line, sizeof line, f) != NULL) {
-            const char *colon = strchr(line, ':');
-            if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
-                snprintf(name, sizeof name, "%s", colon + 1 + (colon[1] == ' '));
-                name[strcspn(name, "\n")] = '\0';
-                break;
-            }
-        }
-        fclose(f);
-    }
+    char name[256];
+    int avx512 = 0;
+    bench_cpu_info(name, sizeof name, &avx512);
     const char *cpu_isa = "scalar";
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (__builtin_cpu_supports("avx512f"))
