@@ -561,7 +561,9 @@ static int send_insert(pg_db *db, size_t n, char *errstr, size_t errstr_size)
     int formats[NCOLS], lens[NCOLS];
     const char *params[NCOLS];
     if (build_arrays(db, n) != 0) {
-        snprintf(errstr, errstr_size, "database: insert of %zu rows: out of memory", n);
+        snprintf(errstr, errstr_size,
+                 "database: insert of %zu rows: out of memory or over %zu bytes", n,
+                 DBW_PG_BATCH_BYTES_MAX);
         return -1;
     }
     for (int c = 0; c < NCOLS; c++) {
@@ -586,7 +588,9 @@ static int send_copy(pg_db *db, size_t n, char *errstr, size_t errstr_size)
     char why[512];
     PGresult *res = NULL;
     if (build_copy(db, n) != 0) {
-        snprintf(errstr, errstr_size, "database: copy of %zu rows: out of memory", n);
+        snprintf(errstr, errstr_size,
+                 "database: copy of %zu rows: out of memory or over %zu bytes", n,
+                 DBW_PG_BATCH_BYTES_MAX);
         return -1;
     }
     if (!PQsendQuery(db->conn, copy_sql)) {
@@ -624,7 +628,9 @@ static int pg_send(dbw_db *base, const dbw_row *rows, size_t n, char *errstr,
     if (pg_connect(db, errstr, errstr_size) != 0)
         goto fail;
     if (n > DBW_PG_BATCH_BYTES_MAX / 64 || sort_rows(db, rows, n) != 0) {
-        snprintf(errstr, errstr_size, "database: batch of %zu rows: out of memory", n);
+        snprintf(errstr, errstr_size,
+                 "database: batch of %zu rows: out of memory or over %zu bytes", n,
+                 DBW_PG_BATCH_BYTES_MAX);
         goto fail;
     }
     db->n = n;
