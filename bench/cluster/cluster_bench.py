@@ -27,7 +27,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(ROOT, "tests/streaming"))
 sys.path.insert(0, os.path.join(ROOT, "bench/pipeline"))
 import streamlib as sl  # noqa: E402
-from pipeline_bench import Cpu, loadavg, read_pid, wait_ready  # noqa: E402
+from pipeline_bench import Cpu, cpu_model, loadavg, read_pid, wait_ready  # noqa: E402
 
 STACKS = {
     1: dict(KAFKA_PORT="27092", KAFKA_CONTROLLER_PORT="27093", PG_PORT="27432",
@@ -38,17 +38,6 @@ STACKS = {
             STACK_BROKERS="3"),
 }
 PROCS = ("kafka", "fraud_detector", "db_writer", "postgres")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 class Stack:

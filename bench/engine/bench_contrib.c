@@ -11,48 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_rows.h"
+#include "bench_util.h"
 #include "fs_bundle.h"
 #include "fs_features.h"
 #include "fs_gen.h"
 #include "fs_model.h"
 #include "fs_model_impl.h"
 #include "fs_profile_store.h"
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double *read_rows(const char *path, int nf, size_t *nrows)
-{
-    FILE *f = fopen(path, "rb");
-    double *x = NULL;
-    if (f == NULL) {
-        fprintf(stderr, "bench_contrib: %s: cannot open\n", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    long size = ftell(f);
-    if (size <= 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    size_t have = (size_t)size / (sizeof(double) * (size_t)nf);
-    if (*nrows == 0 || *nrows > have)
-        *nrows = have;
-    x = malloc(*nrows * (size_t)nf * sizeof(double));
-    if (x == NULL || fread(x, sizeof(double), *nrows * (size_t)nf, f) != *nrows * (size_t)nf) {
-        free(x);
-        x = NULL;
-    }
-out:
-    fclose(f);
-    return x;
-}
 
 int main(int argc, char **argv)
 {
@@ -89,7 +56,7 @@ int main(int argc, char **argv)
             goto out;
         }
     } else {
-        x = read_rows(argv[2], nf, &nrows);
+        x = bench_read_rows("bench_contrib", argv[2], nf, &nrows);
     }
     if (x == NULL)
         goto out;
@@ -104,15 +71,15 @@ int main(int argc, char **argv)
     const size_t chunk = 50;
     for (size_t c0 = 0; c0 < nrows; c0 += chunk) {
         size_t n = c0 + chunk < nrows ? chunk : nrows - c0;
-        double t0 = cpu_now();
+        double t0 = bench_cpu_seconds();
         for (size_t r = c0; r < c0 + n; r++)
             if (fsm_predict_contrib_ref(m, x + r * (size_t)nf, a + r * stride, NULL) != 0)
                 goto out;
-        double t1 = cpu_now();
+        double t1 = bench_cpu_seconds();
         for (size_t r = c0; r < c0 + n; r++)
             if (fs_model_predict_contrib(m, x + r * (size_t)nf, b + r * stride, NULL) != 0)
                 goto out;
-        double t2 = cpu_now();
+        double t2 = bench_cpu_seconds();
         t_ref += t1 - t0;
         t_new += t2 - t1;
     }

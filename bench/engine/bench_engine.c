@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "bench_rows.h"
+#include "bench_util.h"
 #include "fs_bundle.h"
 #include "fs_features.h"
 #include "fs_gen.h"
@@ -98,30 +99,6 @@ static int load_lib(const char *path)
         memcpy(syms[i].slot, &p, sizeof p);
     }
     return 0;
-}
-
-static double *read_rows(const char *path, int nf, size_t *nrows)
-{
-    FILE *f = fopen(path, "rb");
-    double *x = NULL;
-    if (f == NULL) {
-        fprintf(stderr, "bench_engine: %s: cannot open\n", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    long size = ftell(f);
-    if (size <= 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    *nrows = (size_t)size / (sizeof(double) * (size_t)nf);
-    x = malloc(*nrows * (size_t)nf * sizeof(double));
-    if (x == NULL || fread(x, sizeof(double), *nrows * (size_t)nf, f) != *nrows * (size_t)nf) {
-        free(x);
-        x = NULL;
-    }
-out:
-    fclose(f);
-    return x;
 }
 
 static int same_bits(double a, double b)
@@ -242,23 +219,13 @@ out:
     return rc;
 }
 
-/* The CPU's model name (first "model name" line of /proc/cpuinfo) and the vector ISA it
- * offers, so every figure printed can be tied to the machine it came from. */
+/* The CPU's model name (bench_cpu_info) and the vector ISA it offers, so every figure printed
+ * can be tied to the machine it came from. */
 static void print_cpu(void)
 {
-    char line[512], name[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f != NULL) {
-        while (fgets(line, sizeof line, f) != NULL) {
-            const char *colon = strchr(line, ':');
-            if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
-                snprintf(name, sizeof name, "%s", colon + 1 + (colon[1] == ' '));
-                name[strcspn(name, "\n")] = '\0';
-                break;
-            }
-        }
-        fclose(f);
-    }
+    char name[256];
+    int avx512 = 0;
+    bench_cpu_info(name, sizeof name, &avx512);
     const char *cpu_isa = "scalar";
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (__builtin_cpu_supports("avx512f"))
@@ -287,7 +254,7 @@ int main(int argc, char **argv)
     char path[4096];
     size_t nrows = 0;
     snprintf(path, sizeof path, "%s/X.f64", argv[2]);
-    double *x = read_rows(path, 16, &nrows);
+    double *x = bench_read_rows("bench_engine", path, 16, &nrows);
     if (x == NULL)
         return 1;
     int rc = 0;

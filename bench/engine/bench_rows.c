@@ -1,4 +1,5 @@
-/* Feature rows of a model bundle for the engine benchmarks (see bench_rows.h). */
+/* Feature rows for the engine benchmarks: a bundle's generated rows or a raw row file (see
+ * bench_rows.h). */
 #include "bench_rows.h"
 
 #include <stdio.h>
@@ -48,5 +49,31 @@ out:
     fs_profile_store_free(store);
     fs_gen_free(g);
     fs_bundle_free(b);
+    return x;
+}
+
+double *bench_read_rows(const char *prog, const char *path, int nf, size_t *nrows)
+{
+    FILE *f = fopen(path, "rb");
+    double *x = NULL;
+    if (f == NULL) {
+        fprintf(stderr, "%s: %s: cannot open\n", prog, path);
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0)
+        goto out;
+    long size = ftell(f);
+    if (size <= 0 || fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    size_t have = (size_t)size / (sizeof(double) * (size_t)nf);
+    if (*nrows == 0 || *nrows > have)
+        *nrows = have;
+    x = malloc(*nrows * (size_t)nf * sizeof(double));
+    if (x == NULL || fread(x, sizeof(double), *nrows * (size_t)nf, f) != *nrows * (size_t)nf) {
+        free(x);
+        x = NULL;
+    }
+out:
+    fclose(f);
     return x;
 }

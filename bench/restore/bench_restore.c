@@ -18,67 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "bench_util.h"
 #include "fd_state.h"
 #include "fs_profile.h"
 #include "svc_log.h"
-
-static double wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static long rss_bytes(void)
-{
-    char line[128];
-    long resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL)
-        return 0;
-    if (fgets(line, sizeof line, f) != NULL) {
-        char *end;
-        strtol(line, &end, 10); /* total pages, then resident pages */
-        resident = strtol(end, NULL, 10);
-    }
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
-
-static void cpu_name(char *buf, size_t size)
-{
-    static char line[16384]; /* the flags line is long */
-    snprintf(buf, size, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f == NULL)
-        return;
-    int avx512 = 0, named = 0;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (!named && strncmp(line, "model name", 10) == 0) {
-            const char *c = strchr(line, ':');
-            if (c != NULL) {
-                snprintf(buf, size, "%s", c + 2);
-                buf[strcspn(buf, "\n")] = '\0';
-                named = 1;
-            }
-        }
-        if (strncmp(line, "flags", 5) == 0 && strstr(line, " avx512f") != NULL)
-            avx512 = 1;
-    }
-    fclose(f);
-    size_t n = strlen(buf);
-    snprintf(buf + n, size - n, avx512 ? ", AVX-512" : ", no AVX-512");
-}
 
 static rd_kafka_conf_t *base_conf(const char *bootstrap)
 {
@@ -178,8 +122,8 @@ static long plain_read(const char *bootstrap, const char *topic, int parts)
         if (moved) {
             stalled = 0.0;
         } else if (stalled == 0.0) {
-            stalled = wall();
-        } else if (wall() - stalled > 60.0) {
+            stalled = bench_wall_seconds();
+        } else if (bench_wall_seconds() - stalled > 60.0) {
             /* A topic that cannot be read (only errors, no end) would loop for ever. */
             fprintf(stderr, "bench_restore: baseline read stalled for 60 s at %ld records\n", n);
             sink = 0;
@@ -212,20 +156,21 @@ int main(int argc, char **argv)
         return 2;
     }
     svc_log_init("bench_restore", SVC_LOG_WARN);
-    char cpuname[256];
-    cpu_name(cpuname, sizeof cpuname);
-    printf("bench_restore: %ld customers over %d partitions of %s, %s\n", n, parts, topic,
-           cpuname);
-    double t0 = wall();
+    char model[256];
+    int avx512;
+    bench_cpu_info(model, sizeof model, &avx512);
+    printf("bench_restore: %ld customers over %d partitions of %s, %s, %s\n", n, parts, topic,
+           model, avx512 ? "AVX-512" : "no AVX-512");
+    double t0 = bench_wall_seconds();
     if (fill(bootstrap, topic, n, parts) != 0)
         return 1;
-    printf("fill      %8.2f s (%ld records of %d bytes)\n", wall() - t0, n,
+    printf("fill      %8.2f s (%ld records of %d bytes)\n", bench_wall_seconds() - t0, n,
            FS_PROFILE_WIRE_BYTES);
 
-    t0 = wall();
-    double c0 = cpu();
+    t0 = bench_wall_seconds();
+    double c0 = bench_cpu_seconds();
     long read = plain_read(bootstrap, topic, parts);
-    double base_s = wall() - t0, base_cpu = cpu() - c0;
+    double base_s = bench_wall_seconds() - t0, base_cpu = bench_cpu_seconds() - c0;
     if (read != n) {
         fprintf(stderr, "bench_restore: baseline read %ld records, expected %ld\n", read, n);
         return 1;
@@ -240,12 +185,12 @@ int main(int argc, char **argv)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
     for (int p = 0; p < parts; p++)
         rd_kafka_topic_partition_list_add(l, "transactions", p);
-    long rss0 = rss_bytes();
-    t0 = wall();
-    c0 = cpu();
+    size_t rss0 = bench_rss_bytes();
+    t0 = bench_wall_seconds();
+    c0 = bench_cpu_seconds();
     int rc = fd_state_restore(s, c, topic, l, NULL, NULL, err, sizeof err);
-    double rest_s = wall() - t0, rest_cpu = cpu() - c0;
-    long rss1 = rss_bytes();
+    double rest_s = bench_wall_seconds() - t0, rest_cpu = bench_cpu_seconds() - c0;
+    size_t rss1 = bench_rss_bytes();
     rd_kafka_topic_partition_list_destroy(l);
     if (rc != 0) {
         fprintf(stderr, "bench_restore: %s\n", err);
@@ -259,7 +204,7 @@ int main(int argc, char **argv)
     printf("ratio     restore rate / plain read rate: %.2f\n",
            ((double)held / rest_s) / ((double)n / base_s));
     printf("memory    %zu customers, %.1f bytes per customer (store), %.1f (RSS growth)\n", held,
-           (double)fd_state_bytes(s) / (double)held, (double)(rss1 - rss0) / (double)held);
+           (double)fd_state_bytes(s) / (double)held, ((double)rss1 - (double)rss0) / (double)held);
     int ok = held == (size_t)n;
     if (!ok)
         fprintf(stderr, "bench_restore: restored %zu customers, expected %ld\n", held, n);

@@ -17,64 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "bench_util.h"
 #include "fs_profile.h"
 #include "fs_profile_store.h"
-
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Resident set in bytes (second field of /proc/self/statm, in pages), 0 if unreadable. */
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    size_t out = 0;
-    if (f == NULL)
-        return 0;
-    char line[256];
-    if (fgets(line, sizeof line, f) != NULL) {
-        char *end;
-        strtoull(line, &end, 10); /* total pages, then resident pages */
-        out = (size_t)strtoull(end, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
-    }
-    fclose(f);
-    return out;
-}
-
-/* The CPU's model name and whether its flags list avx512f. */
-static void cpu_info(char *model, size_t cap, int *avx512)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[8192];
-    snprintf(model, cap, "unknown");
-    *avx512 = 0;
-    if (f == NULL)
-        return;
-    int have_model = 0, have_flags = 0;
-    while ((!have_model || !have_flags) && fgets(line, sizeof line, f) != NULL) {
-        char *colon = strchr(line, ':');
-        if (colon == NULL)
-            continue;
-        if (!have_model && strncmp(line, "model name", 10) == 0) {
-            char *v = colon + 1;
-            while (*v == ' ')
-                v++;
-            v[strcspn(v, "\n")] = '\0';
-            snprintf(model, cap, "%s", v);
-            have_model = 1;
-        } else if (!have_flags && strncmp(line, "flags", 5) == 0) {
-            *avx512 = strstr(colon, " avx512f") != NULL;
-            have_flags = 1;
-        }
-    }
-    fclose(f);
-}
 
 static const char *const first[] = {"James", "Mary",  "Robert", "Patricia", "John",
                                     "Jennifer", "Michael", "Linda", "William", "Elizabeth"};
@@ -119,7 +65,7 @@ int main(int argc, char **argv)
     }
     char model[256], key[128];
     int avx512;
-    cpu_info(model, sizeof model, &avx512);
+    bench_cpu_info(model, sizeof model, &avx512);
     printf("cpu: %s (AVX-512: %s)\n", model, avx512 ? "yes" : "no");
     printf("customers: %zu, events each: %d, record: %d bytes\n", customers, events,
            FS_PROFILE_BYTES);
@@ -129,7 +75,7 @@ int main(int argc, char **argv)
     size_t key_len_sum = 0;
     fs_profile one;
     fs_profile_init(&one);
-    double t0 = cpu_seconds();
+    double t0 = bench_cpu_seconds();
     for (int k = 0; k < events; k++) {
         for (size_t i = 0; i < customers; i++) {
             int len = make_key(key, sizeof key, i);
@@ -139,9 +85,9 @@ int main(int argc, char **argv)
             sink += x[1];
         }
     }
-    double base = cpu_seconds() - t0;
+    double base = bench_cpu_seconds() - t0;
 
-    size_t rss0 = rss_bytes();
+    size_t rss0 = bench_rss_bytes();
     fs_profile_store *s = fs_profile_store_new(0);
     if (s == NULL) {
         fprintf(stderr, "bench_profile: out of memory\n");
@@ -149,7 +95,7 @@ int main(int argc, char **argv)
     }
     double fill = 0.0;
     size_t rss1 = 0;
-    t0 = cpu_seconds();
+    t0 = bench_cpu_seconds();
     for (int k = 0; k < events; k++) {
         for (size_t i = 0; i < customers; i++) {
             int len = make_key(key, sizeof key, i);
@@ -164,11 +110,11 @@ int main(int argc, char **argv)
             sink += x[1];
         }
         if (k == 0) {
-            fill = cpu_seconds() - t0;
-            rss1 = rss_bytes();
+            fill = bench_cpu_seconds() - t0;
+            rss1 = bench_rss_bytes();
         }
     }
-    double all = cpu_seconds() - t0;
+    double all = bench_cpu_seconds() - t0;
     size_t n = fs_profile_store_count(s), bytes = fs_profile_store_bytes(s);
     double nev = (double)customers * events;
     printf("key length: %.1f bytes on average\n", (double)key_len_sum / nev);

@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "fs_bundle.h"
 #include "fs_csv.h"
 #include "fs_features.h"
@@ -39,14 +39,6 @@ typedef struct ctx {
     size_t rows;
     double sink;
 } ctx;
-
-/* CPU time of this process: the machine is shared, wall time would measure the neighbours. */
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int on_csv_row(const fs_csv_row *row, void *opaque)
 {
@@ -115,7 +107,7 @@ static double run_stage(ctx *c, const char *buf, size_t len)
 {
     char err[1024];
     c->rows = 0;
-    double t0 = now();
+    double t0 = bench_cpu_seconds();
     if (c->stage == PARSE) {
         fs_csv *csv = fs_csv_new(on_csv_row, c, 8192, 256);
         if (csv == NULL || fs_csv_feed(csv, buf, len) != 0 || fs_csv_finish(csv) != 0) {
@@ -145,7 +137,7 @@ static double run_stage(ctx *c, const char *buf, size_t len)
             return -1;
         }
     }
-    return now() - t0;
+    return bench_cpu_seconds() - t0;
 }
 
 int main(int argc, char **argv)

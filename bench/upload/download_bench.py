@@ -51,7 +51,7 @@ def main():
                f"SELECT 'dlb-{uid}-' || g, random() ^ 8, (random() < 0.01)::int, '{uid}', g "
                f"FROM generate_series(1, {a.rows}) g")
     try:
-        sel = (f"SELECT upload_row, transaction_id, score, fraud_flag FROM transactions "
+        sel = (f"SELECT upload_row - 1, transaction_id, score, fraud_flag FROM transactions "
                f"WHERE upload_id = '{uid}' ORDER BY upload_row")
         hwm0 = hwm(a.pid)
         for i in range(a.repeat):
@@ -71,7 +71,7 @@ def main():
                           f"WHERE upload_id = '{uid}' ORDER BY upload_row").split()
         rows = [l.split(",") for l in lines[1:] if l]
         bad = sum(1 for k, (r, h) in enumerate(zip(rows, bits))
-                  if int(r[0]) != k + 1 or struct.pack(">d", float(r[2])).hex() != h)
+                  if int(r[0]) != k or struct.pack(">d", float(r[2])).hex() != h)  # row: 0-based
         print(f"rows {len(rows)} of {a.rows}; scores not bit-identical or out of order: {bad}")
         if a.pid is not None:
             print(f"interface peak RSS (VmHWM) {hwm0} kB before, {hwm(a.pid)} kB after")

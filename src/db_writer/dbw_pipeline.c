@@ -48,9 +48,7 @@ double dbw_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* What is left of a max_wait_s budget started at t0: at least 1 ms once it is spent (a
- * bounded wait never turns into "no limit"), or 0 (no limit) if max_wait_s <= 0. */
-static double time_left(double t0, double max_wait_s)
+double dbw_time_left(double t0, double max_wait_s)
 {
     if (max_wait_s <= 0)
         return 0;
@@ -340,7 +338,7 @@ int dbw_pipeline_complete_all(dbw_pipeline *p, double max_wait_s)
 {
     double t0 = dbw_now_s();
     while (p->ninflight > 0)
-        if (complete_oldest(p, time_left(t0, max_wait_s)) != 0)
+        if (complete_oldest(p, dbw_time_left(t0, max_wait_s)) != 0)
             return -1;
     return 0;
 }
@@ -429,7 +427,7 @@ int dbw_pipeline_drain(dbw_pipeline *p, double max_wait_s)
         return 0;
     b->closed = dbw_now_s();
     if (b->nrows > 0 &&
-        write_rows(p, b, 0, time_left(t0, max_wait_s), 0, &inserted) != 0) {
+        write_rows(p, b, 0, dbw_time_left(t0, max_wait_s), 0, &inserted) != 0) {
         reset_batch(b);
         return -1;
     }

@@ -101,6 +101,10 @@ int dbw_pipeline_db_ok(const dbw_pipeline *p);
 /* The monotonic clock the pipeline uses, in seconds. */
 double dbw_now_s(void);
 
+/* What is left of a max_wait_s budget started at t0 (dbw_now_s): at least 1 ms once it is
+ * spent (a bounded wait never turns into "no limit"), or 0 (no limit) if max_wait_s <= 0. */
+double dbw_time_left(double t0, double max_wait_s);
+
 /* NULL is a no-op. Does not write anything: drain first. */
 void dbw_pipeline_free(dbw_pipeline *p);
 

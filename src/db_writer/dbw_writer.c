@@ -276,20 +276,14 @@ static int drain(dbw_writer *w, double max_wait_s)
     int rc = -1;
     if (dbw_pipeline_complete_all(w->pipe, max_wait_s) != 0)
         goto out;
-    double left = max_wait_s > 0 ? max_wait_s - (dbw_now_s() - t0) : 0;
-    if (max_wait_s > 0 && left < 0.001)
-        left = 0.001;
     /* Both steps share what is left of max_wait_s. */
-    if (flush_dead_letters(w, left) != 0) {
+    if (flush_dead_letters(w, dbw_time_left(t0, max_wait_s)) != 0) {
         dbw_pipeline_drop_fill(w->pipe);
         drop_queued_dead_letters(w);
         goto out;
     }
     drop_dead(w);
-    left = max_wait_s > 0 ? max_wait_s - (dbw_now_s() - t0) : 0;
-    if (max_wait_s > 0 && left < 0.001)
-        left = 0.001;
-    rc = dbw_pipeline_drain(w->pipe, left);
+    rc = dbw_pipeline_drain(w->pipe, dbw_time_left(t0, max_wait_s));
 out:
     drop_dead(w);
     return rc;

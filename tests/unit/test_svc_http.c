@@ -22,8 +22,10 @@ static int ready(void *arg, char *reason, size_t size)
     return ready_state;
 }
 
-/* GETs path; returns the status code and copies the response (headers + body) into out. */
-static int get(int port, const char *method, const char *path, char *out, size_t size)
+/* Sends method path (with body and its Content-Length unless body is NULL); returns the
+ * status code and copies the response (headers + body) into out. */
+static int request(int port, const char *method, const char *path, const char *body,
+                   char *out, size_t size)
 {
     int status = -1;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -34,10 +36,16 @@ static int get(int port, const char *method, const char *path, char *out, size_t
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
         goto out;
-    char req[256];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                     method, path);
-    if (write(fd, req, (size_t)n) != n)
+    char req[512];
+    int n = body == NULL
+                ? snprintf(req, sizeof req,
+                           "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", method,
+                           path)
+                : snprintf(req, sizeof req,
+                           "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           "Content-Length: %zu\r\n\r\n%s",
+                           method, path, strlen(body), body);
+    if (n < 0 || (size_t)n >= sizeof req || write(fd, req, (size_t)n) != n)
         goto out;
     size_t len = 0;
     ssize_t r;
@@ -50,6 +58,12 @@ out:
     if (fd >= 0)
         close(fd);
     return status;
+}
+
+/* GETs (or another bodiless method) path; status and response as request(). */
+static int get(int port, const char *method, const char *path, char *out, size_t size)
+{
+    return request(port, method, path, NULL, out, size);
 }
 
 /* The route fallback: answers every other path with the path and the body length it read;
@@ -104,36 +118,10 @@ static void decorate(void *arg, struct MHD_Response *r, unsigned status)
     MHD_add_response_header(r, "X-Decorated", v);
 }
 
-/* POSTs a body to path; status and response as get(). */
+/* POSTs a body to path; status and response as request(). */
 static int post(int port, const char *path, const char *body, char *out, size_t size)
 {
-    int status = -1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        goto out;
-    char req[512];
-    int n = snprintf(req, sizeof req,
-                     "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     path, strlen(body), body);
-    if (write(fd, req, (size_t)n) != n)
-        goto out;
-    size_t len = 0;
-    ssize_t r;
-    while (len < size - 1 && (r = read(fd, out + len, size - 1 - len)) > 0)
-        len += (size_t)r;
-    out[len] = '\0';
-    if (strncmp(out, "HTTP/1.1 ", 9) == 0)
-        status = (int)strtol(out + 9, NULL, 10);
-out:
-    if (fd >= 0)
-        close(fd);
-    return status;
+    return request(port, "POST", path, body, out, size);
 }
 
 /* A service's own routes mounted on svc_http: they get every other path (any method, with
