@@ -662,13 +662,18 @@ static int plain_string(cursor *c, const char **s, size_t *len)
     return 1;
 }
 
+/* 1 if the key k[0..klen) is name. */
+static int key_is(const char *k, size_t klen, const char *name)
+{
+    return strlen(name) == klen && memcmp(k, name, klen) == 0;
+}
+
 /* The field a data key names: usually the one after the previous key (the column order
  * every writer uses), else looked up. -1 if none. */
 static int field_of(const char *k, size_t klen, int prev)
 {
     if (prev + 1 < FS_TXN_NFIELDS) {
-        const char *name = fs_txn_field_name((enum fs_txn_field)(prev + 1));
-        if (strncmp(name, k, klen) == 0 && name[klen] == '\0')
+        if (key_is(k, klen, fs_txn_field_name((enum fs_txn_field)(prev + 1))))
             return prev + 1;
     }
     return fs_txn_field_lookup(k, klen);
@@ -802,10 +807,10 @@ int fs_msg_parse_transaction_fast(const char *payload, size_t len, fs_txn *t)
         size_t klen;
         if (!plain_string(&c, &k, &klen) || !eat(&c, ':'))
             return 0;
-        if (klen == 14 && memcmp(k, "transaction_id", 14) == 0 && id == NULL) {
+        if (key_is(k, klen, "transaction_id") && id == NULL) {
             if (!plain_string(&c, &id, &id_len))
                 return 0;
-        } else if (klen == 4 && memcmp(k, "data", 4) == 0 && !have_data) {
+        } else if (key_is(k, klen, "data") && !have_data) {
             if (!fast_data(&c, vals, lens))
                 return 0;
             have_data = 1;
@@ -850,11 +855,6 @@ static int fast_double(cursor *c, double *v)
     text[len] = '\0';
     *v = strtod(text, NULL);
     return isfinite(*v);
-}
-
-static int key_is(const char *k, size_t klen, const char *name)
-{
-    return strncmp(k, name, klen) == 0 && name[klen] == '\0';
 }
 
 /* The transaction block: keys among its eight members, each at most once. */
@@ -1029,22 +1029,22 @@ int fs_msg_parse_scoring_fast(const char *payload, size_t len, fs_scoring_msg *o
         size_t klen;
         if (!plain_string(&c, &k, &klen) || !eat(&c, ':'))
             return 0;
-        if (klen == 14 && memcmp(k, "transaction_id", 14) == 0 && id == NULL) {
+        if (key_is(k, klen, "transaction_id") && id == NULL) {
             if (!plain_string(&c, &id, &id_len))
                 return 0;
-        } else if (klen == 5 && memcmp(k, "score", 5) == 0 && num == NULL) {
+        } else if (key_is(k, klen, "score") && num == NULL) {
             if (!plain_number(&c, 1, &num, &num_len))
                 return 0;
-        } else if (klen == 10 && memcmp(k, "fraud_flag", 10) == 0 && flag < 0) {
+        } else if (key_is(k, klen, "fraud_flag") && flag < 0) {
             skip_ws(&c);
             if (c.p >= c.end || (*c.p != '0' && *c.p != '1'))
                 return 0;
             flag = *c.p++ - '0'; /* a following digit, '.' or 'e' fails the ',' or '}' */
-        } else if (klen == 11 && memcmp(k, "transaction", 11) == 0 && !have_txn) {
+        } else if (key_is(k, klen, "transaction") && !have_txn) {
             if (!fast_sc_txn(&c, out))
                 return 0;
             have_txn = 1;
-        } else if (klen == 7 && memcmp(k, "reasons", 7) == 0 && !have_reasons) {
+        } else if (key_is(k, klen, "reasons") && !have_reasons) {
             if (!fast_reasons(&c, out))
                 return 0;
             have_reasons = 1;

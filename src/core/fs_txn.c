@@ -121,7 +121,7 @@ static int is_nan_text(const char *s, size_t len)
 
 int fs_parse_number(const char *s, size_t len, double *out, char *errstr, size_t errstr_size)
 {
-    char ex[FS_TXNI_EXCERPT_MAX * 4 + 8];
+    char ex[FS_TXNI_EXCERPT_SIZE];
     char buf[NUMBER_MAX + 1];
     if (len == 0 || is_nan_text(s, len)) {
         *out = NAN;
@@ -307,7 +307,7 @@ double *fs_txni_number_slot(fs_txn *t, enum fs_txn_field f)
 int fs_txni_set_string(fs_txn *t, enum fs_txn_field f, const char *s, size_t len, char *errstr,
                       size_t errstr_size)
 {
-    char ex[FS_TXNI_EXCERPT_MAX * 4 + 8];
+    char ex[FS_TXNI_EXCERPT_SIZE];
     if (!fs_utf8_valid(s, len)) {
         fs_errf(errstr, errstr_size, "not valid UTF-8 text (or contains a NUL byte)");
         return -1;
@@ -371,7 +371,7 @@ int fs_txn_set_id(fs_txn *t, const char *s, size_t len, char *errstr, size_t err
 static int set_target_text(fs_txn *t, const char *s, size_t len, char *errstr,
                            size_t errstr_size)
 {
-    char ex[FS_TXNI_EXCERPT_MAX * 4 + 8];
+    char ex[FS_TXNI_EXCERPT_SIZE];
     if (len == 1 && (s[0] == '0' || s[0] == '1')) {
         t->target = s[0] - '0';
         return 0;
