@@ -164,6 +164,7 @@ struct fd_detector {
     atomic_int txn_dlq_refused;
     int aborts_waited; /* main thread: aborts_total already paused for */
     double idle_since; /* main thread: first idle poll with nothing in flight, or 0 */
+    double txn_started; /* main thread: when the last transaction began (now_mono) */
     pthread_mutex_t why_mu;
     char abort_why[512];
 };
@@ -1574,6 +1575,7 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
         return rewind_batch(d, 0);
     }
     atomic_fetch_add(&d->txn_seq, 1);
+    d->txn_started = now_mono();
     error = rd_kafka_begin_transaction(d->producer);
     if (error != NULL) {
         log_error("begin_transaction", error);
@@ -1820,12 +1822,19 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                 if (left <= 0)
                     break;
                 wait_ms = (int)(left * 1e3) + 1;
-                /* Adaptive: with no transaction in flight (the previous one has ended) the
-                 * batch closes with what is already queued, so a quiet stream gets small
-                 * transactions committed at once and a busy one large ones, grown while the
-                 * previous commit ran; while it runs, short polls see its end at once. */
+                /* Adaptive: once txn_interval_ms has passed since the previous transaction
+                 * began and it has ended, the batch closes with what is already queued, so
+                 * a quiet stream gets small transactions committed at once and a busy one
+                 * larger ones at that cadence, grown while the previous commit ran; until
+                 * then the poll waits for the interval, then short polls see the commit's
+                 * end at once. */
                 if (d->cfg.batch_adaptive) {
-                    if (!commit_busy(d))
+                    double open = d->txn_started + d->cfg.txn_interval_ms / 1e3 - now;
+                    if (open > 0) {
+                        int open_ms = (int)(open * 1e3) + 1;
+                        if (open_ms < wait_ms)
+                            wait_ms = open_ms;
+                    } else if (!commit_busy(d))
                         wait_ms = 0;
                     else if (wait_ms > FD_ADAPTIVE_POLL_MS)
                         wait_ms = FD_ADAPTIVE_POLL_MS;
@@ -1838,7 +1847,8 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                     idle = 1;
                     break; /* idle: refresh the lag, check the stop flag */
                 }
-                if (d->cfg.batch_adaptive && !commit_busy(d))
+                if (d->cfg.batch_adaptive &&
+                    now >= d->txn_started + d->cfg.txn_interval_ms / 1e3 && !commit_busy(d))
                     break; /* nothing more queued and nothing in flight: close the batch */
                 continue;
             }

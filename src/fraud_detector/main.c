@@ -29,7 +29,7 @@ static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_grou
     *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr, *o_state_topic, *o_reasons;
 static double o_threshold;
 static int o_static, o_state, o_adaptive;
-static long o_batch_size, o_batch_timeout, o_threads, o_metrics_port, o_expiry_days,
+static long o_batch_size, o_batch_timeout, o_txn_interval, o_threads, o_metrics_port, o_expiry_days,
     o_max_customers, o_reasons_top;
 
 static const svc_option options[] = {
@@ -50,6 +50,11 @@ static const svc_option options[] = {
      "also close a batch once nothing more is queued and the previous transaction has "
      "ended (small quick transactions when traffic is light, large under load)",
      &o_adaptive},
+    {"TXN_INTERVAL_MS", "--txn-interval-ms", SVC_OPT_INT, "20", 0, 60000,
+     "adaptive batches: shortest time between the starts of two transactions while "
+     "messages keep coming (0: back to back); a message after a quiet spell is committed "
+     "at once",
+     &o_txn_interval},
     {"SCORING_THREADS", "--scoring-threads", SVC_OPT_INT, "2", 1, 64,
      "threads parsing and scoring each batch (the main thread included)", &o_threads},
     {"STATE_TOPIC", "--state-topic", SVC_OPT_STRING, "customer-state", 0, -1,
@@ -172,6 +177,7 @@ int main(int argc, char **argv)
         .batch_size = (int)o_batch_size,
         .batch_timeout_ms = (int)o_batch_timeout,
         .batch_adaptive = o_adaptive,
+        .txn_interval_ms = (int)o_txn_interval,
         .scoring_threads = (int)o_threads,
         .bootstrap = o_bootstrap,
         .state_topic = o_state ? o_state_topic : NULL,

@@ -228,6 +228,70 @@ def test_reasons(env, work, svc):
           f"(worst difference {worst_c:.3g})")
 
 
+def test_cadence(env, work, svc):
+    """TXN_INTERVAL_MS: a message after a quiet spell is committed at once; one arriving
+    while the previous transaction is younger than the interval waits for it (the cadence
+    that keeps a steady stream from paying a commit per poll). Own topics and group, 1
+    partition each, a 3 s interval and a 20 s batch timeout, so the two rules cannot be
+    mistaken for each other or for the timeout."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    log("transaction cadence: TXN_INTERVAL_MS=3000")
+    prefix = "cad-"
+    tin, tout, tstate = "cad.in", "cad.out", "cad.state"
+    sl.create_topic(env, tin, 1)
+    sl.create_topic(env, tout, 1)
+    sl.create_topic(env, tstate, 1, {"cleanup.policy": "compact"})
+    gen = data(env, work, "cadence", 4, 19, topic=tin)
+    items = keyed(prefix, gen.recs)
+    d = sl.detector(env, 28007, "cad", GROUP_ID="cad", TRANSACTIONS_TOPIC=tin,
+                    SCORING_TOPIC=tout, STATE_TOPIC=tstate, TXN_INTERVAL_MS="3000",
+                    BATCH_TIMEOUT_MS="20000")
+    svc["d5"] = d
+    d.start()
+    check(bool(wait_for("the partition", lambda: d.metric(
+        "fraud_detector_assigned_partitions") == 1, 60)), "the cadence instance owns cad.in")
+    c = Consumer({"bootstrap.servers": env.bootstrap, "group.id": "streaming-test-cadence",
+                  "enable.auto.commit": False, "isolation.level": "read_committed",
+                  "log_level": 4})
+    c.assign([TopicPartition(tout, 0, OFFSET_BEGINNING)])
+
+    def send_and_wait(i):
+        """(monotonic time before the produce, time its score was read, or None)."""
+        t0 = time.monotonic()
+        sl.produce(env, tin, [items[i]])
+        key = f"{prefix}{i}".encode()
+        while time.monotonic() < t0 + 40:
+            for m in c.consume(100, 0.02):
+                if m.error() is None and m.key() == key:
+                    return t0, time.monotonic()
+        return t0, None
+
+    try:
+        w0, w1 = send_and_wait(0)  # the first transaction (coordinator, metadata): not timed
+        time.sleep(3.5)            # a quiet spell longer than the interval
+        a0, a1 = send_and_wait(1)
+        b0, b1 = send_and_wait(2)  # sent right after the previous score: the stream is busy
+        time.sleep(3.5)
+        c0, c1 = send_and_wait(3)
+    finally:
+        c.close()
+    check(w1 is not None, f"the first message is scored ({w1 and w1 - w0:.2f} s)")
+    check(a1 is not None and a1 - a0 < 2.5,
+          f"a message after a quiet spell is committed at once "
+          f"({a1 and a1 - a0:.2f} s; the batch timeout is 20 s)")
+    check(b1 is not None and b1 - a0 >= 2.9,
+          f"the next one waits until 3 s after the previous transaction began "
+          f"({b1 and b1 - a0:.2f} s after the first was sent)")
+    check(c1 is not None and c1 - c0 < 2.5,
+          f"after 3.5 s of quiet a message is committed at once again ({c1 and c1 - c0:.2f} s)")
+    # Counted once the main thread settles the commit, just after the score is readable.
+    wait_for("4 commits counted", lambda: d.metric(
+        "fraud_detector_transactions_committed_total") == 4, 5)
+    n = d.metric("fraud_detector_transactions_committed_total")
+    check(n == 4, f"one transaction each ({n})")
+    check(d.stop() == 0, "the cadence instance leaves cleanly")
+
+
 def test_poison(env, work, svc):
     log("poison messages: bad ones go to transactions.dlq with reasons, good ones flow")
     prefix = "psn-"
@@ -857,6 +921,7 @@ def main():
              ("details", lambda: test_details(env, a.work, svc)),
              ("reasons", lambda: test_reasons(env, a.work, svc)),
              ("poison", lambda: test_poison(env, a.work, svc)),
+             ("cadence", lambda: test_cadence(env, a.work, svc)),
              ("two_instances", lambda: test_two_instances(env, a.work, svc)),
              ("abort_recover", lambda: test_abort_recover(env, a.work, svc)),
              ("dlq_refused", lambda: test_dlq_refused(env, a.work, svc)),
