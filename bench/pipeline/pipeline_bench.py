@@ -21,10 +21,13 @@ db_writer once, and then, in the same run:
     takes them; throughput = M / (first produce -> db_writer has stored all M rows, polled
     every 20 ms from its /metrics counter, checked with one count(*) at the end; --poll sql
     polls count(*) instead, which costs PostgreSQL CPU while it runs);
- 2. latency at a sustainable rate: --paced-count (50000) messages paced at --rate (10000/s),
-    percentiles of produce -> readable in `transactions` (a consumer in this process: the
-    load generator's and the broker's part), of produce -> `scoring` (when a read_committed
-    consumer in this process receives the score: the detector's transaction is committed)
+ 2. latency at a sustainable rate: after --paced-warmup (300000) messages at the same rate,
+    not timed (the broker's JIT meets the paths of small batches there), and a 5 s pause,
+    --paced-count (50000) messages paced at --rate (10000/s),
+    percentiles of produce -> readable in `transactions` (fd_watch, a read_committed C
+    consumer in a process of its own: the load generator's and the broker's part), of
+    produce -> `scoring` (when fd_watch receives the score: the detector's transaction is
+    committed)
     and of produce -> row
     (created_at, set by db_writer's insert transaction), and the CPU per 1000 transactions
     of each process over the paced run;
@@ -50,10 +53,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
 sys.path.insert(0, os.path.join(ROOT, "tests/streaming"))
@@ -92,64 +93,46 @@ def latencies(conn, times_path, prefix):
     return lat
 
 
-class ScoringWatch(threading.Thread):
-    """Receive time (wall clock, s) of each `scoring` message whose key starts with prefix,
-    as a read_committed consumer sees it: the moment the detector's transaction holding it
-    is committed and visible, plus this consumer's fetch. Start it, wait for ready(), then
-    produce."""
+class Watch:
+    """fd_watch (a C process of its own, read_committed, assigned the ends of `transactions`
+    and `scoring`): the wall clock at which each paced message became readable in
+    `transactions` and its score in `scoring` (the detector's transaction committed).
+    start() returns once its end offsets are resolved; finish() waits for it (it ends when
+    both topics have given every id, or on SIGTERM) and returns ({index: t}, {index: t})."""
 
-    def __init__(self, bootstrap, topic, prefix, id_in_value=False):
-        super().__init__(daemon=True)
-        # id_in_value: the id is the message's transaction_id (the `transactions` topic is
-        # keyed by customer), else its key.
-        self.id_in_value = id_in_value
-        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watch",
-                           "enable.auto.commit": False, "isolation.level": "read_committed",
-                           "fetch.wait.max.ms": 5, "log_level": 4})
-        md = self.c.list_topics(topic, timeout=10)
-        self.c.assign([TopicPartition(topic, p, OFFSET_END) for p in md.topics[topic].partitions])
-        self.prefix = prefix.encode()
-        self.seen = {}
-        self.stopping = False
-        self.started = threading.Event()
+    def __init__(self, binary, bootstrap, prefix, count, out):
+        self.out = out
+        self.p = subprocess.Popen([binary, "--bootstrap", bootstrap, "--prefix", prefix,
+                                   "--count", str(count), "--out", out],
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"fd_watch: expected 'ready', got {line!r}")
 
-    def run(self):
+    def finish(self, timeout=30):
         try:
-            while not self.stopping:
-                msgs = self.c.consume(10000, 0.05)
-                t = time.time()
-                self.started.set()
-                for m in msgs:
-                    if m.error() is not None:
-                        continue
-                    if self.id_in_value:
-                        v = m.value() or b""
-                        i = v.find(b'"transaction_id":"')
-                        k = v[i + 18:v.find(b'"', i + 18)] if i >= 0 else None
-                    else:
-                        k = m.key()
-                    if k is not None and k.startswith(self.prefix):
-                        self.seen.setdefault(k.decode(), t)
-        finally:
-            self.c.close()
-
-    def ready(self, timeout=10):
-        """Waits until the first fetch has answered (the end offsets are resolved)."""
-        self.started.wait(timeout)
-        time.sleep(1.0)
-
-    def stop(self):
-        self.stopping = True
-        self.join(10)
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.terminate()
+            self.p.wait(10)
+        self.p.stdout.read()
+        if self.p.returncode != 0:
+            raise RuntimeError(f"fd_watch exited with {self.p.returncode}")
+        seen = {"t": {}, "s": {}}
+        with open(self.out) as f:
+            for line in f:
+                which, i, us = line.split()
+                seen[which][int(i)] = int(us) / 1e6
+        return seen["t"], seen["s"]
 
 
-def watch_latencies(seen, times_path, prefix):
-    """Seconds from each message's produce call to its score's receipt, sorted."""
+def watch_latencies(seen, times_path):
+    """Seconds from each message's produce call to its receipt, sorted."""
     lat = []
     with open(times_path) as f:
         for line in f:
             i, us = line.split()
-            t = seen.get(f"{prefix}{i}")
+            t = seen.get(int(i))
             if t is not None:
                 lat.append(t - int(us) / 1e6)
     lat.sort()
@@ -273,6 +256,8 @@ def main():
     ap.add_argument("--rate", type=float, default=10000, help="paced latency run: msg/s")
     ap.add_argument("--paced-count", type=int, default=50000,
                     help="paced latency run: messages (0 = skip)")
+    ap.add_argument("--paced-warmup", type=int, default=300000,
+                    help="paced run: messages sent at --rate first, not timed (0 = none)")
     ap.add_argument("--no-alone", action="store_true", help="skip the detector-alone replay")
     ap.add_argument("--no-e2e", action="store_true",
                     help="skip the ceiling and end-to-end rounds (warm-up included)")
@@ -485,13 +470,24 @@ def main():
         # 2. latency at a sustainable rate: --paced-count messages at --rate per second.
         total_in = ((0 if a.no_e2e else a.rounds + 1)) * n
         if a.paced_count > 0:
+            # The probe reads through the warm-up too, so its fetch paths are warm as well.
+            watch = Watch(os.path.join(build, "bench/pipeline/fd_watch"), bootstrap, "paced-",
+                          a.paced_count, os.path.join(work, "watch-paced.txt"))
+            if a.paced_warmup > 0:
+                # Not timed: the broker's JIT compiles the paths of small paced batches and
+                # frequent transactions only when it first sees them; its C2 compiler took
+                # most of a core for 20-30 s of paced traffic on a fresh broker (2 CPUs),
+                # which is a start-up cost, not the steady state this run measures.
+                subprocess.run([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
+                                "transactions", "--input", csv_path, "--count",
+                                str(a.paced_warmup), "--prefix", "pwarm-", "--rate",
+                                str(a.rate), *xopts], check=True, stdout=subprocess.DEVNULL)
+                sl.wait_rows(env, "pwarm-", a.paced_warmup, 300)
+                time.sleep(5)  # the compiles the warm-up queued run while nothing else does
+                total_in += a.paced_warmup
+                print(f"paced warm-up (not counted): {a.paced_warmup} messages at "
+                      f"{a.rate:,.0f}/s", flush=True)
             ppath = os.path.join(work, "times-paced.txt")
-            watch = ScoringWatch(bootstrap, "scoring", "paced-")
-            arrive = ScoringWatch(bootstrap, "transactions", "paced-", id_in_value=True)
-            for x in (watch, arrive):
-                x.start()
-            for x in (watch, arrive):
-                x.ready()
             c0 = {}
             _, load_cpu = run_load([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
                                     "transactions", "--input", csv_path, "--count",
@@ -501,17 +497,15 @@ def main():
             got = sl.wait_rows(env, "paced-", a.paced_count, 300)
             c = Cpu.delta(c0, cpu.snap())
             c["fd_load"] = load_cpu
-            time.sleep(0.5)
-            watch.stop()
-            arrive.stop()
+            arrived, scored = watch.finish()
             if got is None or got < a.paced_count:
                 print(f"bench/pipeline: paced run: {got} of {a.paced_count} rows",
                       file=sys.stderr)
                 return 1
-            alat = watch_latencies(arrive.seen, ppath, "paced-")
+            alat = watch_latencies(arrived, ppath)
             show_latency(f"latency produce -> readable in transactions at {a.rate:,.0f}/s "
                          f"({len(alat)} of {a.paced_count})", alat)
-            slat = watch_latencies(watch.seen, ppath, "paced-")
+            slat = watch_latencies(scored, ppath)
             show_latency(f"latency produce -> scoring (read_committed) at {a.rate:,.0f}/s "
                          f"({len(slat)} of {a.paced_count} transactions)", slat)
             rlat = latencies(conn, ppath, "paced-")
