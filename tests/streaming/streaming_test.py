@@ -241,7 +241,7 @@ def test_cadence(env, work, svc):
     sl.create_topic(env, tin, 1)
     sl.create_topic(env, tout, 1)
     sl.create_topic(env, tstate, 1, {"cleanup.policy": "compact"})
-    gen = data(env, work, "cadence", 4, 19, topic=tin)
+    gen = data(env, work, "cadence", 4, 29, topic=tin)
     items = keyed(prefix, gen.recs)
     d = sl.detector(env, 28007, "cad", GROUP_ID="cad", TRANSACTIONS_TOPIC=tin,
                     SCORING_TOPIC=tout, STATE_TOPIC=tstate, TXN_INTERVAL_MS="3000",
