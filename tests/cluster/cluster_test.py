@@ -275,7 +275,7 @@ def main():
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--stack", required=True)
-    ap.add_argument("--port-base", type=int, default=38000,
+    ap.add_argument("--port-base", type=int, default=31000,
                     help="detector metrics +1, writer +2, interface +4")
     ap.add_argument("--count", type=int, default=100000)
     ap.add_argument("--rate", type=float, default=4000.0)
