@@ -491,11 +491,33 @@ def test_abort_recover(env, work, svc):
     finally:
         sl.set_max_message_bytes(env, "scoring", None)
     log(f"  {in_window:.0f} aborted in {window:.0f} s; `scoring` accepts messages again")
-    got = sl.wait_rows(env, prefix, n, 120)
+    # librdkafka 2.0.2 sometimes ends this in a fatal error instead: after its own skipped
+    # sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER, "requires epoch bump") the epoch bump
+    # fails as "fenced by a newer instance" (seen once in 4 CI runs, never alone). The
+    # detector then exits with status 1 for its supervisor to restart it (main.c), which is
+    # what this harness does here, as compose and systemd would; everything below still
+    # has to hold across that restart.
+    got, exited = None, None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        got = sl.db_count(env, prefix)
+        if got == n:
+            break
+        if exited is None and d.proc.poll() is not None:
+            exited = d.proc.returncode
+            log(f"  the detector exited with status {exited}; restarting it (the supervisor)")
+            d.start()
+        time.sleep(0.2)
     log(f"  {got} rows")
-    check(d.proc.poll() is None and d.proc.pid == pid,
-          f"the same detector process (pid {pid}) recovered without exiting")
     lines = log_since(d.log_path, log0)
+    fatal = [ln for ln in lines if "librdkafka" in ln and "Fatal error" in ln]
+    if exited is None:
+        check(d.proc.poll() is None and d.proc.pid == pid,
+              f"the same detector process (pid {pid}) recovered without exiting")
+    else:
+        check(exited == 1 and fatal,
+              f"the detector exited only on librdkafka's fatal error, with status 1 for its "
+              f"supervisor (status {exited}; {fatal[0].strip()[:200] if fatal else 'no fatal error logged'})")
     pauses = [int(m.group(1)) for m in
               (re.search(r"reading the batch again in (\d+) ms", ln) for ln in lines) if m]
     want = [backoff_ms(k) for k in range(1, len(pauses) + 1)]
