@@ -836,7 +836,11 @@ out:
 int fsm_build_forms(fs_model *m, size_t qs_budget, const fsm_env *env)
 {
     m->qs_simd = env->isa;
-    if (fsm_build_shap(m) != 0 || build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget, env->form) != 0)
+    /* The TreeSHAP tables only speed contributions up: without memory for them
+     * fs_model_predict_contrib uses the reference recursion, so the model still loads. */
+    if (fsm_build_shap(m) != 0)
+        fsm_free_shap(m);
+    if (build_exec(m) != 0 || build_bins(m) != 0 || build_qs(m, qs_budget, env->form) != 0)
         return -1;
     int walk = m->num_xcols <= FSM_STACK_COLS && m->bnodes != NULL ? FSM_FORM_BINNED
                                                                     : FSM_FORM_WALK;

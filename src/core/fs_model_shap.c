@@ -712,8 +712,10 @@ int fs_model_predict_contrib(const fs_model *m, const double *x, double *out,
     double *base = NULL, *phi = NULL, *scratch = NULL;
     int32_t *iscratch = NULL;
 
-    if (m->max_depth > FSM_MAX_SHAP_DEPTH || m->has_linear || m->shap_ev == NULL)
+    if (m->max_depth > FSM_MAX_SHAP_DEPTH || m->has_linear)
         goto out;
+    if (m->shap_ev == NULL) /* no memory for the tables at load: slower, same values */
+        return fsm_predict_contrib_ref(m, x, out, opts);
     fsm_iteration_range(m, opts, &first, &count);
     base = malloc((nf ? nf : 1) * sizeof(double));
     phi = calloc(stride * (size_t)k_per, sizeof(double));

@@ -339,12 +339,35 @@ static void test_default_model(void)
     fs_model_free(m);
 }
 
+/* Without memory for the tables at load (fsm_build_shap failed and freed them), the model
+ * still loads and gives the reference's values exactly. */
+static void test_no_tables(void)
+{
+    for (int i = 0; i < 3; i++)
+        gen_tree(&trees[i], 2 + (int)rnd(20), 4, 0, 0);
+    fs_model *m = load_trees(trees, 3, 1, 4);
+    CHECK(m != NULL);
+    if (m == NULL)
+        return;
+    fsm_free_shap(m);
+    double x[MAXF], a[MAXF + 1], b[MAXF + 1];
+    for (int r = 0; r < 50; r++) {
+        random_row(m, x);
+        CHECK_EQ_INT(fs_model_predict_contrib(m, x, b, NULL), 0);
+        CHECK_EQ_INT(fsm_predict_contrib_ref(m, x, a, NULL), 0);
+        for (int j = 0; j <= 4; j++)
+            CHECK_EQ_BITS(b[j], a[j]);
+    }
+    fs_model_free(m);
+}
+
 int main(void)
 {
     test_random_models();
     test_chains();
     test_zero_counts();
     test_default_model();
+    test_no_tables();
     printf("%ld rows, %ld values compared\n", rows_checked, values_checked);
     return CHECK_DONE();
 }
