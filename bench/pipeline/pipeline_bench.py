@@ -283,6 +283,8 @@ def main():
                     help="librdkafka property of fd_load's producer (ceiling and end-to-end "
                     "load alike), e.g. linger.ms=20; repeatable")
     a = ap.parse_args()
+    if a.paced_rounds < 1:
+        ap.error("--paced-rounds must be at least 1 (--paced-count 0 skips the paced run)")
     denv = dict(kv.split("=", 1) for kv in a.detector_env)
     # The load cycles --rows rows, so every pass repeats each customer's history and the
     # model flags about a third of the rows; with reasons on (the service's default:
@@ -490,9 +492,9 @@ def main():
                 print(f"paced warm-up (not counted): {a.paced_warmup} messages at "
                       f"{a.rate:,.0f}/s", flush=True)
             s99s, r99s = [], []
-            for k in range(a.paced_rounds):
-                pre = "paced-" if k == 0 else f"paced{k}-"
-                if k > 0:
+            for rnd in range(a.paced_rounds):
+                pre = "paced-" if rnd == 0 else f"paced{rnd}-"
+                if rnd > 0:
                     watch = Watch(os.path.join(build, "bench/pipeline/fd_watch"), bootstrap,
                                   pre, a.paced_count, os.path.join(work, f"watch-{pre}txt"))
                 ppath = os.path.join(work, f"times-{pre}txt")
@@ -510,7 +512,7 @@ def main():
                     print(f"bench/pipeline: paced run: {got} of {a.paced_count} rows",
                           file=sys.stderr)
                     return 1
-                tag = f"paced round {k + 1}: " if a.paced_rounds > 1 else ""
+                tag = f"paced round {rnd + 1}: " if a.paced_rounds > 1 else ""
                 alat = watch_latencies(arrived, ppath)
                 show_latency(f"{tag}latency produce -> readable in transactions at "
                              f"{a.rate:,.0f}/s ({len(alat)} of {a.paced_count})", alat)

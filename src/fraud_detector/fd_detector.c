@@ -88,6 +88,7 @@ typedef struct fd_worker {
     int *order;
     fs_reason *top;
     char *reasons;
+    unsigned long nonfinite; /* scores sent without reasons: a contribution not finite */
 } fd_worker;
 
 /* The committer thread: sends the offsets of the batch handed to it and commits its
@@ -1011,8 +1012,16 @@ static void score_one(const fd_detector *d, fd_worker *w, const rd_kafka_message
             return;
         }
         if (r > 0) {
-            svc_log_ctx ctx = {topic, msg->partition, msg->offset, t->transaction_id};
-            SVC_LOG(SVC_LOG_WARN, &ctx, "reasons left out: a contribution is not finite");
+            /* A model fault hits many rows: logged the 1st, 2nd, 4th, 8th... time per
+             * scoring thread, not once per message. */
+            unsigned long n = ++w->nonfinite;
+            if ((n & (n - 1)) == 0) {
+                svc_log_ctx ctx = {topic, msg->partition, msg->offset, t->transaction_id};
+                SVC_LOG(SVC_LOG_WARN, &ctx,
+                        "reasons left out: a contribution is not finite (%lu time(s) in "
+                        "scoring thread %d)",
+                        n, w->index);
+            }
         } else {
             reasons = w->reasons;
         }
@@ -1813,6 +1822,9 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         }
         /* Collect a batch: wait for the first message, then up to batch_timeout_ms more. */
         double deadline = 0;
+        /* Adaptive batches close no earlier than txn_interval_ms after the last transaction
+         * began (txn_started is only set by start_batch, after this loop). */
+        const double txn_open = d->txn_started + d->cfg.txn_interval_ms / 1e3;
         int idle = 0;
         double now = now_mono(); /* one clock read per poll */
         while (d->nbatch < d->cfg.batch_size && !*stop) {
@@ -1829,7 +1841,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                  * then the poll waits for the interval, then short polls see the commit's
                  * end at once. */
                 if (d->cfg.batch_adaptive) {
-                    double open = d->txn_started + d->cfg.txn_interval_ms / 1e3 - now;
+                    double open = txn_open - now;
                     if (open > 0) {
                         int open_ms = (int)(open * 1e3) + 1;
                         if (open_ms < wait_ms)
@@ -1847,8 +1859,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                     idle = 1;
                     break; /* idle: refresh the lag, check the stop flag */
                 }
-                if (d->cfg.batch_adaptive &&
-                    now >= d->txn_started + d->cfg.txn_interval_ms / 1e3 && !commit_busy(d))
+                if (d->cfg.batch_adaptive && now >= txn_open && !commit_busy(d))
                     break; /* nothing more queued and nothing in flight: close the batch */
                 continue;
             }

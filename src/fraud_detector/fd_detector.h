@@ -69,7 +69,7 @@ typedef struct fd_config {
      * a quiet spell longer than this is committed at once. 0: back to back. Each
      * transaction costs the broker and both clients a fixed amount of work (partitions
      * added, offsets, the commit and its markers), so at 10k tx/s back-to-back commits
-     * (~100/s) took twice the CPU of a 20 ms cadence and a worse p99. */
+     * (~100/s) took twice the CPU of a 20 ms cadence, for no better a p99. */
     int txn_interval_ms;
     int scoring_threads;          /* threads parsing and scoring a batch (main included) */
     const char *bootstrap;        /* bootstrap.servers */

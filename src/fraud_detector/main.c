@@ -29,8 +29,8 @@ static const char *o_bootstrap, *o_in_topic, *o_out_topic, *o_dlq_topic, *o_grou
     *o_instance, *o_txn_id, *o_log_level, *o_metrics_addr, *o_state_topic, *o_reasons;
 static double o_threshold;
 static int o_static, o_state, o_adaptive;
-static long o_batch_size, o_batch_timeout, o_txn_interval, o_threads, o_metrics_port, o_expiry_days,
-    o_max_customers, o_reasons_top;
+static long o_batch_size, o_batch_timeout, o_txn_interval, o_threads, o_metrics_port,
+    o_expiry_days, o_max_customers, o_reasons_top;
 
 static const svc_option options[] = {
     SVC_OPT_BOOTSTRAP(&o_bootstrap),
