@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "fs_msg.h"
 
 #define MAX_MSGS 4096
@@ -18,13 +18,6 @@
 
 static char *msgs[MAX_MSGS], *scs[MAX_MSGS];
 static size_t lens[MAX_MSGS], sc_lens[MAX_MSGS];
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 typedef int (*txn_fn)(const char *, size_t, fs_txn *, char *, size_t);
 typedef int (*sc_fn)(const char *, size_t, fs_scoring_msg *, char *, size_t);
@@ -34,11 +27,11 @@ static double time_txn(txn_fn fn, int n, int rounds, int *fails)
     static fs_txn t;
     char err[256];
     *fails = 0;
-    double t0 = cpu_now();
+    double t0 = bench_cpu_seconds();
     for (int r = 0; r < rounds; r++)
         for (int i = 0; i < n; i++)
             *fails += fn(msgs[i], lens[i], &t, err, sizeof err) != 0;
-    return (cpu_now() - t0) / ((double)n * rounds) * 1e6;
+    return (bench_cpu_seconds() - t0) / ((double)n * rounds) * 1e6;
 }
 
 static double time_sc(sc_fn fn, int n, int rounds, int *fails)
@@ -46,11 +39,11 @@ static double time_sc(sc_fn fn, int n, int rounds, int *fails)
     fs_scoring_msg s;
     char err[256];
     *fails = 0;
-    double t0 = cpu_now();
+    double t0 = bench_cpu_seconds();
     for (int r = 0; r < rounds; r++)
         for (int i = 0; i < n; i++)
             *fails += fn(scs[i], sc_lens[i], &s, err, sizeof err) != 0;
-    return (cpu_now() - t0) / ((double)n * rounds) * 1e6;
+    return (bench_cpu_seconds() - t0) / ((double)n * rounds) * 1e6;
 }
 
 int main(int argc, char **argv)
