@@ -532,10 +532,13 @@ def main():
                 print(cpu_line("paced", c, a.paced_count), flush=True)
                 total_in += a.paced_count
             s99, r99 = statistics.median(s99s), statistics.median(r99s)
+            # The targets are set at 10,000/s; at another rate only the figures are printed.
+            verdict = (lambda ok: "met" if ok else "not met") if a.rate == 10000 else \
+                (lambda ok: f"not checked at {a.rate:,.0f}/s")
             print(f"targets at 10,000/s (median p99 of {a.paced_rounds} paced round(s)): "
-                  f"produce -> scoring p99 <= 50 ms {'met' if s99 <= 50 else 'not met'} "
+                  f"produce -> scoring p99 <= 50 ms {verdict(s99 <= 50)} "
                   f"({', '.join(f'{x:.1f}' for x in s99s)}); produce -> row p99 <= 150 ms "
-                  f"{'met' if r99 <= 150 else 'not met'} ({', '.join(f'{x:.1f}' for x in r99s)})")
+                  f"{verdict(r99 <= 150)} ({', '.join(f'{x:.1f}' for x in r99s)})")
             for name in ("fraud_detector_transactions_committed_total",
                          "fraud_detector_messages_in_total"):
                 print(f"{name} {d.metric(name)}")
