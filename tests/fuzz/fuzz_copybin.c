@@ -1,7 +1,8 @@
 /*
  * Fuzz harness for the scores download's binary COPY parser (src/interface/ui_copybin.c).
  * The input is cut into CopyData messages: each starts with a length byte (0..255, capped
- * by what is left). Checks: the parser never reads past a message (ASan), a row's id lies
+ * by what is left); the longest possible CSV line (a 512-byte id of quotes) is checked
+ * directly, as such ids do not fit that framing. Checks: the parser never reads past a message (ASan), a row's id lies
  * inside its message, every CSV line fits UI_COPYBIN_LINE_MAX, ends with exactly one newline,
  * and reads back to the same row number, id, flag and the same score bit for bit (a NaN
  * stays a NaN).
@@ -66,9 +67,25 @@ static void check_line(const ui_copybin_row *r)
         abort();
 }
 
+/* The longest line: the largest row number, an id of UI_COPYBIN_ID_MAX quotes (each
+ * doubled), the longest %.17g and a negative flag. The length-byte framing keeps fuzzed
+ * ids under 256 bytes, so this bound is checked here directly, once per process. */
+static void check_longest_line(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    static char id[UI_COPYBIN_ID_MAX];
+    memset(id, '"', sizeof id);
+    ui_copybin_row r = {UINT32_MAX, id, sizeof id, -2.2250738585072014e-308, INT32_MIN};
+    check_line(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_longest_line();
     ui_copybin st = {0, 0};
     size_t at = 0;
     while (at < size) {
