@@ -861,7 +861,7 @@ static rd_kafka_resp_err_t produce(fd_detector *d, const char *topic, const void
                                    rd_kafka_headers_t *headers)
 {
     return svc_kafka_produce_wait(d->producer, topic, RD_KAFKA_PARTITION_UA, key, key_len,
-                                  value, value_len, headers, txn_tag(d));
+                                  value, value_len, headers, txn_tag(d), -1);
 }
 
 /* Formats the scoring message into the slot's buffer, growing it once to
@@ -1062,7 +1062,7 @@ static rd_kafka_resp_err_t reroute(fd_detector *d, const rd_kafka_message_t *msg
     rd_kafka_header_add(h, "x-rerouted-from", -1, from, -1);
     rd_kafka_resp_err_t err = svc_kafka_produce_wait(
         d->producer, d->cfg.transactions_topic, slot->rpart, slot->rkey, slot->rkey_len,
-        msg->payload, msg->len, h, txn_tag(d));
+        msg->payload, msg->len, h, txn_tag(d), -1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_headers_destroy(h); /* on success the message owns them */
     return err;
@@ -1074,7 +1074,8 @@ static int changelog_record(int32_t p, const char *key, size_t key_len,
 {
     fd_detector *d = opaque;
     rd_kafka_resp_err_t err = svc_kafka_produce_wait(d->producer, d->cfg.state_topic, p, key,
-                                                     key_len, value, value_len, NULL, txn_tag(d));
+                                                     key_len, value, value_len, NULL, txn_tag(d),
+                                                     -1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         SVC_LOG(SVC_LOG_WARN, NULL, "produce %s[%" PRId32 "]: %s", d->cfg.state_topic, p,
                 rd_kafka_err2str(err));

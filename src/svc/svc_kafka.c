@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "svc_log.h"
 
@@ -170,8 +171,11 @@ int svc_kafka_conf_force(rd_kafka_conf_t *conf, const svc_kafka_setting *setting
 rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *topic,
                                            int32_t partition, const void *key, size_t key_len,
                                            const void *value, size_t value_len,
-                                           rd_kafka_headers_t *headers, void *opaque)
+                                           rd_kafka_headers_t *headers, void *opaque,
+                                           int max_wait_ms)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         /* RD_KAFKA_V_HEADERS(NULL) is the same as no headers (librdkafka's producev). */
         rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -181,6 +185,14 @@ rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *top
             RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return err;
+        if (max_wait_ms >= 0) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long waited_ms =
+                (long)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+            if (waited_ms >= max_wait_ms)
+                return err;
+        }
         /* Delivery reports drain the queue; serve them and try again. */
         rd_kafka_poll(producer, 10);
     }
@@ -205,7 +217,7 @@ int svc_kafka_dlq_produce(rd_kafka_t *producer, const char *dlq_topic,
     rd_kafka_header_add(h, "x-error-reason", -1, reason, -1);
     rd_kafka_resp_err_t err =
         svc_kafka_produce_wait(producer, dlq_topic, RD_KAFKA_PARTITION_UA, msg->key,
-                               msg->key_len, msg->payload, msg->len, h, opaque);
+                               msg->key_len, msg->payload, msg->len, h, opaque, -1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(h); /* on success the message owns it */
         snprintf(errstr, errstr_size, "%s [%" PRId32 "] @%" PRId64 " -> %s: %s", src_topic,

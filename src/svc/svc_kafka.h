@@ -67,13 +67,16 @@ int svc_kafka_conf_force(rd_kafka_conf_t *conf, const svc_kafka_setting *setting
                          char *errstr, size_t errstr_size);
 
 /* Produces one message, copying key and value, to topic (partition RD_KAFKA_PARTITION_UA:
- * the partitioner chooses), polling the producer while its local queue is full. headers
- * (NULL: none) become the message's on success and stay the caller's on failure; opaque
- * reaches the delivery report. Returns the produce error (never __QUEUE_FULL). */
+ * the partitioner chooses), polling the producer while its local queue is full, for at most
+ * max_wait_ms (negative: as long as it takes; the queue drains as deliveries succeed or
+ * time out). headers (NULL: none) become the message's on success and stay the caller's on
+ * failure; opaque reaches the delivery report. Returns the produce error: __QUEUE_FULL only
+ * when the queue stayed full for max_wait_ms. */
 rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *topic,
                                            int32_t partition, const void *key, size_t key_len,
                                            const void *value, size_t value_len,
-                                           rd_kafka_headers_t *headers, void *opaque);
+                                           rd_kafka_headers_t *headers, void *opaque,
+                                           int max_wait_ms);
 
 /* Dead-letters msg to dlq_topic through svc_kafka_produce_wait: its key and payload, every
  * header it had, then x-source-topic, x-source-partition, x-source-offset and

@@ -261,8 +261,8 @@ static void test_dead_letter(void)
     }
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "trace", -1, "abc-123", -1);
-    CHECK(svc_kafka_produce_wait(rk, "src", RD_KAFKA_PARTITION_UA, "k1", 2, "v1", 2, h, NULL) ==
-          RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK(svc_kafka_produce_wait(rk, "src", RD_KAFKA_PARTITION_UA, "k1", 2, "v1", 2, h, NULL,
+                                 -1) == RD_KAFKA_RESP_ERR_NO_ERROR);
     /* librdkafka checks message timeouts about once a second: two of them (the source
      * message, then its dead letter) take ~2 s; wait up to 30 s for the second report. */
     time_t deadline = time(NULL) + 30;
@@ -275,6 +275,46 @@ static void test_dead_letter(void)
     CHECK_EQ_STR(s_dlq.key, "k1");
     CHECK_EQ_STR(s_dlq.payload, "v1");
     CHECK(svc_kafka_brokers_reachable(rk, 100) == 0); /* nothing listens on port 1 */
+    rd_kafka_destroy(rk);
+}
+
+/* A full local queue: with a wait limit the produce gives up with __QUEUE_FULL after about
+ * that long (an upload then fails with a clear 503 instead of hanging while Kafka is away);
+ * the message stays the caller's. */
+static void test_produce_wait_limit(void)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = svc_kafka_conf_new("t", "127.0.0.1:1", err, sizeof err);
+    CHECK(conf != NULL);
+    if (conf == NULL)
+        return;
+    static const svc_kafka_setting one[] = {{"queue.buffering.max.messages", "1"},
+                                            {"log_level", "0"}};
+    CHECK(svc_kafka_conf_defaults(conf, one, 2, err, sizeof err) == 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    CHECK(rk != NULL);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return;
+    }
+    CHECK(svc_kafka_produce_wait(rk, "t", 0, "k", 1, "v1", 2, NULL, NULL, 0) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "x", -1, "y", -1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK(svc_kafka_produce_wait(rk, "t", 0, "k", 1, "v2", 2, h, NULL, 300) ==
+          RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(took >= 0.3);
+    CHECK(took < 5.0);
+    /* No wait at all: one try. */
+    CHECK(svc_kafka_produce_wait(rk, "t", 0, "k", 1, "v3", 2, h, NULL, 0) ==
+          RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    rd_kafka_headers_destroy(h); /* still ours after the failures */
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_poll(rk, 0);
     rd_kafka_destroy(rk);
 }
 
@@ -346,6 +386,7 @@ int main(void)
     test_kafka_conf();
     test_kafka_settings();
     test_dead_letter();
+    test_produce_wait_limit();
     test_read_secret();
     test_sleep();
     return CHECK_DONE();
