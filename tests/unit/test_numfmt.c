@@ -196,6 +196,19 @@ static void test_integers(uint64_t *s, int n)
             v = ldexp((double)(r >> 11), (int)(r % 80));
         check_both(v);
     }
+    /* fs_profile_key writes post codes with fs_fmt_g17, where it had %.0f for integers below
+     * 1e15: the same text. */
+    for (int i = 0; i < n; i++) {
+        uint64_t r = mix(s);
+        double v = (double)(r % 1000000000000000ull) / (double)(1ull << (r >> 60));
+        v = floor(r & (1ull << 58) ? -v : v);
+        if (i == 0)
+            v = -0.0;
+        char got[FS_FMT_CAP], want[64];
+        size_t len = fs_fmt_g17(v, got);
+        snprintf(want, sizeof want, "%.0f", v);
+        report("fs_fmt_g17 vs %.0f", v, got, len, want);
+    }
 }
 
 /* Exact ties: a = j / 2^(p+1) with j odd has a * 10^p = j * 5^p / 2, a half; choosing j so
