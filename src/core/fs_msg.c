@@ -12,11 +12,11 @@
  */
 #include "fs_msg.h"
 #include "fs_err.h"
+#include "fs_numfmt.h"
 #include "fs_utf8.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,7 +145,7 @@ static void out_json_string(outbuf *o, const char *s)
 /* The shortest of %.15g, %.16g, %.17g that reads back as the same double; null for NaN. */
 static void out_number(outbuf *o, double v)
 {
-    char num[40];
+    char num[FS_FMT_CAP];
     if (isnan(v)) {
         out_str(o, "null");
         return;
@@ -154,16 +154,7 @@ static void out_number(outbuf *o, double v)
         out_str(o, "-0.0"); /* "-0" would read back as the integer 0, losing the sign */
         return;
     }
-    for (int prec = 15; prec <= 17; prec++) {
-        int n = snprintf(num, sizeof num, "%.*g", prec, v);
-        if (n < 0 || (size_t)n >= sizeof num) {
-            o->full = 1;
-            return;
-        }
-        if (prec == 17 || strtod(num, NULL) == v)
-            break;
-    }
-    out_str(o, num);
+    out_bytes(o, num, fs_fmt_shortest(v, num));
 }
 
 int fs_msg_format_transaction(char *buf, size_t size, const char *transaction_id,
@@ -471,16 +462,11 @@ static int txn_ref(const json_t *txn, fs_scoring_msg *m, char *errstr, size_t er
     return 0;
 }
 
-/* Writes a score with %.17g (-0 as 0), as scoring messages always had it. */
+/* Writes a score as %.17g would (-0 as 0), as scoring messages always had it. */
 static void out_score(outbuf *o, double score)
 {
-    char num[40];
-    int n = snprintf(num, sizeof num, "%.17g", score + 0.0);
-    if (n < 0 || (size_t)n >= sizeof num) {
-        o->full = 1;
-        return;
-    }
-    out_bytes(o, num, (size_t)n);
+    char num[FS_FMT_CAP];
+    out_bytes(o, num, fs_fmt_g17(score + 0.0, num));
 }
 
 /* 1 if the reasons text parses as reasons (so the message will parse back). */

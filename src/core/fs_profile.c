@@ -7,6 +7,7 @@
  */
 #include "fs_profile.h"
 #include "fs_err.h"
+#include "fs_numfmt.h"
 #include "fs_time.h"
 
 #include <math.h>
@@ -195,14 +196,12 @@ void fs_profile_update(fs_profile *p, const fs_profile_event *e)
 
 int fs_profile_key(const fs_txn *t, char *buf, size_t cap)
 {
-    char post[32] = "";
+    char post[FS_FMT_CAP] = "";
     double pc = t->post_code;
-    if (isfinite(pc)) {
-        if (pc == floor(pc) && fabs(pc) < 1e15)
-            snprintf(post, sizeof post, "%.0f", pc);
-        else
-            snprintf(post, sizeof post, "%.17g", pc);
-    }
+    /* %.0f for an integer below 1e15, else %.17g: one and the same text, as %.17g of such
+     * an integer has no fractional digits left (tests/unit/test_numfmt checks it). */
+    if (isfinite(pc))
+        fs_fmt_g17(pc, post);
     int n = snprintf(buf, cap, "%s|%s|%s|%s", t->name_1, t->name_2, t->street, post);
     if (n < 0 || (size_t)n >= cap)
         return -1;

@@ -3,6 +3,8 @@
  */
 #include "ui_copybin.h"
 
+#include "fs_numfmt.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -84,6 +86,10 @@ size_t ui_copybin_csv_line(const ui_copybin_row *r, char *buf)
     }
     if (quote)
         buf[n++] = '"';
-    n += (size_t)snprintf(buf + n, UI_COPYBIN_LINE_MAX - n, ",%.17g,%d\n", r->score, (int)r->flag);
+    /* The score as %.17g (fs_fmt_g17 writes at most FS_FMT_CAP bytes: n is at most
+     * 2 * UI_COPYBIN_ID_MAX + 14 here, so the line still fits). */
+    buf[n++] = ',';
+    n += fs_fmt_g17(r->score, buf + n);
+    n += (size_t)snprintf(buf + n, UI_COPYBIN_LINE_MAX - n, ",%d\n", (int)r->flag);
     return n;
 }
