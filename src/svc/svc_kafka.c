@@ -168,14 +168,21 @@ int svc_kafka_conf_force(rd_kafka_conf_t *conf, const svc_kafka_setting *setting
     return 0;
 }
 
+/* Milliseconds on the monotonic clock. */
+static long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *topic,
                                            int32_t partition, const void *key, size_t key_len,
                                            const void *value, size_t value_len,
                                            rd_kafka_headers_t *headers, void *opaque,
                                            int max_wait_ms)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long t0 = -1; /* read at the first full queue: the common path reads no clock */
     for (;;) {
         /* RD_KAFKA_V_HEADERS(NULL) is the same as no headers (librdkafka's producev). */
         rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -186,11 +193,10 @@ rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *top
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return err;
         if (max_wait_ms >= 0) {
-            struct timespec t;
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            long waited_ms =
-                (long)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-            if (waited_ms >= max_wait_ms)
+            long now = mono_ms();
+            if (t0 < 0)
+                t0 = now;
+            if (now - t0 >= max_wait_ms)
                 return err;
         }
         /* Delivery reports drain the queue; serve them and try again. */
