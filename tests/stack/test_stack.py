@@ -3,6 +3,8 @@ ones compose creates; --help of db_writer lists its options with their env names
 import os
 import re
 import subprocess
+import time
+import types
 
 from confluent_kafka.admin import AdminClient
 
@@ -89,3 +91,33 @@ def test_stack_runs_a_service_and_kills_it(stack_env):
         assert "not running" in status_line("db_writer")
     finally:
         stack("stop-service", "db_writer", check=False)
+
+
+def test_stack_restarts_a_service_that_fails(stack_env, writers):
+    """A service that exits 1 (db_writer fenced by a twin with its INSTANCE_ID, as a fatal
+    Kafka error ends either service) is restarted by scripts/stack's supervisor, as compose's
+    restart policy does; the twin, not supervised, is fenced in turn and stays down."""
+    log = os.path.join(os.environ["STACK_DIR"], "logs", "db_writer.log")
+    try:
+        stack("start-service", "db_writer")
+        wait_for(lambda: " ready " in status_line("db_writer") + " ", 60, "db_writer ready")
+        pid = status_line("db_writer").split()[1]
+        time.sleep(5.5)  # a first run that ends within 5 s is a failed start: not restarted
+        same = types.SimpleNamespace(scoring="scoring", dlq="scoring.dlq", group="db_writer")
+        twin = writers(same, name="twin", instance=None).start(wait_ready=False)
+        wait_for(lambda: twin.proc.poll() is not None, 90,
+                 "the twin fenced in turn by the restarted writer")
+        assert twin.proc.returncode == 1, twin.tail()
+        assert "FENCED_INSTANCE_ID" in twin.tail(200), twin.tail()
+        wait_for(lambda: " ready " in status_line("db_writer") + " ", 60, "db_writer ready again")
+        new_pid = status_line("db_writer").split()[1]
+        assert new_pid.isdigit() and new_pid != pid, (pid, new_pid)
+        with open(log) as f:
+            text = f.read()
+        assert "FENCED_INSTANCE_ID" in text
+        assert "db_writer exited with status 1: restarting it in 1 s (restart 1)" in text, text[-2000:]
+    finally:
+        stack("stop-service", "db_writer", check=False)
+    assert "not running" in status_line("db_writer")
+    time.sleep(1.5)  # no supervisor left to bring it back
+    assert "not running" in status_line("db_writer")
