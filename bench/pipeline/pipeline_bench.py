@@ -240,6 +240,21 @@ def loadavg():
         return float(f.read().split()[0])
 
 
+def speed_probe():
+    """CPU ms of a fixed loop in this process, best of 5. On a VM the same work can take
+    1.6x longer from one minute to the next while the guest looks idle (the host's other
+    tenants; no steal time is reported here): the probe says how fast this machine was when
+    a round began, so figures of different runs can be compared with that in mind."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.process_time()
+        x = 0
+        for i in range(200000):
+            x += i * i
+        best = min(best, time.process_time() - t0)
+    return best * 1e3
+
+
 def cpu_line(label, cpu, n):
     return f"  {label:<24}" + "".join(f"{cpu.get(k, 0) * 1e6 / n:>16.1f}" for k in PROCS) + \
         f"{sum(cpu.values()) * 1e6 / n:>10.1f}"
@@ -317,7 +332,8 @@ def main():
               + (f", detector env {' '.join(a.detector_env)}" if a.detector_env else "")
               + (f", writer env {' '.join(a.writer_env)}" if a.writer_env else "")
               + (f", load {' '.join(a.load_opt)}" if a.load_opt else "")
-              + f", poll {a.poll}, load average {loadavg():.2f}", flush=True)
+              + f", poll {a.poll}, load average {loadavg():.2f}, speed probe "
+              f"{speed_probe():.1f} ms (CPU ms of a fixed loop; lower is faster)", flush=True)
         print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs", flush=True)
         up = subprocess.run([stack, "up"], env=env_vars,
                             stdout=open(os.path.join(work, "stack-up.log"), "w"),
@@ -361,7 +377,7 @@ def main():
             return float(out["rate"]), float(out["seconds"]), c, la
 
         def end_to_end(prefix):
-            la = loadavg()
+            la, probe = loadavg(), speed_probe()
             written0 = w.metric("db_writer_rows_written_total") or 0
             rows0 = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
             in0 = d.metric("fraud_detector_messages_in_total") or 0
@@ -406,7 +422,7 @@ def main():
             det = detector_done_at - first if detector_done_at else None
             lat = latencies(conn, times_path, prefix)
             return dict(rate=n / secs, secs=secs, det=det, prod=float(prod["rate"]), cpu=c,
-                        lat=lat, la=la)
+                        lat=lat, la=la, probe=probe)
 
         if not a.no_e2e:
             # 0. warm-up, not timed.
@@ -429,7 +445,7 @@ def main():
                 print(f"round {k + 1}: end to end (first produce -> all {n} rows stored) "
                       f"{e['rate']:,.0f} tx/s ({e['secs']:.2f} s{det}); producer alone "
                       f"{e['prod']:,.0f} msg/s; ratio {e['rate'] / r:.2f} (load average "
-                      f"{e['la']:.2f})", flush=True)
+                      f"{e['la']:.2f}, speed probe {e['probe']:.1f} ms)", flush=True)
                 show_latency(f"round {k + 1}: latency produce -> row at full speed (queueing)",
                              e["lat"])
                 if a.state_ab:
@@ -498,6 +514,7 @@ def main():
                     watch = Watch(os.path.join(build, "bench/pipeline/fd_watch"), bootstrap,
                                   pre, a.paced_count, os.path.join(work, f"watch-{pre}txt"))
                 ppath = os.path.join(work, f"times-{pre}txt")
+                probe = speed_probe()
                 c0 = {}
                 _, load_cpu = run_load([fd_load, "produce", "--bootstrap", bootstrap, "--topic",
                                         "transactions", "--input", csv_path, "--count",
@@ -513,6 +530,7 @@ def main():
                           file=sys.stderr)
                     return 1
                 tag = f"paced round {rnd + 1}: " if a.paced_rounds > 1 else ""
+                print(f"{tag}speed probe before the round {probe:.1f} ms", flush=True)
                 alat = watch_latencies(arrived, ppath)
                 show_latency(f"{tag}latency produce -> readable in transactions at "
                              f"{a.rate:,.0f}/s ({len(alat)} of {a.paced_count})", alat)
