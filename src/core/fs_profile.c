@@ -202,10 +202,20 @@ int fs_profile_key(const fs_txn *t, char *buf, size_t cap)
      * an integer has no fractional digits left (tests/unit/test_numfmt checks it). */
     if (isfinite(pc))
         fs_fmt_g17(pc, post);
-    int n = snprintf(buf, cap, "%s|%s|%s|%s", t->name_1, t->name_2, t->street, post);
-    if (n < 0 || (size_t)n >= cap)
-        return -1;
-    return n;
+    /* "%s|%s|%s|%s" by hand: snprintf was 3 % of the detector's CPU (once per transaction). */
+    const char *parts[4] = {t->name_1, t->name_2, t->street, post};
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        size_t len = strlen(parts[i]), sep = i < 3;
+        if (len + sep >= cap - n) /* room for the part, its '|' and, at the end, the NUL */
+            return -1;
+        memcpy(buf + n, parts[i], len);
+        n += len;
+        if (sep)
+            buf[n++] = '|';
+    }
+    buf[n] = '\0';
+    return (int)n;
 }
 
 /* ---- the portable form ---- */
