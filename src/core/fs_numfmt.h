@@ -9,7 +9,8 @@
  *                    (numbers in the JSON messages).
  * Both compute the digits exactly with 128-bit integers for 2^-53 <= |v| < 2^127 (about
  * 1.1e-16 .. 1.7e38), rounding the exact binary value to nearest, ties to even, as glibc
- * does; everything else (zero, -0, subnormals, huge values, inf, NaN) goes to the snprintf
+ * does; everything else (zero, -0, subnormals, tiny normals below 2^-53 such as 1e-20, huge
+ * values, inf, NaN) goes to the snprintf
  * code itself, so the two functions never differ from it. fs_numfmt.c proves the ranges.
  * No I/O, no allocation, no global state: thread-safe.
  *

@@ -88,6 +88,8 @@ size_t ui_copybin_csv_line(const ui_copybin_row *r, char *buf)
         buf[n++] = '"';
     /* The score as %.17g (fs_fmt_g17 writes at most FS_FMT_CAP bytes: n is at most
      * 2 * UI_COPYBIN_ID_MAX + 14 here, so the line still fits). */
+    _Static_assert(UI_COPYBIN_LINE_MAX >= 2 * UI_COPYBIN_ID_MAX + 14 + 1 + FS_FMT_CAP + 13,
+                   "a CSV line: row, quoted id, score, flag");
     buf[n++] = ',';
     n += fs_fmt_g17(r->score, buf + n);
     n += (size_t)snprintf(buf + n, UI_COPYBIN_LINE_MAX - n, ",%d\n", (int)r->flag);

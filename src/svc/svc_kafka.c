@@ -168,11 +168,12 @@ int svc_kafka_conf_force(rd_kafka_conf_t *conf, const svc_kafka_setting *setting
     return 0;
 }
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds on the monotonic clock, -1 if it cannot be read. */
 static long mono_ms(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
+        return -1;
     return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
@@ -196,7 +197,7 @@ rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *top
             long now = mono_ms();
             if (t0 < 0)
                 t0 = now;
-            if (now - t0 >= max_wait_ms)
+            if (now < 0 || now - t0 >= max_wait_ms) /* no clock: no wait to measure */
                 return err;
         }
         /* Delivery reports drain the queue; serve them and try again. */

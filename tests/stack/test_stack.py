@@ -93,16 +93,23 @@ def test_stack_runs_a_service_and_kills_it(stack_env):
         stack("stop-service", "db_writer", check=False)
 
 
+def supervisor_pid(name):
+    with open(os.path.join(os.environ["STACK_DIR"], "pids", f"{name}.supervisor.pid")) as f:
+        return int(f.readline())
+
+
 def test_stack_restarts_a_service_that_fails(stack_env, writers):
     """A service that exits 1 (db_writer fenced by a twin with its INSTANCE_ID, as a fatal
     Kafka error ends either service) is restarted by scripts/stack's supervisor, as compose's
-    restart policy does; the twin, not supervised, is fenced in turn and stays down."""
+    restart policy does; the twin, not supervised, is fenced in turn and stays down. A
+    service killed by a signal is not restarted: its supervisor ends with it."""
     log = os.path.join(os.environ["STACK_DIR"], "logs", "db_writer.log")
     try:
         stack("start-service", "db_writer")
         wait_for(lambda: " ready " in status_line("db_writer") + " ", 60, "db_writer ready")
         pid = status_line("db_writer").split()[1]
-        time.sleep(5.5)  # a first run that ends within 5 s is a failed start: not restarted
+        sup = supervisor_pid("db_writer")
+        time.sleep(6.5)  # a first run that ends within about 5 s is a failed start
         same = types.SimpleNamespace(scoring="scoring", dlq="scoring.dlq", group="db_writer")
         twin = writers(same, name="twin", instance=None).start(wait_ready=False)
         wait_for(lambda: twin.proc.poll() is not None, 90,
@@ -112,12 +119,23 @@ def test_stack_restarts_a_service_that_fails(stack_env, writers):
         wait_for(lambda: " ready " in status_line("db_writer") + " ", 60, "db_writer ready again")
         new_pid = status_line("db_writer").split()[1]
         assert new_pid.isdigit() and new_pid != pid, (pid, new_pid)
+        assert supervisor_pid("db_writer") == sup  # the same supervisor restarted it
         with open(log) as f:
             text = f.read()
         assert "FENCED_INSTANCE_ID" in text
-        assert "db_writer exited with status 1: restarting it in 1 s (restart 1)" in text, text[-2000:]
+        assert "db_writer exited with status 1: restarting it in 1 s (restart 1)" in text, \
+            text[-2000:]
+        # kill -9 by hand (a crash test's way): neither restarted nor left supervised.
+        os.kill(int(new_pid), 9)
+        wait_for(lambda: not os.path.exists(f"/proc/{sup}"), 30, "the supervisor gone")
+        assert "not running" in status_line("db_writer")
+        with open(log) as f:
+            assert "(restart 2)" not in f.read()
+        # A new start has a new supervisor; stop-service ends both.
+        stack("start-service", "db_writer")
+        sup = supervisor_pid("db_writer")
+        stack("stop-service", "db_writer")
+        assert not os.path.exists(f"/proc/{sup}")
+        assert "not running" in status_line("db_writer")
     finally:
         stack("stop-service", "db_writer", check=False)
-    assert "not running" in status_line("db_writer")
-    time.sleep(1.5)  # no supervisor left to bring it back
-    assert "not running" in status_line("db_writer")
