@@ -69,11 +69,15 @@ static double unit(uint64_t *s)
 static void bench_one(const char *name, fmt_fn ref, const char *ref_name, fmt_fn fast,
                       const char *fast_name, const double *vals, int rounds)
 {
-    /* Both once first (warm caches), then each timed. */
+    /* Both once first (warm caches), then the rounds alternate between the two, so a
+     * change of the machine's speed meanwhile (a VM's host) weighs on both alike. */
     time_fmt(ref, vals, 1);
     time_fmt(fast, vals, 1);
-    double tr = time_fmt(ref, vals, rounds);
-    double tf = time_fmt(fast, vals, rounds);
+    double tr = 0, tf = 0;
+    for (int r = 0; r < rounds; r++) {
+        tr += time_fmt(ref, vals, 1) / rounds;
+        tf += time_fmt(fast, vals, 1) / rounds;
+    }
     printf("%-14s %s %6.1f ns, %s %6.1f ns, ratio %.2fx\n", name, ref_name, tr, fast_name, tf,
            tr / tf);
 }
