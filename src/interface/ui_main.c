@@ -27,7 +27,7 @@
 
 static const char *o_addr, *o_bootstrap, *o_topic, *o_db_url, *o_password_file,
     *o_detector_url, *o_writer_url, *o_web_dir, *o_log_level;
-static long o_port, o_max_bytes, o_max_rows;
+static long o_port, o_max_bytes, o_max_rows, o_produce_wait;
 static double o_threshold;
 
 static const svc_option options[] = {
@@ -51,6 +51,9 @@ static const svc_option options[] = {
      "largest upload body accepted (bytes)", &o_max_bytes},
     {"MAX_ROWS", "--max-rows", SVC_OPT_INT, "5000000", 1, 1e9, "most data rows per upload",
      &o_max_rows},
+    {"PRODUCE_WAIT_MS", "--produce-wait-ms", SVC_OPT_INT, "10000", 0, 3600000,
+     "how long a row waits for room in a full Kafka send queue before its upload fails (503)",
+     &o_produce_wait},
     {"WEB_DIR", "--web-dir", SVC_OPT_STRING, NULL, 0, -1,
      "serve the page from this directory instead of the embedded copy", &o_web_dir},
     SVC_OPT_LOG_LEVEL(&o_log_level),
@@ -137,7 +140,8 @@ int main(int argc, char **argv)
     }
     poller_started = 1;
 
-    ui_upload_limits limits = {(unsigned long long)o_max_bytes, (unsigned long long)o_max_rows};
+    ui_upload_limits limits = {(unsigned long long)o_max_bytes, (unsigned long long)o_max_rows,
+                               (int)o_produce_wait};
     uploads = ui_uploads_new(rk, o_topic, &limits, metrics, err, sizeof err);
     db = ui_db_new(o_db_url, pw);
     memset(password, 0, sizeof password);

@@ -25,9 +25,6 @@
 
 #define UI_FAILURE_KINDS 8  /* distinct delivery failure reasons kept per upload */
 #define UI_MSG_MAX FS_MSG_TRANSACTION_MAX
-/* How long a row waits for room in the producer's full queue before the upload fails with
- * a 503 (the queue drains only as Kafka acknowledges, or after message.timeout.ms). */
-#define UI_PRODUCE_WAIT_MS 10000
 
 enum up_state { UP_RECEIVING, UP_SENDING, UP_DONE, UP_FAILED, UP_REJECTED };
 static const char *const state_names[] = {"receiving", "sending", "done", "failed", "rejected"};
@@ -264,13 +261,14 @@ static int produce(ui_upload *up, const char *key, size_t key_len, size_t msg_le
     }
     rd_kafka_resp_err_t err =
         svc_kafka_produce_wait(u->rk, u->topic, RD_KAFKA_PARTITION_UA, key, key_len, up->msg,
-                               msg_len, hdrs, up, UI_PRODUCE_WAIT_MS);
+                               msg_len, hdrs, up, u->limits.produce_wait_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(hdrs); /* still ours on failure */
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             up_fail(up, 503,
-                    "Kafka produce to %s: the send queue stayed full for %d s (is Kafka down?)",
-                    u->topic, UI_PRODUCE_WAIT_MS / 1000);
+                    "Kafka produce to %s: the send queue stayed full for %.3g s (is Kafka "
+                    "down?)",
+                    u->topic, u->limits.produce_wait_ms / 1e3);
         else
             up_fail(up, 503, "Kafka produce to %s: %s", u->topic, rd_kafka_err2str(err));
         return -1;

@@ -32,6 +32,7 @@ typedef struct ui_upload ui_upload;
 typedef struct ui_upload_limits {
     unsigned long long max_bytes; /* request body cap (MAX_UPLOAD_BYTES) */
     unsigned long long max_rows;  /* data rows cap (MAX_ROWS) */
+    int produce_wait_ms;          /* wait for room in a full producer queue (PRODUCE_WAIT_MS) */
 } ui_upload_limits;
 
 /* The registry. Borrows rk (a producer whose dr_msg_cb is ui_upload_delivery_cb), the

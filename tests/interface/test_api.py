@@ -565,6 +565,62 @@ def test_database_restart_is_survived():
     assert status == 200, raw
 
 
+def test_full_send_queue_fails_the_upload_with_503(tmp_path):
+    """An interface of its own whose brokers never answer (nothing listens on port 1) and
+    whose send queue holds 5 messages: the 6th row waits PRODUCE_WAIT_MS for room, then the
+    upload fails with a 503 saying so, instead of hanging; the 5 rows sent are counted."""
+    exe = os.path.join(os.environ.get("STACK_BUILD_DIR", os.path.join(ROOT, "build")),
+                       "src", "interface", "interface")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env.update(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", KAFKA_QUEUE_BUFFERING_MAX_MESSAGES="5",
+               PRODUCE_WAIT_MS="1500", LISTEN_ADDR="127.0.0.1",
+               LISTEN_PORT=str(port), DETECTOR_HEALTH_URL="", WRITER_HEALTH_URL="")
+    log = open(tmp_path / "interface.log", "wb")
+    p = subprocess.Popen([exe], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def call(method, path, body=None, headers=None):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                c.request(method, path, body=body, headers=headers or {})
+                r = c.getresponse()
+                return r.status, r.read()
+            finally:
+                c.close()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if call("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert p.poll() is None and time.monotonic() < deadline, "interface did not start"
+            time.sleep(0.1)
+        body, ct = multipart([("file", "t.csv", "text/csv",
+                               to_csv([row(i) for i in range(20)]))])
+        t0 = time.monotonic()
+        status, raw = call("POST", "/api/uploads", body, {"Content-Type": ct})
+        took = time.monotonic() - t0
+        assert status == 503, raw
+        err = json.loads(raw)["error"]
+        assert "send queue stayed full for 1.5 s (is Kafka down?)" in err, err
+        assert 1.4 <= took < 30, took
+        u = json.loads(call("GET", "/api/uploads")[1])[0]  # newest first
+        assert u["state"] == "failed" and u["sent"] == 5, u
+    finally:
+        # It would try to flush the 5 queued rows for a while: a second SIGTERM ends it.
+        p.terminate()
+        time.sleep(0.5)
+        p.terminate()
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+
+
 def test_kafka_outage_reports_failed_rows_with_why_then_recovers():
     # Runs last: it stops the broker. The suite gives the interface message.timeout.ms=10000.
     stack = os.path.join(ROOT, "scripts", "stack")
