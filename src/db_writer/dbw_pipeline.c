@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "svc_log.h"
 #include "svc_signal.h"
@@ -41,18 +40,12 @@ struct dbw_pipeline {
     atomic_int db_ok; /* the last database operation succeeded */
 };
 
-double dbw_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 double dbw_time_left(double t0, double max_wait_s)
 {
     if (max_wait_s <= 0)
         return 0;
-    double left = max_wait_s - (dbw_now_s() - t0);
+    double left = max_wait_s - (svc_now_s() - t0);
     return left < 0.001 ? 0.001 : left;
 }
 
@@ -205,7 +198,7 @@ int dbw_pipeline_add(dbw_pipeline *p, const char *topic, int32_t partition, int6
     if (offset + 1 > tp->offset)
         tp->offset = offset + 1;
     if (b->nmsgs == 0)
-        b->start = dbw_now_s();
+        b->start = svc_now_s();
     b->nmsgs++;
     if (row)
         b->nrows++;
@@ -241,13 +234,13 @@ static int write_rows(dbw_pipeline *p, batch *b, int conn, double max_wait_s, in
 {
     char err[1024];
     long backoff = p->cfg.retry_first_ms;
-    double t0 = dbw_now_s();
+    double t0 = svc_now_s();
     int attempt = failed ? 1 : 0;
     *inserted = 0;
     for (;;) {
         if (attempt > 0) {
             if (svc_sleep_ms(backoff, p->cfg.stop) ||
-                (max_wait_s > 0 && dbw_now_s() - t0 > max_wait_s)) {
+                (max_wait_s > 0 && svc_now_s() - t0 > max_wait_s)) {
                 SVC_LOG(SVC_LOG_WARN, NULL, "giving up an unwritten batch of %zu rows (%s); "
                         "its offsets are not committed, so it will be read again", b->nrows,
                         stopping(p) ? "stopping" : "partitions revoked");
@@ -256,9 +249,9 @@ static int write_rows(dbw_pipeline *p, batch *b, int conn, double max_wait_s, in
             backoff = next_backoff(p, backoff);
             svc_counter_add(p->m.db_retries, 1);
         }
-        double t1 = dbw_now_s();
+        double t1 = svc_now_s();
         if (dbw_db_insert(p->db[conn], b->rows, b->nrows, inserted, err, sizeof err) == 0) {
-            svc_histogram_observe(p->m.db_seconds, dbw_now_s() - t1);
+            svc_histogram_observe(p->m.db_seconds, svc_now_s() - t1);
             set_db_state(p, 1);
             if (attempt > 0)
                 SVC_LOG(SVC_LOG_INFO, NULL, "database back: batch of %zu written after %d "
@@ -281,7 +274,7 @@ static void commit_batch(dbw_pipeline *p, batch *b, long inserted)
     svc_counter_add(p->m.duplicates, (uint64_t)((long)b->nrows - inserted));
     svc_counter_add(p->m.batches, 1);
     svc_histogram_observe(p->m.batch_size, (double)b->nmsgs);
-    svc_histogram_observe(p->m.commit_seconds, dbw_now_s() - b->closed);
+    svc_histogram_observe(p->m.commit_seconds, svc_now_s() - b->closed);
     SVC_LOG(SVC_LOG_DEBUG, NULL, "batch: %zu messages, %ld rows new, %zu duplicates, %zu dead",
             b->nmsgs, inserted, b->nrows - (size_t)inserted, b->nmsgs - b->nrows);
     reset_batch(b);
@@ -318,7 +311,7 @@ static int complete_oldest(dbw_pipeline *p, double max_wait_s)
     p->ninflight--;
     memmove(&p->inflight[0], &p->inflight[1], (size_t)p->ninflight * sizeof p->inflight[0]);
     if (dbw_db_insert_finish(p->db[b->conn], &inserted, err, sizeof err) == 0) {
-        svc_histogram_observe(p->m.db_seconds, dbw_now_s() - b->sent);
+        svc_histogram_observe(p->m.db_seconds, svc_now_s() - b->sent);
         set_db_state(p, 1);
     } else {
         svc_counter_add(p->m.db_errors, 1);
@@ -336,7 +329,7 @@ static int complete_oldest(dbw_pipeline *p, double max_wait_s)
 
 int dbw_pipeline_complete_all(dbw_pipeline *p, double max_wait_s)
 {
-    double t0 = dbw_now_s();
+    double t0 = svc_now_s();
     while (p->ninflight > 0)
         if (complete_oldest(p, dbw_time_left(t0, max_wait_s)) != 0)
             return -1;
@@ -409,7 +402,7 @@ int dbw_pipeline_submit(dbw_pipeline *p, double closed_at)
         commit_batch(p, b, inserted);
         return 0;
     }
-    b->sent = dbw_now_s();
+    b->sent = svc_now_s();
     b->conn = conn;
     p->inflight[p->ninflight++] = b;
     p->fill = free_batch(p, b);
@@ -419,13 +412,13 @@ int dbw_pipeline_submit(dbw_pipeline *p, double closed_at)
 int dbw_pipeline_drain(dbw_pipeline *p, double max_wait_s)
 {
     long inserted = 0;
-    double t0 = dbw_now_s();
+    double t0 = svc_now_s();
     if (dbw_pipeline_complete_all(p, max_wait_s) != 0)
         return -1;
     batch *b = p->fill;
     if (b->nmsgs == 0)
         return 0;
-    b->closed = dbw_now_s();
+    b->closed = svc_now_s();
     if (b->nrows > 0 &&
         write_rows(p, b, 0, dbw_time_left(t0, max_wait_s), 0, &inserted) != 0) {
         reset_batch(b);

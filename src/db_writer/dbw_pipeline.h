@@ -27,6 +27,7 @@
 
 #include "dbw_db.h"
 #include "svc_metrics.h"
+#include "svc_signal.h"
 
 #define DBW_PIPELINE_MAX_CONNECTIONS 8
 
@@ -98,10 +99,7 @@ void dbw_pipeline_drop_fill(dbw_pipeline *p);
 /* 1 while the last database operation succeeded. Any thread. */
 int dbw_pipeline_db_ok(const dbw_pipeline *p);
 
-/* The monotonic clock the pipeline uses, in seconds. */
-double dbw_now_s(void);
-
-/* What is left of a max_wait_s budget started at t0 (dbw_now_s): at least 1 ms once it is
+/* What is left of a max_wait_s budget started at t0 (svc_now_s): at least 1 ms once it is
  * spent (a bounded wait never turns into "no limit"), or 0 (no limit) if max_wait_s <= 0. */
 double dbw_time_left(double t0, double max_wait_s);
 

@@ -131,14 +131,14 @@ static int flush_dead_letters(dbw_writer *w, double max_wait_s)
 {
     char err[512];
     long backoff = 100;
-    double t0 = dbw_now_s();
+    double t0 = svc_now_s();
     if (w->ndead == 0)
         return 0;
     for (;;) {
         while (rd_kafka_outq_len(w->producer) > 0) {
             int ms = 1000;
             if (max_wait_s > 0) {
-                double left = max_wait_s - (dbw_now_s() - t0);
+                double left = max_wait_s - (svc_now_s() - t0);
                 if (left <= 0)
                     goto give_up;
                 if (left * 1e3 < ms)
@@ -154,7 +154,7 @@ static int flush_dead_letters(dbw_writer *w, double max_wait_s)
         }
         SVC_LOG(SVC_LOG_WARN, NULL, "dead-letter delivery failed; re-producing %zu messages",
                 w->ndead);
-        if (max_wait_s > 0 && dbw_now_s() - t0 + (double)backoff / 1e3 > max_wait_s)
+        if (max_wait_s > 0 && svc_now_s() - t0 + (double)backoff / 1e3 > max_wait_s)
             goto give_up;
         if (svc_sleep_ms(backoff, w->cfg.stop))
             return -1;
@@ -261,7 +261,7 @@ static int submit_fill(dbw_writer *w)
 {
     if (dbw_pipeline_fill_len(w->pipe) == 0)
         return 0;
-    double closed = dbw_now_s();
+    double closed = svc_now_s();
     if (flush_dead_letters(w, DLQ_FLUSH_MAX_S) != 0)
         return stopping(w) ? -1 : give_up_and_rewind(w);
     drop_dead(w); /* acknowledged */
@@ -272,7 +272,7 @@ static int submit_fill(dbw_writer *w)
  * max_wait_s if > 0. Returns 0, or -1 with everything uncommitted dropped. */
 static int drain(dbw_writer *w, double max_wait_s)
 {
-    double t0 = dbw_now_s();
+    double t0 = svc_now_s();
     int rc = -1;
     if (dbw_pipeline_complete_all(w->pipe, max_wait_s) != 0)
         goto out;
@@ -589,7 +589,7 @@ int dbw_writer_run(dbw_writer *w)
         int timeout = 500;
         size_t len = dbw_pipeline_fill_len(w->pipe);
         if (len > 0) {
-            double left = dbw_pipeline_fill_start(w->pipe) + batch_timeout - dbw_now_s();
+            double left = dbw_pipeline_fill_start(w->pipe) + batch_timeout - svc_now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1e3) + 1;
             /* Adaptive: with no write in flight, only what is already fetched joins. */
             if (w->cfg.batch_eager && dbw_pipeline_inflight(w->pipe) == 0)
@@ -607,7 +607,7 @@ int dbw_writer_run(dbw_writer *w)
             drop_dead(w);
             break; /* stop requested during a database outage */
         }
-        double t = dbw_now_s();
+        double t = svc_now_s();
         /* Adaptive: nothing more waiting and no write in flight: write what we have now.
          * While a write is in flight the next batch fills (a group commit: one write per
          * write time under light load); under load messages keep coming, so batches grow

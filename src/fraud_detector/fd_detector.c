@@ -165,7 +165,7 @@ struct fd_detector {
     atomic_int txn_dlq_refused;
     int aborts_waited; /* main thread: aborts_total already paused for */
     double idle_since; /* main thread: first idle poll with nothing in flight, or 0 */
-    double txn_started; /* main thread: when the last transaction began (now_mono) */
+    double txn_started; /* main thread: when the last transaction began (svc_now_s) */
     pthread_mutex_t why_mu;
     char abort_why[512];
 };
@@ -176,13 +176,6 @@ static int committer_start(fd_detector *d, char *errstr, size_t errstr_size);
 static void committer_stop(fd_detector *d);
 static void commit_wait(fd_detector *d);
 static int finish_inflight(fd_detector *d, int rewind);
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double now_real_ms(void)
 {
@@ -367,10 +360,10 @@ static int restore_state(fd_detector *d, const rd_kafka_topic_partition_list_t *
         SVC_LOG(SVC_LOG_ERROR, NULL, "state restore: %s", why);
         return -1;
     }
-    double t0 = now_mono();
+    double t0 = svc_now_s();
     int rc = fd_state_restore(d->state, conf, d->cfg.state_topic, parts, &d->restore,
                               d->stop, why, sizeof why);
-    double secs = now_mono() - t0;
+    double secs = svc_now_s() - t0;
     long long n = atomic_load(&d->restore.records);
     svc_counter_add(d->m.restores, 1);
     svc_counter_add(d->m.restore_records, (uint64_t)n);
@@ -1383,7 +1376,7 @@ static int commit_txn(fd_detector *d, const rd_kafka_topic_partition_list_t *off
 {
     rd_kafka_error_t *serr =
         rd_kafka_send_offsets_to_transaction(d->producer, offsets, cgmd, FD_TXN_CALL_MS);
-    *t_sent = now_mono();
+    *t_sent = svc_now_s();
     if (serr != NULL) {
         log_error("send_offsets_to_transaction", serr);
         if (!atomic_load(&d->txn_dlq_refused))
@@ -1429,7 +1422,7 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         double t_sent = 0;
         int r = commit_txn(d, offsets, cgmd, &t_sent);
-        double t = now_mono(), wall = now_real_ms();
+        double t = svc_now_s(), wall = now_real_ms();
         rd_kafka_topic_partition_list_destroy(offsets);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         pthread_mutex_lock(&c->mu);
@@ -1585,7 +1578,7 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
         return rewind_batch(d, 0);
     }
     atomic_fetch_add(&d->txn_seq, 1);
-    d->txn_started = now_mono();
+    d->txn_started = svc_now_s();
     error = rd_kafka_begin_transaction(d->producer);
     if (error != NULL) {
         log_error("begin_transaction", error);
@@ -1608,7 +1601,7 @@ static int start_batch(fd_detector *d, double t_score0, double t_scored)
         rc = abort_batch(d);
         goto out;
     }
-    double t_produced = now_mono();
+    double t_produced = svc_now_s();
     offsets = rd_kafka_topic_partition_list_new(8);
     batch_offsets_add(offsets, d->batch, d->nbatch, 0);
     cgmd = rd_kafka_consumer_group_metadata(d->consumer);
@@ -1827,7 +1820,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
          * began (txn_started is only set by start_batch, after this loop). */
         const double txn_open = d->txn_started + d->cfg.txn_interval_ms / 1e3;
         int idle = 0;
-        double now = now_mono(); /* one clock read per poll */
+        double now = svc_now_s(); /* one clock read per poll */
         while (d->nbatch < d->cfg.batch_size && !*stop) {
             int wait_ms = 100;
             if (d->nbatch > 0) {
@@ -1854,7 +1847,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
                 }
             }
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(d->consumer, wait_ms);
-            now = now_mono();
+            now = svc_now_s();
             if (msg == NULL) {
                 if (d->nbatch == 0) {
                     idle = 1;
@@ -1882,10 +1875,10 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
         }
         /* Score the batch in hand while the previous one commits; it is produced only
          * once that commit has settled (after an abort it is dropped and read again). */
-        double t_score0 = now_mono();
+        double t_score0 = svc_now_s();
         if (d->nbatch > 0)
             score_batch(d);
-        double t_scored = now_mono();
+        double t_scored = svc_now_s();
         if (finish_inflight(d, 1) != 0) {
             rc = -1;
             break;
@@ -1900,7 +1893,7 @@ int fd_detector_run(fd_detector *d, volatile sig_atomic_t *stop)
             }
         }
         abort_backoff(d, stop);
-        double t = now_mono();
+        double t = svc_now_s();
         /* Idle for a second with nothing in flight or collected: no transaction is left to
          * show the fault persists (an instance without partitions or traffic would otherwise
          * stay not ready until its next commit). The second spares the gap between a rewind

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "svc_signal.h"
 
 #define HEALTH_CACHE_MS 1500
 #define PROBE_TIMEOUT_MS 1000
@@ -30,9 +31,7 @@ struct ui_health {
 
 static long long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)(svc_now_s() * 1e3);
 }
 
 ui_health *ui_health_new(rd_kafka_t *rk, const char *topic, ui_db *db,

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "svc_log.h"
+#include "svc_signal.h"
 
 extern char **environ;
 
@@ -168,22 +168,13 @@ int svc_kafka_conf_force(rd_kafka_conf_t *conf, const svc_kafka_setting *setting
     return 0;
 }
 
-/* Milliseconds on the monotonic clock, -1 if it cannot be read. */
-static long mono_ms(void)
-{
-    struct timespec t;
-    if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
-        return -1;
-    return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *topic,
                                            int32_t partition, const void *key, size_t key_len,
                                            const void *value, size_t value_len,
                                            rd_kafka_headers_t *headers, void *opaque,
                                            int max_wait_ms)
 {
-    long t0 = -1; /* read at the first full queue: the common path reads no clock */
+    double t0 = -1; /* read at the first full queue: the common path reads no clock */
     for (;;) {
         /* RD_KAFKA_V_HEADERS(NULL) is the same as no headers (librdkafka's producev). */
         rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -194,10 +185,10 @@ rd_kafka_resp_err_t svc_kafka_produce_wait(rd_kafka_t *producer, const char *top
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return err;
         if (max_wait_ms >= 0) {
-            long now = mono_ms();
+            double now = svc_now_s();
             if (t0 < 0)
                 t0 = now;
-            if (now < 0 || now - t0 >= max_wait_ms) /* no clock: no wait to measure */
+            if ((now - t0) * 1e3 >= max_wait_ms)
                 return err;
         }
         /* Delivery reports drain the queue; serve them and try again. */

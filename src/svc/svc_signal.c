@@ -42,3 +42,10 @@ int svc_sleep_ms(long ms, volatile sig_atomic_t *stop)
     }
     return *stop != 0;
 }
+
+double svc_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for CLOCK_MONOTONIC on Linux */
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

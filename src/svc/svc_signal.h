@@ -22,4 +22,7 @@ extern volatile sig_atomic_t svc_stop_flag;
  * &svc_stop_flag). Returns 1 if *stop is set, else 0. */
 int svc_sleep_ms(long ms, volatile sig_atomic_t *stop);
 
+/* The monotonic clock every service measures waits and durations with, in seconds. */
+double svc_now_s(void);
+
 #endif

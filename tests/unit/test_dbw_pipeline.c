@@ -287,7 +287,7 @@ static void test_batches_commit_in_order(void)
     for (int i = 0; i < 10; i++) {
         add(x, i % PARTS, 0);
         if (dbw_pipeline_fill_len(x->p) == 4)
-            CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+            CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
         CHECK_EQ_INT(dbw_pipeline_poll(x->p), 0);
     }
     CHECK_EQ_INT(dbw_pipeline_drain(x->p, 0), 0);
@@ -307,10 +307,10 @@ static void test_later_batch_waits_for_earlier(void)
     x->db[0].ready = 0; /* batch 1's write is slow */
     add(x, 0, 0);
     add(x, 0, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     add(x, 1, 0);
     add(x, 1, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     CHECK_EQ_INT(dbw_pipeline_inflight(x->p), 2);
     CHECK_EQ_INT(dbw_pipeline_poll(x->p), 0);
     CHECK_EQ_INT(x->c.n, 0); /* batch 2 is done, but batch 1 is not */
@@ -331,11 +331,11 @@ static void test_dead_letter_batch_after_earlier(void)
     x->db[0].ready = 0;
     add(x, 0, 0);
     add(x, 0, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     add(x, 0, 1);
     add(x, 0, 1);
     CHECK_EQ_INT(dbw_pipeline_fill_rows(x->p), 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     CHECK_EQ_INT(x->c.n, 2);
     CHECK_EQ_INT(x->c.log[0][0], 2);
     CHECK_EQ_INT(x->c.log[1][0], 4);
@@ -351,7 +351,7 @@ static void test_failed_write_retried_then_committed(void)
     add(x, 0, 0);
     add(x, 1, 0);
     add(x, 0, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     CHECK_EQ_INT(dbw_pipeline_complete_all(x->p, 0), 0);
     CHECK_EQ_INT(x->db[0].sends, 4);
     CHECK_EQ_INT(x->c.n, 1);
@@ -370,7 +370,7 @@ static void test_lost_answer_replay_writes_once(void)
     x->db[0].lose_answer = 1;
     for (int i = 0; i < 4; i++)
         add(x, 0, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     CHECK_EQ_INT(dbw_pipeline_drain(x->p, 0), 0);
     CHECK_EQ_INT(x->c.committed[0], 4);
     CHECK_EQ_INT((long)metric(x, "db_writer_rows_written_total"), 0);
@@ -390,10 +390,10 @@ static void test_given_up_batch_takes_later_ones_with_it(void)
     x->db[1].commit_early = 1;
     add(x, 0, 0);
     add(x, 0, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     add(x, 0, 0);
     add(x, 1, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     add(x, 1, 0); /* filling */
     stop_flag = 1;
     CHECK_EQ_INT(dbw_pipeline_complete_all(x->p, 0), -1);
@@ -418,7 +418,7 @@ static void test_given_up_batch_takes_later_ones_with_it(void)
         while (x->fd.next[p] < end[p]) {
             add(x, p, 0);
             if (dbw_pipeline_fill_len(x->p) == 2)
-                CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+                CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
         }
     CHECK_EQ_INT(dbw_pipeline_drain(x->p, 0), 0);
     CHECK_EQ_INT(x->c.committed[0], 3);
@@ -434,11 +434,11 @@ static void test_failed_send_keeps_order(void)
     x->db[0].ready = 0;
     add(x, 0, 0);
     add(x, 0, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     x->db[1].fail_send = 1;
     add(x, 1, 0);
     add(x, 1, 0);
-    CHECK_EQ_INT(dbw_pipeline_submit(x->p, dbw_now_s()), 0);
+    CHECK_EQ_INT(dbw_pipeline_submit(x->p, svc_now_s()), 0);
     CHECK_EQ_INT(x->c.n, 2);
     CHECK_EQ_INT(x->c.log[0][0], 2);
     CHECK_EQ_INT(x->c.log[1][1], 2);
@@ -453,9 +453,9 @@ static void test_bounded_drain_gives_up(void)
     x->db[0].fail_finish = 1000000;
     add(x, 0, 0);
     add(x, 1, 0);
-    double t0 = dbw_now_s();
+    double t0 = svc_now_s();
     CHECK_EQ_INT(dbw_pipeline_drain(x->p, 0.2), -1);
-    double took = dbw_now_s() - t0;
+    double took = svc_now_s() - t0;
     CHECK(took >= 0.2 && took < 2.0);
     CHECK_EQ_INT(x->c.n, 0);
     CHECK_EQ_INT(x->st.n, 0);
