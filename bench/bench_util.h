@@ -1,6 +1,6 @@
 /*
  * bench_util.h: the measuring helpers the benchmark programs share: CPU time of the process,
- * a monotonic wall clock, the resident set (/proc/self/statm) and the CPU's model name with
+ * a monotonic wall clock, the epoch clock in microseconds, the resident set (/proc/self/statm) and the CPU's model name with
  * whether it has AVX-512. Header-only (static functions): each benchmark is one executable.
  */
 #ifndef BENCH_UTIL_H
@@ -27,6 +27,15 @@ static inline double bench_wall_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Wall-clock time since the epoch in microseconds: the clock two processes can compare
+ * (fd_load notes produce times, fd_watch receipt times). */
+static inline long long bench_epoch_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Resident set in bytes (second field of /proc/self/statm, in pages), 0 if unreadable. */

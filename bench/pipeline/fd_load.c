@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "fs_features.h"
 #include "fs_msg.h"
 #include "fs_profile.h"
@@ -49,13 +50,6 @@ typedef struct msgs {
     long ntxns, txncap;
     const char *prefix;
 } msgs;
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* CPU time of the whole process (every thread), microseconds. */
 static int64_t cpu_us(void)
@@ -193,11 +187,11 @@ static double pace_rate;
 static int produce_all(rd_kafka_t *p, const char *topic, const msgs *m, int64_t *times)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
-    int64_t start = wall_us();
+    int64_t start = bench_epoch_us();
     for (long i = 0; i < m->n; i++) {
         if (pace_rate > 0 && i % 50 == 0) {
             int64_t due = start + (int64_t)((double)i / pace_rate * 1e6);
-            int64_t now = wall_us();
+            int64_t now = bench_epoch_us();
             if (due > now) {
                 struct timespec ts = {(time_t)((due - now) / 1000000),
                                       (long)((due - now) % 1000000) * 1000};
@@ -206,7 +200,7 @@ static int produce_all(rd_kafka_t *p, const char *topic, const msgs *m, int64_t 
         }
         for (;;) {
             if (times != NULL)
-                times[i] = wall_us();
+                times[i] = bench_epoch_us();
             if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
                                  m->payload[i], (size_t)m->len[i], m->key[i],
                                  strlen(m->key[i]), NULL) == 0)
@@ -240,7 +234,7 @@ typedef struct raw_ctx {
 static void *raw_producer(void *arg)
 {
     raw_ctx *c = arg;
-    c->first_us = wall_us();
+    c->first_us = bench_epoch_us();
     c->rc = produce_all(c->producer, c->topic, c->m, NULL);
     return NULL;
 }
@@ -312,7 +306,7 @@ int main(int argc, char **argv)
         int64_t cpu0 = cpu_us();
         if (produce_all(p, topic, &m, times) != 0)
             return 1;
-        int64_t done = wall_us();
+        int64_t done = bench_epoch_us();
         int64_t cpu = cpu_us() - cpu0;
         if (times_path != NULL) {
             FILE *f = fopen(times_path, "w");
@@ -371,14 +365,14 @@ int main(int argc, char **argv)
         return 1;
     long got = 0;
     int64_t last = 0;
-    int64_t give_up = wall_us() + 300 * 1000000LL;
-    while (got < m.n && wall_us() < give_up) {
+    int64_t give_up = bench_epoch_us() + 300 * 1000000LL;
+    while (got < m.n && bench_epoch_us() < give_up) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 100);
         if (msg == NULL)
             continue;
         if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             got++;
-            last = wall_us();
+            last = bench_epoch_us();
         }
         rd_kafka_message_destroy(msg);
     }

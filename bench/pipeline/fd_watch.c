@@ -26,19 +26,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int usage(void)
@@ -176,12 +171,14 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     long got[2] = {0, 0};
-    int64_t give_up = wall_us() + (int64_t)timeout_s * 1000000;
-    while (!stop && (got[0] < count || got[1] < count) && wall_us() < give_up) {
+    int64_t give_up = bench_epoch_us() + (int64_t)timeout_s * 1000000;
+    while (!stop && (got[0] < count || got[1] < count) && bench_epoch_us() < give_up) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
         if (m == NULL)
             continue;
-        int64_t t = wall_us();
+        int64_t t = bench_epoch_us();
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            fprintf(stderr, "fd_watch: consume: %s\n", rd_kafka_message_errstr(m));
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             int which = strcmp(rd_kafka_topic_name(m->rkt), score_topic) == 0;
             long k = which ? id_index(m->key, m->key_len, prefix, plen, count)
