@@ -198,8 +198,8 @@ int fs_profile_key(const fs_txn *t, char *buf, size_t cap)
 {
     char post[FS_FMT_CAP] = "";
     double pc = t->post_code;
-    /* %.0f for an integer below 1e15, else %.17g: one and the same text, as %.17g of such
-     * an integer has no fractional digits left (tests/unit/test_numfmt checks it). */
+    /* %.17g: for an integer below 1e15 the same text as the %.0f this key was first built
+     * with (tests/unit/test_numfmt checks it), so stored keys stay valid. */
     if (isfinite(pc))
         fs_fmt_g17(pc, post);
     /* "%s|%s|%s|%s" by hand: snprintf was 3 % of the detector's CPU (once per transaction). */

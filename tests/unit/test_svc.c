@@ -240,25 +240,34 @@ static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
     s_dlq.dead_reports++;
 }
 
-static void test_dead_letter(void)
+/* A producer for 127.0.0.1:1, where nothing listens (nothing is ever delivered), with
+ * librdkafka's logging off, the given property and delivery callback (NULL: none). */
+static rd_kafka_t *unreachable_producer(const char *name, const char *value,
+                                        void (*dr)(rd_kafka_t *, const rd_kafka_message_t *,
+                                                   void *))
 {
     char err[512];
-    /* Port 1 on loopback: nothing listens; every message times out after 50 ms (seen at
-     * librdkafka's next timeout scan). */
     rd_kafka_conf_t *conf = svc_kafka_conf_new("t", "127.0.0.1:1", err, sizeof err);
     CHECK(conf != NULL);
     if (conf == NULL)
-        return;
-    static const svc_kafka_setting quick[] = {{"message.timeout.ms", "50"},
-                                              {"log_level", "0"}};
-    CHECK(svc_kafka_conf_defaults(conf, quick, 2, err, sizeof err) == 0);
-    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
+        return NULL;
+    const svc_kafka_setting settings[] = {{name, value}, {"log_level", "0"}};
+    CHECK(svc_kafka_conf_defaults(conf, settings, 2, err, sizeof err) == 0);
+    if (dr != NULL)
+        rd_kafka_conf_set_dr_msg_cb(conf, dr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     CHECK(rk != NULL);
-    if (rk == NULL) {
+    if (rk == NULL)
         rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+static void test_dead_letter(void)
+{
+    /* Every message times out after 50 ms (seen at librdkafka's next timeout scan). */
+    rd_kafka_t *rk = unreachable_producer("message.timeout.ms", "50", dlq_dr_cb);
+    if (rk == NULL)
         return;
-    }
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "trace", -1, "abc-123", -1);
     CHECK(svc_kafka_produce_wait(rk, "src", RD_KAFKA_PARTITION_UA, "k1", 2, "v1", 2, h, NULL,
@@ -283,20 +292,9 @@ static void test_dead_letter(void)
  * the message stays the caller's. */
 static void test_produce_wait_limit(void)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = svc_kafka_conf_new("t", "127.0.0.1:1", err, sizeof err);
-    CHECK(conf != NULL);
-    if (conf == NULL)
+    rd_kafka_t *rk = unreachable_producer("queue.buffering.max.messages", "1", NULL);
+    if (rk == NULL)
         return;
-    static const svc_kafka_setting one[] = {{"queue.buffering.max.messages", "1"},
-                                            {"log_level", "0"}};
-    CHECK(svc_kafka_conf_defaults(conf, one, 2, err, sizeof err) == 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    CHECK(rk != NULL);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return;
-    }
     CHECK(svc_kafka_produce_wait(rk, "t", 0, "k", 1, "v1", 2, NULL, NULL, 0) ==
           RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
