@@ -50,7 +50,7 @@ static const svc_option options[] = {
      "also close a batch once nothing more is queued and the previous transaction has "
      "ended (small quick transactions when traffic is light, large under load)",
      &o_adaptive},
-    {"TXN_INTERVAL_MS", "--txn-interval-ms", SVC_OPT_INT, "30", 0, 60000,
+    {"TXN_INTERVAL_MS", "--txn-interval-ms", SVC_OPT_INT, "25", 0, 60000,
      "adaptive batches: shortest time between the starts of two transactions while "
      "messages keep coming (0: back to back); a message after a quiet spell is committed "
      "at once",
