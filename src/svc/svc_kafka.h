@@ -29,10 +29,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Space-separated KAFKA_* variables that are not passed to librdkafka. */
+/* Space-separated KAFKA_* variables that are not passed to librdkafka: the JVM's and
+ * scripts/stack's. */
 #define SVC_KAFKA_SKIP_ENV                                                                    \
     "KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HEAP_OPTS KAFKA_OPTS KAFKA_JVM_PERFORMANCE_OPTS " \
-    "KAFKA_LOG4J_OPTS KAFKA_HOME KAFKA_DIR"
+    "KAFKA_LOG4J_OPTS KAFKA_HOME KAFKA_DIR KAFKA_GC_OPTS KAFKA_CLUSTER_ID"
 
 /* Returns a new conf, or NULL with errstr ("env KAFKA_LINGER_MSS: No such configuration
  * property ..."). bootstrap overrides any KAFKA_BOOTSTRAP_SERVERS pass-through; client_id

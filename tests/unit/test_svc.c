@@ -122,7 +122,9 @@ static void test_kafka_conf(void)
     char val[64];
     size_t vlen = sizeof val;
     setenv("KAFKA_LINGER_MS", "7", 1);
-    setenv("KAFKA_PORT", "19092", 1); /* skipped: a stack variable */
+    setenv("KAFKA_PORT", "19092", 1); /* skipped: stack variables */
+    setenv("KAFKA_GC_OPTS", "-XX:+UseSerialGC", 1);
+    setenv("KAFKA_CLUSTER_ID", "-7Qm2x9vTQhGkR0sYbW3ZgA", 1);
     rd_kafka_conf_t *conf = svc_kafka_conf_new("t", "h:9", err, sizeof err);
     CHECK(conf != NULL);
     if (conf != NULL) {
@@ -142,6 +144,8 @@ static void test_kafka_conf(void)
     unsetenv("KAFKA_NO_SUCH_THING");
     unsetenv("KAFKA_LINGER_MS");
     unsetenv("KAFKA_PORT");
+    unsetenv("KAFKA_GC_OPTS");
+    unsetenv("KAFKA_CLUSTER_ID");
 }
 
 static void test_kafka_settings(void)
