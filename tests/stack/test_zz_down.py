@@ -1,6 +1,7 @@
 """Runs last (file order): down stops everything and removes STACK_DIR; down again is fine;
 start-service/stop-service of a component work on their own."""
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -32,33 +33,52 @@ def broker_cmdline():
         return f.read().split(b"\0")
 
 
-def test_broker_collector_shenandoah_else_serial(stack_env, tmp_path):
-    """The single broker runs Shenandoah (scripts/setup installs Debian's OpenJDK, which has
-    it); on a JVM that refuses the flag, start-service says so and starts it on SerialGC."""
-    assert b"-XX:+UseShenandoahGC" in broker_cmdline()
-    java = shutil.which("java")
-    assert java, "no java on PATH"
-    fake = tmp_path / "java"
-    fake.write_text("#!/bin/sh\n"
-                    "for a in \"$@\"; do\n"
-                    "  if [ \"$a\" = -XX:+UseShenandoahGC ]; then\n"
-                    "    echo \"Unrecognized VM option 'UseShenandoahGC'\" >&2; exit 1\n"
-                    "  fi\n"
-                    "done\n"
-                    f"exec {java} \"$@\"\n")
-    fake.chmod(0o755)
-    stack("stop-service", "kafka")
-    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
-    env.pop("KAFKA_GC_OPTS", None)
+def start_kafka(env):
     p = subprocess.run([STACK, "start-service", "kafka"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "no Shenandoah collector: SerialGC instead" in p.stderr
-    line = broker_cmdline()
-    assert b"-XX:+UseSerialGC" in line and b"-XX:+UseShenandoahGC" not in line
-    stack("stop-service", "kafka")
-    stack("start-service", "kafka")
-    assert b"-XX:+UseShenandoahGC" in broker_cmdline()
+    return p
+
+
+def test_broker_collector_shenandoah_else_serial(stack_env, tmp_path):
+    """Unless KAFKA_GC_OPTS says otherwise, the single broker runs Shenandoah with a fixed
+    512 MB heap where the JVM has it; on a JVM that refuses the flag, start-service says why
+    once and starts it on SerialGC with -Xms128m -Xmx512m."""
+    java = shutil.which("java")
+    assert java, "no java on PATH"
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_GC_OPTS", "KAFKA_HEAP_OPTS")}
+    has_shenandoah = subprocess.run([java, "-XX:+UseShenandoahGC", "-version"],
+                                    capture_output=True).returncode == 0
+    try:
+        stack("stop-service", "kafka")
+        p = start_kafka(env)
+        line = broker_cmdline()
+        if has_shenandoah:
+            assert b"-XX:+UseShenandoahGC" in line and b"-Xms512m" in line, line
+            assert "SerialGC instead" not in p.stderr
+        else:
+            assert b"-XX:+UseSerialGC" in line and "SerialGC instead" in p.stderr
+
+        fake = tmp_path / "java"
+        fake.write_text("#!/bin/sh\n"
+                        "for a in \"$@\"; do\n"
+                        "  if [ \"$a\" = -XX:+UseShenandoahGC ]; then\n"
+                        "    echo \"Unrecognized VM option 'UseShenandoahGC'\" >&2\n"
+                        "    echo 'Error: Could not create the Java Virtual Machine.' >&2; exit 1\n"
+                        "  fi\n"
+                        "done\n"
+                        f"exec {shlex.quote(java)} \"$@\"\n")
+        fake.chmod(0o755)
+        stack("stop-service", "kafka")
+        p = start_kafka(dict(env, PATH=f"{tmp_path}:{env['PATH']}"))
+        assert p.stderr.count("SerialGC instead") == 1, p.stderr
+        assert "Unrecognized VM option 'UseShenandoahGC'" in p.stderr
+        line = broker_cmdline()
+        assert b"-XX:+UseSerialGC" in line and b"-XX:+UseShenandoahGC" not in line, line
+        assert b"-Xms128m" in line and b"-Xmx512m" in line, line
+    finally:
+        stack("stop-service", "kafka")
+        stack("start-service", "kafka")
 
 
 def test_down_is_complete_and_idempotent(stack_env):
