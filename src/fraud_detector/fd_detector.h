@@ -69,9 +69,9 @@ typedef struct fd_config {
      * a quiet spell longer than this is committed at once. 0: back to back. Each
      * transaction costs the broker and both clients a fixed amount of work (partitions
      * added, offsets, the commit and its markers), so at 10k tx/s back-to-back commits
-     * (~100/s) took twice the CPU of a 20 ms cadence, for no better a p99; on 2 shared
-     * cores 30 ms (the default) gave a lower p99 than 12 or 20 (less broker load) and than
-     * 40 (longer waits): docs/streaming.md. */
+     * (~100/s) took twice the CPU of a 20 ms cadence, for no better a p99. On 2 shared
+     * cores 25 ms (the default) is the steadiest p99 with the local stack's broker on
+     * Shenandoah; with SerialGC's pauses 30 ms was (docs/streaming.md). */
     int txn_interval_ms;
     int scoring_threads;          /* threads parsing and scoring a batch (main included) */
     const char *bootstrap;        /* bootstrap.servers */
