@@ -399,7 +399,7 @@ def test_messages_in_kafka_keyed_by_customer_with_native_types():
     ids = [f"api-kafka-{uuid.uuid4().hex[:8]}-{i}" for i in range(6)]
     rows = [row(i, transaction_id=ids[i], merch="<script>alert('x')</script>" if i == 0 else
                 f"m{i}") for i in range(6)]
-    rows.append(row(9))  # no id: gets a UUID v4
+    rows.append(row(9))  # no id: gets a UUID v7
     data = to_csv(rows, COLUMNS + ["transaction_id"])
     tail = TopicTail()
     try:
@@ -447,20 +447,28 @@ def test_upload_id_and_row_headers():
         assert tail.headers[ids[i]] == {"upload_id": body["id"], "upload_row": str(i + 1)}
 
 
-def test_generated_ids_are_uuid4():
+def test_generated_ids_are_uuid7_in_row_order():
+    """Rows without an id get UUID version 7 ids: the upload's time in their first 48 bits,
+    and strictly increasing in the file's row order (the mart's primary key grows at its
+    right edge)."""
     marker = f"uuidcheck-{uuid.uuid4().hex[:10]}"
     tail = TopicTail()
     try:
+        before_ms = int(time.time() * 1000)
         status, _, body = post_file(to_csv([row(i, merch=marker) for i in range(20)]))
         assert status == 202
         wait_upload(body["id"])
+        after_ms = int(time.time() * 1000)
         seen = [v["transaction_id"] for _, v, _ in tail.read(20, lambda v: v["data"]["merch"] == marker)]
     finally:
         tail.close()
     assert len(seen) == 20 and len(set(seen)) == 20
     for s in seen:
         u = uuid.UUID(s)
-        assert u.version == 4 and str(u) == s
+        assert u.version == 7 and u.variant == uuid.RFC_4122 and str(u) == s
+        assert before_ms <= u.int >> 80 <= after_ms
+    by_row = sorted(seen, key=lambda s: int(tail.headers[s]["upload_row"]))
+    assert by_row == sorted(seen), by_row
 
 
 def test_concurrent_uploads():
