@@ -470,7 +470,7 @@ def main():
             # 0. warm-up, not timed: one ceiling pass, then end-to-end passes until the
             # broker's JIT compiler has settled. A fresh broker's C2 compiler kept compiling
             # for millions of messages (on 2 CPUs, in 600,000-message loads of a hand-started
-            # stack: 5.3, 1.6, 3.0, 3.0, 1.3, 1.0 ms of CPU per 1000 transactions in its
+            # stack: 5.3, 1.6, 3.2, 3.0, 1.3, 1.0 ms of CPU per 1000 transactions in its
             # compiler threads, about a third of the broker's CPU at first): a start-up cost,
             # not the steady state the rounds measure. What is left is still counted, in the
             # table's "(kafka JIT)" column.
