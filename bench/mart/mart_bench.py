@@ -23,31 +23,10 @@ import uuid
 import psycopg
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
-TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from proc_cpu import proc_table, tree_cpu  # noqa: E402
 COLUMNS = ("transaction_id", "score", "fraud_flag", "transaction_time", "amount", "merchant",
            "category", "customer_name", "city", "us_state")
-
-
-def tree_cpu(root):
-    """CPU seconds of root and its live descendants, their reaped children included."""
-    kids, stat = {}, {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        rest = s[s.rindex(")") + 2:].split()
-        kids.setdefault(int(rest[1]), []).append(int(name))
-        stat[int(name)] = sum(int(x) for x in rest[11:15]) / TICK
-    total, todo = 0.0, [root]
-    while todo:
-        p = todo.pop()
-        total += stat.get(p, 0.0)
-        todo.extend(kids.get(p, []))
-    return total
 
 
 def v7_ids(n, start_ms):
@@ -82,14 +61,14 @@ def load(conn, pg_pid, ids, data, batch):
             conn.execute(f.read())
     conn.execute("CHECKPOINT")
     wal0, fpi0 = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
-    c0, t0 = tree_cpu(pg_pid), time.monotonic()
+    c0, t0 = tree_cpu(proc_table(), pg_pid), time.monotonic()
     cur = conn.cursor()
     for at in range(0, len(ids), batch):
         with conn.transaction():
             with cur.copy(f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN") as cp:
                 for k in range(at, min(at + batch, len(ids))):
                     cp.write_row((ids[k],) + data[k])
-    secs, cpu = time.monotonic() - t0, tree_cpu(pg_pid) - c0
+    secs, cpu = time.monotonic() - t0, tree_cpu(proc_table(), pg_pid) - c0
     wal1, fpi1 = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
     n = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
     if n != len(ids):

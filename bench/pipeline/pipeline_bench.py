@@ -44,7 +44,9 @@ The detector runs with REASONS=off unless --detector-env sets REASONS: the load 
 third of the rows, whose TreeSHAP would dominate every figure (--reasons-ab measures the
 reasons on data as it comes).
 For every timed phase it prints the CPU time of each process (utime + stime from
-/proc/<pid>/stat of the process and its children, from fd_load's "ready" (messages
+/proc/<pid>/stat of the process and its live descendants, each with its ended children's
+cutime + cstime, bench/proc_cpu.py: PostgreSQL's autovacuum workers and the like are
+counted once they end), from fd_load's "ready" (messages
 formatted) to the end of the phase; fd_load its own getrusage over its timed part) as
 CPU milliseconds per 1000 transactions, their total, and apart the part of kafka's that its
 JIT compiler threads spent (counted in kafka's and the total); the ratio of each round and
@@ -61,7 +63,9 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
 sys.path.insert(0, os.path.join(ROOT, "tests/streaming"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 import streamlib as sl  # noqa: E402
+from proc_cpu import TICK, proc_table, tree_cpu  # noqa: E402
 
 # Below the kernel's ephemeral range (32768+), so no outgoing connection can hold them.
 # BENCH_PORT_BASE (default 26000) moves them all, so two benchmarks can run side by side.
@@ -69,7 +73,6 @@ _BASE = int(os.environ.get("BENCH_PORT_BASE", "26000"))
 PORTS = dict(KAFKA_PORT=str(_BASE + 92), KAFKA_CONTROLLER_PORT=str(_BASE + 93),
              PG_PORT=str(_BASE + 432), DETECTOR_METRICS_PORT=str(_BASE + 1),
              WRITER_METRICS_PORT=str(_BASE + 2), UI_PORT=str(_BASE + 501))
-TICK = os.sysconf("SC_CLK_TCK")
 PROCS = ("fd_load", "kafka", "fraud_detector", "db_writer", "postgres")
 JIT = "kafka JIT"  # the broker's JIT compiler threads: part of "kafka", shown apart
 
@@ -161,37 +164,6 @@ def show_latency(label, lat):
     print(f"{label} (ms): " + ", ".join(
         f"p{p} {pct(lat, p) * 1e3:.1f}" for p in (50, 90, 95, 99)) +
         f", max {lat[-1] * 1e3:.0f}")
-
-
-def proc_table():
-    """pid -> (ppid, cpu seconds) of every process."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        rest = s[s.rindex(")") + 2:].split()
-        out[int(name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / TICK)
-    return out
-
-
-def tree_cpu(table, root):
-    """CPU seconds of root and all its live descendants."""
-    if root is None or root not in table:
-        return 0.0
-    kids = {}
-    for pid, (ppid, _) in table.items():
-        kids.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [root]
-    while todo:
-        p = todo.pop()
-        total += table[p][1]
-        todo.extend(kids.get(p, []))
-    return total
 
 
 def jit_cpu(pid):
