@@ -7,7 +7,9 @@ primary key of the mart's `transactions` table (sql/migrations). Each round load
 rows (default 2,000,000) into a fresh copy of the table twice, in transactions of B rows
 (default 2000, db_writer's BATCH_SIZE), once with random ids (UUID version 4) and once with
 time-ordered ids (UUID version 7, as src/core/fs_uuid7.c makes them), alternating which goes
-first. It prints, for each load, the CPU of all of PostgreSQL's processes (utime + stime of
+first. The rows are an upload's (upload_id and upload_row set, uploads of 262,144 rows, the
+size of test.csv), so the partial index on them is maintained as for every row the interface
+names. It prints, for each load, the CPU of all of PostgreSQL's processes (utime + stime of
 the server and its children, from /proc) per 1000 rows, the WAL written per row and the
 full-page images, and the ratio v4 / v7 of each round and its median. The rows are loaded
 with COPY ... FROM STDIN in text form (db_writer sends binary: the per-row parse differs, the
@@ -26,7 +28,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from proc_cpu import proc_table, tree_cpu  # noqa: E402
 COLUMNS = ("transaction_id", "score", "fraud_flag", "transaction_time", "amount", "merchant",
-           "category", "customer_name", "city", "us_state")
+           "category", "customer_name", "city", "us_state", "upload_id", "upload_row")
+UPLOAD_ROWS = 262144  # rows per upload: the size of the competition's test.csv
 
 
 def v7_ids(n, start_ms):
@@ -46,12 +49,16 @@ def v7_ids(n, start_ms):
 
 
 def rows(n):
-    """The other columns, like the mart's: a few hundred merchants and customers."""
+    """The other columns, like an uploaded row's: a few hundred merchants and customers, and
+    the upload's id and the row's place in it (uploaded rows are the ones the interface
+    names, so its partial index on them is maintained too)."""
     cats = ("grocery_pos", "shopping_net", "misc_pos", "gas_transport", "home", "kids_pets")
+    uploads = [str(uuid.uuid4()) for _ in range(n // UPLOAD_ROWS + 1)]
     return [(f"{(i * 7919) % 10007 / 10007:.6f}", "1" if i % 97 == 0 else "0",
              f"2020-06-21 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}",
              f"{(i * 31) % 20000 / 100:.2f}", f"fraud_Merchant {i % 700}", cats[i % 6],
-             f"Customer {i % 1000}", "Columbia", "SC") for i in range(n)]
+             f"Customer {i % 1000}", "Columbia", "SC", uploads[i // UPLOAD_ROWS],
+             str(i % UPLOAD_ROWS + 1)) for i in range(n)]
 
 
 def load(conn, pg_pid, ids, data, batch):

@@ -5,9 +5,8 @@
  * Why not version 4: the ids are the primary key of the mart's `transactions` table, a
  * B-tree. Random keys land on random leaf pages, so each insert reads and dirties a page of
  * its own, and every page first dirtied after a checkpoint is written whole into the WAL.
- * Keys that grow with time all land on the rightmost leaf. Measured on a 3M-row load into
- * the mart's schema (docs/interface.md): 7.8-8.7 against 4.4-4.6 ms of PostgreSQL CPU per
- * 1000 rows.
+ * Keys that grow with time all land on the rightmost leaf (bench/mart/run measures the
+ * difference; figures in docs/interface.md).
  *
  * Layout: 48-bit Unix time in milliseconds, version 7, a 12-bit counter (the RFC's
  * "method 1": seeded at random below 2048 each new millisecond, then incremented, so the ids

@@ -236,7 +236,8 @@ static int time_ordered_id(ui_upload *up, char out[37])
         up->rnd_used = 0;
     }
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return -1;
     uint64_t now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     fs_uuid7_next(&up->ids, now_ms, up->rnd + up->rnd_used, out);
     up->rnd_used += FS_UUID7_RANDOM_BYTES;
@@ -312,7 +313,7 @@ static int on_txn(const fs_txn *t, const fs_csv_row *row, void *opaque)
     const char *id = t->transaction_id;
     if (id == NULL || id[0] == '\0') {
         if (time_ordered_id(up, idbuf) != 0) {
-            up_fail(up, 500, "getrandom failed: cannot make transaction ids");
+            up_fail(up, 500, "getrandom or the clock failed: cannot make transaction ids");
             return 1;
         }
         id = idbuf;
@@ -478,6 +479,7 @@ ui_upload *ui_upload_begin(ui_uploads *u, const char *content_type, long long co
     atomic_store(&up->failed, 0);
     up->in_file = up->seen_file = up->discard = 0;
     up->rnd_used = 0;
+    up->ids = (fs_uuid7_gen){0};
     up->created = time(NULL);
     /* The upload_id of the contract: a lowercase UUID, carried as a Kafka header by every
      * row and stored with the row's score. */
