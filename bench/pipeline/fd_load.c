@@ -14,7 +14,9 @@
  *       to the last message consumed.
  *   Both modes: -X name=value (repeatable) sets a librdkafka property of the producer after
  *   the defaults below, e.g. -X linger.ms=20 -X compression.type=lz4, so the ceiling and the
- *   end-to-end load always use the same producer settings.
+ *   end-to-end load always use the same producer settings; --upload-headers gives every
+ *   message the two headers the interface sets (upload_id: one UUID for the run, upload_row:
+ *   the message's 1-based place, decimal), built at produce time as the interface does.
  * Prints "ready" when everything is formatted (and, for raw, the consumer is in place), just
  * before the timed part starts, then one line "key=value ..." (first_us, last_us, seconds,
  * rate, cpu_us: this process's CPU time from the first produce to the end).
@@ -182,6 +184,9 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, const char *bootstrap, cons
 
 /* Messages per second for produce (0: as fast as the broker takes them). */
 static double pace_rate;
+/* --upload-headers: the interface's upload_id / upload_row headers on every message. */
+static int upload_headers;
+static const char upload_id[] = "0190f1e2-7a3c-7234-bf01-23456789abcd";
 
 /* Produces every message; fills times (may be NULL) with the wall clock of each call. */
 static int produce_all(rd_kafka_t *p, const char *topic, const msgs *m, int64_t *times)
@@ -201,12 +206,30 @@ static int produce_all(rd_kafka_t *p, const char *topic, const msgs *m, int64_t 
         for (;;) {
             if (times != NULL)
                 times[i] = bench_epoch_us();
-            if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                                 m->payload[i], (size_t)m->len[i], m->key[i],
-                                 strlen(m->key[i]), NULL) == 0)
+            rd_kafka_resp_err_t err;
+            if (upload_headers) {
+                char row[24];
+                int rl = snprintf(row, sizeof row, "%ld", i + 1);
+                rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+                rd_kafka_header_add(h, "upload_id", -1, upload_id, sizeof upload_id - 1);
+                rd_kafka_header_add(h, "upload_row", -1, row, rl);
+                err = rd_kafka_producev(
+                    p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_VALUE(m->payload[i], (size_t)m->len[i]),
+                    RD_KAFKA_V_KEY(m->key[i], strlen(m->key[i])), RD_KAFKA_V_HEADERS(h),
+                    RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                    rd_kafka_headers_destroy(h); /* on success the message owns them */
+            } else
+                err = rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                                       m->payload[i], (size_t)m->len[i], m->key[i],
+                                       strlen(m->key[i]), NULL) == 0
+                          ? RD_KAFKA_RESP_ERR_NO_ERROR
+                          : rd_kafka_last_error();
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
                 break;
-            if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                fprintf(stderr, "fd_load: produce: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                fprintf(stderr, "fd_load: produce: %s\n", rd_kafka_err2str(err));
                 rd_kafka_topic_destroy(rkt);
                 return -1;
             }
@@ -242,7 +265,7 @@ static void *raw_producer(void *arg)
 static int usage(void)
 {
     fprintf(stderr, "usage: fd_load produce|raw --bootstrap B --topic T --input CSV --count M "
-                    "--prefix P [--times FILE] [--rate N] [-X name=value ...]\n");
+                    "--prefix P [--times FILE] [--rate N] [--upload-headers] [-X name=value ...]\n");
     return 2;
 }
 
@@ -255,31 +278,36 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage();
     const char *mode = argv[1];
-    for (int i = 2; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--bootstrap") == 0)
-            bootstrap = argv[i + 1];
-        else if (strcmp(argv[i], "--topic") == 0)
-            topic = argv[i + 1];
-        else if (strcmp(argv[i], "--input") == 0)
-            input = argv[i + 1];
-        else if (strcmp(argv[i], "--prefix") == 0)
-            prefix = argv[i + 1];
-        else if (strcmp(argv[i], "--times") == 0)
-            times_path = argv[i + 1];
-        else if (strcmp(argv[i], "-X") == 0) {
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--upload-headers") == 0) {
+            upload_headers = 1;
+            continue;
+        }
+        if (i + 1 == argc)
+            return usage(); /* every other option takes a value */
+        const char *v = argv[++i];
+        if (strcmp(argv[i - 1], "--bootstrap") == 0)
+            bootstrap = v;
+        else if (strcmp(argv[i - 1], "--topic") == 0)
+            topic = v;
+        else if (strcmp(argv[i - 1], "--input") == 0)
+            input = v;
+        else if (strcmp(argv[i - 1], "--prefix") == 0)
+            prefix = v;
+        else if (strcmp(argv[i - 1], "--times") == 0)
+            times_path = v;
+        else if (strcmp(argv[i - 1], "-X") == 0) {
             if (nxprops == XPROPS_MAX)
                 return usage();
-            xprops[nxprops++] = argv[i + 1];
-        }
-        else if (strcmp(argv[i], "--rate") == 0) {
+            xprops[nxprops++] = v;
+        } else if (strcmp(argv[i - 1], "--rate") == 0) {
             char *end;
-            pace_rate = strtod(argv[i + 1], &end);
+            pace_rate = strtod(v, &end);
             if (*end != '\0' || pace_rate < 0)
                 return usage();
-        }
-        else if (strcmp(argv[i], "--count") == 0) {
+        } else if (strcmp(argv[i - 1], "--count") == 0) {
             char *end;
-            count = strtol(argv[i + 1], &end, 10);
+            count = strtol(v, &end, 10);
             if (*end != '\0' || count <= 0)
                 return usage();
         } else

@@ -3,7 +3,7 @@ db_writer, PostgreSQL), all on this machine.
 
   bench/pipeline/run [--count M] [--rounds R] [--build DIR] [--model-dir DIR] [--keep]
                      [--detector-env NAME=VALUE ...] [--writer-env NAME=VALUE ...]
-                     [--load-opt name=value ...] [--poll metric|sql]
+                     [--load-opt name=value ...] [--upload-headers] [--poll metric|sql]
 
 Starts its own stack with scripts/stack (Kafka 127.0.0.1:26092/26093, PostgreSQL 26432,
 metrics 26001/26002, all moved by BENCH_PORT_BASE=N (default 26000), a temporary STACK_DIR;
@@ -304,6 +304,10 @@ def main():
     ap.add_argument("--state-ab", action="store_true",
                     help="each round also runs end to end with the detector's customer state "
                          "off (STATE=false) and prints the ratio with state / without")
+    ap.add_argument("--upload-headers", action="store_true",
+                    help="every message fd_load sends carries the interface's upload_id and "
+                         "upload_row headers (the detector copies them onto the score, "
+                         "db_writer stores them, PostgreSQL indexes them)")
     ap.add_argument("--poll", choices=("metric", "sql"), default="metric",
                     help="how the end of an end-to-end run is detected")
     ap.add_argument("--detector-env", action="append", default=[], metavar="NAME=VALUE",
@@ -327,7 +331,8 @@ def main():
     wenv = dict(kv.split("=", 1) for kv in a.writer_env)
     build = os.path.abspath(a.build)
     fd_load = os.path.join(build, "bench/pipeline/fd_load")
-    xopts = [x for o in a.load_opt for x in ("-X", o)]
+    xopts = [x for o in a.load_opt for x in ("-X", o)] + \
+        (["--upload-headers"] if a.upload_headers else [])
     stack = os.path.join(ROOT, "scripts/stack")
     work = tempfile.mkdtemp(prefix="fs-bench-pipeline.")
     os.chmod(work, 0o755)  # PostgreSQL runs as user postgres when we are root
@@ -349,6 +354,7 @@ def main():
               + (f", detector env {' '.join(a.detector_env)}" if a.detector_env else "")
               + (f", writer env {' '.join(a.writer_env)}" if a.writer_env else "")
               + (f", load {' '.join(a.load_opt)}" if a.load_opt else "")
+              + (", with the interface's upload headers" if a.upload_headers else "")
               + f", poll {a.poll}, load average {loadavg():.2f}, speed probe "
               f"{speed_probe():.1f} ms (CPU ms of a fixed loop; lower is faster)", flush=True)
         print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs", flush=True)

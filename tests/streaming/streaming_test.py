@@ -95,13 +95,17 @@ BLOCK_STRINGS = ("transaction_time", "merch", "cat_id", "name_1", "name_2", "one
 
 
 def test_details(env, work, svc):
-    log("details: the transaction block on every score, the upload headers carried over")
+    log("details: the transaction block on every score, the upload headers carried over "
+        "(and only they)")
     prefix = "det-"
     d = data(env, work, "details", 1000, 31)
     upload = "3f2a8b1c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
     items = []
     for i, (k, v) in enumerate(keyed(prefix, d.recs)):
-        if i % 2 == 0:  # half from an upload (headers), half from elsewhere (none)
+        if i % 4 == 0:  # from an upload, with a header of another producer in between
+            items.append((k, v, [("upload_id", upload.encode()), ("x-trace", b"t"),
+                                 ("upload_row", str(i + 1).encode())]))
+        elif i % 2 == 0:  # from an upload (the detector hands the parsed headers on)
             items.append((k, v, [("upload_id", upload.encode()),
                                  ("upload_row", str(i + 1).encode())]))
         else:
