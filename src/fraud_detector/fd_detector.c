@@ -1095,7 +1095,7 @@ static int only_upload_headers(const rd_kafka_headers_t *h)
  * sets (upload_id, upload_row; docs/streaming.md), every occurrence, unchanged. NULL when the
  * transaction has neither; otherwise owned by the caller. When they are all the transaction
  * has (every uploaded row), its parsed list itself is detached and handed on: building a
- * copy and freeing the original cost a fifth of the main thread with uploaded rows. */
+ * copy and freeing the original took a quarter of the main thread with uploaded rows. */
 static rd_kafka_headers_t *upload_headers(rd_kafka_message_t *msg)
 {
     static const char *const names[] = {"upload_id", "upload_row"};
