@@ -8,7 +8,8 @@ temporary STACK_DIR, always torn down): one broker (Kafka 127.0.0.1:27092, Postg
 metrics 27001/27002) and STACK_BROKERS=3 (Kafka 127.0.0.1:27192/27194/27196, replication
 factor 3, min.insync.replicas 2; PostgreSQL 27532, metrics 27101/27102); each with its own
 fraud_detector and db_writer. Every broker runs SerialGC (the single one too, unlike the
-local stack's default), so the ratio measures the topology. After one warm-up pass on each (not timed), R rounds alternate
+local stack's default), so the ratio measures the topology. After one warm-up pass on each
+(not timed), R rounds alternate
 1 broker and 3 brokers, so both see the same machine: fd_load produce (bench/pipeline; acks=all,
 idempotent, keyed by customer) sends M transactions to `transactions` as fast as the cluster
 takes them; throughput = M / (first produce -> db_writer has stored all M rows, from its

@@ -1,12 +1,12 @@
 """Mart benchmark: what the form of `transaction_id` costs PostgreSQL.
 
-  bench/mart/run [--rows N] [--rounds R] [--batch B]
+  bench/mart/run [--rows N] [--rounds R] [--batch B] [--build DIR]
 
 The interface names the rows of an upload that carry no id of their own, and the id is the
 primary key of the mart's `transactions` table (sql/migrations). Each round loads the same N
 rows (default 2,000,000) into a fresh copy of the table twice, in transactions of B rows
 (default 2000, db_writer's BATCH_SIZE), once with random ids (UUID version 4) and once with
-time-ordered ids (UUID version 7, as src/core/fs_uuid7.c makes them), alternating which goes
+time-ordered ids (UUID version 7, from src/core/fs_uuid7.c by mart_ids), alternating which goes
 first. The rows are an upload's (upload_id and upload_row set, uploads of 262,144 rows, the
 size of test.csv), so the partial index on them is maintained as for every row the interface
 names. It prints, for each load, the CPU of all of PostgreSQL's processes (utime + stime of
@@ -18,6 +18,7 @@ index and heap work compared here does not). Not a test: nothing is asserted.
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -32,19 +33,13 @@ COLUMNS = ("transaction_id", "score", "fraud_flag", "transaction_time", "amount"
 UPLOAD_ROWS = 262144  # rows per upload: the size of the competition's test.csv
 
 
-def v7_ids(n, start_ms):
-    """n ids as fs_uuid7_next makes them, 100 per millisecond from start_ms."""
-    out, last_ms, seq = [], -1, 0
-    for i in range(n):
-        now = start_ms + i // 100
-        rnd = os.urandom(10)
-        if now > last_ms:
-            last_ms, seq = now, ((rnd[0] << 8) | rnd[1]) & 0x7FF
-        else:
-            seq += 1
-        b = (last_ms.to_bytes(6, "big") + bytes([0x70 | (seq >> 8), seq & 0xFF,
-                                                 0x80 | (rnd[2] & 0x3F)]) + rnd[3:10])
-        out.append(str(uuid.UUID(bytes=b)))
+def v7_ids(mart_ids, n, start_ms):
+    """n ids from the interface's generator (mart_ids: fs_uuid7_next), 150 a millisecond
+    from start_ms, about the rate the interface names an upload's rows at."""
+    out = subprocess.run([mart_ids, str(n), "150", str(start_ms)], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.split()
+    if len(out) != n:
+        raise RuntimeError(f"mart_ids gave {len(out)} ids of {n}")
     return out
 
 
@@ -90,7 +85,11 @@ def main():
     ap.add_argument("--rows", type=int, default=2000000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     a = ap.parse_args()
+    mart_ids = os.path.join(a.build, "bench/mart/mart_ids")
+    if not os.access(mart_ids, os.X_OK):
+        ap.error(f"no {mart_ids} (run scripts/build)")
     with open(a.pid_file) as f:
         pg_pid = int(f.readline())
     cpu_model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
@@ -103,7 +102,7 @@ def main():
     ratios = []
     for r in range(a.rounds):
         ids = {"v4": [str(uuid.uuid4()) for _ in range(a.rows)],
-               "v7": v7_ids(a.rows, int(time.time() * 1000))}
+               "v7": v7_ids(mart_ids, a.rows, int(time.time() * 1000))}
         got = {}
         for kind in (("v4", "v7") if r % 2 == 0 else ("v7", "v4")):
             got[kind] = g = load(conn, pg_pid, ids[kind], data, a.batch)

@@ -288,7 +288,8 @@ def main():
     ap.add_argument("--paced-rounds", type=int, default=3,
                     help="paced run: timed runs of --paced-count after the one warm-up")
     ap.add_argument("--no-alone", action="store_true", help="skip the detector-alone replay")
-    ap.add_argument("--warmup-max", type=int, default=12,
+    ap.add_argument("--warmup-max", type=int, default=12, choices=range(1, 1000),
+                    metavar="N",
                     help="most end-to-end warm-up passes of --count (at least one)")
     ap.add_argument("--jit-settled", type=float, default=0.5,
                     help="warm-up ends after a pass in which the broker's JIT compiler threads "
@@ -457,23 +458,20 @@ def main():
             # not the steady state the rounds measure. What is left is still counted, in the
             # table's "(kafka JIT)" column.
             r, s, _, _ = ceiling("bench.raw.w", "warm-raw")
-            jits = []
-            while True:
-                e = end_to_end(f"warm{len(jits)}-")
-                if JIT not in e["cpu"]:  # the broker's threads could not be read
-                    jits.append(float("nan"))
+            jits, settled = [], f"not settled after --warmup-max {a.warmup_max}"
+            for total_warm in range(1, a.warmup_max + 1):
+                e = end_to_end(f"warm{total_warm}-")
+                if JIT not in e["cpu"]:
+                    settled = "unknown: the broker's threads could not be read"
                     break
                 jits.append(e["cpu"][JIT] * 1e6 / n)
-                if jits[-1] <= a.jit_settled or len(jits) >= a.warmup_max:
+                if jits[-1] <= a.jit_settled:
+                    settled = "settled"
                     break
-            settled = "settled" if jits[-1] <= a.jit_settled else \
-                "unknown: the broker's threads could not be read" if jits[-1] != jits[-1] \
-                else f"not settled after --warmup-max {a.warmup_max}"
             print(f"warm-up (not counted): ceiling {r:,.0f} msg/s, end to end {e['rate']:,.0f} "
-                  f"tx/s; {len(jits)} end-to-end pass(es) until the broker's JIT compiler used "
-                  f"<= {a.jit_settled} ms per 1000 ({settled}): "
+                  f"tx/s; {total_warm} end-to-end pass(es) until the broker's JIT compiler "
+                  f"used <= {a.jit_settled} ms per 1000 ({settled}): "
                   + ", ".join(f"{x:.2f}" for x in jits), flush=True)
-            total_warm = len(jits)
 
             # 1. alternating rounds.
             ceil, e2e, state_ab = [], [], []
