@@ -127,8 +127,8 @@ int main(int argc, char **argv)
      * thread and freed on librdkafka's: with the interface's upload headers, taking such
      * chunks off glibc's fastbins (memory last written by the other core) made malloc a fifth
      * of the main thread's time in a perf profile. End to end with those headers the detector
-     * took 8.8-9.5 ms of CPU per 1000 transactions with fastbins, 7.1-7.9 without
-     * (docs/streaming.md, "Uploaded rows"). */
+     * took 7.1-7.3 ms of CPU per 1000 transactions with fastbins, 6.0-6.7 without (before
+     * it handed the headers on: 8.8-9.5 and 7.1-7.9; docs/streaming.md, "Uploaded rows"). */
     mallopt(M_MXFAST, 0);
 
     int prc = svc_config_start(SERVICE, "scores transactions from Kafka, exactly once", options,

@@ -72,7 +72,7 @@ struct ui_upload {
     int discard;   /* an error was recorded: ignore the rest of the body */
     char msg[UI_MSG_MAX];
     unsigned char rnd[4096]; /* random bytes for transaction ids, refilled in bulk */
-    size_t rnd_used;
+    size_t rnd_used;         /* of rnd; 0: to be refilled */
     fs_uuid7_gen ids; /* this upload's ids, strictly increasing */
 };
 
@@ -225,15 +225,13 @@ static void row_error(ui_upload *up, size_t line, const char *reason)
  * the upload path's CPU. */
 static int time_ordered_id(ui_upload *up, char out[37])
 {
-    if (up->rnd_used + FS_UUID7_RANDOM_BYTES > sizeof up->rnd || up->rnd_used == 0) {
-        size_t got = 0;
-        while (got < sizeof up->rnd) {
+    if (up->rnd_used == 0) {
+        for (size_t got = 0; got < sizeof up->rnd;) {
             ssize_t n = getrandom(up->rnd + got, sizeof up->rnd - got, 0);
             if (n <= 0)
                 return -1;
             got += (size_t)n;
         }
-        up->rnd_used = 0;
     }
     struct timespec ts;
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0)

@@ -4,8 +4,9 @@
  *   multipart/form-data (fs_multipart) -> the "file" part -> fs_csv -> header check
  *   (every missing column named) -> per-row validation (invalid rows counted and the first
  *   UI_UPLOAD_ERRORS_MAX listed with line and reason, never sent) -> transaction_id (the
- *   row's own, else a time-ordered UUID v7, fs_uuid7) -> fs_msg_format_transaction -> an asynchronous
- *   librdkafka produce to the transactions topic, keyed by name_1|name_2|street|post_code.
+ *   row's own, else a time-ordered UUID v7, fs_uuid7) -> fs_msg_format_transaction -> an
+ *   asynchronous librdkafka produce to the transactions topic, keyed by
+ *   name_1|name_2|street|post_code.
  * Delivery reports update the upload's counters from librdkafka's poll thread.
  *
  * Lifetime: the registry owns every upload. An upload stays valid while the registry lives
