@@ -72,12 +72,18 @@ def ensure(admin, specs, timeout, brokers, rf, min_isr):
                 if err.name() != "TOPIC_ALREADY_EXISTS" and time.monotonic() > deadline:
                     raise SystemExit(f"topics.py: create {name}: {err}")
         time.sleep(0.2)
-    # Wait until every partition has a leader, so the first produce does not stall.
+    # Wait until every partition has a leader, so the first produce does not stall. On a
+    # cluster the metadata may come from a broker that has not yet learned of a topic the
+    # loop above saw on another: not ready yet, never a KeyError.
     while True:
         md = admin.list_topics(timeout=5)
         ok = True
+        unknown = [name for name in wanted if name not in md.topics]
         for name, n in wanted.items():
-            t = md.topics[name]
+            t = md.topics.get(name)
+            if t is None:
+                ok = False
+                continue
             if len(t.partitions) < n:
                 raise SystemExit(f"topics.py: {name} has {len(t.partitions)} partitions, "
                                  f"wanted {n}")
@@ -91,6 +97,9 @@ def ensure(admin, specs, timeout, brokers, rf, min_isr):
         if ok:
             return
         if time.monotonic() > deadline:
+            if unknown:
+                raise SystemExit(f"topics.py: {', '.join(unknown)} created but not in the "
+                                 f"metadata after {timeout:.0f} s")
             raise SystemExit("topics.py: partitions without a leader after timeout")
         time.sleep(0.2)
 
