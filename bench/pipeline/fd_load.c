@@ -285,27 +285,27 @@ int main(int argc, char **argv)
         }
         if (i + 1 == argc)
             return usage(); /* every other option takes a value */
-        const char *v = argv[++i];
-        if (strcmp(argv[i - 1], "--bootstrap") == 0)
+        const char *opt = argv[i], *v = argv[++i];
+        if (strcmp(opt, "--bootstrap") == 0)
             bootstrap = v;
-        else if (strcmp(argv[i - 1], "--topic") == 0)
+        else if (strcmp(opt, "--topic") == 0)
             topic = v;
-        else if (strcmp(argv[i - 1], "--input") == 0)
+        else if (strcmp(opt, "--input") == 0)
             input = v;
-        else if (strcmp(argv[i - 1], "--prefix") == 0)
+        else if (strcmp(opt, "--prefix") == 0)
             prefix = v;
-        else if (strcmp(argv[i - 1], "--times") == 0)
+        else if (strcmp(opt, "--times") == 0)
             times_path = v;
-        else if (strcmp(argv[i - 1], "-X") == 0) {
+        else if (strcmp(opt, "-X") == 0) {
             if (nxprops == XPROPS_MAX)
                 return usage();
             xprops[nxprops++] = v;
-        } else if (strcmp(argv[i - 1], "--rate") == 0) {
+        } else if (strcmp(opt, "--rate") == 0) {
             char *end;
             pace_rate = strtod(v, &end);
             if (*end != '\0' || pace_rate < 0)
                 return usage();
-        } else if (strcmp(argv[i - 1], "--count") == 0) {
+        } else if (strcmp(opt, "--count") == 0) {
             char *end;
             count = strtol(v, &end, 10);
             if (*end != '\0' || count <= 0)

@@ -77,13 +77,12 @@ def ensure(admin, specs, timeout, brokers, rf, min_isr):
     # loop above saw on another: not ready yet, never a KeyError.
     while True:
         md = admin.list_topics(timeout=5)
-        ok = True
         unknown = [name for name in wanted if name not in md.topics]
+        ok = not unknown
         for name, n in wanted.items():
-            t = md.topics.get(name)
-            if t is None:
-                ok = False
+            if name in unknown:
                 continue
+            t = md.topics[name]
             if len(t.partitions) < n:
                 raise SystemExit(f"topics.py: {name} has {len(t.partitions)} partitions, "
                                  f"wanted {n}")
@@ -99,7 +98,7 @@ def ensure(admin, specs, timeout, brokers, rf, min_isr):
         if time.monotonic() > deadline:
             if unknown:
                 raise SystemExit(f"topics.py: {', '.join(unknown)} created but not in the "
-                                 f"metadata after {timeout:.0f} s")
+                                 f"metadata after {timeout:g} s")
             raise SystemExit("topics.py: partitions without a leader after timeout")
         time.sleep(0.2)
 
